@@ -1,0 +1,227 @@
+// Package hooks defines what a running eBPF program reports and how an
+// observer listens: one small interface per kind of event, in the manner of
+// http.Handler. A hook implements any subset of them; the interpreter asks
+// which (by type assertion) when the hook is attached and never again.
+//
+// Events are passed by pointer and owned by the interpreter: they, and the
+// register file they point to, are valid only during the call. A hook that
+// keeps an event must copy it (see the Clone methods).
+package hooks
+
+import "github.com/bpfscope/bpfscope/isa"
+
+// Action is a hook's answer to an event.
+type Action uint8
+
+const (
+	// Continue lets the run go on.
+	Continue Action = iota
+	// Stop pauses the run before the next instruction, as a breakpoint does;
+	// the machine can then be resumed or single-stepped.
+	Stop
+	// Abort ends the run with an error (vm.ErrAborted).
+	Abort
+)
+
+func (a Action) String() string {
+	switch a {
+	case Continue:
+		return "continue"
+	case Stop:
+		return "stop"
+	case Abort:
+		return "abort"
+	}
+	return "action(?)"
+}
+
+// Inspector answers questions about the running machine that events leave
+// out to stay cheap: region names, source lines, helper names.
+type Inspector interface {
+	// Describe names the memory at addr: "fp-16", "pkt+14",
+	// "ctx xdp_md.data", "map counters[3]+8", ".rodata+4".
+	Describe(addr uint64) string
+	// Line returns the source position of the instruction at pc, or nil.
+	Line(pc int) *isa.Line
+	// HelperName returns the kernel name of helper id ("bpf_map_lookup_elem").
+	HelperName(id int32) string
+}
+
+// Step describes one instruction, before or after it runs.
+type Step struct {
+	PC    int
+	Insn  isa.Insn    // the first slot
+	Imm64 uint64      // the full constant of an ld_imm64
+	Regs  *[11]uint64 // the live register file; read-only for hooks
+	// Changed has bit i set when register ri differs from its value before
+	// the instruction (After only).
+	Changed uint16
+	Depth   int    // BPF-to-BPF call depth, 0 in the entry function
+	Count   uint64 // instructions executed before this one in this run
+	Prog    string // program name
+	M       Inspector
+}
+
+// StepHook sees every executed instruction.
+type StepHook interface {
+	BeforeStep(*Step) Action
+	AfterStep(*Step) Action
+}
+
+// AccessKind says what a memory access did.
+type AccessKind uint8
+
+const (
+	Load AccessKind = iota
+	Store
+	Atomic
+)
+
+func (k AccessKind) String() string {
+	switch k {
+	case Load:
+		return "load"
+	case Store:
+		return "store"
+	case Atomic:
+		return "atomic"
+	}
+	return "access(?)"
+}
+
+// Access describes one memory access by an instruction or a helper.
+type Access struct {
+	PC     int
+	Kind   AccessKind
+	Addr   uint64
+	Size   int    // bytes
+	Value  uint64 // value loaded, or stored / left in memory by an atomic
+	Old    uint64 // memory before a store or atomic
+	Helper int32  // the helper that made the access, 0 for the program itself
+	// Bytes holds the data of a helper access wider than 8 bytes.
+	Bytes []byte
+	M     Inspector
+}
+
+// Where names the accessed memory.
+func (a *Access) Where() string { return a.M.Describe(a.Addr) }
+
+// AccessHook sees every memory access, after it happened.
+type AccessHook interface {
+	Access(*Access) Action
+}
+
+// HelperCall describes one call of a kernel helper, after it returned.
+type HelperCall struct {
+	PC    int
+	ID    int32
+	Name  string
+	Args  [5]uint64
+	Ret   uint64
+	Err   error // non-nil if the helper failed the run
+	Depth int
+}
+
+// HelperHook sees every helper call.
+type HelperHook interface {
+	Helper(*HelperCall) Action
+}
+
+// CallKind distinguishes control transfers between functions and programs.
+type CallKind uint8
+
+const (
+	Call     CallKind = iota // BPF-to-BPF call
+	Return                   // return from a BPF-to-BPF call
+	TailCall                 // bpf_tail_call replaced the running program
+)
+
+func (k CallKind) String() string {
+	switch k {
+	case Call:
+		return "call"
+	case Return:
+		return "return"
+	case TailCall:
+		return "tail_call"
+	}
+	return "callkind(?)"
+}
+
+// CallEvent describes a BPF-to-BPF call or return, or a tail call.
+type CallEvent struct {
+	Kind   CallKind
+	PC     int // the call or exit instruction
+	Target int // first instruction of the callee, or where a return resumes
+	Func   string
+	Depth  int    // depth after the transfer
+	R0     uint64 // value returned (Return)
+	Prog   string // the program now running (TailCall)
+}
+
+// CallHook sees calls between BPF functions and programs.
+type CallHook interface {
+	Call(*CallEvent) Action
+}
+
+// Run describes a program run as a whole.
+type Run struct {
+	Prog  string
+	Args  [5]uint64 // r1..r5 at entry
+	R0    uint64    // Exit: the result
+	Err   error     // Exit: why the run failed, if it did
+	Insns uint64    // Exit: instructions executed
+}
+
+// RunHook sees program entry and exit.
+type RunHook interface {
+	Enter(*Run)
+	Exit(*Run)
+}
+
+// MapOpKind is the operation a program applied to a map.
+type MapOpKind uint8
+
+const (
+	MapLookup MapOpKind = iota
+	MapUpdate
+	MapDelete
+	MapPush
+	MapPop
+	MapPeek
+)
+
+func (k MapOpKind) String() string {
+	return [...]string{"lookup", "update", "delete", "push", "pop", "peek"}[k]
+}
+
+// MapOp describes one map operation made through a helper.
+type MapOp struct {
+	PC    int
+	Map   string
+	Op    MapOpKind
+	Key   []byte
+	Value []byte // value found, written or popped
+	Flags uint64
+	Hit   bool  // lookup found the key
+	Errno int32 // 0, or the positive errno the helper returned as -errno
+}
+
+// MapHook sees map operations.
+type MapHook interface {
+	MapOp(*MapOp) Action
+}
+
+// Output is text or a record the program sent to user space:
+// bpf_trace_printk lines, ring buffer and perf event records.
+type Output struct {
+	PC   int
+	Kind string // "trace_printk", "ringbuf", "perf_event"
+	Map  string // the ring or perf map, if any
+	Data []byte
+}
+
+// OutputHook sees program output.
+type OutputHook interface {
+	Output(*Output)
+}

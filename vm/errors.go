@@ -1,0 +1,87 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Load-time errors, wrapped in a *LoadError that names the pc.
+var (
+	ErrUnknownOpcode   = errors.New("unknown opcode")
+	ErrReservedField   = errors.New("reserved field is not zero")
+	ErrBadRegister     = errors.New("invalid register")
+	ErrJumpOutOfRange  = errors.New("jump out of range")
+	ErrJumpIntoLdImm64 = errors.New("jump into the middle of ld_imm64")
+	ErrFallThrough     = errors.New("execution can fall off the end of the program")
+	ErrTruncated       = errors.New("ld_imm64 is missing its second slot")
+	ErrUnknownHelper   = errors.New("unknown helper")
+	ErrUnknownMap      = errors.New("unknown map")
+	ErrUnsupported     = errors.New("unsupported instruction")
+	ErrEmptyProgram    = errors.New("empty program")
+)
+
+// LoadError reports an instruction that cannot be loaded.
+type LoadError struct {
+	PC  int
+	Op  uint8 // raw opcode at PC
+	Err error
+	Msg string // detail, may be empty
+}
+
+func (e *LoadError) Error() string {
+	s := fmt.Sprintf("pc %d (op %#02x): %v", e.PC, e.Op, e.Err)
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	return s
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// Run-time errors, wrapped in a *RunError carrying the machine state.
+var (
+	ErrOutOfBounds   = errors.New("memory access out of bounds")
+	ErrUnmapped      = errors.New("access to unmapped memory")
+	ErrReadOnly      = errors.New("write to read-only memory")
+	ErrBudget        = errors.New("instruction budget exhausted")
+	ErrCallDepth     = errors.New("call depth limit exceeded")
+	ErrCanceled      = errors.New("run canceled")
+	ErrAborted       = errors.New("run aborted by hook")
+	ErrBadCall       = errors.New("call to an invalid target")
+	ErrHelperFailed  = errors.New("helper failed")
+	ErrContextAccess = errors.New("invalid context access")
+	ErrNoPacket      = errors.New("LD_ABS/LD_IND without a socket buffer")
+	ErrNotPaused     = errors.New("machine is not paused")
+)
+
+// RunError reports why a run stopped abnormally, and where.
+type RunError struct {
+	Err    error
+	PC     int
+	Prog   string
+	Addr   uint64 // faulting address, for memory errors
+	Size   int    // access size, for memory errors
+	Region string // what the address names, e.g. "pkt+60" or "unmapped"
+	Regs   [11]uint64
+	Depth  int
+	Insns  uint64 // instructions executed
+	Msg    string
+}
+
+func (e *RunError) Error() string {
+	s := fmt.Sprintf("pc %d: %v", e.PC, e.Err)
+	if e.Size > 0 {
+		s += fmt.Sprintf(": %d-byte access at %#x (%s)", e.Size, e.Addr, e.Region)
+	}
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	return s
+}
+
+func (e *RunError) Unwrap() error { return e.Err }
+
+// ErrUnwind, returned by a helper, ends the program at once with the
+// helper's return value as r0 (uBPF's "unwind" helper, used by the
+// conformance suite).
+var ErrUnwind = errors.New("unwind")

@@ -1,0 +1,837 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/bits"
+	"strconv"
+)
+
+// checkEvery is how many instructions may pass between two looks at the
+// context's cancellation.
+const checkEvery = 1 << 16
+
+// resume runs the interpreter from m.pc until the program exits, faults or a
+// hook pauses it. This is the one interpreter loop: tracing swaps the code
+// slice for one whose slots all trap into the hooks (see trace.go) and then
+// dispatch the real instruction here, so an untraced run pays nothing.
+func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m.ctx = ctx
+	m.state = running
+	r := &m.regs
+	code, orig := m.prog.code, m.prog.code
+	if m.hooks.traced || m.trace.stepping {
+		code = m.prog.trapCode()
+	}
+	pc, n := m.pc, m.n
+	var ins *insn
+
+	for {
+		lim := m.budget
+		if c := n + checkEvery; c < lim {
+			lim = c
+		}
+		for {
+			ins = &code[pc]
+			pc++
+			n++
+		dispatch:
+			switch ins.op {
+			case opAdd64K:
+				r[ins.dst] += uint64(ins.imm)
+			case opAdd64X:
+				r[ins.dst] += r[ins.src]
+			case opSub64K:
+				r[ins.dst] -= uint64(ins.imm)
+			case opSub64X:
+				r[ins.dst] -= r[ins.src]
+			case opMul64K:
+				r[ins.dst] *= uint64(ins.imm)
+			case opMul64X:
+				r[ins.dst] *= r[ins.src]
+			case opDiv64K:
+				r[ins.dst] = div(r[ins.dst], uint64(ins.imm))
+			case opDiv64X:
+				r[ins.dst] = div(r[ins.dst], r[ins.src])
+			case opSDiv64K:
+				r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), ins.imm))
+			case opSDiv64X:
+				r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), int64(r[ins.src])))
+			case opMod64K:
+				r[ins.dst] = mod(r[ins.dst], uint64(ins.imm))
+			case opMod64X:
+				r[ins.dst] = mod(r[ins.dst], r[ins.src])
+			case opSMod64K:
+				r[ins.dst] = uint64(smod(int64(r[ins.dst]), ins.imm))
+			case opSMod64X:
+				r[ins.dst] = uint64(smod(int64(r[ins.dst]), int64(r[ins.src])))
+			case opOr64K:
+				r[ins.dst] |= uint64(ins.imm)
+			case opOr64X:
+				r[ins.dst] |= r[ins.src]
+			case opAnd64K:
+				r[ins.dst] &= uint64(ins.imm)
+			case opAnd64X:
+				r[ins.dst] &= r[ins.src]
+			case opXor64K:
+				r[ins.dst] ^= uint64(ins.imm)
+			case opXor64X:
+				r[ins.dst] ^= r[ins.src]
+			case opLsh64K:
+				r[ins.dst] <<= uint64(ins.imm) & 63
+			case opLsh64X:
+				r[ins.dst] <<= r[ins.src] & 63
+			case opRsh64K:
+				r[ins.dst] >>= uint64(ins.imm) & 63
+			case opRsh64X:
+				r[ins.dst] >>= r[ins.src] & 63
+			case opArsh64K:
+				r[ins.dst] = uint64(int64(r[ins.dst]) >> (uint64(ins.imm) & 63))
+			case opArsh64X:
+				r[ins.dst] = uint64(int64(r[ins.dst]) >> (r[ins.src] & 63))
+			case opNeg64:
+				r[ins.dst] = -r[ins.dst]
+			case opMov64K:
+				r[ins.dst] = uint64(ins.imm)
+			case opMov64X:
+				r[ins.dst] = r[ins.src]
+			case opMovSX8to64:
+				r[ins.dst] = uint64(int64(int8(r[ins.src])))
+			case opMovSX16to64:
+				r[ins.dst] = uint64(int64(int16(r[ins.src])))
+			case opMovSX32to64:
+				r[ins.dst] = uint64(int64(int32(r[ins.src])))
+
+			case opAdd32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(ins.imm))
+			case opAdd32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(r[ins.src]))
+			case opSub32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(ins.imm))
+			case opSub32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(r[ins.src]))
+			case opMul32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(ins.imm))
+			case opMul32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(r[ins.src]))
+			case opDiv32K:
+				r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(ins.imm)))
+			case opDiv32X:
+				r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(r[ins.src])))
+			case opSDiv32K:
+				r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(ins.imm))))
+			case opSDiv32X:
+				r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(r[ins.src]))))
+			case opMod32K:
+				r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(ins.imm)))
+			case opMod32X:
+				r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(r[ins.src])))
+			case opSMod32K:
+				r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(ins.imm))))
+			case opSMod32X:
+				r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(r[ins.src]))))
+			case opOr32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(ins.imm))
+			case opOr32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(r[ins.src]))
+			case opAnd32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(ins.imm))
+			case opAnd32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(r[ins.src]))
+			case opXor32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(ins.imm))
+			case opXor32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(r[ins.src]))
+			case opLsh32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(ins.imm) & 31))
+			case opLsh32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(r[ins.src]) & 31))
+			case opRsh32K:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(ins.imm) & 31))
+			case opRsh32X:
+				r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(r[ins.src]) & 31))
+			case opArsh32K:
+				r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(ins.imm) & 31)))
+			case opArsh32X:
+				r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(r[ins.src]) & 31)))
+			case opNeg32:
+				r[ins.dst] = uint64(-uint32(r[ins.dst]))
+			case opMov32K:
+				r[ins.dst] = uint64(uint32(ins.imm))
+			case opMov32X:
+				r[ins.dst] = uint64(uint32(r[ins.src]))
+			case opMovSX8to32:
+				r[ins.dst] = uint64(uint32(int32(int8(r[ins.src]))))
+			case opMovSX16to32:
+				r[ins.dst] = uint64(uint32(int32(int16(r[ins.src]))))
+
+			case opLE16:
+				r[ins.dst] = uint64(uint16(r[ins.dst]))
+			case opLE32:
+				r[ins.dst] = uint64(uint32(r[ins.dst]))
+			case opLE64:
+			case opBE16:
+				r[ins.dst] = uint64(bits.ReverseBytes16(uint16(r[ins.dst])))
+			case opBE32:
+				r[ins.dst] = uint64(bits.ReverseBytes32(uint32(r[ins.dst])))
+			case opBE64:
+				r[ins.dst] = bits.ReverseBytes64(r[ins.dst])
+
+			case opJA, opJA32:
+				pc = int(ins.off)
+				if n >= lim {
+					goto slow
+				}
+			case opJEq64K:
+				if r[ins.dst] == uint64(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJEq64X:
+				if r[ins.dst] == r[ins.src] {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGt64K:
+				if r[ins.dst] > uint64(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGt64X:
+				if r[ins.dst] > r[ins.src] {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGe64K:
+				if r[ins.dst] >= uint64(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGe64X:
+				if r[ins.dst] >= r[ins.src] {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSet64K:
+				if r[ins.dst]&uint64(ins.imm) != 0 {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSet64X:
+				if r[ins.dst]&r[ins.src] != 0 {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJNe64K:
+				if r[ins.dst] != uint64(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJNe64X:
+				if r[ins.dst] != r[ins.src] {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGt64K:
+				if int64(r[ins.dst]) > ins.imm {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGt64X:
+				if int64(r[ins.dst]) > int64(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGe64K:
+				if int64(r[ins.dst]) >= ins.imm {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGe64X:
+				if int64(r[ins.dst]) >= int64(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLt64K:
+				if r[ins.dst] < uint64(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLt64X:
+				if r[ins.dst] < r[ins.src] {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLe64K:
+				if r[ins.dst] <= uint64(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLe64X:
+				if r[ins.dst] <= r[ins.src] {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLt64K:
+				if int64(r[ins.dst]) < ins.imm {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLt64X:
+				if int64(r[ins.dst]) < int64(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLe64K:
+				if int64(r[ins.dst]) <= ins.imm {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLe64X:
+				if int64(r[ins.dst]) <= int64(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJEq32K:
+				if uint32(r[ins.dst]) == uint32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJEq32X:
+				if uint32(r[ins.dst]) == uint32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGt32K:
+				if uint32(r[ins.dst]) > uint32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGt32X:
+				if uint32(r[ins.dst]) > uint32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGe32K:
+				if uint32(r[ins.dst]) >= uint32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJGe32X:
+				if uint32(r[ins.dst]) >= uint32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSet32K:
+				if uint32(r[ins.dst])&uint32(ins.imm) != 0 {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSet32X:
+				if uint32(r[ins.dst])&uint32(r[ins.src]) != 0 {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJNe32K:
+				if uint32(r[ins.dst]) != uint32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJNe32X:
+				if uint32(r[ins.dst]) != uint32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGt32K:
+				if int32(r[ins.dst]) > int32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGt32X:
+				if int32(r[ins.dst]) > int32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGe32K:
+				if int32(r[ins.dst]) >= int32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSGe32X:
+				if int32(r[ins.dst]) >= int32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLt32K:
+				if uint32(r[ins.dst]) < uint32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLt32X:
+				if uint32(r[ins.dst]) < uint32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLe32K:
+				if uint32(r[ins.dst]) <= uint32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJLe32X:
+				if uint32(r[ins.dst]) <= uint32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLt32K:
+				if int32(r[ins.dst]) < int32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLt32X:
+				if int32(r[ins.dst]) < int32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLe32K:
+				if int32(r[ins.dst]) <= int32(ins.imm) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opJSLe32X:
+				if int32(r[ins.dst]) <= int32(r[ins.src]) {
+					pc = int(ins.off)
+					if n >= lim {
+						goto slow
+					}
+				}
+			case opMayGoto:
+				// The kernel lets may_goto fall through until a per-frame
+				// budget of BPF_MAX_LOOPS (8M) iterations is spent; the
+				// instruction budget bounds the run here, so never jump.
+
+			case opLdImm64:
+				r[ins.dst] = uint64(ins.imm)
+				pc++
+			case opLdMapFD:
+				r[ins.dst] = m.mapByIdx[uint32(ins.imm)].handle
+				pc++
+			case opLdMapValue:
+				r[ins.dst] = m.mapByIdx[uint32(ins.imm)].values + uint64(uint32(ins.imm>>32))
+				pc++
+			case opLdFunc:
+				r[ins.dst] = funcAddr(int(ins.off))
+				pc++
+
+			case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW, opLoadAcqB, opLoadAcqH, opLoadAcqW, opLoadAcqDW:
+				size := loadSize[ins.op]
+				addr := r[ins.src] + uint64(int64(ins.off))
+				var v uint64
+				if b := m.span(addr, size, false); b != nil {
+					v = getN(b)
+				} else {
+					m.pc, m.n = pc-1, n
+					if v, err = m.load(addr, size); err != nil {
+						return m.stop(0, err)
+					}
+				}
+				switch ins.op {
+				case opLdxSB:
+					v = uint64(int64(int8(v)))
+				case opLdxSH:
+					v = uint64(int64(int16(v)))
+				case opLdxSW:
+					v = uint64(int64(int32(v)))
+				}
+				r[ins.dst] = v
+
+			case opStB, opStH, opStW, opStDW:
+				size := storeSize[ins.op]
+				addr := r[ins.dst] + uint64(int64(ins.off))
+				if b := m.span(addr, size, true); b != nil {
+					putN(b, uint64(ins.imm))
+				} else {
+					m.pc, m.n = pc-1, n
+					if err = m.store(addr, size, uint64(ins.imm)); err != nil {
+						return m.stop(0, err)
+					}
+				}
+			case opStxB, opStxH, opStxW, opStxDW, opStoreRelB, opStoreRelH, opStoreRelW, opStoreRelDW:
+				size := storeSize[ins.op]
+				addr := r[ins.dst] + uint64(int64(ins.off))
+				if b := m.span(addr, size, true); b != nil {
+					putN(b, r[ins.src])
+				} else {
+					m.pc, m.n = pc-1, n
+					if err = m.store(addr, size, r[ins.src]); err != nil {
+						return m.stop(0, err)
+					}
+				}
+			case opAtomicW, opAtomicDW:
+				m.pc, m.n = pc-1, n
+				if err = m.atomic(ins); err != nil {
+					return m.stop(0, err)
+				}
+
+			case opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW:
+				m.pc, m.n = pc-1, n
+				v, ok, err := m.ldAbs(ins)
+				if err != nil {
+					return m.stop(0, err)
+				}
+				if !ok { // the kernel ends the program with r0 = 0
+					r[0] = 0
+					return m.stop(0, nil)
+				}
+				r[0] = v
+
+			case opCallHelper, opCallX:
+				m.pc, m.n = pc-1, n
+				target, isLocal, err := m.callTarget(ins)
+				if err != nil {
+					return m.stop(0, err)
+				}
+				if isLocal {
+					if err = m.pushFrame(pc, target); err != nil {
+						return m.stop(0, err)
+					}
+					pc = target
+					continue
+				}
+				ret, done, err := m.callHelper(target)
+				if err != nil || done {
+					return m.stop(ret, err)
+				}
+				r[0] = ret
+				if m.tailProg != nil {
+					m.prog, m.tailProg = m.tailProg, nil
+					code, orig = m.prog.code, m.prog.code
+					if m.hooks.traced {
+						code = m.prog.trapCode()
+					}
+					pc = 0
+				}
+				if p := m.trace.pause; p != 0 {
+					m.pc, m.n = pc, n
+					if err := m.paused(p); err != nil {
+						return m.stop(0, err)
+					}
+					return 0, ErrPaused
+				}
+			case opCallLocal:
+				m.pc, m.n = pc-1, n
+				if err = m.pushFrame(pc, int(ins.off)); err != nil {
+					return m.stop(0, err)
+				}
+				pc = int(ins.off)
+				if n >= lim {
+					goto slow
+				}
+			case opExit:
+				if m.depth == 0 {
+					m.pc, m.n = pc-1, n
+					return m.stop(r[0], nil)
+				}
+				m.pc = pc - 1
+				pc = m.popFrame()
+				if p := m.prog; &p.code[0] != &orig[0] {
+					code, orig = p.code, p.code
+					if m.hooks.traced {
+						code = p.trapCode()
+					}
+				}
+
+			case opTrap:
+				m.pc, m.n = pc-1, n
+				if act := m.trap(); act != 0 {
+					if err := m.paused(act); err != nil {
+						return m.stop(0, err)
+					}
+					return 0, ErrPaused
+				}
+				ins = &orig[pc-1]
+				goto dispatch
+
+			default: // opInvalid and opSecondSlot cannot be reached in a validated program
+				m.pc, m.n = pc-1, n
+				return m.stop(0, m.fault(ErrUnsupported, 0, 0, "invalid instruction reached"))
+			}
+		}
+	slow:
+		// A taken jump or call found the instruction count at its limit:
+		// enforce the budget and look for cancellation.
+		m.pc, m.n = pc, n
+		if n >= m.budget {
+			return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+		}
+		if ctx.Err() != nil {
+			return m.stop(0, m.fault(ErrCanceled, 0, 0, context.Cause(ctx).Error()))
+		}
+	}
+}
+
+// stop ends the run: it reports the exit to hooks and leaves the machine idle.
+func (m *Machine) stop(r0 uint64, err error) (uint64, error) {
+	if errors.Is(err, ErrUnwind) {
+		err = nil
+	}
+	if err == nil {
+		m.regs[0] = r0
+	}
+	if m.hooks.traced && err == nil {
+		m.flushAfter()
+	}
+	m.state = idle
+	m.result = m.regs[0]
+	if m.hooks.run != nil {
+		ev := &m.trace.runEv
+		ev.R0, ev.Err, ev.Insns = m.regs[0], err, m.n
+		m.hooks.run.Exit(ev)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.regs[0], nil
+}
+
+var loadSize = [numOps]uint32{
+	opLdxB: 1, opLdxH: 2, opLdxW: 4, opLdxDW: 8, opLdxSB: 1, opLdxSH: 2, opLdxSW: 4,
+	opLoadAcqB: 1, opLoadAcqH: 2, opLoadAcqW: 4, opLoadAcqDW: 8,
+}
+
+var storeSize = [numOps]uint32{
+	opStB: 1, opStH: 2, opStW: 4, opStDW: 8, opStxB: 1, opStxH: 2, opStxW: 4, opStxDW: 8,
+	opStoreRelB: 1, opStoreRelH: 2, opStoreRelW: 4, opStoreRelDW: 8,
+	opAtomicW: 4, opAtomicDW: 8,
+}
+
+// pushFrame enters a BPF-to-BPF call: r6..r9 are saved and the callee gets
+// a fresh stack frame.
+func (m *Machine) pushFrame(ret, target int) error {
+	if m.depth+1 >= MaxCallDepth {
+		return m.fault(ErrCallDepth, 0, 0, "")
+	}
+	f := &m.frames[m.depth]
+	f.ret, f.prog = ret, m.prog
+	copy(f.saved[:], m.regs[6:10])
+	m.depth++
+	m.setFP()
+	m.regs[10] = m.fp
+	if m.hooks.call != nil {
+		m.callEvent(0, target, m.prog.FuncAt(target))
+	}
+	return nil
+}
+
+// popFrame returns from a BPF-to-BPF call and yields the pc to resume at.
+func (m *Machine) popFrame() int {
+	m.depth--
+	f := &m.frames[m.depth]
+	copy(m.regs[6:10], f.saved[:])
+	m.prog = f.prog
+	m.setFP()
+	m.regs[10] = m.fp
+	if m.hooks.call != nil {
+		m.callEvent(1, f.ret, m.prog.FuncAt(f.ret))
+	}
+	return f.ret
+}
+
+// callTarget resolves a call: a local function (callx on a function
+// address) or a helper id.
+func (m *Machine) callTarget(ins *insn) (target int, local bool, err error) {
+	if ins.op == opCallHelper {
+		return int(ins.imm), false, nil
+	}
+	v := m.regs[ins.dst]
+	if v>>regionShift == codeRegion {
+		pc := int(uint32(v) / 8)
+		if uint32(v)%8 != 0 || pc >= len(m.prog.code) || m.prog.code[pc].op == opSecondSlot {
+			return 0, false, m.fault(ErrBadCall, 0, 0, "callx to a misaligned or out-of-range address")
+		}
+		return pc, true, nil
+	}
+	if v > math.MaxInt32 {
+		return 0, false, m.fault(ErrBadCall, 0, 0, "callx target is neither a function nor a helper id")
+	}
+	return int(v), false, nil
+}
+
+// callHelper runs helper id with r1..r5. done reports that the program ends
+// with ret (an unwinding helper).
+func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
+	var fn HelperFunc
+	if id < len(m.helpers) {
+		fn = m.helpers[id]
+	}
+	if fn == nil && m.cfg.Helpers != nil { // callx may name any helper
+		if h, ok := m.cfg.Helpers.Helper(int32(id)); ok {
+			fn = h.Fn
+		}
+	}
+	if fn == nil {
+		return 0, false, m.fault(ErrUnknownHelper, 0, 0, "helper "+strconv.Itoa(id))
+	}
+	m.curHelper = int32(id)
+	a := Args{m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5]}
+	ret, err = fn(m, a)
+	if m.hooks.helper != nil {
+		m.helperEvent(int32(id), a, ret, err)
+	}
+	switch {
+	case err == nil:
+		return ret, false, nil
+	case errors.Is(err, ErrUnwind):
+		return ret, true, nil
+	}
+	var re *RunError
+	if errors.As(err, &re) {
+		return 0, false, err
+	}
+	return 0, false, m.fault(ErrHelperFailed, 0, 0, m.HelperName(int32(id))+": "+err.Error())
+}
+
+// atomic executes a BPF_ATOMIC read-modify-write.
+func (m *Machine) atomic(ins *insn) error {
+	size := storeSize[ins.op]
+	addr := m.regs[ins.dst] + uint64(int64(ins.off))
+	b := m.span(addr, size, true)
+	if b == nil {
+		return m.accessError(addr, size, true)
+	}
+	src := m.regs[ins.src]
+	if size == 4 {
+		old := uint32(getN(b))
+		nv, fetched := atomicOp(ins.aop, old, uint32(src), uint32(m.regs[0]))
+		putN(b, uint64(nv))
+		m.setFetched(ins, uint64(fetched))
+		return nil
+	}
+	old := getN(b)
+	nv, fetched := atomicOp(ins.aop, old, src, m.regs[0])
+	putN(b, nv)
+	m.setFetched(ins, fetched)
+	return nil
+}
+
+func (m *Machine) setFetched(ins *insn, old uint64) {
+	switch {
+	case ins.aop == 0xf1: // cmpxchg returns the old value in r0
+		m.regs[0] = old
+	case ins.aop&1 != 0: // fetch variants and xchg return it in src
+		m.regs[ins.src] = old
+	}
+}
+
+// ldAbs runs LD_ABS / LD_IND against the socket buffer. ok is false when the
+// offset is outside the packet: the kernel then ends the program with 0.
+func (m *Machine) ldAbs(ins *insn) (v uint64, ok bool, err error) {
+	if m.skb == nil {
+		return 0, false, m.fault(ErrNoPacket, 0, 0, "")
+	}
+	off := int64(int32(ins.imm))
+	if ins.op >= opLdIndB {
+		off = int64(int32(uint32(m.regs[ins.src]) + uint32(ins.imm)))
+	}
+	size := [3]int{1, 2, 4}[(ins.op-opLdAbsB)%3]
+	b, ok := m.skb.LoadAbs(off, size)
+	if !ok {
+		return 0, false, nil
+	}
+	switch size {
+	case 1:
+		return uint64(b[0]), true, nil
+	case 2:
+		return uint64(b[0])<<8 | uint64(b[1]), true, nil
+	}
+	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), true, nil
+}

@@ -1,0 +1,379 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+)
+
+// Kernel limits the machine enforces.
+const (
+	StackSize       = 512 // bytes per frame (MAX_BPF_STACK)
+	MaxCallDepth    = 8   // frames (MAX_CALL_FRAMES)
+	MaxTailCalls    = 33  // MAX_TAIL_CALL_CNT
+	DefaultMaxInsns = 1 << 27
+)
+
+// Region ids fixed in every machine.
+const (
+	stackRegion = 1
+	codeRegion  = 2 // function addresses (ld_imm64 src 4) point here
+	firstFree   = 3
+)
+
+// Args are the helper arguments r1..r5.
+type Args [5]uint64
+
+// HelperFunc implements a kernel helper. It returns the value for r0; an
+// error ends the run (wrapped as ErrHelperFailed) unless it is ErrUnwind.
+type HelperFunc func(m *Machine, a Args) (uint64, error)
+
+// Helper is a helper's implementation and kernel name.
+type Helper struct {
+	Name string
+	Fn   HelperFunc
+}
+
+// HelperSet finds helpers by kernel id.
+type HelperSet interface {
+	Helper(id int32) (Helper, bool)
+}
+
+// Helpers is a HelperSet in a map.
+type Helpers map[int32]Helper
+
+// Helper implements HelperSet.
+func (h Helpers) Helper(id int32) (Helper, bool) {
+	x, ok := h[id]
+	return x, ok
+}
+
+// Map is what the machine needs of a BPF map to hand out pointers into it:
+// package maps implements it.
+type Map interface {
+	Name() string
+	// Memory is the storage value pointers point into; it never moves.
+	Memory() []byte
+	// ValueStride is the distance between value slots in Memory.
+	ValueStride() int
+	// ReadOnly reports BPF_F_RDONLY_PROG.
+	ReadOnly() bool
+	// DescribeSlot names the element in value slot i, "" if free.
+	DescribeSlot(i int) string
+}
+
+// Config sets up a machine.
+type Config struct {
+	// Helpers the program may call. A static call of a helper missing here
+	// fails New with ErrUnknownHelper.
+	Helpers HelperSet
+	// Maps are the maps the program's ld_imm64 map references index.
+	Maps []Map
+	// MaxInsns bounds the instructions one run may execute (default
+	// DefaultMaxInsns), tail calls included.
+	MaxInsns uint64
+}
+
+// Machine runs one program at a time. It is not safe for concurrent use;
+// give each goroutine its own machine (they may share the Program and maps
+// the embedder synchronizes).
+type Machine struct {
+	prog *Program
+	cfg  Config
+
+	regs   [256]uint64 // r0..r10; sized so a uint8 index needs no bounds check
+	mem    []region
+	fixed  int // regions that survive Reset
+	frames [MaxCallDepth]frame
+	depth  int
+	fp     uint64 // current frame pointer, for naming stack slots
+	pc     int
+	n      uint64 // instructions executed in this run
+	budget uint64
+	tails  int
+
+	helpers   []HelperFunc // by id, for static calls
+	maps      map[Map]mapBinding
+	mapByIdx  []mapBinding
+	tailProg  *Program // set by TailCall, consumed after the helper returns
+	curHelper int32
+	skb       SkbData
+
+	ctx    context.Context
+	state  runState
+	hooks  hookSet
+	trace  traceState
+	result uint64
+	entry  *Program
+}
+
+type frame struct {
+	ret   int
+	prog  *Program
+	saved [4]uint64 // r6..r9
+}
+
+type mapBinding struct {
+	handle, values uint64
+	m              Map
+}
+
+type runState uint8
+
+const (
+	idle runState = iota
+	running
+	paused
+)
+
+// New binds a program to its helpers and maps.
+func New(p *Program, cfg Config) (*Machine, error) {
+	if cfg.MaxInsns == 0 {
+		cfg.MaxInsns = DefaultMaxInsns
+	}
+	m := &Machine{prog: p, entry: p, cfg: cfg, mem: make([]region, 1, 16), maps: map[Map]mapBinding{}}
+	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth)})
+	m.Map(&Region{Name: "code", View: codeView{}})
+	for _, mp := range cfg.Maps {
+		m.mapByIdx = append(m.mapByIdx, m.bindMap(mp))
+	}
+	if err := m.bindProgram(p); err != nil {
+		return nil, err
+	}
+	m.fixed = len(m.mem)
+	return m, nil
+}
+
+// bindProgram checks that every helper and map the program names exists.
+func (m *Machine) bindProgram(p *Program) error {
+	for pc, in := range p.code {
+		switch in.op {
+		case opCallHelper:
+			id := int32(in.imm)
+			if id < 0 {
+				return &LoadError{PC: pc, Op: p.Insns[pc].Op, Err: ErrUnknownHelper, Msg: fmt.Sprint(id)}
+			}
+			if int(id) < len(m.helpers) && m.helpers[id] != nil {
+				continue
+			}
+			h, ok := Helper{}, false
+			if m.cfg.Helpers != nil {
+				h, ok = m.cfg.Helpers.Helper(id)
+			}
+			if !ok || h.Fn == nil {
+				return &LoadError{PC: pc, Op: p.Insns[pc].Op, Err: ErrUnknownHelper, Msg: fmt.Sprintf("helper %d", id)}
+			}
+			for int(id) >= len(m.helpers) {
+				m.helpers = append(m.helpers, nil)
+			}
+			m.helpers[id] = h.Fn
+		case opLdMapFD, opLdMapValue:
+			if idx := uint32(in.imm); int(idx) >= len(m.mapByIdx) {
+				return &LoadError{PC: pc, Op: p.Insns[pc].Op, Err: ErrUnknownMap, Msg: fmt.Sprintf("map index %d, %d maps bound", idx, len(m.mapByIdx))}
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Machine) bindMap(mp Map) mapBinding {
+	if b, ok := m.maps[mp]; ok {
+		return b
+	}
+	name := mp.Name()
+	b := mapBinding{m: mp}
+	b.handle = m.Map(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }})
+	stride := uint32(mp.ValueStride())
+	b.values = m.Map(&Region{
+		Name:     "map " + name,
+		Data:     mp.Memory(),
+		ReadOnly: mp.ReadOnly(),
+		Stride:   stride,
+		Describe: func(off uint32) string {
+			if stride == 0 {
+				return fmt.Sprintf("map %s+%d", name, off)
+			}
+			elem := mp.DescribeSlot(int(off / stride))
+			if elem == "" {
+				elem = fmt.Sprintf("%s[slot %d]", name, off/stride)
+			}
+			if rel := off % stride; rel != 0 {
+				return fmt.Sprintf("map %s+%d", elem, rel)
+			}
+			return "map " + elem
+		},
+	})
+	m.maps[mp] = b
+	return b
+}
+
+// MapHandle returns the address programs use to name mp (what ld_imm64
+// src 1 loads), binding the map if it is new (an inner map).
+func (m *Machine) MapHandle(mp Map) uint64 { return m.bindMap(mp).handle }
+
+// MapValue returns the address of byte off of mp's value storage.
+func (m *Machine) MapValue(mp Map, off int) uint64 { return m.bindMap(mp).values + uint64(off) }
+
+// MapAt returns the map whose handle is addr.
+func (m *Machine) MapAt(addr uint64) (Map, bool) {
+	r, off, ok := m.RegionAt(addr)
+	if !ok || off != 0 {
+		return nil, false
+	}
+	if _, isHandle := r.View.(mapHandleView); !isHandle {
+		return nil, false
+	}
+	for mp, b := range m.maps {
+		if b.handle == addr {
+			return mp, true
+		}
+	}
+	return nil, false
+}
+
+// Program returns the program running (or that will run).
+func (m *Machine) Program() *Program { return m.prog }
+
+// Reset drops the regions mapped since New, so a new run can map its
+// context and packet. It fails while a run is paused.
+func (m *Machine) Reset() {
+	m.mem = m.mem[:m.fixed]
+	m.state = idle
+	m.prog = m.entry
+}
+
+// Run executes the program from its first instruction with r1..r5 set from
+// args and returns r0. A hook's Stop pauses the run: Run returns ErrPaused
+// and Resume or Step continue it.
+func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
+	if len(args) > 5 {
+		return 0, fmt.Errorf("vm: %d arguments, at most 5", len(args))
+	}
+	m.prog = m.entry
+	clear(m.regs[:11])
+	copy(m.regs[1:6], args)
+	clear(m.mem[stackRegion].data)
+	m.depth, m.n, m.tails, m.pc = 0, 0, 0, 0
+	m.budget = m.cfg.MaxInsns
+	m.setFP()
+	m.regs[10] = m.fp
+	m.state = running
+	m.trace.reset()
+	if m.hooks.run != nil {
+		ev := &m.trace.runEv
+		*ev = hooks.Run{Prog: m.prog.Name}
+		copy(ev.Args[:], m.regs[1:6])
+		m.hooks.run.Enter(ev)
+	}
+	return m.resume(ctx)
+}
+
+// ErrPaused is returned by Run, Resume and Step when a hook stopped the run.
+var ErrPaused = fmt.Errorf("run paused")
+
+// Paused reports whether a run is paused at PC.
+func (m *Machine) Paused() bool { return m.state == paused }
+
+// Resume continues a paused run.
+func (m *Machine) Resume(ctx context.Context) (uint64, error) {
+	if m.state != paused {
+		return 0, ErrNotPaused
+	}
+	return m.resume(ctx)
+}
+
+// Step executes one instruction of a paused run and pauses again.
+func (m *Machine) Step(ctx context.Context) (uint64, error) {
+	if m.state != paused {
+		return 0, ErrNotPaused
+	}
+	m.trace.stepping, m.trace.stepped = true, false
+	defer func() { m.trace.stepping = false }()
+	return m.resume(ctx)
+}
+
+// PC returns the pc of the next instruction of a paused run.
+func (m *Machine) PC() int { return m.pc }
+
+// Regs returns a copy of r0..r10.
+func (m *Machine) Regs() [11]uint64 { return [11]uint64(m.regs[:11]) }
+
+// SetReg sets register r (0..9) of a paused run.
+func (m *Machine) SetReg(r int, v uint64) {
+	if r >= 0 && r < 10 {
+		m.regs[r] = v
+	}
+}
+
+// Insns returns the number of instructions executed in the current run.
+func (m *Machine) Insns() uint64 { return m.n }
+
+// Depth returns the current BPF-to-BPF call depth.
+func (m *Machine) Depth() int { return m.depth }
+
+// Context returns the context.Context of the current run, for helpers.
+func (m *Machine) Context() context.Context { return m.ctx }
+
+// HelperID returns the id of the helper being called, for helpers that
+// serve several ids.
+func (m *Machine) HelperID() int32 { return m.curHelper }
+
+// TailCall makes the running program continue as p once the current helper
+// returns, as bpf_tail_call does. It fails after MaxTailCalls tail calls.
+func (m *Machine) TailCall(p *Program) error {
+	if m.tails >= MaxTailCalls {
+		return fmt.Errorf("tail call limit %d reached", MaxTailCalls)
+	}
+	if err := m.bindProgram(p); err != nil {
+		return err
+	}
+	m.tails++
+	m.tailProg = p
+	return nil
+}
+
+func (m *Machine) setFP() {
+	m.fp = uint64(stackRegion)<<regionShift + uint64(StackSize*(MaxCallDepth-m.depth))
+}
+
+// Line implements hooks.Inspector.
+func (m *Machine) Line(pc int) *isa.Line { return m.prog.Line(pc) }
+
+// HelperName implements hooks.Inspector.
+func (m *Machine) HelperName(id int32) string {
+	if m.cfg.Helpers != nil {
+		if h, ok := m.cfg.Helpers.Helper(id); ok && h.Name != "" {
+			return h.Name
+		}
+	}
+	return fmt.Sprintf("helper#%d", id)
+}
+
+// fault builds a RunError for the instruction being executed.
+func (m *Machine) fault(err error, addr uint64, n uint32, msg string) *RunError {
+	e := &RunError{Err: err, PC: m.pc, Prog: m.prog.Name, Addr: addr, Size: int(n), Depth: m.depth, Insns: m.n, Msg: msg}
+	if n > 0 {
+		e.Region = m.Describe(addr)
+	}
+	e.Regs = [11]uint64(m.regs[:11])
+	return e
+}
+
+// codeView makes function addresses (ld_imm64 src 4) unreadable.
+type codeView struct{}
+
+func (codeView) Load(uint32, int) (uint64, error) { return 0, fmt.Errorf("code is not readable") }
+func (codeView) Store(uint32, int, uint64) error  { return fmt.Errorf("code is not writable") }
+
+// mapHandleView stands for struct bpf_map, which programs only pass to helpers.
+type mapHandleView struct{}
+
+func (mapHandleView) Load(uint32, int) (uint64, error) {
+	return 0, fmt.Errorf("map pointer is not readable")
+}
+func (mapHandleView) Store(uint32, int, uint64) error { return fmt.Errorf("map pointer is not writable") }
+
+// funcAddr is the address a program sees for the function starting at pc.
+func funcAddr(pc int) uint64 { return uint64(codeRegion)<<regionShift | uint64(pc)*isa.SlotSize }

@@ -1,0 +1,239 @@
+package vm
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// The program's address space is a table of regions. Region i occupies the
+// 4 GiB window starting at i<<32, so an address names its region in its high
+// bits and its offset in the low 32: translation is one shift and one bounds
+// check, and no address ever reaches host memory. Region 0 is never mapped,
+// so NULL and small integers fault.
+const regionShift = 32
+
+// Region is a piece of memory a program can reach: the stack, a context, a
+// packet, a map's values, a data section, a helper's buffer.
+type Region struct {
+	Name string
+	Data []byte
+	// Lo and Hi bound the accessible window of Data. A packet lives in a
+	// larger buffer with head- and tailroom; only data_meta..data_end is
+	// accessible. Hi == 0 means len(Data).
+	Lo, Hi   uint32
+	ReadOnly bool
+	// Stride splits Data into elements that no access may cross (the values
+	// of a map). Zero means one element.
+	Stride uint32
+	// View, if set, serves every access instead of Data: context structures
+	// whose fields are computed (packet pointers) or checked per program type.
+	View View
+	// Describe, if set, names an offset for traces: "xdp_md.data",
+	// "counters[3]+8". The default is Name+offset.
+	Describe func(off uint32) string
+}
+
+// View serves accesses to a region whose bytes are not plain memory.
+// Errors are reported as ErrContextAccess at the faulting pc.
+type View interface {
+	Load(off uint32, size int) (uint64, error)
+	Store(off uint32, size int, v uint64) error
+}
+
+// region is the interpreter's copy of a Region: only what the fast path reads.
+type region struct {
+	data   []byte
+	lo, hi uint32 // readable window; hi = 0 forces the slow path (views)
+	whi    uint32 // end of the writable window; 0 if not writable
+	stride uint32
+	desc   *Region
+}
+
+func makeRegion(r *Region) region {
+	hi := r.Hi
+	if hi == 0 {
+		hi = uint32(len(r.Data))
+	}
+	g := region{data: r.Data, lo: r.Lo, hi: hi, whi: hi, stride: r.Stride, desc: r}
+	if r.ReadOnly {
+		g.whi = 0
+	}
+	if r.View != nil {
+		g.hi, g.whi = 0, 0
+	}
+	return g
+}
+
+// Map adds a region to the address space and returns its base address.
+// Regions mapped between runs stay; those mapped during a run (by helpers or
+// by Reset's caller for one run's context) are dropped by the next Reset.
+func (m *Machine) Map(r *Region) uint64 {
+	if uint64(len(r.Data)) >= 1<<regionShift {
+		panic("vm: region larger than 4 GiB")
+	}
+	m.mem = append(m.mem, makeRegion(r))
+	return uint64(len(m.mem)-1) << regionShift
+}
+
+// SetWindow moves the accessible window of the region at base, as
+// bpf_xdp_adjust_head and friends do to a packet.
+func (m *Machine) SetWindow(base uint64, lo, hi uint32) {
+	g := &m.mem[base>>regionShift]
+	g.desc.Lo, g.desc.Hi = lo, hi
+	*g = makeRegion(g.desc)
+}
+
+// RegionAt returns the region containing addr and the offset of addr in it.
+func (m *Machine) RegionAt(addr uint64) (*Region, uint32, bool) {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) {
+		return nil, 0, false
+	}
+	return m.mem[id].desc, uint32(addr), true
+}
+
+// span returns the bytes [addr, addr+n) when they lie in one accessible
+// element of a plain region, or nil: the fast path of every load and store.
+func (m *Machine) span(addr uint64, n uint32, write bool) []byte {
+	id := addr >> regionShift
+	if id >= uint64(len(m.mem)) {
+		return nil
+	}
+	g := &m.mem[id]
+	off := uint32(addr)
+	end := off + n
+	hi := g.hi
+	if write {
+		hi = g.whi
+	}
+	if off < g.lo || end > hi || end < off {
+		return nil
+	}
+	if g.stride != 0 && (off-g.lo)%g.stride+n > g.stride {
+		return nil
+	}
+	return g.data[off:end:end]
+}
+
+// load reads n (1, 2, 4 or 8) bytes at addr.
+func (m *Machine) load(addr uint64, n uint32) (uint64, error) {
+	if b := m.span(addr, n, false); b != nil {
+		return getN(b), nil
+	}
+	if g := m.viewAt(addr); g != nil {
+		v, err := g.desc.View.Load(uint32(addr), int(n))
+		if err != nil {
+			return 0, m.fault(ErrContextAccess, addr, n, err.Error())
+		}
+		return v, nil
+	}
+	return 0, m.accessError(addr, n, false)
+}
+
+// store writes the low n bytes of v at addr.
+func (m *Machine) store(addr uint64, n uint32, v uint64) error {
+	if b := m.span(addr, n, true); b != nil {
+		putN(b, v)
+		return nil
+	}
+	if g := m.viewAt(addr); g != nil {
+		if err := g.desc.View.Store(uint32(addr), int(n), v); err != nil {
+			return m.fault(ErrContextAccess, addr, n, err.Error())
+		}
+		return nil
+	}
+	return m.accessError(addr, n, true)
+}
+
+func (m *Machine) viewAt(addr uint64) *region {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) || m.mem[id].desc.View == nil {
+		return nil
+	}
+	return &m.mem[id]
+}
+
+// accessError explains why span refused an access.
+func (m *Machine) accessError(addr uint64, n uint32, write bool) error {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) {
+		return m.fault(ErrUnmapped, addr, n, "")
+	}
+	g := &m.mem[id]
+	off := uint32(addr)
+	if write && g.whi == 0 && g.hi != 0 {
+		return m.fault(ErrReadOnly, addr, n, "")
+	}
+	msg := fmt.Sprintf("%s spans [%d, %d)", g.desc.Name, g.lo, g.hi)
+	if g.stride != 0 && off >= g.lo && off+n <= g.hi {
+		msg = fmt.Sprintf("crosses a %d-byte element of %s", g.stride, g.desc.Name)
+	}
+	return m.fault(ErrOutOfBounds, addr, n, msg)
+}
+
+// Bytes returns n bytes of program memory at addr for a helper to read or
+// write in place. The access is checked like an instruction's and, when
+// hooks listen, reported as an access by the current helper.
+func (m *Machine) Bytes(addr uint64, n int, write bool) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if n < 0 || n >= 1<<regionShift {
+		return nil, m.fault(ErrOutOfBounds, addr, 0, fmt.Sprintf("size %d", n))
+	}
+	b := m.span(addr, uint32(n), write)
+	if b == nil {
+		return nil, m.accessError(addr, uint32(n), write)
+	}
+	return b, nil
+}
+
+func getN(b []byte) uint64 {
+	switch len(b) {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(b))
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(b))
+	default:
+		return binary.LittleEndian.Uint64(b)
+	}
+}
+
+func putN(b []byte, v uint64) {
+	switch len(b) {
+	case 1:
+		b[0] = byte(v)
+	case 2:
+		binary.LittleEndian.PutUint16(b, uint16(v))
+	case 4:
+		binary.LittleEndian.PutUint32(b, uint32(v))
+	default:
+		binary.LittleEndian.PutUint64(b, v)
+	}
+}
+
+// Describe names the memory at addr for traces: "fp-16", "pkt+14",
+// "ctx xdp_md.data", "map counters[3]+8".
+func (m *Machine) Describe(addr uint64) string {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) {
+		if addr == 0 {
+			return "NULL"
+		}
+		return fmt.Sprintf("unmapped %#x", addr)
+	}
+	g := &m.mem[id]
+	off := uint32(addr)
+	if id == stackRegion {
+		return fmt.Sprintf("fp%+d", int64(addr)-int64(m.fp))
+	}
+	if g.desc.Describe != nil {
+		return g.desc.Describe(off)
+	}
+	if off == 0 {
+		return g.desc.Name
+	}
+	return fmt.Sprintf("%s+%d", g.desc.Name, off)
+}

@@ -1,0 +1,266 @@
+package vm
+
+import (
+	"github.com/bpfscope/bpfscope/hooks"
+)
+
+// How tracing works. A program has two code slices: the real one, and a
+// trap copy in which every slot is opTrap. A run with no step or access hook
+// interprets the real slice and never tests for hooks. A traced run
+// interprets the trap copy; each trap reports the previous instruction's
+// outcome and the next instruction, then dispatches the real instruction in
+// the same switch. Hooks that fire at rarer points (helper calls, calls,
+// map operations, run entry and exit) are tested where those happen.
+
+// hookSet holds the attached hook, once per interface it implements.
+type hookSet struct {
+	step   hooks.StepHook
+	access hooks.AccessHook
+	helper hooks.HelperHook
+	call   hooks.CallHook
+	run    hooks.RunHook
+	mapOp  hooks.MapHook
+	output hooks.OutputHook
+	traced bool // step or access hooks: run the trap code
+}
+
+// Attach installs h, replacing any hook attached before; h may implement any
+// of the interfaces of package hooks (combine several with hooks.Multi).
+// Attach(nil) detaches. It must not be called while a run is in progress.
+func (m *Machine) Attach(h any) {
+	var s hookSet
+	s.step, _ = h.(hooks.StepHook)
+	s.access, _ = h.(hooks.AccessHook)
+	s.helper, _ = h.(hooks.HelperHook)
+	s.call, _ = h.(hooks.CallHook)
+	s.run, _ = h.(hooks.RunHook)
+	s.mapOp, _ = h.(hooks.MapHook)
+	s.output, _ = h.(hooks.OutputHook)
+	s.traced = s.step != nil || s.access != nil
+	m.hooks = s
+}
+
+// traceState is the per-run state of tracing and pausing; its events are
+// reused, so tracing allocates nothing per instruction.
+type traceState struct {
+	pending    bool // an instruction ran whose After events are not yet out
+	pendPC     int
+	before     [11]uint64
+	plan       accessPlan
+	beforeDone int // pc whose Before hook already fired (resuming there)
+	stepping   bool
+	stepped    bool
+	pause      hooks.Action // requested by a hook outside the trap
+
+	stepEv   hooks.Step
+	accessEv hooks.Access
+	helperEv hooks.HelperCall
+	callEv   hooks.CallEvent
+	runEv    hooks.Run
+	mapEv    hooks.MapOp
+	outEv    hooks.Output
+}
+
+// accessPlan remembers what a memory instruction is about to touch, so its
+// Access event can carry both the old and the new value.
+type accessPlan struct {
+	active bool
+	kind   hooks.AccessKind
+	addr   uint64
+	size   int
+	old    uint64
+	dst    uint8 // register that receives a loaded value
+}
+
+func (t *traceState) reset() {
+	t.pending, t.stepped, t.pause = false, false, hooks.Continue
+	t.beforeDone = -1
+	t.plan.active = false
+}
+
+// trapCode returns the program's trap copy, building it once.
+func (p *Program) trapCode() []insn {
+	p.trapOnce.Do(func() {
+		p.traps = make([]insn, len(p.code))
+		for i := range p.traps {
+			p.traps[i] = insn{op: opTrap}
+		}
+	})
+	return p.traps
+}
+
+// trap runs the hooks due before the instruction at m.pc. A non-Continue
+// answer pauses or aborts the run before that instruction executes.
+func (m *Machine) trap() hooks.Action {
+	t := &m.trace
+	if t.pending {
+		if a := m.flushAfter(); a != hooks.Continue {
+			return a
+		}
+	}
+	if a := t.pause; a != hooks.Continue {
+		t.pause = hooks.Continue
+		return a
+	}
+	if t.stepping {
+		if t.stepped {
+			return hooks.Stop
+		}
+		t.stepped = true
+	}
+	pc := m.pc
+	in := &m.prog.code[pc]
+	if m.hooks.step != nil && t.beforeDone != pc {
+		ev := m.stepEvent(pc)
+		ev.Changed = 0
+		if a := m.hooks.step.BeforeStep(ev); a != hooks.Continue {
+			t.beforeDone = pc
+			return a
+		}
+	}
+	t.beforeDone = -1
+	t.pending, t.pendPC = true, pc
+	t.before = [11]uint64(m.regs[:11])
+	if m.hooks.access != nil {
+		m.planAccess(in)
+	}
+	return hooks.Continue
+}
+
+func (m *Machine) stepEvent(pc int) *hooks.Step {
+	ev := &m.trace.stepEv
+	raw := m.prog.Insns[pc]
+	*ev = hooks.Step{
+		PC: pc, Insn: raw, Regs: (*[11]uint64)(m.regs[:11]),
+		Depth: m.depth, Count: m.n - 1, Prog: m.prog.Name, M: m,
+	}
+	if raw.IsLdImm64() {
+		ev.Imm64 = uint64(m.prog.code[pc].imm)
+	}
+	return ev
+}
+
+// flushAfter delivers the After events of the pending instruction.
+func (m *Machine) flushAfter() hooks.Action {
+	t := &m.trace
+	if !t.pending {
+		return hooks.Continue
+	}
+	t.pending = false
+	act := hooks.Continue
+	if t.plan.active && m.hooks.access != nil {
+		t.plan.active = false
+		ev := &t.accessEv
+		p := &t.plan
+		*ev = hooks.Access{PC: t.pendPC, Kind: p.kind, Addr: p.addr, Size: p.size, Old: p.old, M: m}
+		if p.kind == hooks.Load {
+			ev.Value = m.regs[p.dst]
+		} else {
+			ev.Value, _ = m.peek(p.addr, p.size)
+		}
+		act = m.hooks.access.Access(ev)
+	}
+	if m.hooks.step != nil {
+		ev := m.stepEvent(t.pendPC)
+		ev.Count = m.n - 1
+		var changed uint16
+		for i := range 11 {
+			if m.regs[i] != t.before[i] {
+				changed |= 1 << i
+			}
+		}
+		ev.Changed = changed
+		if a := m.hooks.step.AfterStep(ev); a != hooks.Continue && act == hooks.Continue {
+			act = a
+		}
+	}
+	return act
+}
+
+// planAccess records the address and old value of a memory instruction.
+func (m *Machine) planAccess(in *insn) {
+	p := &m.trace.plan
+	p.active = true
+	switch {
+	case loadSize[in.op] != 0:
+		p.kind, p.size, p.dst = hooks.Load, int(loadSize[in.op]), in.dst
+		p.addr = m.regs[in.src] + uint64(int64(in.off))
+		return
+	case in.op == opAtomicW || in.op == opAtomicDW:
+		p.kind = hooks.Atomic
+	case storeSize[in.op] != 0:
+		p.kind = hooks.Store
+	default:
+		p.active = false
+		return
+	}
+	p.size = int(storeSize[in.op])
+	p.addr = m.regs[in.dst] + uint64(int64(in.off))
+	p.old, _ = m.peek(p.addr, p.size)
+}
+
+// peek reads memory for a trace without faulting.
+func (m *Machine) peek(addr uint64, size int) (uint64, bool) {
+	if b := m.span(addr, uint32(size), false); b != nil {
+		return getN(b), true
+	}
+	if g := m.viewAt(addr); g != nil {
+		v, err := g.desc.View.Load(uint32(addr), size)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// paused turns a hook's answer into a paused or aborted machine.
+func (m *Machine) paused(a hooks.Action) error {
+	m.trace.pause = hooks.Continue
+	if a == hooks.Abort {
+		return m.fault(ErrAborted, 0, 0, "")
+	}
+	m.state = paused
+	return nil
+}
+
+func (m *Machine) request(a hooks.Action) {
+	if a > m.trace.pause {
+		m.trace.pause = a
+	}
+}
+
+func (m *Machine) helperEvent(id int32, a Args, ret uint64, err error) {
+	ev := &m.trace.helperEv
+	*ev = hooks.HelperCall{PC: m.pc, ID: id, Name: m.HelperName(id), Args: a, Ret: ret, Err: err, Depth: m.depth}
+	m.request(m.hooks.helper.Helper(ev))
+}
+
+func (m *Machine) callEvent(kind hooks.CallKind, target int, fn string) {
+	ev := &m.trace.callEv
+	*ev = hooks.CallEvent{Kind: kind, PC: m.pc, Target: target, Func: fn, Depth: m.depth, R0: m.regs[0], Prog: m.prog.Name}
+	m.request(m.hooks.call.Call(ev))
+}
+
+// ReportMapOp lets map helpers report an operation to the attached hooks.
+// It reports whether anyone listens, so helpers can skip building events.
+func (m *Machine) ReportMapOp(ev *hooks.MapOp) {
+	if m.hooks.mapOp == nil {
+		return
+	}
+	ev.PC = m.pc
+	m.request(m.hooks.mapOp.MapOp(ev))
+}
+
+// Listening reports which optional event kinds have a hook, so helpers can
+// avoid building events nobody reads.
+func (m *Machine) Listening() (mapOps, output bool) {
+	return m.hooks.mapOp != nil, m.hooks.output != nil
+}
+
+// ReportOutput lets helpers deliver program output (trace_printk text,
+// ring buffer and perf records) to the attached hooks.
+func (m *Machine) ReportOutput(ev *hooks.Output) {
+	if m.hooks.output == nil {
+		return
+	}
+	ev.PC = m.pc
+	m.hooks.output.Output(ev)
+}
