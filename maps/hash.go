@@ -1,0 +1,239 @@
+package maps
+
+import (
+	"fmt"
+	"iter"
+)
+
+// HashMap implements BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH and
+// LRU_PERCPU_HASH with preallocated value slots.
+//
+// LRU maps here are exact and deterministic: when full, an insert evicts the
+// least recently used element, where use is insertion, update or program
+// Lookup (Get, like the syscall, doesn't count as use). The kernel's LRU
+// is approximate: it keeps per-CPU free lists and a second-chance
+// active/inactive list, so it may evict before the map is full, evict a
+// recently used element, or evict when an existing key is updated.
+// BPF_F_NO_COMMON_LRU is accepted and, as in the kernel, rounds max_entries
+// up to a multiple of the CPU count, but the LRU stays one list.
+//
+// Updating an existing element rewrites its value in place; the kernel
+// swaps in a new element for non-per-CPU hashes, so old value pointers
+// see the update here but not in the kernel.
+type HashMap struct {
+	base
+	percpu bool
+	t      *hashTable
+}
+
+const hashFlags = FlagNoPrealloc | FlagNoCommonLRU | FlagNUMANode | flagAccessMask | FlagZeroSeed
+
+// htabElemSize is sizeof(struct htab_elem) on x86-64, for the size limit.
+const htabElemSize = 48
+
+func newHash(s *Spec, cfg config) (*HashMap, error) {
+	percpu := s.Type.hasPerCPUValue()
+	lru := s.Type == LRUHash || s.Type == LRUCPUHash
+	percpuLRU := s.Flags&FlagNoCommonLRU != 0
+	if err := checkFlags(s, hashFlags); err != nil {
+		return nil, err
+	}
+	switch {
+	case !lru && percpuLRU:
+		return nil, specError(s, EINVAL, "BPF_F_NO_COMMON_LRU without LRU")
+	case lru && s.Flags&FlagNoPrealloc != 0:
+		return nil, specError(s, ENOTSUPP, "LRU map without preallocation")
+	case s.Flags&FlagNUMANode != 0 && (percpu || percpuLRU):
+		return nil, specError(s, EINVAL, "NUMA node for per-CPU map")
+	case s.KeySize == 0 || s.ValueSize == 0:
+		return nil, specError(s, EINVAL, "key size %d, value size %d", s.KeySize, s.ValueSize)
+	case uint64(s.KeySize)+uint64(s.ValueSize) >= kmallocMaxSize-htabElemSize:
+		return nil, specError(s, E2BIG, "key size %d + value size %d", s.KeySize, s.ValueSize)
+	case percpu && roundUp8(int(s.ValueSize)) > pcpuMinUnitSize:
+		return nil, specError(s, E2BIG, "per-CPU value size %d", s.ValueSize)
+	}
+	if percpuLRU {
+		// Each CPU's LRU list gets the same number of elements.
+		n := uint64(cfg.cpus)
+		max := (uint64(s.MaxEntries) + n - 1) / n * n
+		if max > 1<<32-1 {
+			max = uint64(s.MaxEntries) / n * n
+		}
+		s.MaxEntries = uint32(max)
+	}
+	cpus := 1
+	if percpu {
+		cpus = cfg.cpus
+	}
+	stride := roundUp8(int(s.ValueSize))
+	n := uint64(s.MaxEntries) * uint64(cpus) * uint64(stride)
+	if err := checkMemory(s, n+uint64(s.MaxEntries)*uint64(s.KeySize)); err != nil {
+		return nil, err
+	}
+	return &HashMap{
+		base:   base{spec: s, cpus: cfg.cpus, mem: make([]byte, n), stride: stride},
+		percpu: percpu,
+		t:      newHashTable(int(s.KeySize), int(s.MaxEntries), lru),
+	}, nil
+}
+
+// valueOff is the offset of slot's value for cpu.
+func (h *HashMap) valueOff(slot int32, cpu int) int {
+	if !h.percpu {
+		return int(slot) * h.stride
+	}
+	return (int(slot)*h.cpus + cpu) * h.stride
+}
+
+// elemBytes is all of slot's storage: every CPU's value and padding.
+func (h *HashMap) elemBytes(slot int32) []byte {
+	n := h.stride
+	if h.percpu {
+		n *= h.cpus
+	}
+	return h.mem[h.valueOff(slot, 0):][:n]
+}
+
+// Len returns the number of elements.
+func (h *HashMap) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.t.len()
+}
+
+func (h *HashMap) Lookup(key []byte, cpu int) (int, bool) {
+	if !h.validCPU(cpu) {
+		return 0, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(key)
+	if !ok {
+		return 0, false
+	}
+	h.t.touch(slot)
+	return h.valueOff(slot, cpu), true
+}
+
+// allCPUs selects the syscall's view of a value: every CPU's slot.
+const allCPUs = -1
+
+// update mirrors htab_map_update_elem and its per-CPU and LRU variants.
+// With cpu == allCPUs, value holds the element's whole storage.
+func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
+	if flags&^UpdateLock > UpdateExist {
+		return EINVAL
+	}
+	if flags&UpdateLock != 0 {
+		return EINVAL // no bpf_spin_lock in the value
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(key)
+	switch {
+	case ok && flags == UpdateNoExist:
+		return EEXIST
+	case !ok && flags == UpdateExist:
+		return ENOENT
+	case ok:
+		h.t.touch(slot)
+	default:
+		var err error
+		if slot, _, err = h.t.insert(key); err != nil {
+			return err
+		}
+		// A program sets only its CPU's value; the others start zeroed.
+		clear(h.elemBytes(slot))
+	}
+	if cpu == allCPUs {
+		// Per-CPU values are copied in 8-byte words, padding included.
+		copy(h.elemBytes(slot), value)
+	} else {
+		copy(h.mem[h.valueOff(slot, cpu):], value)
+	}
+	return nil
+}
+
+func (h *HashMap) Update(key, value []byte, flags uint64, cpu int) error {
+	if err := h.checkProgWrite(); err != nil {
+		return err
+	}
+	if len(key) != h.keySize() || len(value) != h.valueSize() || !h.validCPU(cpu) {
+		return EINVAL
+	}
+	return h.update(key, value, flags, cpu)
+}
+
+func (h *HashMap) Put(key, value []byte, flags uint64) error {
+	if err := h.checkPut(key, value, flags); err != nil {
+		return err
+	}
+	if !h.percpu {
+		return h.update(key, value, flags, 0)
+	}
+	return h.update(key, value, flags, allCPUs)
+}
+
+func (h *HashMap) Delete(key []byte) error {
+	if err := h.checkProgWrite(); err != nil {
+		return err
+	}
+	return h.remove(key)
+}
+
+func (h *HashMap) Remove(key []byte) error {
+	if err := h.checkRemove(key); err != nil {
+		return err
+	}
+	return h.remove(key)
+}
+
+func (h *HashMap) remove(key []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(key)
+	if !ok {
+		return ENOENT
+	}
+	h.t.remove(slot)
+	return nil
+}
+
+func (h *HashMap) Get(key, value []byte) error {
+	if err := h.checkGet(key, value); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(key)
+	if !ok {
+		return ENOENT
+	}
+	copy(value, h.elemBytes(slot))
+	return nil
+}
+
+func (h *HashMap) NextKey(key, next []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.t.nextKey(key, next)
+}
+
+func (h *HashMap) Keys() iter.Seq[[]byte] { return keysOf(h, h.keySize()) }
+
+func (h *HashMap) DescribeSlot(i int) string {
+	slot, cpu := i, 0
+	if h.percpu {
+		slot, cpu = i/h.cpus, i%h.cpus
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if slot < 0 || slot >= len(h.t.used) || !h.t.used[slot] {
+		return ""
+	}
+	s := describeKey(h.Name(), h.t.key(int32(slot)))
+	if h.percpu {
+		s += fmt.Sprintf("@cpu%d", cpu)
+	}
+	return s
+}

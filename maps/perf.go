@@ -1,0 +1,88 @@
+package maps
+
+import (
+	"encoding/binary"
+	"slices"
+)
+
+// BPF_F_INDEX_MASK and BPF_F_CURRENT_CPU, the index part of
+// bpf_perf_event_output's flags.
+const (
+	PerfIndexMask  = 0xffffffff
+	PerfCurrentCPU = PerfIndexMask
+)
+
+// PerfEventArrayMap implements BPF_MAP_TYPE_PERF_EVENT_ARRAY. Each slot
+// holds an emulated BPF-output perf event bound to one CPU: Put stores it
+// with the CPU number as the value, where the kernel takes the fd of an
+// event opened on that CPU. Records wait, unbounded, until Drain.
+type PerfEventArrayMap struct {
+	*fdArray
+	records []Record
+}
+
+// perfEvent is the reference a slot holds: an event open on cpu.
+type perfEvent struct{ cpu int }
+
+func newPerfEventArray(s *Spec, cfg config) (*PerfEventArrayMap, error) {
+	a, err := newFDArray(s, cfg, fdArrayFlags|FlagPreserveElems)
+	if err != nil {
+		return nil, err
+	}
+	return &PerfEventArrayMap{fdArray: a}, nil
+}
+
+// Put binds slot key to an event on the CPU that value (a u32) names.
+func (p *PerfEventArrayMap) Put(key, value []byte, flags uint64) error {
+	if len(key) != 4 || len(value) != 4 {
+		return EINVAL
+	}
+	cpu := binary.NativeEndian.Uint32(value)
+	if int64(cpu) >= int64(p.cpus) {
+		return EINVAL
+	}
+	return p.set(binary.NativeEndian.Uint32(key), perfEvent{int(cpu)}, flags)
+}
+
+// OpenAll binds slot i to CPU i for every CPU, as a reader usually does.
+func (p *PerfEventArrayMap) OpenAll() {
+	for i := range min(p.cpus, p.maxEntries()) {
+		p.set(uint32(i), perfEvent{i}, UpdateAny)
+	}
+}
+
+// Output appends data as a record (bpf_perf_event_output) from cpu. The
+// index in flags selects the slot, BPF_F_CURRENT_CPU meaning cpu's; the
+// event there must be bound to cpu.
+func (p *PerfEventArrayMap) Output(cpu int, flags uint64, data []byte) error {
+	if flags&^PerfIndexMask != 0 {
+		return EINVAL
+	}
+	i := flags & PerfIndexMask
+	if i == PerfCurrentCPU {
+		i = uint64(cpu)
+	}
+	if i >= uint64(p.maxEntries()) {
+		return E2BIG
+	}
+	ref, ok := p.ref(uint32(i))
+	if !ok {
+		return ENOENT
+	}
+	if ref.(perfEvent).cpu != cpu {
+		return EOPNOTSUPP
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.records = append(p.records, Record{CPU: cpu, Data: slices.Clone(data)})
+	return nil
+}
+
+// Drain returns and forgets the records output so far, in output order.
+func (p *PerfEventArrayMap) Drain() []Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	recs := p.records
+	p.records = nil
+	return recs
+}
