@@ -373,7 +373,9 @@ type mapHandleView struct{}
 func (mapHandleView) Load(uint32, int) (uint64, error) {
 	return 0, fmt.Errorf("map pointer is not readable")
 }
-func (mapHandleView) Store(uint32, int, uint64) error { return fmt.Errorf("map pointer is not writable") }
+func (mapHandleView) Store(uint32, int, uint64) error {
+	return fmt.Errorf("map pointer is not writable")
+}
 
 // funcAddr is the address a program sees for the function starting at pc.
 func funcAddr(pc int) uint64 { return uint64(codeRegion)<<regionShift | uint64(pc)*isa.SlotSize }

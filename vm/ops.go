@@ -139,11 +139,11 @@ const (
 	opExit
 
 	// Loads and stores.
-	opLdImm64     // imm: the constant
-	opLdMapFD     // imm: map index; pointer to the map
-	opLdMapValue  // imm: map index | offset<<32; pointer into its value
-	opLdFunc      // imm: absolute pc of the function
-	opLdAbsB      // LD_ABS/LD_IND: skb packet loads in network byte order
+	opLdImm64    // imm: the constant
+	opLdMapFD    // imm: map index; pointer to the map
+	opLdMapValue // imm: map index | offset<<32; pointer into its value
+	opLdFunc     // imm: absolute pc of the function
+	opLdAbsB     // LD_ABS/LD_IND: skb packet loads in network byte order
 	opLdAbsH
 	opLdAbsW
 	opLdIndB
