@@ -221,3 +221,9 @@ func (x *XDP) describeCtx(off uint32) string {
 	}
 	return fmt.Sprintf("ctx xdp_md+%d", off)
 }
+
+// Output implements Instance: the packet from data_meta on (the kernel
+// returns metadata and data together) and the xdp_md.
+func (x *XDP) Output() Output {
+	return Output{Data: append([]byte(nil), x.buf[x.meta:x.end]...), Ctx: x.CtxOut()}
+}

@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"errors"
+	"github.com/bpfscope/bpfscope/hooks"
 	"math"
 	"math/bits"
 	"strconv"
@@ -592,6 +593,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 					return m.stop(ret, err)
 				}
 				r[0] = ret
+				n = m.n // callbacks the helper ran (bpf_loop) count too
 				if m.tailProg != nil {
 					m.prog, m.tailProg = m.tailProg, nil
 					code, orig = m.prog.code, m.prog.code
@@ -600,7 +602,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 					}
 					pc = 0
 				}
-				if p := m.trace.pause; p != 0 {
+				if p := m.trace.pause; p == hooks.Abort || p == hooks.Stop && m.nested == 0 {
 					m.pc, m.n = pc, n
 					if err := m.paused(p); err != nil {
 						return m.stop(0, err)
@@ -622,7 +624,10 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 					return m.stop(r[0], nil)
 				}
 				m.pc = pc - 1
-				pc = m.popFrame()
+				if pc = m.popFrame(); pc < 0 { // a callback returns to its helper
+					m.n = n
+					return r[0], nil
+				}
 				if p := m.prog; &p.code[0] != &orig[0] {
 					code, orig = p.code, p.code
 					if m.hooks.traced {
@@ -632,7 +637,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 
 			case opTrap:
 				m.pc, m.n = pc-1, n
-				if act := m.trap(); act != 0 {
+				if act := m.trap(); act == hooks.Abort || act == hooks.Stop && m.nested == 0 {
 					if err := m.paused(act); err != nil {
 						return m.stop(0, err)
 					}
@@ -661,6 +666,9 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 
 // stop ends the run: it reports the exit to hooks and leaves the machine idle.
 func (m *Machine) stop(r0 uint64, err error) (uint64, error) {
+	if m.nested > 0 { // a callback failed: its helper's caller ends the run
+		return 0, err
+	}
 	if errors.Is(err, ErrUnwind) {
 		err = nil
 	}
@@ -834,4 +842,34 @@ func (m *Machine) ldAbs(ins *insn) (v uint64, ok bool, err error) {
 		return uint64(b[0])<<8 | uint64(b[1]), true, nil
 	}
 	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), true, nil
+}
+
+// CallFunc calls the BPF function at addr, a function pointer the program
+// passed (ld_imm64 src 4), with args in r1..r5, and returns its r0. Helpers
+// that take callbacks (bpf_loop, bpf_for_each_map_elem) use it. The callee
+// runs in a new frame of the same machine, under the same budget and hooks;
+// a hook's Stop inside a callback is ignored.
+func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
+	if addr>>regionShift != codeRegion || uint32(addr)%8 != 0 {
+		return 0, m.fault(ErrBadCall, 0, 0, "callback is not a function address")
+	}
+	pc := int(uint32(addr) / 8)
+	if pc >= len(m.prog.code) || m.prog.code[pc].op == opSecondSlot {
+		return 0, m.fault(ErrBadCall, 0, 0, "callback address out of range")
+	}
+	if len(args) > 5 {
+		return 0, m.fault(ErrBadCall, 0, 0, "more than 5 callback arguments")
+	}
+	callPC := m.pc
+	if err := m.pushFrame(-1, pc); err != nil {
+		return 0, err
+	}
+	clear(m.regs[1:6])
+	copy(m.regs[1:6], args)
+	m.pc = pc
+	m.nested++
+	r0, err := m.resume(m.ctx)
+	m.nested--
+	m.pc = callPC
+	return r0, err
 }

@@ -100,6 +100,7 @@ type Machine struct {
 	tailProg  *Program // set by TailCall, consumed after the helper returns
 	curHelper int32
 	skb       SkbData
+	nested    int // callbacks running inside helpers
 
 	ctx    context.Context
 	state  runState
