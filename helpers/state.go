@@ -1,0 +1,95 @@
+package helpers
+
+import (
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
+)
+
+// RunState is what helpers leave behind for the embedder besides map
+// contents: trace_printk lines, the redirect target, signals. It belongs to
+// one machine; Set.State returns it and Set.ResetState clears it before a
+// new run.
+type RunState struct {
+	// Printk holds the lines trace_printk and trace_vprintk wrote, in order,
+	// as they would appear in trace_pipe (after the task/timestamp prefix).
+	Printk []string
+	// Redirect is the target of the last bpf_redirect or bpf_redirect_map,
+	// nil if none was called.
+	Redirect *Redirect
+	// Signals lists the signals bpf_send_signal(_thread) sent.
+	Signals []Signal
+
+	locks    map[uint64]bool        // spin locks held, by address
+	reserved map[uint64]reservation // ring buffer records not yet committed
+	lastRun  uint64                 // m.Insns() at the last helper call
+}
+
+// Redirect is a packet redirection a program requested.
+type Redirect struct {
+	Helper  string // "bpf_redirect" or "bpf_redirect_map"
+	Ifindex uint32 // bpf_redirect's target
+	Map     string // bpf_redirect_map's map
+	Key     uint64 // and key
+	Flags   uint64
+}
+
+// Signal is a signal a program sent to the current task or thread.
+type Signal struct {
+	Sig    uint32
+	Thread bool // bpf_send_signal_thread
+}
+
+type reservation struct {
+	rb        *maps.RingBufMap
+	off, size int
+}
+
+// states holds each machine's RunState. Entries are keyed weakly and
+// dropped when their machine is collected, so short-lived machines do not
+// leak.
+var states struct {
+	sync.Mutex
+	m map[weak.Pointer[vm.Machine]]*RunState
+}
+
+// State returns the helper state of m's runs.
+func (s *Set) State(m *vm.Machine) *RunState {
+	states.Lock()
+	defer states.Unlock()
+	k := weak.Make(m)
+	st, ok := states.m[k]
+	if !ok {
+		st = &RunState{}
+		if states.m == nil {
+			states.m = map[weak.Pointer[vm.Machine]]*RunState{}
+		}
+		states.m[k] = st
+		runtime.AddCleanup(m, func(k weak.Pointer[vm.Machine]) {
+			states.Lock()
+			delete(states.m, k)
+			states.Unlock()
+		}, k)
+	}
+	return st
+}
+
+// ResetState clears m's helper state; call it before each run.
+func (s *Set) ResetState(m *vm.Machine) {
+	*s.State(m) = RunState{}
+}
+
+// run returns m's state for a helper, first dropping what cannot outlive a
+// run (held locks, reserved records) if a new run has started since the
+// last helper call: the instruction count only grows during a run.
+func (s *Set) run(m *vm.Machine) *RunState {
+	st := s.State(m)
+	if n := m.Insns(); n <= st.lastRun {
+		st.locks, st.reserved = nil, nil
+	}
+	st.lastRun = m.Insns()
+	return st
+}
