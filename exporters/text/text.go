@@ -1,0 +1,391 @@
+// Package text writes a run as a human-readable trace, one line per
+// executed instruction, in the manner of the kernel verifier's log and
+// `bpftool prog dump xlated`:
+//
+//	; xdp.c:14: if (data + sizeof(*eth) > data_end)
+//	3: (2d) if r3 > r2 goto pc+4           ; r3=0x...
+//	  12: (07) r0 += 3                     ; r0=13
+//
+// Each line holds the pc, the opcode and the instruction in kernel syntax,
+// then after ";" what it did: the registers it changed, the memory it
+// touched (by region name, with the old and new value of a store), the
+// helper it called with arguments and result, map operations, output, and
+// calls and returns between functions. Lines are indented two spaces per
+// BPF-to-BPF call depth. A source line, when the program carries line
+// info, precedes the first instruction compiled from it.
+package text
+
+import (
+	"bufio"
+	"encoding/hex"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+)
+
+// Writer is a hook that writes the text trace to an io.Writer. Output is
+// buffered and flushed when a run exits (or by Flush). Write errors stop
+// the output and are reported by Err.
+type Writer struct {
+	w   *bufio.Writer
+	err error
+
+	line    []byte // the instruction being written
+	notes   []byte // what it did, so far
+	scratch []byte
+	pending bool // a Before was seen without its After
+	pc      int
+	depth   int
+	src     *isa.Line
+
+	// disassembly cache of the current program, by pc
+	prog  string
+	texts []string
+}
+
+// New returns a Writer that writes to w.
+func New(w io.Writer) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// Flush writes out buffered lines.
+func (t *Writer) Flush() error {
+	if t.err == nil {
+		t.err = t.w.Flush()
+	}
+	return t.err
+}
+
+// Err returns the first write error.
+func (t *Writer) Err() error { return t.err }
+
+func (t *Writer) write(b []byte) {
+	if t.err == nil {
+		_, t.err = t.w.Write(b)
+	}
+}
+
+func (t *Writer) Enter(ev *hooks.Run) {
+	t.pending, t.src = false, nil
+	b := append(t.line[:0], "; run "...)
+	b = append(b, ev.Prog...)
+	b = append(b, '(')
+	n := len(ev.Args)
+	for n > 0 && ev.Args[n-1] == 0 {
+		n--
+	}
+	for i, a := range ev.Args[:n] {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, 'r', byte('1'+i), '=')
+		b = appendValue(b, a)
+	}
+	b = append(b, ")\n"...)
+	t.line = b
+	t.write(b)
+}
+
+func (t *Writer) Exit(ev *hooks.Run) {
+	if t.pending {
+		// The instruction that failed gets its line, with the error.
+		t.flushLine(nil)
+	}
+	b := append(t.line[:0], "; "...)
+	if ev.Err != nil {
+		b = append(b, "error: "...)
+		b = append(b, ev.Err.Error()...)
+	} else {
+		b = append(b, "exit r0="...)
+		b = appendValue(b, ev.R0)
+	}
+	b = append(b, " ("...)
+	b = strconv.AppendUint(b, ev.Insns, 10)
+	b = append(b, " insns)\n"...)
+	t.line = b
+	t.write(b)
+	t.Flush()
+}
+
+func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
+	if t.pending {
+		t.flushLine(nil)
+	}
+	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
+	t.notes = t.notes[:0]
+	if l := ev.M.Line(ev.PC); l != nil && !sameLine(l, t.src) {
+		t.src = l
+		b := indent(t.line[:0], ev.Depth)
+		b = append(b, "; "...)
+		b = append(b, filepath.Base(l.File)...)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(l.Line), 10)
+		b = append(b, ": "...)
+		b = append(b, l.Text...)
+		b = append(b, '\n')
+		t.line = b
+		t.write(b)
+	}
+	b := indent(t.line[:0], ev.Depth)
+	b = strconv.AppendInt(b, int64(ev.PC), 10)
+	b = append(b, ": ("...)
+	b = appendHex2(b, ev.Insn.Op)
+	b = append(b, ") "...)
+	b = append(b, t.disasm(ev)...)
+	t.line = b
+	return hooks.Continue
+}
+
+func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
+	if !t.pending || ev.PC != t.pc {
+		return hooks.Continue
+	}
+	t.flushLine(ev)
+	return hooks.Continue
+}
+
+// flushLine writes the pending instruction: the registers After reports
+// (none when the instruction failed) and the notes collected meanwhile.
+func (t *Writer) flushLine(ev *hooks.Step) {
+	t.pending = false
+	b := t.line
+	var said bool
+	comment := func() {
+		for col := len(b); col < 40; col++ {
+			b = append(b, ' ')
+		}
+		b = append(b, "; "...)
+	}
+	if ev != nil {
+		for r := range 11 {
+			if ev.Changed&(1<<r) == 0 {
+				continue
+			}
+			if said {
+				b = append(b, ' ')
+			} else {
+				comment()
+				said = true
+			}
+			b = append(b, 'r')
+			b = strconv.AppendInt(b, int64(r), 10)
+			b = append(b, '=')
+			b = appendValue(b, ev.Regs[r])
+		}
+	}
+	if len(t.notes) > 0 {
+		if said {
+			b = append(b, " | "...)
+		} else {
+			comment()
+		}
+		b = append(b, t.notes...)
+	}
+	b = append(b, '\n')
+	t.line = b
+	t.write(b)
+}
+
+func (t *Writer) note() []byte {
+	if len(t.notes) > 0 {
+		t.notes = append(t.notes, " | "...)
+	}
+	return t.notes
+}
+
+var sizeName = [9]string{1: "u8", 2: "u16", 4: "u32", 8: "u64"}
+
+func (t *Writer) Access(ev *hooks.Access) hooks.Action {
+	b := t.note()
+	b = append(b, ev.Kind.String()...)
+	b = append(b, ' ')
+	if ev.Size < len(sizeName) && sizeName[ev.Size] != "" {
+		b = append(b, sizeName[ev.Size]...)
+	} else {
+		b = strconv.AppendInt(b, int64(ev.Size), 10)
+		b = append(b, 'B')
+	}
+	b = append(b, ' ')
+	b = append(b, ev.Where()...)
+	switch {
+	case ev.Bytes != nil:
+		b = append(b, " = "...)
+		b = hex.AppendEncode(b, ev.Bytes)
+	case ev.Kind == hooks.Load:
+		b = append(b, " = "...)
+		b = appendValue(b, ev.Value)
+	default:
+		b = append(b, ": "...)
+		b = appendValue(b, ev.Old)
+		b = append(b, " -> "...)
+		b = appendValue(b, ev.Value)
+	}
+	t.notes = b
+	return hooks.Continue
+}
+
+// Helper puts the call first among the notes of its instruction: the map
+// operations and accesses the helper made were reported before it returned.
+func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
+	b := t.scratch[:0]
+	b = append(b, ev.Name...)
+	b = append(b, '(')
+	n := len(ev.Args)
+	for n > 0 && ev.Args[n-1] == 0 {
+		n--
+	}
+	for i, a := range ev.Args[:n] {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendValue(b, a)
+	}
+	b = append(b, ")"...)
+	if ev.Err != nil {
+		b = append(b, " failed: "...)
+		b = append(b, ev.Err.Error()...)
+	} else {
+		b = append(b, " = "...)
+		b = appendValue(b, ev.Ret)
+	}
+	if len(t.notes) > 0 {
+		b = append(b, " | "...)
+	}
+	t.scratch = b
+	t.notes = slices.Insert(t.notes, 0, b...)
+	return hooks.Continue
+}
+
+func (t *Writer) Call(ev *hooks.CallEvent) hooks.Action {
+	b := t.note()
+	switch ev.Kind {
+	case hooks.Call:
+		b = append(b, "call "...)
+		b = append(b, ev.Func...)
+	case hooks.Return:
+		b = append(b, "return to "...)
+		b = strconv.AppendInt(b, int64(ev.Target), 10)
+		if ev.Func != "" {
+			b = append(b, " in "...)
+			b = append(b, ev.Func...)
+		}
+	case hooks.TailCall:
+		b = append(b, "tail call "...)
+		b = append(b, ev.Prog...)
+	}
+	t.notes = b
+	return hooks.Continue
+}
+
+var mapOpResult = [...]string{hooks.MapLookup: "lookup", hooks.MapUpdate: "update", hooks.MapDelete: "delete",
+	hooks.MapPush: "push", hooks.MapPop: "pop", hooks.MapPeek: "peek"}
+
+func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
+	b := t.note()
+	b = append(b, "map "...)
+	b = append(b, ev.Map...)
+	b = append(b, ' ')
+	if int(ev.Op) < len(mapOpResult) {
+		b = append(b, mapOpResult[ev.Op]...)
+	}
+	if ev.Key != nil {
+		b = append(b, " key="...)
+		b = hex.AppendEncode(b, ev.Key)
+	}
+	if ev.Op == hooks.MapLookup {
+		if ev.Hit {
+			b = append(b, " hit"...)
+		} else {
+			b = append(b, " miss"...)
+		}
+	}
+	if ev.Value != nil {
+		b = append(b, " value="...)
+		b = hex.AppendEncode(b, ev.Value)
+	}
+	if ev.Flags != 0 {
+		b = append(b, " flags="...)
+		b = strconv.AppendUint(b, ev.Flags, 10)
+	}
+	if ev.Errno != 0 {
+		b = append(b, " errno="...)
+		b = strconv.AppendInt(b, int64(ev.Errno), 10)
+	}
+	t.notes = b
+	return hooks.Continue
+}
+
+func (t *Writer) Output(ev *hooks.Output) {
+	b := t.note()
+	b = append(b, ev.Kind...)
+	if ev.Map != "" {
+		b = append(b, ' ')
+		b = append(b, ev.Map...)
+	}
+	b = append(b, ' ')
+	if ev.Kind == "trace_printk" {
+		b = strconv.AppendQuote(b, string(ev.Data))
+	} else {
+		b = hex.AppendEncode(b, ev.Data)
+	}
+	t.notes = b
+}
+
+// disasm returns the kernel-syntax text of the instruction, cached per
+// program and pc.
+func (t *Writer) disasm(ev *hooks.Step) string {
+	if ev.Prog != t.prog {
+		t.prog = ev.Prog
+		clear(t.texts)
+	}
+	if ev.PC < len(t.texts) && t.texts[ev.PC] != "" {
+		return t.texts[ev.PC]
+	}
+	s := Disasm(ev)
+	if ev.PC >= len(t.texts) {
+		t.texts = append(t.texts, make([]string, ev.PC+1-len(t.texts))...)
+	}
+	t.texts[ev.PC] = s
+	return s
+}
+
+// Disasm formats the instruction of a step in kernel syntax. The second
+// slot of an ld_imm64 is rebuilt from Step.Imm64.
+func Disasm(ev *hooks.Step) string {
+	slots := [2]isa.Insn{ev.Insn, {Imm: int32(ev.Imm64 >> 32)}}
+	if ev.Insn.IsLdImm64() && ev.Insn.Src == 0 {
+		slots[0].Imm = int32(uint32(ev.Imm64))
+	}
+	return isa.Format(slots[:], 0)
+}
+
+func sameLine(a, b *isa.Line) bool {
+	return b != nil && a.Line == b.Line && a.File == b.File
+}
+
+func indent(b []byte, depth int) []byte {
+	for range depth {
+		b = append(b, "  "...)
+	}
+	return b
+}
+
+// appendValue prints a register or memory value: in decimal when it reads
+// as a small signed or unsigned 32-bit number, in hex otherwise (pointers,
+// wide constants).
+func appendValue(b []byte, v uint64) []byte {
+	if s := int64(v); s >= -1<<31 && s < 1<<32 {
+		return strconv.AppendInt(b, s, 10)
+	}
+	b = append(b, "0x"...)
+	return strconv.AppendUint(b, v, 16)
+}
+
+func appendHex2(b []byte, v uint8) []byte {
+	const digits = "0123456789abcdef"
+	return append(b, digits[v>>4], digits[v&15])
+}
