@@ -72,7 +72,9 @@ type Config struct {
 	// Maps are the maps the program's ld_imm64 map references index.
 	Maps []Map
 	// MaxInsns bounds the instructions one run may execute (default
-	// DefaultMaxInsns), tail calls included.
+	// DefaultMaxInsns), tail calls and callbacks included. It is enforced at
+	// taken jumps and calls, the only way back to old code, so a run stops at
+	// the first of those after MaxInsns instructions.
 	MaxInsns uint64
 }
 

@@ -1,0 +1,91 @@
+package vm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	bpfctx "github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
+)
+
+// FuzzDecode: any bytes either load or give a LoadError; what loads
+// re-encodes to the same bytes.
+func FuzzDecode(f *testing.F) {
+	f.Add(isa.Encode([]isa.Insn{i(movK, 0, 0, 0, 1), i(exit, 0, 0, 0, 0)}))
+	f.Add(isa.Encode([]isa.Insn{i(lddw, 1, 0, 0, 1), i(0, 0, 0, 0, 2), i(exit, 0, 0, 0, 0)}))
+	f.Add(isa.Encode(loop))
+	f.Fuzz(func(t *testing.T, code []byte) {
+		p, err := vm.Load("fuzz", code)
+		if err != nil {
+			var le *vm.LoadError
+			if len(code) > 0 && len(code)%8 == 0 && !errors.As(err, &le) {
+				t.Fatalf("error is not a LoadError: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(isa.Encode(p.Insns), code) {
+			t.Fatal("program does not re-encode to its bytecode")
+		}
+	})
+}
+
+// FuzzVM runs random programs on random memory with every helper and two
+// maps: the run must end (budget), never panic, and fail only with a
+// RunError.
+func FuzzVM(f *testing.F) {
+	f.Add(isa.Encode([]isa.Insn{i(ldxdw, 0, 1, 0, 0), i(exit, 0, 0, 0, 0)}), []byte("12345678"), false)
+	f.Add(isa.Encode(loop), []byte{}, false)
+	f.Add(isa.Encode([]isa.Insn{i(call, 0, 0, 0, 1), i(exit, 0, 0, 0, 0)}), []byte{1, 2, 3, 4}, true)
+	f.Add(isa.Encode([]isa.Insn{
+		i(lddw, 1, isa.PseudoMapFD, 0, 0), i(0, 0, 0, 0, 0),
+		i(movX, 2, 10, 0, 0), i(addK, 2, 0, 0, -4), i(stw, 10, 0, -4, 0),
+		i(call, 0, 0, 0, 1), i(exit, 0, 0, 0, 0)}), make([]byte, 64), true)
+	f.Fuzz(func(t *testing.T, code, mem []byte, xdp bool) {
+		p, err := vm.Load("fuzz", code)
+		if err != nil {
+			return
+		}
+		arr, _ := maps.New(&maps.Spec{Name: "arr", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+		hash, _ := maps.New(&maps.Spec{Name: "hash", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+		m, err := vm.New(p, vm.Config{Helpers: helpers.New(nil), Maps: []vm.Map{arr, hash}, MaxInsns: 10000})
+		if err != nil {
+			return
+		}
+		var arg uint64
+		if xdp && len(mem) >= 14 {
+			x, err := bpfctx.NewXDP(m, mem, nil)
+			if err != nil {
+				return
+			}
+			arg = x.Arg()
+		} else if len(mem) > 0 {
+			arg = m.Map(&vm.Region{Name: "mem", Data: mem})
+		}
+		if len(mem)%3 == 0 { // sometimes trace, to fuzz the hook paths too
+			m.Attach(traceAll{})
+		}
+		_, err = m.Run(context.Background(), arg, uint64(len(mem)))
+		var re *vm.RunError
+		if err != nil && !errors.As(err, &re) {
+			t.Fatalf("run error is not a RunError: %v", err)
+		}
+	})
+}
+
+// traceAll listens to everything and names every access.
+type traceAll struct{}
+
+func (traceAll) BeforeStep(*hooks.Step) hooks.Action { return hooks.Continue }
+func (traceAll) AfterStep(*hooks.Step) hooks.Action  { return hooks.Continue }
+func (traceAll) Access(a *hooks.Access) hooks.Action {
+	_ = a.Where()
+	return hooks.Continue
+}
+func (traceAll) Helper(*hooks.HelperCall) hooks.Action { return hooks.Continue }
+func (traceAll) MapOp(*hooks.MapOp) hooks.Action       { return hooks.Continue }
