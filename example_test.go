@@ -1,0 +1,48 @@
+package bpfscope_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf/asm"
+)
+
+// counter is a hook that counts executed instructions and stack stores.
+type counter struct{ steps, stores int }
+
+func (c *counter) BeforeStep(*hooks.Step) hooks.Action { c.steps++; return hooks.Continue }
+func (c *counter) AfterStep(*hooks.Step) hooks.Action  { return hooks.Continue }
+func (c *counter) Access(a *hooks.Access) hooks.Action {
+	if a.Kind == hooks.Store {
+		c.stores++
+		fmt.Printf("pc %d stores %d at %s\n", a.PC, a.Value, a.Where())
+	}
+	return hooks.Continue
+}
+
+// Run a small program and watch it: r0 = 6 * 7, passed through the stack.
+func Example() {
+	prog, err := vm.FromInstructions("answer", asm.Instructions{
+		asm.Mov.Imm(asm.R1, 6),
+		asm.Mul.Imm(asm.R1, 7),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord),
+		asm.Return(),
+	})
+	if err != nil {
+		panic(err)
+	}
+	m, err := vm.New(prog, vm.Config{})
+	if err != nil {
+		panic(err)
+	}
+	c := &counter{}
+	m.Attach(c)
+	r0, err := m.Run(context.Background())
+	fmt.Println("r0 =", r0, "err =", err, "steps =", c.steps)
+	// Output:
+	// pc 2 stores 42 at fp-8
+	// r0 = 42 err = <nil> steps = 5
+}
