@@ -146,8 +146,14 @@ func classifyALU(i isa.Insn) (requirement, bool) {
 		return requirement{1, base}, !regSrc
 	case isa.ALUMul:
 		return requirement{1, divmul}, true
-	case isa.ALUDiv, isa.ALUMod: // off 1 is sdiv/smod
-		return requirement{1 + 3*int(i.Off), divmul}, i.Off == 0 || i.Off == 1
+	case isa.ALUDiv, isa.ALUMod:
+		switch i.Off {
+		case 0:
+			return requirement{1, divmul}, true
+		case 1: // sdiv, smod
+			return requirement{4, divmul}, true
+		}
+		return requirement{}, false
 	case isa.ALUMov:
 		return classifyMov(i, base)
 	case isa.ALUEnd:
