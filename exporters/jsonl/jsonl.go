@@ -1,0 +1,351 @@
+// Package jsonl writes a run as JSON Lines: one JSON object per event, with
+// the stable, versioned field names documented in docs/jsonl-schema.md.
+//
+// Every object starts with "v" (the schema version, 1) and "ev" (the event
+// kind). 64-bit quantities that may exceed 2^53 (registers, addresses,
+// values, helper arguments and results) are strings in hex, "0x2a", so that
+// JavaScript and jq read them exactly; counts and small fields are numbers;
+// byte strings are lowercase hex.
+package jsonl
+
+import (
+	"bufio"
+	"encoding/hex"
+	"io"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/bpfscope/bpfscope/exporters/text"
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+)
+
+// Version is the schema version every object carries in "v".
+const Version = 1
+
+// Writer is a hook that writes JSON Lines to an io.Writer. Output is
+// buffered and flushed when a run exits (or by Flush).
+type Writer struct {
+	w   *bufio.Writer
+	err error
+	b   []byte
+
+	pending bool // a Before without its After: a faulting instruction
+	before  hooks.Step
+	depth   int
+
+	prog  string
+	texts []string
+}
+
+// New returns a Writer that writes to w.
+func New(w io.Writer) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// Flush writes out buffered lines.
+func (j *Writer) Flush() error {
+	if j.err == nil {
+		j.err = j.w.Flush()
+	}
+	return j.err
+}
+
+// Err returns the first write error.
+func (j *Writer) Err() error { return j.err }
+
+func (j *Writer) start(ev string) []byte {
+	b := append(j.b[:0], `{"v":1,"ev":"`...)
+	b = append(b, ev...)
+	return append(b, '"')
+}
+
+func (j *Writer) end(b []byte) {
+	b = append(b, "}\n"...)
+	j.b = b
+	if j.err == nil {
+		_, j.err = j.w.Write(b)
+	}
+}
+
+func (j *Writer) Enter(ev *hooks.Run) {
+	j.pending = false
+	b := j.start("enter")
+	b = str(b, "prog", ev.Prog)
+	b = append(b, `,"args":[`...)
+	for i, a := range ev.Args {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = hexq(b, a)
+	}
+	j.end(append(b, ']'))
+}
+
+func (j *Writer) Exit(ev *hooks.Run) {
+	if j.pending {
+		j.step(&j.before, true)
+	}
+	b := j.start("exit")
+	b = str(b, "prog", ev.Prog)
+	b = append(b, `,"r0":`...)
+	b = hexq(b, ev.R0)
+	b = num(b, "insns", int64(ev.Insns))
+	if ev.Err != nil {
+		b = str(b, "err", ev.Err.Error())
+	}
+	j.end(b)
+	j.Flush()
+}
+
+func (j *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
+	if j.pending {
+		j.step(&j.before, true)
+	}
+	j.pending = true
+	j.before = *ev
+	return hooks.Continue
+}
+
+func (j *Writer) AfterStep(ev *hooks.Step) hooks.Action {
+	if !j.pending || ev.PC != j.before.PC {
+		return hooks.Continue
+	}
+	// The depth of an instruction is the one it started at: a call's After
+	// already sees the callee's depth.
+	// Likewise its index in the run: After's Count already counts it.
+	e := *ev
+	e.Depth, e.Count = j.before.Depth, j.before.Count
+	j.step(&e, false)
+	return hooks.Continue
+}
+
+func (j *Writer) step(ev *hooks.Step, faulted bool) {
+	j.pending = false
+	b := j.start("step")
+	b = num(b, "n", int64(ev.Count))
+	b = num(b, "pc", int64(ev.PC))
+	b = num(b, "depth", int64(ev.Depth))
+	b = num(b, "op", int64(ev.Insn.Op))
+	b = str(b, "insn", j.disasm(ev))
+	if ev.M != nil {
+		if l := ev.M.Line(ev.PC); l != nil {
+			b = appendLine(b, l)
+		}
+	}
+	if faulted {
+		b = append(b, `,"faulted":true`...)
+	} else {
+		b = append(b, `,"regs":{`...)
+		first := true
+		for r := range 11 {
+			if ev.Changed&(1<<r) == 0 {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, `"r`...)
+			b = strconv.AppendInt(b, int64(r), 10)
+			b = append(b, `":`...)
+			b = hexq(b, ev.Regs[r])
+		}
+		b = append(b, '}')
+	}
+	j.end(b)
+}
+
+func appendLine(b []byte, l *isa.Line) []byte {
+	b = append(b, `,"src":{`...)
+	b = append(b, `"func":`...)
+	b = appendJSONString(b, l.Func)
+	b = str(b, "file", l.File)
+	b = num(b, "line", int64(l.Line))
+	b = num(b, "col", int64(l.Col))
+	b = str(b, "text", l.Text)
+	return append(b, '}')
+}
+
+func (j *Writer) Access(ev *hooks.Access) hooks.Action {
+	b := j.start("access")
+	b = num(b, "pc", int64(ev.PC))
+	b = str(b, "kind", ev.Kind.String())
+	b = append(b, `,"addr":`...)
+	b = hexq(b, ev.Addr)
+	b = num(b, "size", int64(ev.Size))
+	if ev.M != nil {
+		b = str(b, "where", ev.Where())
+	}
+	if ev.Bytes != nil {
+		b = append(b, `,"bytes":"`...)
+		b = hex.AppendEncode(b, ev.Bytes)
+		b = append(b, '"')
+	} else {
+		b = append(b, `,"value":`...)
+		b = hexq(b, ev.Value)
+	}
+	if ev.Kind != hooks.Load {
+		b = append(b, `,"old":`...)
+		b = hexq(b, ev.Old)
+	}
+	if ev.Helper != 0 {
+		b = num(b, "helper", int64(ev.Helper))
+	}
+	j.end(b)
+	return hooks.Continue
+}
+
+func (j *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
+	b := j.start("helper")
+	b = num(b, "pc", int64(ev.PC))
+	b = num(b, "depth", int64(ev.Depth))
+	b = num(b, "id", int64(ev.ID))
+	b = str(b, "name", ev.Name)
+	b = append(b, `,"args":[`...)
+	for i, a := range ev.Args {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = hexq(b, a)
+	}
+	b = append(b, `],"ret":`...)
+	b = hexq(b, ev.Ret)
+	if ev.Err != nil {
+		b = str(b, "err", ev.Err.Error())
+	}
+	j.end(b)
+	return hooks.Continue
+}
+
+func (j *Writer) Call(ev *hooks.CallEvent) hooks.Action {
+	b := j.start(ev.Kind.String())
+	b = num(b, "pc", int64(ev.PC))
+	b = num(b, "target", int64(ev.Target))
+	b = str(b, "func", ev.Func)
+	b = num(b, "depth", int64(ev.Depth))
+	switch ev.Kind {
+	case hooks.Return:
+		b = append(b, `,"r0":`...)
+		b = hexq(b, ev.R0)
+	case hooks.TailCall:
+		b = str(b, "prog", ev.Prog)
+	}
+	j.end(b)
+	return hooks.Continue
+}
+
+func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
+	b := j.start("map")
+	b = num(b, "pc", int64(ev.PC))
+	b = str(b, "map", ev.Map)
+	b = str(b, "op", ev.Op.String())
+	if ev.Key != nil {
+		b = hexBytes(b, "key", ev.Key)
+	}
+	if ev.Value != nil {
+		b = hexBytes(b, "value", ev.Value)
+	}
+	b = num(b, "flags", int64(ev.Flags))
+	if ev.Op == hooks.MapLookup {
+		b = append(b, `,"hit":`...)
+		b = strconv.AppendBool(b, ev.Hit)
+	}
+	b = num(b, "errno", int64(ev.Errno))
+	j.end(b)
+	return hooks.Continue
+}
+
+func (j *Writer) Output(ev *hooks.Output) {
+	b := j.start("output")
+	b = num(b, "pc", int64(ev.PC))
+	b = str(b, "kind", ev.Kind)
+	if ev.Map != "" {
+		b = str(b, "map", ev.Map)
+	}
+	b = hexBytes(b, "data", ev.Data)
+	if utf8.Valid(ev.Data) && ev.Kind == "trace_printk" {
+		b = str(b, "text", string(ev.Data))
+	}
+	j.end(b)
+}
+
+func (j *Writer) disasm(ev *hooks.Step) string {
+	if ev.Prog != j.prog {
+		j.prog = ev.Prog
+		clear(j.texts)
+	}
+	if ev.PC < len(j.texts) && j.texts[ev.PC] != "" {
+		return j.texts[ev.PC]
+	}
+	s := text.Disasm(ev)
+	if ev.PC >= len(j.texts) {
+		j.texts = append(j.texts, make([]string, ev.PC+1-len(j.texts))...)
+	}
+	j.texts[ev.PC] = s
+	return s
+}
+
+func str(b []byte, key, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, v)
+}
+
+func num(b []byte, key string, v int64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return strconv.AppendInt(b, v, 10)
+}
+
+func hexq(b []byte, v uint64) []byte {
+	b = append(b, `"0x`...)
+	b = strconv.AppendUint(b, v, 16)
+	return append(b, '"')
+}
+
+func hexBytes(b []byte, key string, v []byte) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":"`...)
+	b = hex.AppendEncode(b, v)
+	return append(b, '"')
+}
+
+// appendJSONString quotes s as a JSON string. strconv.AppendQuote is not
+// JSON: it writes \x escapes.
+func appendJSONString(b []byte, s string) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', digits[c>>4], digits[c&15])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
