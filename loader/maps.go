@@ -1,0 +1,175 @@
+package loader
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	bpfmaps "github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf"
+)
+
+// mapTypes are the map types package maps implements.
+var mapTypes = map[ebpf.MapType]bpfmaps.Type{
+	ebpf.Hash:           bpfmaps.Hash,
+	ebpf.Array:          bpfmaps.Array,
+	ebpf.ProgramArray:   bpfmaps.ProgramArray,
+	ebpf.PerfEventArray: bpfmaps.PerfEventArray,
+	ebpf.PerCPUHash:     bpfmaps.PerCPUHash,
+	ebpf.PerCPUArray:    bpfmaps.PerCPUArray,
+	ebpf.LRUHash:        bpfmaps.LRUHash,
+	ebpf.LRUCPUHash:     bpfmaps.LRUCPUHash,
+	ebpf.LPMTrie:        bpfmaps.LPMTrie,
+	ebpf.ArrayOfMaps:    bpfmaps.ArrayOfMaps,
+	ebpf.HashOfMaps:     bpfmaps.HashOfMaps,
+	ebpf.Queue:          bpfmaps.Queue,
+	ebpf.Stack:          bpfmaps.Stack,
+	ebpf.RingBuf:        bpfmaps.RingBuf,
+}
+
+// isDataSection reports whether a map holds a global data section.
+func isDataSection(name string) bool {
+	return name == ".bss" || name == ".data" || name == ".rodata" ||
+		strings.HasPrefix(name, ".data.") || strings.HasPrefix(name, ".rodata.")
+}
+
+// mapSpec converts a cilium map spec, choosing max_entries where the
+// object left it to user space. Pinning is ignored: nothing is shared
+// between collections.
+func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
+	typ, ok := mapTypes[ms.Type]
+	if !ok {
+		return nil, &Error{Object: l.object, Map: name, Insn: -1, Err: ErrUnsupportedMap, Detail: ms.Type.String()}
+	}
+	s := &bpfmaps.Spec{
+		Name: name, Type: typ, KeySize: ms.KeySize, ValueSize: ms.ValueSize,
+		MaxEntries: ms.MaxEntries, Flags: ms.Flags,
+	}
+	if n, ok := l.opts.MaxEntries[name]; ok {
+		s.MaxEntries = n
+	} else if s.MaxEntries == 0 {
+		s.MaxEntries = DefaultMaxEntries
+		if typ == bpfmaps.PerfEventArray {
+			s.MaxEntries = uint32(l.opts.PossibleCPUs)
+		}
+	}
+	if ms.InnerMap != nil {
+		inner, err := l.mapSpec(name+".inner", ms.InnerMap)
+		if err != nil {
+			return nil, err
+		}
+		s.InnerMap = inner
+	}
+	return s, nil
+}
+
+func (l *linker) newMap(name string, ms *ebpf.MapSpec) (bpfmaps.Map, error) {
+	s, err := l.mapSpec(name, ms)
+	if err != nil {
+		return nil, err
+	}
+	m, err := bpfmaps.New(s, bpfmaps.WithPossibleCPUs(l.opts.PossibleCPUs))
+	if err != nil {
+		return nil, &Error{Object: l.object, Map: name, Insn: -1, Err: ErrInvalidMap, Cause: err}
+	}
+	return m, nil
+}
+
+// fill writes a map's initial contents: a data section's bytes overlaid
+// with the spec's variables, the programs of a program array and the inner
+// maps of a map of maps (named in .values), or plain keys and values.
+func (l *linker) fill(c *Collection, name string, ms *ebpf.MapSpec) error {
+	m := c.Maps[name]
+	fail := func(detail string, cause error) error {
+		return &Error{Object: l.object, Map: name, Insn: -1, Err: ErrMapContents, Detail: detail, Cause: cause}
+	}
+	if isDataSection(name) && len(ms.Contents) == 1 {
+		data, ok := ms.Contents[0].Value.([]byte)
+		if !ok || len(data) != int(ms.ValueSize) {
+			return fail("(data section value is not its bytes)", nil)
+		}
+		data = append([]byte(nil), data...)
+		for vname, v := range l.spec.Variables {
+			if v.SectionName != name {
+				continue
+			}
+			if int(v.Offset)+len(v.Value) > len(data) {
+				return fail("variable "+vname, fmt.Errorf("%d bytes at offset %d overflow the %d-byte section", len(v.Value), v.Offset, len(data)))
+			}
+			copy(data[v.Offset:], v.Value)
+		}
+		if err := m.Put(make([]byte, 4), data, bpfmaps.UpdateAny); err != nil {
+			return fail("", err)
+		}
+		return nil
+	}
+	for _, kv := range ms.Contents {
+		key, err := encode(kv.Key, l.spec.ByteOrder)
+		if err != nil {
+			return fail(fmt.Sprintf("key %v", kv.Key), err)
+		}
+		switch mm := m.(type) {
+		case *bpfmaps.ProgramArrayMap:
+			pname, ok := kv.Value.(string)
+			if !ok || len(key) != 4 {
+				return fail(fmt.Sprintf("slot %v", kv.Key), fmt.Errorf("want a program name, have %T", kv.Value))
+			}
+			p, ok := c.Programs[pname]
+			if !ok {
+				return fail("slot program "+pname, ErrUnresolved)
+			}
+			if err := mm.SetProgram(l.spec.ByteOrder.Uint32(key), p.Prog); err != nil {
+				return fail("slot program "+pname, err)
+			}
+			continue
+		case interface {
+			SetMap([]byte, bpfmaps.Map, uint64) error
+		}:
+			iname, ok := kv.Value.(string)
+			if !ok {
+				return fail(fmt.Sprintf("key %v", kv.Key), fmt.Errorf("want an inner map name, have %T", kv.Value))
+			}
+			inner, ok := c.Maps[iname]
+			if !ok {
+				return fail("inner map "+iname, ErrUnresolved)
+			}
+			if err := mm.SetMap(key, inner, bpfmaps.UpdateAny); err != nil {
+				return fail("inner map "+iname, err)
+			}
+			continue
+		}
+		value, err := encode(kv.Value, l.spec.ByteOrder)
+		if err != nil {
+			return fail(fmt.Sprintf("value of key %x", key), err)
+		}
+		if err := m.Put(key, value, bpfmaps.UpdateAny); err != nil {
+			return fail(fmt.Sprintf("key %x", key), err)
+		}
+	}
+	return nil
+}
+
+// encode turns a MapKV key or value into bytes in the object's byte order.
+func encode(v any, bo binary.ByteOrder) ([]byte, error) {
+	switch v := v.(type) {
+	case []byte:
+		return v, nil
+	case string:
+		return nil, fmt.Errorf("unexpected symbol %q", v)
+	}
+	b, err := binary.Append(nil, bo, v)
+	if err != nil {
+		return nil, fmt.Errorf("%T has no fixed-size encoding", v)
+	}
+	return b, nil
+}
+
+// helperSet wraps the user's helpers with the trap that poisoned CO-RE
+// instructions call.
+func (c *Collection) helperSet(h vm.HelperSet) vm.HelperSet {
+	if h == nil {
+		h = defaultHelpers()
+	}
+	return coreTrap{HelperSet: h, c: c}
+}
