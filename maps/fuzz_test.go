@@ -12,54 +12,57 @@ func FuzzMapOps(f *testing.F) {
 	f.Add(byte(0), []byte{0, 1, 5, 0, 2, 5, 2, 1, 5, 3, 0})
 	f.Add(byte(1), []byte{0, 1, 1, 0, 2, 2, 0, 3, 3, 0, 4, 4, 0, 5, 0, 1, 1})
 	f.Add(byte(2), []byte{0, 8, 10, 0, 24, 12, 1, 32, 12, 3, 8, 10, 2, 16, 1})
-	f.Fuzz(func(t *testing.T, kind byte, ops []byte) {
-		spec := &Spec{Name: "f", KeySize: 2, ValueSize: 3, MaxEntries: 4}
-		switch kind % 3 {
-		case 0:
-			spec.Type = Hash
-		case 1:
-			spec.Type = LRUHash
+	f.Fuzz(runMapOps)
+}
+
+// runMapOps interprets ops as (op, a, b) triples on a map chosen by kind.
+func runMapOps(t *testing.T, kind byte, ops []byte) {
+	spec := &Spec{Name: "f", KeySize: 2, ValueSize: 3, MaxEntries: 4}
+	switch kind % 3 {
+	case 0:
+		spec.Type = Hash
+	case 1:
+		spec.Type = LRUHash
+	case 2:
+		spec.Type, spec.KeySize, spec.Flags = LPMTrie, 5, FlagNoPrealloc
+	}
+	m := mustNew(t, spec)
+	model := map[string][]byte{} // exact key -> value, for hash and LRU
+	for len(ops) >= 3 {
+		op, a, b := ops[0], ops[1], ops[2]
+		ops = ops[3:]
+		key := []byte{a, b}
+		if spec.Type == LPMTrie {
+			key = []byte{a % 10, 0, 0, 0, b} // prefix lengths 0-9 of 8 bits
+		}
+		value := []byte{a, b, op}
+		switch op % 5 {
+		case 0, 1:
+			flags := uint64(op/5) % 4
+			err := m.Update(key, value, flags, 0)
+			if spec.Type != LPMTrie {
+				checkModelUpdate(t, m, spec.Type, model, key, value, flags, err)
+			}
 		case 2:
-			spec.Type, spec.KeySize, spec.Flags = LPMTrie, 5, FlagNoPrealloc
-		}
-		m := mustNew(t, spec)
-		model := map[string][]byte{} // exact key -> value, for hash and LRU
-		for len(ops) >= 3 {
-			op, a, b := ops[0], ops[1], ops[2]
-			ops = ops[3:]
-			key := []byte{a, b}
-			if spec.Type == LPMTrie {
-				key = []byte{a % 10, 0, 0, 0, b} // prefix lengths 0-9 of 8 bits
+			off, ok := m.Lookup(key, 0)
+			if ok && (off < 0 || off+3 > len(m.Memory()) || off%m.ValueStride() != 0) {
+				t.Fatalf("Lookup offset %d outside Memory", off)
 			}
-			value := []byte{a, b, op}
-			switch op % 5 {
-			case 0, 1:
-				flags := uint64(op/5) % 4
-				err := m.Update(key, value, flags, 0)
-				if spec.Type != LPMTrie {
-					checkModelUpdate(t, m, spec.Type, model, key, value, flags, err)
-				}
-			case 2:
-				off, ok := m.Lookup(key, 0)
-				if ok && (off < 0 || off+3 > len(m.Memory()) || off%m.ValueStride() != 0) {
-					t.Fatalf("Lookup offset %d outside Memory", off)
-				}
-				if want, in := model[string(key)]; spec.Type != LPMTrie && ok != in || ok && in && !bytes.Equal(m.Memory()[off:off+3], want) {
-					t.Fatalf("Lookup(%x) = %v, model %x %v", key, ok, want, in)
-				}
-			case 3:
-				err := m.Delete(key)
-				if _, in := model[string(key)]; spec.Type != LPMTrie && (err == nil) != in {
-					t.Fatalf("Delete(%x) = %v, present %v", key, err, in)
-				}
-				delete(model, string(key))
-			case 4:
-				next := make([]byte, spec.KeySize)
-				m.NextKey(key, next)
+			if want, in := model[string(key)]; spec.Type != LPMTrie && ok != in || ok && in && !bytes.Equal(m.Memory()[off:off+3], want) {
+				t.Fatalf("Lookup(%x) = %v, model %x %v", key, ok, want, in)
 			}
-			checkInvariants(t, m, spec, model)
+		case 3:
+			err := m.Delete(key)
+			if _, in := model[string(key)]; spec.Type != LPMTrie && (err == nil) != in {
+				t.Fatalf("Delete(%x) = %v, present %v", key, err, in)
+			}
+			delete(model, string(key))
+		case 4:
+			next := make([]byte, spec.KeySize)
+			m.NextKey(key, next)
 		}
-	})
+		checkInvariants(t, m, spec, model)
+	}
 }
 
 // checkModelUpdate applies an update to the model, checking the map's error.
