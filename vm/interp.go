@@ -496,9 +496,13 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 					}
 				}
 			case opMayGoto:
-				// The kernel lets may_goto fall through until a per-frame
-				// budget of BPF_MAX_LOOPS (8M) iterations is spent; the
-				// instruction budget bounds the run here, so never jump.
+				// Fall through while the frame's BPF_MAX_LOOPS budget lasts,
+				// then take the jump, as the kernel's may_goto does.
+				if l := &m.loops[m.depth]; *l > 0 {
+					*l--
+				} else {
+					pc = int(ins.off)
+				}
 
 			case opLdImm64:
 				r[ins.dst] = uint64(ins.imm)
@@ -712,6 +716,7 @@ func (m *Machine) pushFrame(ret, target int) error {
 	f.ret, f.prog = ret, m.prog
 	copy(f.saved[:], m.regs[6:10])
 	m.depth++
+	m.loops[m.depth] = maxLoops
 	m.setFP()
 	m.regs[10] = m.fp
 	if m.hooks.call != nil {

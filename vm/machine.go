@@ -14,6 +14,7 @@ const (
 	MaxCallDepth    = 8   // frames (MAX_CALL_FRAMES)
 	MaxTailCalls    = 33  // MAX_TAIL_CALL_CNT
 	DefaultMaxInsns = 1 << 27
+	maxLoops        = 1 << 23 // BPF_MAX_LOOPS: may_goto iterations per frame
 )
 
 // Region ids fixed in every machine.
@@ -90,7 +91,8 @@ type Machine struct {
 	fixed  int // regions that survive Reset
 	frames [MaxCallDepth]frame
 	depth  int
-	fp     uint64 // current frame pointer, for naming stack slots
+	loops  [MaxCallDepth]uint32 // may_goto budget per frame
+	fp     uint64               // current frame pointer, for naming stack slots
 	pc     int
 	n      uint64 // instructions executed in this run
 	budget uint64
@@ -259,6 +261,7 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	copy(m.regs[1:6], args)
 	clear(m.mem[stackRegion].data)
 	m.depth, m.n, m.tails, m.pc = 0, 0, 0, 0
+	m.loops[0] = maxLoops
 	m.budget = m.cfg.MaxInsns
 	m.setFP()
 	m.regs[10] = m.fp

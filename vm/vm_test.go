@@ -262,7 +262,7 @@ func (r *recorder) Access(a *hooks.Access) hooks.Action {
 
 func TestTraceStepsAndAccesses(t *testing.T) {
 	p := load(t,
-		i(movK, 1, 0, 0, 7),    // 0
+		i(movK, 1, 0, 0, 7),     // 0
 		i(stxdw, 10, 1, -16, 0), // 1
 		i(ldxdw, 0, 10, -16, 0), // 2
 		i(exit, 0, 0, 0, 0),     // 3
@@ -379,4 +379,20 @@ func equal[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+func TestMayGoto(t *testing.T) {
+	// r0 counts the iterations may_goto allows before it jumps: the
+	// kernel's BPF_MAX_LOOPS (8M) per frame.
+	p := load(t,
+		i(movK, 0, 0, 0, 0),
+		i(isa.ClassJMP|isa.JmpJCond, 0, 0, 2, 0), // may_goto +2
+		i(addK, 0, 0, 0, 1),
+		i(ja, 0, 0, -3, 0),
+		i(exit, 0, 0, 0, 0),
+	)
+	r0, err := machine(t, p, vm.Config{}).Run(context.Background())
+	if err != nil || r0 != 1<<23 {
+		t.Fatalf("r0 = %d, %v; want %d", r0, err, 1<<23)
+	}
 }
