@@ -193,7 +193,7 @@ func loop(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 // tailCall implements bpf_tail_call(ctx, prog_array, index): the program
 // at index replaces the running one. When the slot is empty, the index is
 // out of range or 33 tail calls were made, execution continues after the
-// call with r0 unchanged, as the kernel's inlined tail call leaves it.
+// call. The verifier forbids reading r0 then; it is left unchanged.
 func tailCall(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	r0 := m.Regs()[0]
 	mp, err := mapArg(m, a[1])
