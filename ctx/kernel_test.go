@@ -70,7 +70,14 @@ func kernelProg(t testing.TB, typ ebpf.ProgramType, insns asm.Instructions, flag
 	if err != nil {
 		t.Skipf("bpf() unavailable: %v", err)
 	}
-	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Type: typ, Instructions: withMap(insns, m.FD()), License: "GPL", Flags: flags},
+	spec := &ebpf.ProgramSpec{Type: typ, Instructions: withMap(insns, m.FD()), License: "GPL", Flags: flags}
+	switch typ {
+	case ebpf.SkLookup:
+		spec.AttachType = ebpf.AttachSkLookup
+	case ebpf.Netfilter:
+		spec.AttachType = ebpf.AttachNetfilter
+	}
+	p, err := ebpf.NewProgramWithOptions(spec,
 		ebpf.ProgramOptions{LogDisabled: true})
 	if err != nil {
 		m.Close()
@@ -93,8 +100,10 @@ func kernelRun(t testing.TB, p *ebpf.Program, m *ebpf.Map, data, ctxIn []byte, c
 	var ctxOut []byte
 	if ctxIn != nil {
 		opts.Context = ctxIn
-		ctxOut = make([]byte, ctxOutLen)
-		opts.ContextOut = ctxOut
+		if ctxOutLen > 0 {
+			ctxOut = make([]byte, ctxOutLen)
+			opts.ContextOut = ctxOut
+		}
 	}
 	r0, err := p.Run(opts)
 	res := result{R0: r0, Err: err}
@@ -102,9 +111,7 @@ func kernelRun(t testing.TB, p *ebpf.Program, m *ebpf.Map, data, ctxIn []byte, c
 		return res
 	}
 	res.Out.Data = opts.DataOut
-	if ctxIn != nil {
-		res.Out.Ctx = ctxOut
-	}
+	res.Out.Ctx = ctxOut
 	var v [64]byte
 	if err := m.Lookup(uint32(0), v[:]); err != nil {
 		t.Fatal(err)
