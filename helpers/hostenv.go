@@ -69,8 +69,9 @@ type ProbeEnv interface {
 	AttachCookie() uint64 // bpf_get_attach_cookie
 }
 
-// Task is a TaskEnv with fixed values.
-type Task struct {
+// TaskInfo is a TaskEnv with fixed values. Embed it in an Env to inject
+// the current task.
+type TaskInfo struct {
 	Pid, Tgid uint32
 	Uid, Gid  uint32
 	Name      string // comm
@@ -78,12 +79,12 @@ type Task struct {
 }
 
 // DefaultTask is the current task when the Env does not describe one.
-var DefaultTask = Task{Pid: 1000, Tgid: 1000, Name: "bpfscope", Addr: 0xffff888000100000}
+var DefaultTask = TaskInfo{Pid: 1000, Tgid: 1000, Name: "bpfscope", Addr: 0xffff888000100000}
 
-func (t Task) PidTgid() uint64 { return uint64(t.Tgid)<<32 | uint64(t.Pid) }
-func (t Task) UidGid() uint64  { return uint64(t.Gid)<<32 | uint64(t.Uid) }
-func (t Task) Comm() string    { return t.Name }
-func (t Task) Task() uint64    { return t.Addr }
+func (t TaskInfo) PidTgid() uint64 { return uint64(t.Tgid)<<32 | uint64(t.Pid) }
+func (t TaskInfo) UidGid() uint64  { return uint64(t.Gid)<<32 | uint64(t.Uid) }
+func (t TaskInfo) Comm() string    { return t.Name }
+func (t TaskInfo) Task() uint64    { return t.Addr }
 
 // Mapping is host memory at Addr for bpf_probe_read_*.
 type Mapping struct {

@@ -83,11 +83,12 @@ func (s *Set) ResetState(m *vm.Machine) {
 }
 
 // run returns m's state for a helper, first dropping what cannot outlive a
-// run (held locks, reserved records) if a new run has started since the
-// last helper call: the instruction count only grows during a run.
+// run (held locks, reserved records) if the instruction count went down
+// since the last helper call, a sign of a new run the embedder did not
+// announce with ResetState.
 func (s *Set) run(m *vm.Machine) *RunState {
 	st := s.State(m)
-	if n := m.Insns(); n <= st.lastRun {
+	if m.Insns() < st.lastRun {
 		st.locks, st.reserved = nil, nil
 	}
 	st.lastRun = m.Insns()
