@@ -15,6 +15,7 @@ package loader
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -94,19 +95,23 @@ func LoadReader(r io.ReaderAt, opts Options) (*Collection, error) {
 	return load("", r, opts)
 }
 
-func load(object string, r io.ReaderAt, opts Options) (c *Collection, err error) {
-	// cilium/ebpf's ELF reader is not hardened against every malformed
-	// input; a panic there is one more way for an object to be invalid.
-	defer func() {
-		if p := recover(); p != nil {
-			c, err = nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Detail: "(parser panicked)"}
-		}
-	}()
-	spec, err := ebpf.LoadCollectionSpecFromReader(r)
+func load(object string, r io.ReaderAt, opts Options) (*Collection, error) {
+	spec, err := parse(r)
 	if err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
 	}
 	return fromSpec(object, spec, opts)
+}
+
+// parse runs cilium/ebpf's ELF reader, which is not hardened against every
+// malformed input: a panic there is one more way to be an invalid object.
+func parse(r io.ReaderAt) (spec *ebpf.CollectionSpec, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			spec, err = nil, fmt.Errorf("ELF reader panicked: %v", p)
+		}
+	}()
+	return ebpf.LoadCollectionSpecFromReader(r)
 }
 
 // FromSpec builds a collection from a parsed object, for callers that

@@ -1,0 +1,483 @@
+package testrun
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	bpfctx "github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/internal/kernel"
+	"github.com/bpfscope/bpfscope/loader"
+	bpfmaps "github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/gopacket/gopacket/layers"
+)
+
+var (
+	diffN    = flag.Int("diff.n", 24, "random inputs per program in the differential test")
+	diffSeed = flag.Uint64("diff.seed", 1, "seed of the differential test's inputs")
+)
+
+const examples = "../examples/progs"
+
+// expectedToRun lists the example programs whose context, maps and
+// helpers bpfscope has today: for these the differential test must run,
+// not skip. Programs not listed skip, naming what they miss, until the
+// missing parts land; add them here then.
+var expectedToRun = map[string]bool{
+	"xdp_adjust.o/xdp_meta":       true,
+	"xdp_adjust.o/xdp_trailer":    true,
+	"xdp_adjust.o/xdp_vlan_push":  true,
+	"xdp_firewall.o/xdp_firewall": true,
+}
+
+// kernelCannotRun are program types BPF_PROG_TEST_RUN refuses (ENOTSUPP).
+var kernelCannotRun = map[ebpf.ProgramType]bool{ebpf.Kprobe: true, ebpf.TracePoint: true}
+
+// TestKernelDifferential runs every example program in bpfscope and in the
+// kernel on the same inputs — its canonical packet and random packets and
+// map contents from a seeded source — and compares retval, data_out,
+// ctx_out and the maps after the run.
+func TestKernelDifferential(t *testing.T) {
+	if err := kernel.Available(); err != nil {
+		t.Skipf("bpf() unavailable, no kernel to compare with: %v", err)
+	}
+	objs, _ := filepath.Glob(filepath.Join(examples, "*.o"))
+	if len(objs) == 0 {
+		t.Skipf("no example objects in %s", examples)
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range objs {
+		spec, err := ebpf.LoadCollectionSpec(obj)
+		if err != nil {
+			t.Errorf("%s: %v", obj, err)
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(spec.Programs)) {
+			id := filepath.Base(obj) + "/" + name
+			t.Run(id, func(t *testing.T) {
+				d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus}
+				if why := d.missing(); why != "" {
+					if expectedToRun[id] {
+						t.Fatalf("expected to run, but %s", why)
+					}
+					t.Skip(why)
+				}
+				rng := rand.New(rand.NewPCG(*diffSeed, uint64(len(id))))
+				for i := range *diffN + 1 {
+					in := d.input(rng, i == 0)
+					if !d.compare(i, in) {
+						return // one detailed report per program is enough
+					}
+				}
+			})
+		}
+	}
+}
+
+type differ struct {
+	t    *testing.T
+	obj  string
+	prog string
+	spec *ebpf.CollectionSpec
+	cpus int
+}
+
+// missing says why bpfscope cannot run the program yet, or "".
+func (d *differ) missing() string {
+	ps := d.spec.Programs[d.prog]
+	if kernelCannotRun[ps.Type] {
+		return fmt.Sprintf("the kernel cannot test-run %s programs", ps.Type)
+	}
+	if _, err := bpfctx.Lookup(ps.Type); err != nil {
+		return fmt.Sprintf("missing context provider: %v", err)
+	}
+	c, err := loader.Load(d.obj, loader.Options{PossibleCPUs: d.cpus})
+	if err != nil {
+		return fmt.Sprintf("loader: %v", err)
+	}
+	set := helpers.New(nil)
+	var lack []string
+	for _, p := range c.Programs { // tail calls may reach any of them
+		for _, id := range p.Prog.HelperIDs() {
+			if _, ok := set.Helper(id); !ok {
+				lack = append(lack, fmt.Sprintf("%s (in %s)", asmName(id), p.Name))
+			}
+		}
+	}
+	if len(lack) > 0 {
+		slices.Sort(lack)
+		return "missing helpers: " + strings.Join(slices.Compact(lack), ", ")
+	}
+	return ""
+}
+
+// input builds one test input: the canonical packet (a 60-byte UDP/IPv4
+// frame) or a random one, and random contents for the plain maps.
+func (d *differ) input(rng *rand.Rand, canonical bool) kernel.Input {
+	ps := d.spec.Programs[d.prog]
+	var in kernel.Input
+	frame := kernel.Pad(kernel.UDP4Frame(kernel.IPv4A, kernel.IPv4B, 1000, 53, []byte("hello")), 60)
+	if !canonical {
+		frame = randomFrame(rng)
+	}
+	switch ps.Type {
+	case ebpf.SkLookup:
+		l := kernel.SkLookup{Family: 2, Protocol: 6, LocalPort: 80, RemotePort: uint32(kernel.Ntohs(1000))}
+		if !canonical {
+			l.Protocol = []uint32{6, 17}[rng.IntN(2)]
+			l.LocalPort = uint32([]int{22, 53, 80, 443, rng.IntN(65536)}[rng.IntN(5)])
+			l.RemoteIP4 = [4]byte{10, 0, 0, byte(rng.IntN(4))}
+			if rng.IntN(3) == 0 {
+				l.Family = 10
+			}
+		}
+		in.Ctx = kernel.Marshal(l)
+	case ebpf.RawTracepoint:
+		args := [2]uint64{0, 59}
+		if !canonical {
+			args[1] = uint64(rng.IntN(8))
+		}
+		in.Ctx = kernel.Marshal(args)
+	case ebpf.Syscall:
+		in.Ctx = make([]byte, 48)
+		a, b := uint32(6), uint32(7)
+		if !canonical {
+			a, b = rng.Uint32(), rng.Uint32()>>uint(rng.IntN(32))
+		}
+		binary.LittleEndian.PutUint32(in.Ctx[0:], a)
+		binary.LittleEndian.PutUint32(in.Ctx[4:], b)
+	default:
+		in.Data = frame
+	}
+	if canonical {
+		return in
+	}
+	in.Maps = map[string][]kernel.KV{}
+	for name, ms := range d.spec.Maps {
+		if kvs := randomEntries(rng, ms, frame); len(kvs) > 0 {
+			in.Maps[name] = kvs
+		}
+	}
+	return in
+}
+
+// randomFrame is an Ethernet frame: mostly well-formed IPv4/IPv6 TCP, UDP
+// or ICMP with ports and TTLs the examples test, sometimes cut short or
+// random bytes.
+func randomFrame(rng *rand.Rand) []byte {
+	f := kernel.Frame{
+		Src: kernel.IPv4A, Dst: kernel.IPv4B,
+		TTL:     []uint8{1, 2, 64, 255}[rng.IntN(4)],
+		TOS:     uint8(rng.IntN(256)),
+		Proto:   []layers.IPProtocol{layers.IPProtocolUDP, layers.IPProtocolTCP, layers.IPProtocolICMPv4}[rng.IntN(3)],
+		SrcPort: uint16([]int{53, 1000, 9, rng.IntN(65536)}[rng.IntN(4)]),
+		DstPort: uint16([]int{53, 80, 9, 443, rng.IntN(65536)}[rng.IntN(5)]),
+		Payload: randBytes(rng, rng.IntN(80)),
+	}
+	if rng.IntN(2) == 0 {
+		f.Src = netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + rng.IntN(3))})
+	}
+	if rng.IntN(4) == 0 {
+		f.Src, f.Dst = kernel.IPv6A, kernel.IPv6B
+		if f.Proto == layers.IPProtocolICMPv4 {
+			f.Proto = layers.IPProtocolUDP
+		}
+	}
+	b := kernel.Pad(f.Build(), 60)
+	switch rng.IntN(8) {
+	case 0:
+		return b[:14+rng.IntN(len(b)-14)] // truncated headers
+	case 1:
+		r := randBytes(rng, 14+rng.IntN(100))
+		binary.BigEndian.PutUint16(r[12:], []uint16{0x0800, 0x86dd, 0x0806}[rng.IntN(3)])
+		return r
+	}
+	return b
+}
+
+func randBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// randomEntries gives a plain map a few random entries. Keys of 4 and 16
+// bytes are often the frame's IPv4 or IPv6 source, so lookups hit.
+func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte) []kernel.KV {
+	switch ms.Type {
+	case ebpf.Hash, ebpf.LRUHash, ebpf.PerCPUHash, ebpf.LRUCPUHash, ebpf.Array, ebpf.PerCPUArray, ebpf.LPMTrie:
+	default:
+		return nil
+	}
+	if ms.KeySize == 0 || ms.ValueSize == 0 || ms.ValueSize > 64 || ms.MaxEntries == 0 {
+		return nil
+	}
+	var kvs []kernel.KV
+	for range rng.IntN(4) {
+		key := randBytes(rng, int(ms.KeySize))
+		switch {
+		case ms.Type == ebpf.Array || ms.Type == ebpf.PerCPUArray:
+			binary.LittleEndian.PutUint32(key, uint32(rng.IntN(int(ms.MaxEntries))))
+		case ms.Type == ebpf.LPMTrie:
+			binary.LittleEndian.PutUint32(key, uint32(rng.IntN(int(ms.KeySize-4)*8+1)))
+			if len(frame) >= 30 && ms.KeySize == 8 && rng.IntN(2) == 0 {
+				copy(key[4:], frame[26:30])
+			}
+		case ms.KeySize == 4 && len(frame) >= 30 && rng.IntN(2) == 0:
+			copy(key, frame[26:30])
+		case ms.KeySize == 16 && len(frame) >= 38 && rng.IntN(2) == 0:
+			copy(key, frame[22:38])
+		}
+		kvs = append(kvs, kernel.KV{Key: key, Value: randBytes(rng, int(ms.ValueSize))})
+	}
+	return kvs
+}
+
+// compare runs one input on both sides and reports the differences.
+func (d *differ) compare(i int, in kernel.Input) bool {
+	t := d.t
+	want, err := kernel.Run(d.obj, d.prog, in)
+	if err != nil {
+		t.Fatalf("input %d: kernel: %v", i, err)
+	}
+	got, gotMaps, err := d.run(in)
+	var diffs []string
+	switch {
+	case want.Err != nil && err == nil:
+		diffs = append(diffs, fmt.Sprintf("kernel failed with %v, bpfscope returned %d", want.Err, got.Retval))
+	case want.Err == nil && err != nil:
+		diffs = append(diffs, fmt.Sprintf("bpfscope failed: %v (kernel returned %d)", err, want.Retval))
+	case want.Err != nil:
+		if !errors.Is(want.Err, unwrapErrno(err)) {
+			diffs = append(diffs, fmt.Sprintf("both failed, differently: bpfscope %v, kernel %v", err, want.Err))
+		}
+	default:
+		if got.Retval != want.Retval {
+			diffs = append(diffs, fmt.Sprintf("retval %d, kernel %d", got.Retval, want.Retval))
+		}
+		if !bytes.Equal(got.DataOut, want.DataOut) {
+			diffs = append(diffs, fmt.Sprintf("data_out\n  got    %x\n  kernel %x", got.DataOut, want.DataOut))
+		}
+		if want.CtxOut != nil && !bytes.Equal(got.CtxOut, want.CtxOut) {
+			diffs = append(diffs, fmt.Sprintf("ctx_out\n  got    %x\n  kernel %x", got.CtxOut, want.CtxOut))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want.Maps)) {
+		if diff := diffKVs(want.Maps[name], gotMaps[name], d.spec.Maps[name]); diff != "" {
+			diffs = append(diffs, fmt.Sprintf("map %s: %s", name, diff))
+		}
+	}
+	if len(diffs) > 0 {
+		t.Errorf("input %d (data %x, ctx %x, maps %v):\n%s", i, in.Data, in.Ctx, in.Maps, strings.Join(diffs, "\n"))
+		return false
+	}
+	return true
+}
+
+func unwrapErrno(err error) error {
+	for _, e := range []error{ErrInvalid, ErrNoSpace} {
+		if errors.Is(err, e) {
+			return e
+		}
+	}
+	if errors.Is(err, bpfctx.ErrInvalidCtx) || errors.Is(err, bpfctx.ErrInvalidData) {
+		return ErrInvalid
+	}
+	return err
+}
+
+// run runs the input in bpfscope and dumps the maps as the oracle does.
+func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, error) {
+	spec := d.spec.Copy()
+	for name, kvs := range in.Maps {
+		if isData(name) {
+			spec.Maps[name].Contents = []ebpf.MapKV{{Key: uint32(0), Value: kvs[0].Value}}
+		}
+	}
+	c, err := loader.FromSpec(spec, loader.Options{PossibleCPUs: d.cpus})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for name, kvs := range in.Maps {
+		if isData(name) {
+			continue
+		}
+		mp := c.Maps[name]
+		for _, kv := range kvs {
+			if err := mp.Put(kv.Key, perCPUValue(mp, kv.Value, d.cpus), bpfmaps.UpdateAny); err != nil {
+				d.t.Fatalf("fill %s: %v", name, err)
+			}
+		}
+	}
+	for _, mp := range c.Maps { // the oracle's perf readers fill every CPU's slot
+		if pa, ok := mp.(*bpfmaps.PerfEventArrayMap); ok {
+			for cpu := range min(d.cpus, int(pa.Spec().MaxEntries)) {
+				k := binary.LittleEndian.AppendUint32(nil, uint32(cpu))
+				if err := pa.Put(k, k, bpfmaps.UpdateAny); err != nil {
+					d.t.Fatal(err)
+				}
+			}
+		}
+	}
+	res, err := RunProgram(c, d.prog, vm.Config{}, Options{Data: in.Data, Ctx: in.Ctx, Repeat: in.Repeat})
+	if res == nil {
+		res = &Result{}
+	}
+	return res, dumpMaps(c), err
+}
+
+func isData(name string) bool {
+	return name == ".bss" || name == ".data" || name == ".rodata" ||
+		strings.HasPrefix(name, ".data.") || strings.HasPrefix(name, ".rodata.")
+}
+
+// perCPUValue lays out one value for every CPU as the syscall wants it.
+func perCPUValue(mp bpfmaps.Map, v []byte, cpus int) []byte {
+	if mp.UserValueSize() == len(v) {
+		return v
+	}
+	stride := mp.UserValueSize() / cpus
+	out := make([]byte, mp.UserValueSize())
+	for c := range cpus {
+		copy(out[c*stride:], v)
+	}
+	return out
+}
+
+// dumpMaps lists every map as the oracle does (see package kernel).
+func dumpMaps(c *loader.Collection) map[string][]kernel.KV {
+	names := map[any]string{}
+	for n, p := range c.Programs {
+		names[p.Prog] = n
+	}
+	for n, m := range c.Maps {
+		names[m] = n
+	}
+	out := map[string][]kernel.KV{}
+	for name, mp := range c.Maps {
+		s := mp.Spec()
+		var kvs []kernel.KV
+		switch m := mp.(type) {
+		case *bpfmaps.QueueMap:
+			for {
+				v := make([]byte, s.ValueSize)
+				if m.Pop(v) != nil {
+					break
+				}
+				kvs = append(kvs, kernel.KV{Value: v})
+			}
+		case *bpfmaps.ProgramArrayMap:
+			for k := range m.Keys() {
+				if p, ok := m.Program(binary.LittleEndian.Uint32(k)); ok {
+					kvs = append(kvs, kernel.KV{Key: k, Value: []byte(names[p])})
+				}
+			}
+		case interface {
+			LookupMap([]byte) (bpfmaps.Map, bool)
+		}:
+			for k := range mp.Keys() {
+				if inner, ok := m.LookupMap(k); ok {
+					kvs = append(kvs, kernel.KV{Key: k, Value: []byte(names[inner])})
+				}
+			}
+		case *bpfmaps.RingBufMap, *bpfmaps.PerfEventArrayMap:
+			continue
+		default:
+			for k := range mp.Keys() {
+				v := make([]byte, mp.UserValueSize())
+				if mp.Get(k, v) != nil {
+					continue
+				}
+				kv := kernel.KV{Key: k, Value: v}
+				if isPerCPU(s.Type) {
+					stride := len(v) / c.PossibleCPUs()
+					kv.Value = nil
+					for cpu := range c.PossibleCPUs() {
+						val := v[cpu*stride : cpu*stride+int(s.ValueSize)]
+						kv.PerCPU = append(kv.PerCPU, val)
+						kv.Value = append(kv.Value, val...)
+					}
+				}
+				kvs = append(kvs, kv)
+			}
+		}
+		if s.Type != bpfmaps.Array && s.Type != bpfmaps.PerCPUArray && s.Type != bpfmaps.ArrayOfMaps &&
+			s.Type != bpfmaps.ProgramArray && s.Type != bpfmaps.Queue && s.Type != bpfmaps.Stack {
+			slices.SortFunc(kvs, func(a, b kernel.KV) int { return bytes.Compare(a.Key, b.Key) })
+		}
+		out[name] = kvs
+	}
+	return out
+}
+
+func isPerCPU(t bpfmaps.Type) bool {
+	return t == bpfmaps.PerCPUArray || t == bpfmaps.PerCPUHash || t == bpfmaps.LRUCPUHash
+}
+
+// diffKVs compares map dumps. Per-CPU values are compared as multisets:
+// the kernel runs the program on whichever CPU the test thread is on,
+// bpfscope on CPU 0.
+func diffKVs(want, got []kernel.KV, ms *ebpf.MapSpec) string {
+	if len(want) != len(got) {
+		return fmt.Sprintf("%d entries, kernel %d\n  got    %s\n  kernel %s", len(got), len(want), fmtKVs(got), fmtKVs(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if !bytes.Equal(w.Key, g.Key) {
+			return fmt.Sprintf("entry %d: key %x, kernel %x", i, g.Key, w.Key)
+		}
+		if w.PerCPU != nil {
+			if !sameMultiset(w.PerCPU, g.PerCPU) {
+				return fmt.Sprintf("key %x: per-CPU values %x, kernel %x", w.Key, g.PerCPU, w.PerCPU)
+			}
+			continue
+		}
+		if !bytes.Equal(w.Value, g.Value) {
+			return fmt.Sprintf("key %x: value\n  got    %x\n  kernel %x", w.Key, g.Value, w.Value)
+		}
+	}
+	return ""
+}
+
+func sameMultiset(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	sa, sb := slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(sa, bytes.Compare)
+	slices.SortFunc(sb, bytes.Compare)
+	for i := range sa {
+		if !bytes.Equal(sa[i], sb[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func fmtKVs(kvs []kernel.KV) string {
+	var b strings.Builder
+	for _, kv := range kvs {
+		fmt.Fprintf(&b, "%x=%x ", kv.Key, kv.Value)
+	}
+	return b.String()
+}
+
+func asmName(id int32) string { return asm.BuiltinFunc(id).String() }

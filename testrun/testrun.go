@@ -1,0 +1,146 @@
+// Package testrun runs a program as Linux's BPF_PROG_TEST_RUN does: the
+// context of its program type built from data_in and ctx_in (package ctx),
+// the program run repeat times over that same context, and retval,
+// data_out, ctx_out and the mean duration reported back, with the kernel's
+// rules on input sizes and output buffers.
+package testrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	bpfctx "github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/loader"
+	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf"
+)
+
+// Errors with the errno BPF_PROG_TEST_RUN fails with.
+var (
+	// ErrInvalid: the input breaks the kernel's rules (EINVAL).
+	ErrInvalid error = syscall.EINVAL
+	// ErrNoSpace: an output did not fit the buffer size given (ENOSPC);
+	// the Result still holds the truncated output and the full sizes.
+	ErrNoSpace error = syscall.ENOSPC
+	// ErrNotSupported: the program type has no context provider (the
+	// kernel's ENOTSUPP for types it cannot test-run).
+	ErrNotSupported = errors.New("program type cannot be test-run")
+)
+
+// Options are BPF_PROG_TEST_RUN's inputs.
+type Options struct {
+	// Data is data_in: the packet, for the types that take one.
+	Data []byte
+	// Ctx is ctx_in: the context structure, or nil for the type's default.
+	Ctx []byte
+	// Repeat runs the program this many times over the same context, as
+	// the kernel does (0 means once; the last run's retval is reported).
+	Repeat int
+	// Context cancels a long run; nil means context.Background().
+	Context context.Context
+	// DataSizeOut and CtxSizeOut are the sizes of the caller's data_out and
+	// ctx_out buffers. Zero means large enough. When an output is larger,
+	// it is truncated and Run fails with ErrNoSpace, as the kernel does.
+	DataSizeOut, CtxSizeOut int
+}
+
+// Result is what BPF_PROG_TEST_RUN reports, plus what bpfscope counts.
+type Result struct {
+	Retval  uint32 // the low 32 bits of r0 of the last run
+	DataOut []byte // data_out (possibly truncated to DataSizeOut)
+	CtxOut  []byte // ctx_out (possibly truncated to CtxSizeOut)
+	// DataSize and CtxSize are the untruncated sizes, like the kernel's
+	// data_size_out and ctx_size_out.
+	DataSize, CtxSize int
+	// Duration is the mean wall time of one run, as the kernel reports it.
+	Duration time.Duration
+	// Insns is the number of instructions executed over all repeats.
+	Insns uint64
+}
+
+// attrRules are checks BPF_PROG_TEST_RUN makes on the attributes before
+// the type's context is built (net/bpf/test_run.c): these runners take no
+// data_in, and the raw_tp and syscall runners refuse repeat.
+var attrRules = map[ebpf.ProgramType]struct{ noData, noRepeat bool }{
+	ebpf.SkLookup:      {noData: true},
+	ebpf.RawTracepoint: {noData: true, noRepeat: true},
+	ebpf.Syscall:       {noData: true, noRepeat: true},
+}
+
+// Run test-runs the program loaded in m as a program of type typ. m is
+// Reset first, so regions a previous run mapped are gone; maps keep their
+// contents. An error of the run itself (a fault the kernel's verifier
+// would have prevented) is returned with the Result so far.
+func Run(m *vm.Machine, typ ebpf.ProgramType, opts Options) (*Result, error) {
+	rule := attrRules[typ]
+	if rule.noData && len(opts.Data) > 0 {
+		return nil, fmt.Errorf("%s takes no data_in: %w", typ, ErrInvalid)
+	}
+	if rule.noRepeat && opts.Repeat > 1 {
+		return nil, fmt.Errorf("%s cannot repeat: %w", typ, ErrInvalid)
+	}
+	if opts.Repeat < 0 || opts.DataSizeOut < 0 || opts.CtxSizeOut < 0 {
+		return nil, fmt.Errorf("negative repeat or output size: %w", ErrInvalid)
+	}
+	p, err := bpfctx.Lookup(typ)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotSupported, err)
+	}
+	runCtx := opts.Context
+	if runCtx == nil {
+		runCtx = context.Background()
+	}
+	repeat := max(opts.Repeat, 1)
+
+	m.Reset()
+	inst, err := p.New(m, bpfctx.Input{Data: opts.Data, Ctx: opts.Ctx})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	start := time.Now()
+	for range repeat {
+		r0, err := m.Run(runCtx, inst.Arg())
+		res.Insns += m.Insns()
+		if err != nil {
+			return res, err
+		}
+		res.Retval = uint32(r0)
+	}
+	res.Duration = time.Since(start) / time.Duration(repeat)
+
+	out := inst.Output()
+	res.DataSize, res.CtxSize = len(out.Data), len(out.Ctx)
+	res.DataOut, err = clamp(out.Data, opts.DataSizeOut, nil)
+	res.CtxOut, err = clamp(out.Ctx, opts.CtxSizeOut, err)
+	return res, err
+}
+
+// clamp truncates an output to the caller's buffer, as bpf_test_finish
+// and bpf_ctx_finish do.
+func clamp(b []byte, size int, err error) ([]byte, error) {
+	if b == nil {
+		return nil, err
+	}
+	if size > 0 && len(b) > size {
+		return b[:size], fmt.Errorf("output of %d bytes, buffer of %d: %w", len(b), size, ErrNoSpace)
+	}
+	return b, err
+}
+
+// RunProgram binds the program prog of c to a new machine (see
+// loader.Collection.Machine for cfg) and test-runs it.
+func RunProgram(c *loader.Collection, prog string, cfg vm.Config, opts Options) (*Result, error) {
+	p, err := c.Program(prog)
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.Machine(p.Name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return Run(m, p.Type, opts)
+}
