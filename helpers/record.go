@@ -9,13 +9,24 @@ import (
 type EnvKind uint8
 
 const (
-	EnvKtime  EnvKind = iota + 1 // KtimeNs
-	EnvBoot                      // BootNs
-	EnvRandom                    // Random
-	EnvCPU                       // CPU
+	EnvKtime    EnvKind = iota + 1 // KtimeNs
+	EnvBoot                        // BootNs
+	EnvRandom                      // Random
+	EnvCPU                         // CPU
+	EnvCoarse                      // ClockEnv.CoarseNs
+	EnvTai                         // ClockEnv.TaiNs
+	EnvJiffies                     // ClockEnv.Jiffies
+	EnvNUMANode                    // NUMAEnv.NUMANode
+	EnvPidTgid                     // TaskEnv.PidTgid
+	EnvUidGid                      // TaskEnv.UidGid
+	EnvComm                        // TaskEnv.Comm, in Data
+	EnvTask                        // TaskEnv.Task
+	EnvFuncIP                      // ProbeEnv.FuncIP
+	EnvCookie                      // ProbeEnv.AttachCookie
 )
 
-var envKindNames = [...]string{"", "ktime_ns", "boot_ns", "random", "cpu"}
+var envKindNames = [...]string{"", "ktime_ns", "boot_ns", "random", "cpu", "coarse_ns", "tai_ns", "jiffies",
+	"numa_node", "pid_tgid", "uid_gid", "comm", "task", "func_ip", "attach_cookie"}
 
 func (k EnvKind) String() string {
 	if k > 0 && int(k) < len(envKindNames) {
@@ -28,10 +39,17 @@ func (k EnvKind) String() string {
 type EnvValue struct {
 	Kind  EnvKind
 	Value uint64
+	Data  []byte // EnvComm: the name
 }
 
 // RecordingEnv is an Env that passes every question to another Env and
 // logs the answers in order, so a run can be replayed with Replay.
+//
+// It also implements the optional ClockEnv, NUMAEnv, TaskEnv and ProbeEnv,
+// answering with the wrapped Env's values when it implements them and
+// with the helpers' documented defaults otherwise, so those answers are
+// recorded too. KernelMemory, FibEnv and StackEnv are not recorded: under
+// a RecordingEnv (and a ReplayEnv) those helpers see their defaults.
 //
 // It implements each method explicitly rather than embedding Env: a method
 // added to Env must be recorded too, and the compiler says so.
@@ -51,7 +69,7 @@ func Record(env Env) *RecordingEnv {
 
 func (r *RecordingEnv) add(k EnvKind, v uint64) uint64 {
 	r.mu.Lock()
-	r.log = append(r.log, EnvValue{k, v})
+	r.log = append(r.log, EnvValue{Kind: k, Value: v})
 	r.mu.Unlock()
 	return v
 }
@@ -60,6 +78,70 @@ func (r *RecordingEnv) KtimeNs() uint64 { return r.add(EnvKtime, r.env.KtimeNs()
 func (r *RecordingEnv) BootNs() uint64  { return r.add(EnvBoot, r.env.BootNs()) }
 func (r *RecordingEnv) Random() uint32  { return uint32(r.add(EnvRandom, uint64(r.env.Random()))) }
 func (r *RecordingEnv) CPU() uint32     { return uint32(r.add(EnvCPU, uint64(r.env.CPU()))) }
+
+func (r *RecordingEnv) CoarseNs() uint64 {
+	if c, ok := r.env.(ClockEnv); ok {
+		return r.add(EnvCoarse, c.CoarseNs())
+	}
+	return r.add(EnvCoarse, r.env.KtimeNs())
+}
+
+func (r *RecordingEnv) TaiNs() uint64 {
+	if c, ok := r.env.(ClockEnv); ok {
+		return r.add(EnvTai, c.TaiNs())
+	}
+	return r.add(EnvTai, r.env.KtimeNs())
+}
+
+func (r *RecordingEnv) Jiffies() uint64 {
+	if c, ok := r.env.(ClockEnv); ok {
+		return r.add(EnvJiffies, c.Jiffies())
+	}
+	return r.add(EnvJiffies, r.env.KtimeNs()/jiffyNs)
+}
+
+func (r *RecordingEnv) NUMANode() uint32 {
+	var v uint32
+	if n, ok := r.env.(NUMAEnv); ok {
+		v = n.NUMANode()
+	}
+	return uint32(r.add(EnvNUMANode, uint64(v)))
+}
+
+func (r *RecordingEnv) task() TaskEnv {
+	if t, ok := r.env.(TaskEnv); ok {
+		return t
+	}
+	return DefaultTask
+}
+
+func (r *RecordingEnv) PidTgid() uint64 { return r.add(EnvPidTgid, r.task().PidTgid()) }
+func (r *RecordingEnv) UidGid() uint64  { return r.add(EnvUidGid, r.task().UidGid()) }
+func (r *RecordingEnv) Task() uint64    { return r.add(EnvTask, r.task().Task()) }
+
+func (r *RecordingEnv) Comm() string {
+	c := r.task().Comm()
+	r.mu.Lock()
+	r.log = append(r.log, EnvValue{Kind: EnvComm, Data: []byte(c)})
+	r.mu.Unlock()
+	return c
+}
+
+func (r *RecordingEnv) FuncIP() uint64 {
+	var v uint64
+	if p, ok := r.env.(ProbeEnv); ok {
+		v = p.FuncIP()
+	}
+	return r.add(EnvFuncIP, v)
+}
+
+func (r *RecordingEnv) AttachCookie() uint64 {
+	var v uint64
+	if p, ok := r.env.(ProbeEnv); ok {
+		v = p.AttachCookie()
+	}
+	return r.add(EnvCookie, v)
+}
 
 // Log returns a copy of the values recorded so far.
 func (r *RecordingEnv) Log() []EnvValue {
@@ -91,29 +173,42 @@ func Replay(log []EnvValue) *ReplayEnv {
 	return &ReplayEnv{log: log}
 }
 
-func (r *ReplayEnv) take(k EnvKind) uint64 {
+func (r *ReplayEnv) take(k EnvKind) uint64 { return r.takeValue(k).Value }
+
+func (r *ReplayEnv) takeValue(k EnvKind) EnvValue {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
-		return 0
+		return EnvValue{}
 	}
 	if r.next >= len(r.log) {
 		r.err = fmt.Errorf("env replay: %s asked after the %d recorded values were used up", k, len(r.log))
-		return 0
+		return EnvValue{}
 	}
 	v := r.log[r.next]
 	if v.Kind != k {
 		r.err = fmt.Errorf("env replay: value %d is %s, but %s was asked", r.next, v.Kind, k)
-		return 0
+		return EnvValue{}
 	}
 	r.next++
-	return v.Value
+	return v
 }
 
 func (r *ReplayEnv) KtimeNs() uint64 { return r.take(EnvKtime) }
 func (r *ReplayEnv) BootNs() uint64  { return r.take(EnvBoot) }
 func (r *ReplayEnv) Random() uint32  { return uint32(r.take(EnvRandom)) }
 func (r *ReplayEnv) CPU() uint32     { return uint32(r.take(EnvCPU)) }
+
+func (r *ReplayEnv) CoarseNs() uint64     { return r.take(EnvCoarse) }
+func (r *ReplayEnv) TaiNs() uint64        { return r.take(EnvTai) }
+func (r *ReplayEnv) Jiffies() uint64      { return r.take(EnvJiffies) }
+func (r *ReplayEnv) NUMANode() uint32     { return uint32(r.take(EnvNUMANode)) }
+func (r *ReplayEnv) PidTgid() uint64      { return r.take(EnvPidTgid) }
+func (r *ReplayEnv) UidGid() uint64       { return r.take(EnvUidGid) }
+func (r *ReplayEnv) Task() uint64         { return r.take(EnvTask) }
+func (r *ReplayEnv) Comm() string         { return string(r.takeValue(EnvComm).Data) }
+func (r *ReplayEnv) FuncIP() uint64       { return r.take(EnvFuncIP) }
+func (r *ReplayEnv) AttachCookie() uint64 { return r.take(EnvCookie) }
 
 // Err returns the first divergence from the log, or nil.
 func (r *ReplayEnv) Err() error {
@@ -131,6 +226,18 @@ func (r *ReplayEnv) Remaining() int {
 }
 
 var (
-	_ Env = (*RecordingEnv)(nil)
-	_ Env = (*ReplayEnv)(nil)
+	_ interface {
+		Env
+		ClockEnv
+		NUMAEnv
+		TaskEnv
+		ProbeEnv
+	} = (*RecordingEnv)(nil)
+	_ interface {
+		Env
+		ClockEnv
+		NUMAEnv
+		TaskEnv
+		ProbeEnv
+	} = (*ReplayEnv)(nil)
 )

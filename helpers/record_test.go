@@ -41,7 +41,7 @@ func TestRecordReplay(t *testing.T) {
 }
 
 func TestReplayMismatch(t *testing.T) {
-	rep := Replay([]EnvValue{{EnvKtime, 5}, {EnvCPU, 1}})
+	rep := Replay([]EnvValue{{Kind: EnvKtime, Value: 5}, {Kind: EnvCPU, Value: 1}})
 	if rep.Random() != 0 {
 		t.Error("mismatched question answered")
 	}
@@ -52,5 +52,19 @@ func TestReplayMismatch(t *testing.T) {
 	// The first error sticks; later questions get 0.
 	if rep.KtimeNs() != 0 || rep.Remaining() != 2 {
 		t.Error("replay went on after a divergence")
+	}
+}
+
+// The optional environments are recorded with the helpers' defaults when
+// the wrapped Env lacks them.
+func TestRecordOptional(t *testing.T) {
+	rec := Record(NewDefaultEnv())
+	comm, pid, jif := rec.Comm(), rec.PidTgid(), rec.Jiffies()
+	if comm != DefaultTask.Name || pid != DefaultTask.PidTgid() || jif != 1_000_000_000/jiffyNs {
+		t.Fatalf("comm %q pid %#x jiffies %d", comm, pid, jif)
+	}
+	rep := Replay(rec.Log())
+	if rep.Comm() != comm || rep.PidTgid() != pid || rep.Jiffies() != jif || rep.Err() != nil {
+		t.Fatalf("replayed differently: %v", rep.Err())
 	}
 }

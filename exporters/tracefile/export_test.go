@@ -1,0 +1,4 @@
+package tracefile
+
+// Diff exposes the event comparison to the external tests.
+var Diff = diff

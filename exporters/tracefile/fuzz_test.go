@@ -1,0 +1,38 @@
+package tracefile_test
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/bpfscope/bpfscope/exporters/internal/exptest"
+	"github.com/bpfscope/bpfscope/exporters/jsonl"
+	"github.com/bpfscope/bpfscope/exporters/text"
+	"github.com/bpfscope/bpfscope/exporters/tracefile"
+	"github.com/bpfscope/bpfscope/hooks"
+)
+
+// FuzzTraceReader feeds arbitrary bytes to the reader and through it to
+// the exporters: any input must give events or an error, never a panic.
+// Seeds: real traces (here and in testdata/fuzz/FuzzTraceReader).
+func FuzzTraceReader(f *testing.F) {
+	for _, c := range []*exptest.Case{exptest.XDP(f), envCase(f), exptest.Conformance(f, "call_local.data")} {
+		file, _ := record(f, c)
+		f.Add(file)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := tracefile.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		h := hooks.Multi(text.New(io.Discard), jsonl.New(io.Discard))
+		for range 1 << 16 {
+			rec, err := r.Next()
+			if err != nil {
+				return
+			}
+			rec.Deliver(h)
+			rec.Clone()
+		}
+	})
+}

@@ -1,0 +1,641 @@
+package tracefile
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+
+	"github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf"
+)
+
+// MapImage is a map as the file stores it: its spec and initial entries.
+type MapImage struct {
+	Spec          *maps.Spec
+	UserValueSize int
+	Keys, Values  [][]byte
+}
+
+// Reader reads a trace file: NewReader reads the program, maps and input;
+// Next yields the events; once Next has returned io.EOF, Env holds the
+// environment log.
+type Reader struct {
+	r   *bufio.Reader
+	off int64 // file offset of the next section
+
+	prog  *vm.Program
+	typ   ebpf.ProgramType
+	cpus  int
+	maps  []MapImage
+	input ctx.Input
+	env   []helpers.EnvValue
+	ended bool
+
+	// the current events section
+	d      dec
+	secOff int64
+
+	// decoding state, mirroring the Writer's
+	rec     hooks.Record
+	regs    [11]uint64
+	pc      int
+	count   uint64
+	depth   int
+	addr    uint64
+	curProg string
+	strings []string
+	where   string // Where of the latest access
+	args    [5]uint64
+	names   map[int32]string
+	index   int
+}
+
+// NewReader checks the header and reads the sections that precede the
+// events.
+func NewReader(r io.Reader) (*Reader, error) {
+	t := &Reader{r: bufio.NewReaderSize(r, 64<<10), pc: -1, names: map[int32]string{}}
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(t.r, hdr[:]); err != nil {
+		return nil, &FormatError{Section: "header", At: -1, Msg: "file too short: " + err.Error()}
+	}
+	if string(hdr[:len(Magic)]) != Magic {
+		return nil, &FormatError{Section: "header", At: -1, Msg: "not a trace file (bad magic)"}
+	}
+	if v := hdr[len(Magic)]; v != Version {
+		return nil, &FormatError{Section: "header", At: -1, Msg: fmt.Sprintf("version %d, this reader knows %d", v, Version)}
+	}
+	t.off = int64(headerSize)
+	for _, want := range []byte{secProgram, secMaps, secInput} {
+		kind, payload, off, err := t.section()
+		if err != nil {
+			return nil, err
+		}
+		if kind != want {
+			return nil, &FormatError{Section: sectionName(kind), Offset: off, At: -1, Msg: fmt.Sprintf("found where the %s section belongs", sectionName(want))}
+		}
+		d := dec{b: payload}
+		switch kind {
+		case secProgram:
+			t.decodeProgram(&d)
+		case secMaps:
+			t.decodeMaps(&d)
+		case secInput:
+			t.input.Data = d.bytes()
+			t.input.Ctx = d.bytes()
+		}
+		if d.err == nil && !d.done() {
+			d.fail("%d bytes of trailing data", len(d.b)-d.off)
+		}
+		if err := sectionErr(kind, off, &d); err != nil {
+			return nil, err
+		}
+	}
+	t.curProg = t.prog.Name
+	return t, nil
+}
+
+func sectionErr(kind byte, off int64, d *dec) error {
+	if d.err == nil {
+		return nil
+	}
+	var de *decodeError
+	if errors.As(d.err, &de) {
+		return &FormatError{Section: sectionName(kind), Offset: off, At: de.at, Msg: de.msg}
+	}
+	return &FormatError{Section: sectionName(kind), Offset: off, At: -1, Msg: d.err.Error()}
+}
+
+// section reads the next section and checks its checksum.
+func (t *Reader) section() (kind byte, payload []byte, off int64, err error) {
+	off = t.off
+	kind, err = t.r.ReadByte()
+	if err != nil {
+		return 0, nil, off, &FormatError{Section: "file", Offset: off, At: -1, Msg: "truncated: no end section"}
+	}
+	size, err := binary.ReadUvarint(t.r)
+	if err != nil || size > maxSection {
+		return 0, nil, off, &FormatError{Section: sectionName(kind), Offset: off, At: -1, Msg: "bad or truncated section length"}
+	}
+	n := int64(1 + uvarintLen(size))
+	// Read in steps so a corrupt length cannot make us allocate a lot.
+	payload, err = readN(t.r, int(size))
+	if err != nil {
+		return 0, nil, off, &FormatError{Section: sectionName(kind), Offset: off, At: -1, Msg: fmt.Sprintf("truncated: %d payload bytes announced", size)}
+	}
+	var sum [4]byte
+	if _, err := io.ReadFull(t.r, sum[:]); err != nil {
+		return 0, nil, off, &FormatError{Section: sectionName(kind), Offset: off, At: -1, Msg: "truncated checksum"}
+	}
+	want := binary.LittleEndian.Uint32(sum[:])
+	if got := crc32.Update(crc32.Checksum([]byte{kind}, castagnoli), castagnoli, payload); got != want {
+		return 0, nil, off, &FormatError{Section: sectionName(kind), Offset: off, At: -1, Msg: fmt.Sprintf("checksum mismatch (stored %08x, computed %08x)", want, got)}
+	}
+	t.off += n + int64(size) + 4
+	return kind, payload, off, nil
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
+
+func readN(r io.Reader, n int) ([]byte, error) {
+	const step = 1 << 20
+	var b []byte
+	for len(b) < n {
+		k := min(n-len(b), step)
+		start := len(b)
+		b = append(b, make([]byte, k)...)
+		if _, err := io.ReadFull(r, b[start:]); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (t *Reader) decodeProgram(d *dec) {
+	name := d.str()
+	t.typ = ebpf.ProgramType(d.u())
+	n := d.n(len(d.b) / isa.SlotSize)
+	code := d.bytes()
+	if d.err != nil {
+		return
+	}
+	if len(code) != n*isa.SlotSize {
+		d.fail("%d bytes of code for %d instructions", len(code), n)
+		return
+	}
+	insns, err := isa.Decode(code)
+	if err != nil {
+		d.fail("code: %v", err)
+		return
+	}
+	p, err := vm.NewProgram(name, insns)
+	if err != nil {
+		d.fail("program does not load: %v", err)
+		return
+	}
+	for range d.n(len(d.b)) {
+		start, fn := d.small(), d.str()
+		if d.err == nil {
+			p.SetFuncName(start, fn)
+		}
+	}
+	for range d.n(len(d.b)) {
+		p.Maps = append(p.Maps, d.str())
+	}
+	runs := d.n(len(d.b))
+	if runs > 0 && d.err == nil {
+		p.Lines = make([]*isa.Line, len(insns))
+	}
+	for range runs {
+		pc, cnt := d.small(), d.small()
+		l := &isa.Line{Func: d.str(), File: d.str(), Line: d.small(), Col: d.small(), Text: d.str()}
+		if d.err != nil {
+			return
+		}
+		if pc+cnt > len(insns) || pc+cnt < pc {
+			d.fail("line info for pcs %d..%d beyond the program", pc, pc+cnt)
+			return
+		}
+		for i := pc; i < pc+cnt; i++ {
+			p.Lines[i] = l
+		}
+	}
+	t.cpus = d.small()
+	t.prog = p
+}
+
+func decodeSpec(d *dec) *maps.Spec {
+	return &maps.Spec{Name: d.str(), Type: maps.Type(d.u()), KeySize: uint32(d.n(1<<32 - 1)),
+		ValueSize: uint32(d.n(1<<32 - 1)), MaxEntries: uint32(d.n(1<<32 - 1)), Flags: uint32(d.n(1<<32 - 1))}
+}
+
+func (t *Reader) decodeMaps(d *dec) {
+	for range d.n(len(d.b)) {
+		img := MapImage{Spec: decodeSpec(d)}
+		if d.byte1() == 1 {
+			img.Spec.InnerMap = decodeSpec(d)
+		}
+		n := d.n(len(d.b))
+		if n > 0 {
+			img.UserValueSize = d.n(len(d.b))
+		}
+		for range n {
+			k := d.raw(int(img.Spec.KeySize))
+			v := d.raw(img.UserValueSize)
+			if d.err != nil {
+				return
+			}
+			img.Keys, img.Values = append(img.Keys, k), append(img.Values, v)
+		}
+		if d.err != nil {
+			return
+		}
+		t.maps = append(t.maps, img)
+	}
+}
+
+// Program returns the recorded program.
+func (t *Reader) Program() *vm.Program { return t.prog }
+
+// Type returns the recorded program type.
+func (t *Reader) Type() ebpf.ProgramType { return t.typ }
+
+// Input returns the recorded test-run input.
+func (t *Reader) Input() ctx.Input { return t.input }
+
+// Maps returns the recorded maps.
+func (t *Reader) Maps() []MapImage { return t.maps }
+
+// Env returns the recorded environment log, complete once Next has
+// returned io.EOF.
+func (t *Reader) Env() []helpers.EnvValue { return t.env }
+
+// Capture rebuilds the run's capture with fresh maps holding the recorded
+// contents (Env is nil: use helpers.Replay(r.Env())).
+func (t *Reader) Capture() (*Capture, error) {
+	c := &Capture{Prog: t.prog, Type: t.typ, Input: t.input, CPUs: t.cpus}
+	var opts []maps.Option
+	if t.cpus > 1 {
+		opts = append(opts, maps.WithPossibleCPUs(t.cpus))
+	}
+	for _, img := range t.maps {
+		m, err := maps.New(img.Spec.Copy(), opts...)
+		if err != nil {
+			return nil, fmt.Errorf("tracefile: map %s: %w", img.Spec.Name, err)
+		}
+		for i := range img.Keys {
+			if err := m.Put(img.Keys[i], img.Values[i], 0); err != nil {
+				return nil, fmt.Errorf("tracefile: map %s: restoring entry %d: %w", img.Spec.Name, i, err)
+			}
+		}
+		c.Maps = append(c.Maps, m)
+	}
+	return c, nil
+}
+
+// Next returns the next event. The Record is reused by the following call;
+// Clone it to keep it. At the end of the events Next returns io.EOF; a
+// damaged file gives a *FormatError.
+func (t *Reader) Next() (*hooks.Record, error) {
+	for t.d.done() || t.d.b == nil {
+		if t.ended {
+			return nil, io.EOF
+		}
+		kind, payload, off, err := t.section()
+		if err != nil {
+			return nil, err
+		}
+		d := dec{b: payload}
+		switch kind {
+		case secEvents:
+			t.d, t.secOff = d, off
+			continue
+		case secEnv:
+			for range d.n(len(d.b)) {
+				v := helpers.EnvValue{Kind: helpers.EnvKind(d.byte1()), Value: d.u(), Data: d.bytes()}
+				if len(v.Data) == 0 {
+					v.Data = nil
+				}
+				t.env = append(t.env, v)
+			}
+		case secEnd:
+			if n := d.u(); d.err == nil && n != uint64(t.index) {
+				d.fail("%d events announced, %d read", n, t.index)
+			}
+			t.ended = true
+		default:
+			return nil, &FormatError{Section: sectionName(kind), Offset: off, At: -1, Msg: "unexpected section after the events began"}
+		}
+		if d.err == nil && !d.done() {
+			d.fail("%d bytes of trailing data", len(d.b)-d.off)
+		}
+		if err := sectionErr(kind, off, &d); err != nil {
+			return nil, err
+		}
+		t.d = dec{}
+	}
+	d := &t.d
+	start := d.off
+	t.decodeEvent(d)
+	if d.err != nil {
+		err := sectionErr(secEvents, t.secOff, d).(*FormatError)
+		err.Msg = fmt.Sprintf("event %d (at byte %d): %s", t.index, start, err.Msg)
+		return nil, err
+	}
+	t.index++
+	return &t.rec, nil
+}
+
+func (t *Reader) string(d *dec) string {
+	i := d.u()
+	switch {
+	case d.err != nil:
+		return ""
+	case i < uint64(len(t.strings)):
+		return t.strings[i]
+	case i == uint64(len(t.strings)):
+		s := d.str()
+		if d.err == nil {
+			t.strings = append(t.strings, s)
+		}
+		return s
+	}
+	d.fail("string %d is not defined (%d known)", i, len(t.strings))
+	return ""
+}
+
+func (t *Reader) regDiff(d *dec) uint16 {
+	mask := d.u()
+	if mask >= 1<<11 {
+		d.fail("register mask %#x", mask)
+		return 0
+	}
+	for r := range t.regs {
+		if mask&(1<<r) != 0 {
+			t.regs[r] = d.u()
+		}
+	}
+	return uint16(mask)
+}
+
+func (t *Reader) relPC(d *dec) int {
+	v := d.i()
+	pc := int64(t.pc) + v
+	if pc < -1 || pc > 1<<31 {
+		d.fail("pc %d out of range", pc)
+		return 0
+	}
+	return int(pc)
+}
+
+func (t *Reader) decodeEvent(d *dec) {
+	r := &t.rec
+	tag := d.byte1()
+	switch tag {
+	case tagBefore, tagBeforeInsn:
+		var insn isa.Insn
+		var imm64 uint64
+		prog := t.prog.Name
+		if tag == tagBeforeInsn {
+			raw := d.raw(isa.SlotSize)
+			if raw != nil {
+				insn = isa.DecodeSlot(raw)
+			}
+			imm64 = d.u()
+			prog = t.string(d)
+		}
+		pc := int64(t.pc+1) + d.i()
+		depth := d.small()
+		count := t.count + 1 + uint64(d.i())
+		t.regDiff(d)
+		if d.err != nil {
+			return
+		}
+		if pc < 0 || tag == tagBefore && pc >= int64(len(t.prog.Insns)) {
+			d.fail("pc %d outside the program", pc)
+			return
+		}
+		if tag == tagBefore {
+			insn = t.prog.Insns[pc]
+			if insn.IsLdImm64() && pc+1 < int64(len(t.prog.Insns)) {
+				imm64 = isa.Imm64(t.prog.Insns, int(pc))
+				if insn.Src == isa.PseudoMapFD || insn.Src == isa.PseudoMapIdx {
+					imm64 = uint64(uint32(insn.Imm))
+				}
+			}
+		}
+		t.pc, t.depth, t.count, t.curProg = int(pc), depth, count, prog
+		r.Kind = hooks.KindBefore
+		r.Regs = t.regs
+		r.Step = hooks.Step{PC: int(pc), Insn: insn, Imm64: imm64, Regs: &r.Regs, Depth: depth, Count: count, Prog: prog, M: t}
+	case tagAfter:
+		pc := t.relPC(d)
+		depth := t.depth + int(d.i())
+		count := t.count + uint64(d.i())
+		changed := t.regDiff(d)
+		if d.err != nil {
+			return
+		}
+		if depth < 0 || depth > 1<<20 {
+			d.fail("depth %d", depth)
+			return
+		}
+		r.Kind = hooks.KindAfter
+		r.Regs = t.regs
+		s := t.rec.Step // instruction of the matching Before
+		if r.Step.PC != pc {
+			s = hooks.Step{PC: pc, Prog: t.curProg}
+			if pc >= 0 && pc < len(t.prog.Insns) && t.curProg == t.prog.Name {
+				s.Insn = t.prog.Insns[pc]
+			}
+		}
+		r.Step = hooks.Step{PC: pc, Insn: s.Insn, Imm64: s.Imm64, Regs: &r.Regs, Changed: changed, Depth: depth, Count: count, Prog: t.curProg, M: t}
+	case tagAccess:
+		flags := d.byte1()
+		a := hooks.Access{Kind: hooks.AccessKind(flags & 3), PC: t.relPC(d), M: t}
+		a.Addr = t.addr + uint64(d.i())
+		a.Size = d.small()
+		t.addr = a.Addr
+		if flags&accessBytes != 0 {
+			a.Bytes = d.bytes()
+		} else {
+			a.Value = d.u()
+		}
+		if a.Kind != hooks.Load {
+			a.Old = d.u()
+		}
+		if flags&accessHelper != 0 {
+			a.Helper = int32(d.i())
+		}
+		t.where = t.string(d)
+		if flags>>4 != 0 || a.Kind > hooks.Atomic {
+			d.fail("access flags %#x", flags)
+		}
+		r.Kind, r.Access = hooks.KindAccess, a
+	case tagHelper:
+		h := hooks.HelperCall{PC: t.relPC(d), ID: int32(d.i())}
+		h.Name = t.string(d)
+		for i := range h.Args {
+			h.Args[i] = d.u()
+		}
+		h.Ret, h.Depth = d.u(), d.small()
+		h.Err = t.errStr(d)
+		if d.err == nil {
+			t.names[h.ID] = h.Name
+		}
+		r.Kind, r.Helper = hooks.KindHelper, h
+	case tagCall:
+		c := hooks.CallEvent{Kind: hooks.CallKind(d.byte1()), PC: t.relPC(d), Target: d.small()}
+		c.Func = t.string(d)
+		c.Depth, c.R0 = d.small(), d.u()
+		c.Prog = t.string(d)
+		if c.Kind > hooks.TailCall {
+			d.fail("call kind %d", c.Kind)
+		}
+		if c.Kind == hooks.TailCall {
+			t.curProg = c.Prog
+		}
+		r.Kind, r.Call = hooks.KindCall, c
+	case tagMapOp:
+		m := hooks.MapOp{PC: t.relPC(d)}
+		m.Map = t.string(d)
+		m.Op = hooks.MapOpKind(d.byte1())
+		flags := d.byte1()
+		m.Hit = flags&mapHit != 0
+		if flags&mapKey != 0 {
+			m.Key = d.bytes()
+		}
+		if flags&mapValue != 0 {
+			m.Value = d.bytes()
+		}
+		m.Flags = d.u()
+		m.Errno = int32(d.i())
+		if m.Op > hooks.MapPeek || flags>>3 != 0 {
+			d.fail("map operation %d, flags %#x", m.Op, flags)
+		}
+		r.Kind, r.MapOp = hooks.KindMapOp, m
+	case tagOutput:
+		o := hooks.Output{PC: t.relPC(d)}
+		o.Kind = t.string(d)
+		o.Map = t.string(d)
+		o.Data = d.bytes()
+		r.Kind, r.Output = hooks.KindOutput, o
+	case tagEnter:
+		run := hooks.Run{Prog: t.string(d)}
+		for i := range run.Args {
+			run.Args[i] = d.u()
+		}
+		t.curProg, t.args = run.Prog, run.Args
+		r.Kind, r.Run = hooks.KindEnter, run
+	case tagExit:
+		run := hooks.Run{Args: t.args, R0: d.u(), Insns: d.u()}
+		run.Err = t.errStr(d)
+		run.Prog = t.string(d)
+		r.Kind, r.Run = hooks.KindExit, run
+	default:
+		d.fail("unknown event tag %d", tag)
+	}
+}
+
+// recordedError is an error read back from a file: only its text survives.
+type recordedError string
+
+func (e recordedError) Error() string { return string(e) }
+
+func (t *Reader) errStr(d *dec) error {
+	switch d.byte1() {
+	case 0:
+		return nil
+	case 1:
+		return recordedError(t.string(d))
+	}
+	d.fail("bad error flag")
+	return nil
+}
+
+// Describe implements hooks.Inspector: the region name recorded with the
+// latest access (an address other than that access's is shown in hex).
+func (t *Reader) Describe(addr uint64) string {
+	if t.rec.Kind == hooks.KindAccess && addr == t.rec.Access.Addr {
+		return t.where
+	}
+	return "0x" + strconv.FormatUint(addr, 16)
+}
+
+// Line implements hooks.Inspector from the recorded line info.
+func (t *Reader) Line(pc int) *isa.Line {
+	if t.curProg != t.prog.Name {
+		return nil
+	}
+	return t.prog.Line(pc)
+}
+
+// HelperName implements hooks.Inspector with the names helper events
+// carried, or the kernel's.
+func (t *Reader) HelperName(id int32) string {
+	if n, ok := t.names[id]; ok {
+		return n
+	}
+	return isa.HelperName(id)
+}
+
+// Trace is a whole trace file in memory.
+type Trace struct {
+	Capture *Capture // with fresh maps; Env is nil
+	Env     []helpers.EnvValue
+	Events  []*hooks.Record
+}
+
+// ReadAll reads a whole trace file.
+func ReadAll(r io.Reader) (*Trace, error) {
+	tr, err := NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	t := new(Trace)
+	for {
+		rec, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		c := rec.Clone()
+		if c.Kind == hooks.KindAccess {
+			c.Access.M = &recorded{tr, c.Access.Addr, tr.where}
+		}
+		t.Events = append(t.Events, c)
+	}
+	t.Env = tr.Env()
+	t.Capture, err = tr.Capture()
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// recorded is the Inspector of a kept access event: it names the accessed
+// address as the file recorded it.
+type recorded struct {
+	*Reader
+	addr  uint64
+	where string
+}
+
+func (r *recorded) Describe(addr uint64) string {
+	if addr == r.addr {
+		return r.where
+	}
+	return r.Reader.Describe(addr)
+}
+
+// Dump reads a trace file and delivers its events to h, in order: write a
+// file out as text with exporters/text, or as JSON with exporters/jsonl.
+func Dump(r io.Reader, h any) error {
+	tr, err := NewReader(r)
+	if err != nil {
+		return err
+	}
+	for {
+		rec, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec.Deliver(h)
+	}
+}

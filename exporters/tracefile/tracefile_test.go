@@ -1,0 +1,268 @@
+package tracefile_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/exporters/internal/exptest"
+	"github.com/bpfscope/bpfscope/exporters/text"
+	"github.com/bpfscope/bpfscope/exporters/tracefile"
+	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/bpfscope/bpfscope/vm"
+)
+
+// live keeps every event of a run with the region names of accesses
+// resolved while the run is on (a stack name depends on the frame).
+type live struct {
+	hooks.Recorder
+	wheres map[int]string
+}
+
+func (l *live) Access(ev *hooks.Access) hooks.Action {
+	if l.wheres == nil {
+		l.wheres = map[int]string{}
+	}
+	l.wheres[len(l.Records)] = ev.Where()
+	return l.Recorder.Access(ev)
+}
+
+// record runs c with a Writer and a live recorder attached.
+func record(t testing.TB, c *exptest.Case) ([]byte, *live) {
+	t.Helper()
+	m, args := c.Machine(t)
+	var buf bytes.Buffer
+	w, err := tracefile.NewWriter(&buf, c.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &live{}
+	m.Attach(hooks.Multi(w, l))
+	m.Run(context.Background(), args...)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), l
+}
+
+func cases(t testing.TB) []*exptest.Case {
+	cs := []*exptest.Case{exptest.XDP(t), envCase(t)}
+	for _, n := range []string{"call_local.data", "call_unwind_fail.data", "lock_cmpxchg.data", "subnet.data", "prime.data", "div64-by-zero-reg.data"} {
+		cs = append(cs, exptest.Conformance(t, n))
+	}
+	return cs
+}
+
+// envCase calls the helpers that read the environment and returns the sum
+// of their results.
+func envCase(t testing.TB) *exptest.Case {
+	insns, err := isa.Assemble(`
+	call bpf_ktime_get_ns#5
+	r6 = r0
+	call bpf_get_prandom_u32#7
+	r6 += r0
+	call bpf_get_smp_processor_id#8
+	r6 += r0
+	call bpf_get_prandom_u32#7
+	r0 += r6
+	exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := vm.NewProgram("env", insns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &exptest.Case{Name: "env", Capture: &tracefile.Capture{Prog: p}, Helpers: exptest.KernelHelpers}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, c := range cases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			file, l := record(t, c)
+			tr, err := tracefile.ReadAll(bytes.NewReader(file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tr.Events) != len(l.Records) {
+				t.Fatalf("read %d events, recorded %d", len(tr.Events), len(l.Records))
+			}
+			for i, want := range l.Records {
+				if d := tracefile.Diff(tr.Events[i], want, l.wheres[i]); d != "" {
+					t.Fatalf("event %d (%s): %s", i, want.Kind, d)
+				}
+			}
+			if got, want := len(tr.Env), len(c.Capture.Env.Log()); got != want {
+				t.Errorf("env: read %d values, recorded %d", got, want)
+			}
+			if string(tr.Capture.Input.Data) != string(c.Capture.Input.Data) || tr.Capture.Type != c.Capture.Type {
+				t.Error("input or program type differ")
+			}
+			if !equalInsns(tr.Capture.Prog.Insns, c.Capture.Prog.Insns) {
+				t.Error("program differs")
+			}
+			t.Logf("%d events in %d bytes", len(tr.Events), len(file))
+		})
+	}
+}
+
+func equalInsns(a, b []isa.Insn) bool {
+	return string(isa.Encode(a)) == string(isa.Encode(b))
+}
+
+func TestReplay(t *testing.T) {
+	for _, c := range cases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			file, l := record(t, c)
+			res, err := tracefile.Replay(bytes.NewReader(file), &tracefile.Options{Helpers: c.Helpers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Events != len(l.Records) {
+				t.Errorf("compared %d events of %d", res.Events, len(l.Records))
+			}
+		})
+	}
+}
+
+// The recorded map contents, not the maps' state after the run, seed the
+// replay: the XDP program's counter goes from 41 to 42 again.
+func TestReplayRestoresMaps(t *testing.T) {
+	c := exptest.XDP(t)
+	file, _ := record(t, c)
+	tr, err := tracefile.ReadAll(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, 8)
+	if err := tr.Capture.Maps[0].Get([]byte{0, 0, 0, 0}, v); err != nil || v[0] != 41 {
+		t.Fatalf("restored counters[0] = %v, %v", v, err)
+	}
+	if _, err := tr.Replay(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Capture.Maps[0].Get([]byte{0, 0, 0, 0}, v); err != nil || v[0] != 42 {
+		t.Fatalf("after replay counters[0] = %v, %v", v, err)
+	}
+}
+
+// A change of input shows up as the first event that differs: the load of
+// the TTL byte by the subprogram.
+func TestReplayDivergence(t *testing.T) {
+	file, _ := record(t, exptest.XDP(t))
+	tr, err := tracefile.ReadAll(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Capture.Input = ctx.Input{Data: append([]byte(nil), tr.Capture.Input.Data...)}
+	tr.Capture.Input.Data[22] = 7 // TTL
+	_, err = tr.Replay(nil)
+	var d *tracefile.Divergence
+	if !errors.As(err, &d) {
+		t.Fatalf("err %v", err)
+	}
+	if d.PC != 23 || d.Recorded.Kind != hooks.KindAccess || d.What != "value: recorded 0x40, replayed 0x7" {
+		t.Errorf("divergence %v (pc %d, %v)", d, d.PC, d.Recorded.Kind)
+	}
+}
+
+// A replay whose environment runs out is a divergence too.
+func TestReplayEnvDivergence(t *testing.T) {
+	file, _ := record(t, envCase(t))
+	tr, err := tracefile.ReadAll(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Env) != 4 || tr.Env[0].Kind != helpers.EnvKtime || tr.Env[3].Kind != helpers.EnvRandom {
+		t.Fatalf("env %v", tr.Env)
+	}
+	tr.Env = tr.Env[:3]
+	_, err = tr.Replay(nil)
+	var d *tracefile.Divergence
+	if !errors.As(err, &d) || !strings.Contains(d.What, "used up") || d.PC != 6 {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// Dump delivers the file's events to any hook; text output from a file
+// equals the text output of the live run.
+func TestDumpText(t *testing.T) {
+	c := exptest.XDP(t)
+	m, args := c.Machine(t)
+	var file, liveText, dumped bytes.Buffer
+	w, err := tracefile.NewWriter(&file, c.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Attach(hooks.Multi(w, text.New(&liveText)))
+	if _, err := m.Run(context.Background(), args...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tracefile.Dump(bytes.NewReader(file.Bytes()), text.New(&dumped)); err != nil {
+		t.Fatal(err)
+	}
+	if liveText.String() != dumped.String() {
+		t.Errorf("dump differs from the live trace:\n%s\nlive:\n%s", dumped.String(), liveText.String())
+	}
+}
+
+func TestCorrupt(t *testing.T) {
+	file, _ := record(t, exptest.XDP(t))
+	var ferr *tracefile.FormatError
+	check := func(name string, b []byte, wantSection, wantMsg string) {
+		t.Helper()
+		_, err := tracefile.ReadAll(bytes.NewReader(b))
+		if !errors.As(err, &ferr) || !errors.Is(err, tracefile.ErrFormat) {
+			t.Fatalf("%s: err %v", name, err)
+		}
+		if ferr.Section != wantSection || !strings.Contains(ferr.Msg, wantMsg) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	check("empty", nil, "header", "too short")
+	check("magic", append([]byte("ELF"), file[3:]...), "header", "bad magic")
+	// Flip one byte of every section in turn: the checksum names it.
+	for off := 10; off < len(file); off += 97 {
+		b := append([]byte(nil), file...)
+		b[off] ^= 0x40
+		_, err := tracefile.ReadAll(bytes.NewReader(b))
+		if !errors.Is(err, tracefile.ErrFormat) {
+			t.Fatalf("byte %d flipped: err %v", off, err)
+		}
+	}
+	// The last byte is part of the end section's checksum.
+	b := append([]byte(nil), file...)
+	b[len(b)-1] ^= 1
+	check("end checksum", b, "end", "checksum mismatch")
+	for _, n := range []int{11, 40, len(file) / 2, len(file) - 1} {
+		_, err := tracefile.ReadAll(bytes.NewReader(file[:n]))
+		if !errors.As(err, &ferr) || !strings.Contains(ferr.Msg, "truncated") {
+			t.Errorf("truncated to %d: %v", n, err)
+		}
+	}
+}
+
+func TestNextAfterEOF(t *testing.T) {
+	file, _ := record(t, exptest.Conformance(t, "call_local.data"))
+	r, err := tracefile.NewReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err = r.Next(); err != nil {
+			break
+		}
+	}
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("second EOF: %v", err)
+	}
+}

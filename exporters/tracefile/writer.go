@@ -1,0 +1,414 @@
+package tracefile
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/bpfscope/bpfscope/maps"
+)
+
+// Writer is a hook that writes one run to a trace file as it happens.
+// NewWriter writes the program, maps and input at once; events are
+// buffered and written in checksummed chunks of about 64 KiB; the run's
+// exit writes the environment log and the end section. A Writer records
+// one run: events after the first run's exit are ignored.
+type Writer struct {
+	w    io.Writer
+	err  error
+	cap  *Capture
+	prog string
+
+	buf    enc // the events chunk being built
+	sec    enc
+	closed bool
+	runs   int
+	events uint64
+
+	// what the reader will believe, to write deltas
+	regs    [11]uint64
+	pc      int // pc of the last Before
+	count   uint64
+	depth   int
+	addr    uint64
+	strings map[string]uint64
+}
+
+// NewWriter starts a trace file on w for a run of c. The maps' contents
+// are taken now, so create the Writer just before the run.
+func NewWriter(w io.Writer, c *Capture) (*Writer, error) {
+	if c == nil || c.Prog == nil {
+		return nil, errors.New("tracefile: capture without a program")
+	}
+	t := &Writer{w: w, cap: c, prog: c.Prog.Name, strings: map[string]uint64{}, pc: -1}
+	hdr := make([]byte, 0, headerSize)
+	hdr = append(hdr, Magic...)
+	hdr = append(hdr, Version, 0, 0)
+	if _, err := w.Write(hdr); err != nil {
+		return nil, err
+	}
+	t.section(secProgram, encodeProgram(nil, c))
+	ms, err := encodeMaps(nil, c)
+	if err != nil {
+		return nil, err
+	}
+	t.section(secMaps, ms)
+	t.section(secInput, enc(nil).bytes(c.Input.Data).bytes(c.Input.Ctx))
+	t.buf = make(enc, 0, eventChunkSize+4096)
+	return t, t.err
+}
+
+// section writes kind, length, payload and the CRC-32C of kind and payload.
+func (t *Writer) section(kind byte, payload []byte) {
+	if t.err != nil {
+		return
+	}
+	s := append(t.sec[:0], kind)
+	s = binary.AppendUvarint(s, uint64(len(payload)))
+	crc := crc32.Update(crc32.Checksum([]byte{kind}, castagnoli), castagnoli, payload)
+	if _, t.err = t.w.Write(s); t.err != nil {
+		return
+	}
+	if _, t.err = t.w.Write(payload); t.err != nil {
+		return
+	}
+	s = binary.LittleEndian.AppendUint32(s[:0], crc)
+	_, t.err = t.w.Write(s)
+	t.sec = s
+}
+
+func encodeProgram(b enc, c *Capture) enc {
+	p := c.Prog
+	b = b.str(p.Name).u(uint64(c.Type))
+	b = b.u(uint64(len(p.Insns))).bytes(isa.Encode(p.Insns))
+	b = b.u(uint64(len(p.Funcs)))
+	for _, f := range p.Funcs {
+		b = b.u(uint64(f.Start)).str(f.Name)
+	}
+	b = b.u(uint64(len(p.Maps)))
+	for _, m := range p.Maps {
+		b = b.str(m)
+	}
+	// Line info as runs of pcs sharing one position.
+	type run struct {
+		pc, n int
+		l     *isa.Line
+	}
+	var runs []run
+	for pc, l := range p.Lines {
+		if l == nil {
+			continue
+		}
+		if k := len(runs) - 1; k >= 0 && runs[k].pc+runs[k].n == pc && *runs[k].l == *l {
+			runs[k].n++
+			continue
+		}
+		runs = append(runs, run{pc, 1, l})
+	}
+	b = b.u(uint64(len(runs)))
+	for _, r := range runs {
+		b = b.u(uint64(r.pc)).u(uint64(r.n)).str(r.l.Func).str(r.l.File).u(uint64(r.l.Line)).u(uint64(r.l.Col)).str(r.l.Text)
+	}
+	return b.u(uint64(c.CPUs))
+}
+
+func encodeSpec(b enc, s *maps.Spec) enc {
+	return b.str(s.Name).u(uint64(s.Type)).u(uint64(s.KeySize)).u(uint64(s.ValueSize)).u(uint64(s.MaxEntries)).u(uint64(s.Flags))
+}
+
+// hasContents reports whether a map type's entries are plain bytes that
+// the syscall interface reads and writes (not programs or maps).
+func hasContents(t maps.Type) bool {
+	switch t {
+	case maps.ProgramArray, maps.ArrayOfMaps, maps.HashOfMaps, maps.PerfEventArray, maps.RingBuf:
+		return false
+	}
+	return true
+}
+
+func encodeMaps(b enc, c *Capture) (enc, error) {
+	b = b.u(uint64(len(c.Maps)))
+	for _, m := range c.Maps {
+		spec := m.Spec()
+		b = encodeSpec(b, spec)
+		if spec.InnerMap != nil {
+			b = encodeSpec(b.byte1(1), spec.InnerMap)
+		} else {
+			b = b.byte1(0)
+		}
+		if !hasContents(spec.Type) {
+			b = b.u(0)
+			continue
+		}
+		var entries []byte
+		n := 0
+		val := make([]byte, m.UserValueSize())
+		for key := range m.Keys() {
+			if err := m.Get(key, val); err != nil {
+				return nil, fmt.Errorf("tracefile: reading map %s: %w", spec.Name, err)
+			}
+			entries = append(entries, key...)
+			entries = append(entries, val...)
+			n++
+		}
+		b = append(b.u(uint64(n)).u(uint64(m.UserValueSize())), entries...)
+	}
+	return b, nil
+}
+
+// str writes s through the string table: its index, followed by the
+// string itself the first time.
+func (t *Writer) str(b enc, s string) enc {
+	if i, ok := t.strings[s]; ok {
+		return b.u(i)
+	}
+	i := uint64(len(t.strings))
+	t.strings[s] = i
+	return b.u(i).str(s)
+}
+
+func (t *Writer) live() bool { return !t.closed && t.runs == 1 && t.err == nil }
+
+// flush writes the events buffered so far as one section.
+func (t *Writer) flush() {
+	if len(t.buf) > 0 {
+		t.section(secEvents, t.buf)
+		t.buf = t.buf[:0]
+	}
+}
+
+func (t *Writer) record() {
+	t.events++
+	if len(t.buf) >= eventChunkSize {
+		t.flush()
+	}
+}
+
+// regDiff writes the mask of registers that differ from what the reader
+// believes, and their values.
+func (t *Writer) regDiff(b enc, regs *[11]uint64, mask uint16) enc {
+	if mask == 0xffff {
+		mask = 0
+		for r := range regs {
+			if regs[r] != t.regs[r] {
+				mask |= 1 << r
+			}
+		}
+	}
+	b = b.u(uint64(mask))
+	for r := range regs {
+		if mask&(1<<r) != 0 {
+			b = b.u(regs[r])
+			t.regs[r] = regs[r]
+		}
+	}
+	return b
+}
+
+func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
+	if !t.live() {
+		return hooks.Continue
+	}
+	b := t.buf
+	if ev.Prog == t.prog {
+		b = b.byte1(tagBefore)
+	} else {
+		b = b.byte1(tagBeforeInsn)
+		b = append(b, isa.Encode([]isa.Insn{ev.Insn})...)
+		b = b.u(ev.Imm64)
+		b = t.str(b, ev.Prog)
+	}
+	b = b.i(int64(ev.PC - (t.pc + 1))).u(uint64(ev.Depth)).i(int64(ev.Count - (t.count + 1)))
+	b = t.regDiff(b, ev.Regs, 0xffff)
+	t.pc, t.count, t.depth = ev.PC, ev.Count, ev.Depth
+	t.buf = b
+	t.record()
+	return hooks.Continue
+}
+
+func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
+	if !t.live() {
+		return hooks.Continue
+	}
+	b := t.buf.byte1(tagAfter)
+	b = b.i(int64(ev.PC - t.pc)).i(int64(ev.Depth - t.depth)).i(int64(ev.Count - t.count))
+	b = t.regDiff(b, ev.Regs, ev.Changed)
+	t.buf = b
+	t.record()
+	return hooks.Continue
+}
+
+const (
+	accessBytes  = 1 << 2
+	accessHelper = 1 << 3
+)
+
+func (t *Writer) Access(ev *hooks.Access) hooks.Action {
+	if !t.live() {
+		return hooks.Continue
+	}
+	flags := byte(ev.Kind)
+	if ev.Bytes != nil {
+		flags |= accessBytes
+	}
+	if ev.Helper != 0 {
+		flags |= accessHelper
+	}
+	b := t.buf.byte1(tagAccess).byte1(flags).i(int64(ev.PC - t.pc))
+	b = b.i(int64(ev.Addr - t.addr)).u(uint64(ev.Size))
+	t.addr = ev.Addr
+	if ev.Bytes != nil {
+		b = b.bytes(ev.Bytes)
+	} else {
+		b = b.u(ev.Value)
+	}
+	if ev.Kind != hooks.Load {
+		b = b.u(ev.Old)
+	}
+	if ev.Helper != 0 {
+		b = b.i(int64(ev.Helper))
+	}
+	where := ""
+	if ev.M != nil {
+		where = ev.Where()
+	}
+	t.buf = t.str(b, where)
+	t.record()
+	return hooks.Continue
+}
+
+func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
+	if !t.live() {
+		return hooks.Continue
+	}
+	b := t.buf.byte1(tagHelper).i(int64(ev.PC - t.pc)).i(int64(ev.ID))
+	b = t.str(b, ev.Name)
+	for _, a := range ev.Args {
+		b = b.u(a)
+	}
+	b = b.u(ev.Ret).u(uint64(ev.Depth))
+	b = t.errStr(b, ev.Err)
+	t.buf = b
+	t.record()
+	return hooks.Continue
+}
+
+func (t *Writer) errStr(b enc, err error) enc {
+	if err == nil {
+		return b.byte1(0)
+	}
+	return t.str(b.byte1(1), err.Error())
+}
+
+func (t *Writer) Call(ev *hooks.CallEvent) hooks.Action {
+	if !t.live() {
+		return hooks.Continue
+	}
+	b := t.buf.byte1(tagCall).byte1(byte(ev.Kind)).i(int64(ev.PC - t.pc)).u(uint64(ev.Target))
+	b = t.str(b, ev.Func)
+	b = b.u(uint64(ev.Depth)).u(ev.R0)
+	t.buf = t.str(b, ev.Prog)
+	t.record()
+	return hooks.Continue
+}
+
+const (
+	mapHit   = 1
+	mapKey   = 2
+	mapValue = 4
+)
+
+func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
+	if !t.live() {
+		return hooks.Continue
+	}
+	var flags byte
+	if ev.Hit {
+		flags |= mapHit
+	}
+	if ev.Key != nil {
+		flags |= mapKey
+	}
+	if ev.Value != nil {
+		flags |= mapValue
+	}
+	b := t.buf.byte1(tagMapOp).i(int64(ev.PC - t.pc))
+	b = t.str(b, ev.Map)
+	b = b.byte1(byte(ev.Op)).byte1(flags)
+	if ev.Key != nil {
+		b = b.bytes(ev.Key)
+	}
+	if ev.Value != nil {
+		b = b.bytes(ev.Value)
+	}
+	t.buf = b.u(ev.Flags).i(int64(ev.Errno))
+	t.record()
+	return hooks.Continue
+}
+
+func (t *Writer) Output(ev *hooks.Output) {
+	if !t.live() {
+		return
+	}
+	b := t.buf.byte1(tagOutput).i(int64(ev.PC - t.pc))
+	b = t.str(b, ev.Kind)
+	b = t.str(b, ev.Map)
+	t.buf = b.bytes(ev.Data)
+	t.record()
+}
+
+func (t *Writer) Enter(ev *hooks.Run) {
+	t.runs++
+	if !t.live() {
+		return
+	}
+	b := t.str(t.buf.byte1(tagEnter), ev.Prog)
+	for _, a := range ev.Args {
+		b = b.u(a)
+	}
+	t.buf = b
+	t.record()
+}
+
+func (t *Writer) Exit(ev *hooks.Run) {
+	if !t.live() {
+		return
+	}
+	b := t.buf.byte1(tagExit).u(ev.R0).u(ev.Insns)
+	b = t.errStr(b, ev.Err)
+	t.buf = t.str(b, ev.Prog)
+	t.record()
+	t.finish()
+}
+
+// finish writes the remaining events, the environment and the end.
+func (t *Writer) finish() {
+	if t.closed {
+		return
+	}
+	t.closed = true
+	t.flush()
+	if t.cap.Env != nil {
+		log := t.cap.Env.Log()
+		b := enc(nil).u(uint64(len(log)))
+		for _, v := range log {
+			b = b.byte1(byte(v.Kind)).u(v.Value).bytes(v.Data)
+		}
+		t.section(secEnv, b)
+	}
+	t.section(secEnd, enc(nil).u(t.events))
+}
+
+// Close completes the file if the run did not (it was paused or never
+// exited) and returns the first write error.
+func (t *Writer) Close() error {
+	t.finish()
+	return t.err
+}
+
+// Err returns the first write error.
+func (t *Writer) Err() error { return t.err }
