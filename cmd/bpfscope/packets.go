@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/bpfscope/bpfscope/examples"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// packet is one input of a run.
+type packet struct {
+	N    int // 1-based position in the input
+	Info gopacket.CaptureInfo
+	Data []byte
+}
+
+// source yields packets in order. Next returns io.EOF at the end; any
+// other error names the packet that could not be read, and the packets
+// before it have been returned.
+type source interface {
+	Next() (packet, error)
+	LinkType() layers.LinkType
+	Close() error
+}
+
+// captureError reports a capture that cannot be read past packet N.
+type captureError struct {
+	File string
+	N    int
+	Err  error
+}
+
+func (e *captureError) Error() string {
+	return fmt.Sprintf("%s: packet %d: %v", e.File, e.N, e.Err)
+}
+
+func (e *captureError) Unwrap() error { return e.Err }
+
+// packets opens the input the flags name: a capture, one packet from a
+// file, the bundled capture for the bundled program, or one empty input.
+func (in *inputFlags) packets(p *program) (source, error) {
+	switch {
+	case in.pcap != "" && in.dataIn != "":
+		return nil, errors.New("--pcap and --data-in exclude each other")
+	case in.pcap != "":
+		f, err := os.Open(in.pcap)
+		if err != nil {
+			return nil, err
+		}
+		s, err := openCapture(f, in.pcap)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return s, nil
+	case in.dataIn != "":
+		var b []byte
+		var err error
+		if in.dataIn == "-" {
+			b, err = io.ReadAll(os.Stdin)
+		} else {
+			b, err = os.ReadFile(in.dataIn)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &single{data: b}, nil
+	case p.bundled:
+		b, err := fs.ReadFile(examples.Progs, examples.SamplePcap)
+		if err != nil {
+			return nil, err
+		}
+		return openCapture(io.NopCloser(bytes.NewReader(b)), examples.SamplePcap)
+	}
+	return &single{}, nil
+}
+
+// single is one packet (possibly empty) from --data-in.
+type single struct {
+	data []byte
+	done bool
+}
+
+func (s *single) Next() (packet, error) {
+	if s.done {
+		return packet{}, io.EOF
+	}
+	s.done = true
+	return packet{N: 1, Data: s.data, Info: gopacket.CaptureInfo{CaptureLength: len(s.data), Length: len(s.data)}}, nil
+}
+
+func (s *single) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
+func (s *single) Close() error              { return nil }
+
+// packetReader is what pcapgo's pcap and pcapng readers have in common.
+type packetReader interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	LinkType() layers.LinkType
+}
+
+type capture struct {
+	name string
+	r    packetReader
+	c    io.Closer
+	n    int
+	err  error
+}
+
+// pcapng files start with a section header block.
+var ngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
+
+// openCapture reads a pcap or pcapng file, telling them apart by magic.
+func openCapture(rc io.ReadCloser, name string) (*capture, error) {
+	br := bufio.NewReaderSize(rc, 1<<16)
+	magic, err := br.Peek(4)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a pcap or pcapng file: too short", name)
+	}
+	c := &capture{name: name, c: rc}
+	if bytes.Equal(magic, ngMagic) {
+		c.r, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
+	} else {
+		c.r, err = pcapgo.NewReader(br)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %v", name, err)
+	}
+	return c, nil
+}
+
+func (c *capture) Next() (packet, error) {
+	if c.err != nil {
+		return packet{}, c.err
+	}
+	data, ci, err := c.r.ReadPacketData()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			c.err = io.EOF
+		} else {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = errors.New("capture truncated")
+			}
+			c.err = &captureError{File: c.name, N: c.n + 1, Err: err}
+		}
+		return packet{}, c.err
+	}
+	c.n++
+	return packet{N: c.n, Info: ci, Data: bytes.Clone(data)}, nil
+}
+
+func (c *capture) LinkType() layers.LinkType { return c.r.LinkType() }
+func (c *capture) Close() error              { return c.c.Close() }
+
+// pcapWriter writes packets to a pcap file, created on first use.
+type pcapWriter struct {
+	path string
+	link layers.LinkType
+	f    *os.File
+	bw   *bufio.Writer
+	w    *pcapgo.Writer
+	n    int
+}
+
+func newPcapWriter(path string, link layers.LinkType) *pcapWriter {
+	if path == "" {
+		return nil
+	}
+	return &pcapWriter{path: path, link: link}
+}
+
+// open creates the file at once, so an empty result still leaves a valid
+// capture behind.
+func (w *pcapWriter) open() error {
+	if w == nil || w.f != nil {
+		return nil
+	}
+	f, err := os.Create(w.path)
+	if err != nil {
+		return err
+	}
+	w.f, w.bw = f, bufio.NewWriter(f)
+	w.w = pcapgo.NewWriterNanos(w.bw)
+	return w.w.WriteFileHeader(262144, w.link)
+}
+
+func (w *pcapWriter) write(ts time.Time, data []byte) error {
+	if w == nil {
+		return nil
+	}
+	if err := w.open(); err != nil {
+		return err
+	}
+	w.n++
+	return w.w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: len(data)}, data)
+}
+
+func (w *pcapWriter) close() error {
+	if w == nil {
+		return nil
+	}
+	if err := w.open(); err != nil {
+		return err
+	}
+	err := w.bw.Flush()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

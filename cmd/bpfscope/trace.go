@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/exporters/jsonl"
+	"github.com/bpfscope/bpfscope/exporters/text"
+	"github.com/bpfscope/bpfscope/exporters/tracefile"
+	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/loader"
+)
+
+const traceUsage = `usage: bpfscope trace [flags] [PROG.o|PROG.bin]
+
+Runs a program like 'bpfscope run' (same inputs; packets always run in
+order on one machine) and prints what every instruction did: registers it
+changed, memory it touched by region name, helper calls, map operations,
+and the C source line each instruction came from. Every packet gets a
+header line and ends with its verdict. Without a program it traces the
+bundled xdp_firewall example over the bundled capture.
+
+Filters select what is printed; every packet still runs, so map state
+evolves as without them. --record writes one trace file per traced packet
+(FILE itself when one packet is traced, else FILE with the packet number
+before its extension) for 'bpfscope dump', 'replay' and 'diff'.
+
+`
+
+// traceFlags select and shape what trace prints.
+type traceFlags struct {
+	format   string
+	record   string
+	packets  string
+	funcs    string
+	line     string
+	pcs      string
+	flight   int
+	flightOn string
+}
+
+func cmdTrace(e *env, args []string) error {
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), traceUsage); fs.PrintDefaults() }
+	var in inputFlags
+	in.register(fs)
+	var tf traceFlags
+	fs.StringVar(&tf.format, "format", "text", "output `FORMAT`: text (verifier-log style) or json (JSON Lines, docs/jsonl-schema.md)")
+	fs.StringVar(&tf.record, "record", "", "write each traced packet's run to the trace `FILE`")
+	fs.StringVar(&tf.packets, "packet", "", "trace only packets `N` (1-based; a list such as 1,3-5)")
+	fs.StringVar(&tf.funcs, "func", "", "trace only instructions of the BPF functions `NAMES` (comma-separated)")
+	fs.StringVar(&tf.line, "line", "", "trace only instructions of source `LINE` (N or FILE:N; comma-separated N)")
+	fs.StringVar(&tf.pcs, "pc", "", "trace only instructions at pcs `A-B` (inclusive) or A")
+	fs.IntVar(&tf.flight, "flight", 0, "flight recorder: keep the last `N` events of each run, print them only for runs that fail or end in a --flight-on verdict")
+	fs.StringVar(&tf.flightOn, "flight-on", "", "`VERDICTS` that make the flight recorder print (comma-separated, e.g. XDP_ABORTED,XDP_DROP; default: failed runs and XDP_ABORTED)")
+	pos, err := parse(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if tf.format != "text" && tf.format != "json" {
+		return fmt.Errorf("--format %q: want text or json", tf.format)
+	}
+	p, err := in.load(pos)
+	if err != nil {
+		return err
+	}
+	ctxIn, err := readOptional(in.ctxIn)
+	if err != nil {
+		return err
+	}
+	src, err := in.packets(p)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	var coll *loader.Collection
+	if p.raw == nil {
+		if coll, err = p.collection(); err != nil {
+			return err
+		}
+	}
+	renv := helpers.Record(helpers.NewDefaultEnv())
+	inst, err := p.instantiate(coll, renv)
+	if err != nil {
+		return err
+	}
+	sel, err := tf.selection(inst)
+	if err != nil {
+		return err
+	}
+	var want map[int]bool
+	if tf.packets != "" {
+		if want, err = parseList(tf.packets); err != nil {
+			return fmt.Errorf("--packet: %v", err)
+		}
+	}
+	flightOn, err := tf.verdicts(p)
+	if err != nil {
+		return err
+	}
+	// A single traced packet records to FILE itself.
+	_, isSingle := src.(*single)
+	oneFile := isSingle || len(want) == 1
+
+	w := e.stdout
+	var out interface {
+		Flush() error
+		Err() error
+	}
+	var hook any
+	if tf.format == "json" {
+		j := jsonl.New(w)
+		out, hook = j, j
+	} else {
+		t := text.New(w)
+		out, hook = t, t
+		fmt.Fprintf(w, "%s: %s (%s)\n", p.label, p.name, p.typ)
+		for _, s := range p.mapSets {
+			fmt.Fprintf(w, "  map %s\n", s)
+		}
+	}
+	if sel != nil {
+		hook = hooks.Filter(hook, sel)
+	}
+	var fl *flight
+	if tf.flight > 0 {
+		fl = newFlight(tf.flight)
+	}
+
+	ctx := context.Background()
+	var readErr error
+	failed := 0
+	for {
+		pk, err := src.Next()
+		if err != nil {
+			if err != io.EOF {
+				readErr = err
+			}
+			break
+		}
+		if want != nil && !want[pk.N] {
+			// Run untraced, so later packets see the map state they would.
+			inst.execute(ctx, p.typ, pk, ctxIn, 0, nil)
+			continue
+		}
+		renv.Reset()
+		var rec *tracefile.Writer
+		var recFile *os.File
+		if tf.record != "" {
+			name := tf.record
+			if !oneFile {
+				name = numbered(tf.record, pk.N)
+			}
+			if recFile, err = os.Create(name); err != nil {
+				return err
+			}
+			rec, err = tracefile.NewWriter(recFile, &tracefile.Capture{
+				Prog: inst.prog, Type: p.typ, Maps: mapsInOrder(inst.coll),
+				Input: ctx_(pk.Data, ctxIn), Env: renv, CPUs: cpus(inst.coll),
+			})
+			if err != nil {
+				recFile.Close()
+				return err
+			}
+		}
+		h := hook
+		if fl != nil {
+			h = fl
+		}
+		if tf.format == "text" && fl == nil {
+			packetHeader(w, p, pk, src)
+		}
+		if rec != nil {
+			h = hooks.Multi(h, rec)
+		}
+		r := inst.execute(ctx, p.typ, pk, ctxIn, 0, h)
+		if rec != nil {
+			err := rec.Close()
+			if cerr := recFile.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if r.Err != nil {
+			failed++
+		}
+		if fl != nil {
+			if r.Err == nil && !flightOn[r.Retval] {
+				continue
+			}
+			if tf.format == "text" {
+				packetHeader(w, p, pk, src)
+				fmt.Fprintf(w, "; flight recorder: the last %d events\n", tf.flight)
+			}
+			fl.deliver(hook)
+		}
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		if tf.format == "text" {
+			traceFooter(w, r)
+		}
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if failed > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+// ctx_ builds a test-run input; the name avoids the package ctx.
+func ctx_(data, ctxIn []byte) ctx.Input { return ctx.Input{Data: data, Ctx: ctxIn} }
+
+func cpus(c *loader.Collection) int {
+	if c == nil {
+		return 1
+	}
+	return c.PossibleCPUs()
+}
+
+// numbered inserts a packet number before a file name's extension.
+func numbered(name string, n int) string {
+	ext := filepath.Ext(name)
+	return strings.TrimSuffix(name, ext) + "." + strconv.Itoa(n) + ext
+}
+
+func packetHeader(w io.Writer, p *program, pk packet, src source) {
+	fmt.Fprintf(w, "\n=== packet %d: %s (%d bytes) ===\n", pk.N, summarize(pk.Data, src.LinkType()), len(pk.Data))
+}
+
+func traceFooter(w io.Writer, r *result) {
+	switch {
+	case r.Err != nil:
+		fmt.Fprintf(w, "=> error: %v\n", r.Err)
+	default:
+		fmt.Fprintf(w, "=> %s", r.Verdict)
+		if r.modified() {
+			fmt.Fprint(w, ", packet modified")
+		}
+		if r.Redirect != nil {
+			fmt.Fprintf(w, ", redirect to %s", redirectString(r.Redirect))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, l := range r.Printk {
+		fmt.Fprintf(w, "   bpf_printk: %s\n", strings.TrimRight(l, "\n"))
+	}
+}
+
+// selection combines the instruction filters into one match, nil if none.
+func (tf *traceFlags) selection(inst *instance) (hooks.Match, error) {
+	var ms []hooks.Match
+	prog := inst.prog
+	if tf.funcs != "" {
+		names := strings.Split(tf.funcs, ",")
+		known := map[string]bool{}
+		for _, f := range prog.Funcs {
+			known[f.Name] = true
+		}
+		for _, n := range names {
+			if !known[n] && len(prog.Funcs) > 0 {
+				var all []string
+				for _, f := range prog.Funcs {
+					all = append(all, f.Name)
+				}
+				return nil, fmt.Errorf("--func: no function %q; functions: %s", n, strings.Join(all, ", "))
+			}
+		}
+		ms = append(ms, hooks.InFunc(prog, names...))
+	}
+	if tf.line != "" {
+		file, nums := "", tf.line
+		if i := strings.LastIndex(tf.line, ":"); i >= 0 {
+			file, nums = tf.line[:i], tf.line[i+1:]
+		}
+		var lines []int
+		for _, s := range strings.Split(nums, ",") {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return nil, fmt.Errorf("--line %q: want N, N,M or FILE:N", tf.line)
+			}
+			lines = append(lines, n)
+		}
+		ms = append(ms, hooks.AtLines(prog, file, lines...))
+	}
+	if tf.pcs != "" {
+		a, b, isRange := strings.Cut(tf.pcs, "-")
+		lo, err1 := strconv.Atoi(a)
+		hi, err2 := lo, error(nil)
+		if isRange {
+			hi, err2 = strconv.Atoi(b)
+		}
+		if err1 != nil || err2 != nil || hi < lo {
+			return nil, fmt.Errorf("--pc %q: want A-B or A", tf.pcs)
+		}
+		ms = append(ms, hooks.PCRange(lo, hi+1))
+	}
+	switch len(ms) {
+	case 0:
+		return nil, nil
+	case 1:
+		return ms[0], nil
+	}
+	return func(pc int) bool {
+		for _, m := range ms {
+			if !m(pc) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+// verdicts parses --flight-on.
+func (tf *traceFlags) verdicts(p *program) (map[uint32]bool, error) {
+	set := map[uint32]bool{}
+	if tf.flightOn == "" {
+		if tf.flight > 0 && p.typ.String() == "XDP" {
+			set[0] = true // XDP_ABORTED
+		}
+		return set, nil
+	}
+	if tf.flight <= 0 {
+		return nil, errors.New("--flight-on needs --flight N")
+	}
+	for _, s := range strings.Split(tf.flightOn, ",") {
+		r, ok := parseVerdict(p.typ, strings.TrimSpace(s))
+		if !ok {
+			return nil, fmt.Errorf("--flight-on: unknown verdict %q for %s programs", s, p.typ)
+		}
+		set[r] = true
+	}
+	return set, nil
+}
