@@ -51,6 +51,7 @@ type XDP struct {
 	rxQueue  uint32
 	ctxAddr  uint64
 	ctxImage [xdpMdSize]byte
+	ctxIn    [xdpMdSize]byte // ctx_in as given: ctx_out echoes its device fields
 }
 
 // NewXDP maps an XDP context for one run. ctxIn, if not empty, is a struct
@@ -69,7 +70,7 @@ func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 				}
 			}
 		}
-		var md [xdpMdSize]byte
+		md := &x.ctxIn
 		copy(md[:], ctxIn)
 		field := func(off int) uint32 { return binary.LittleEndian.Uint32(md[off:]) }
 		if field(xdpDataMeta) != 0 || field(xdpEgressIfindex) != 0 {
@@ -115,14 +116,12 @@ func (x *XDP) Meta() []byte { return x.buf[x.meta:x.data] }
 // Len is bpf_xdp_get_buff_len: the packet length (one buffer, no frags).
 func (x *XDP) Len() int { return int(x.end - x.data) }
 
-// CtxOut is the xdp_md the kernel copies back: data and data_end relative
-// to data_meta, the device fields as given.
+// CtxOut is the xdp_md the kernel copies back: ctx_in (zeros without one)
+// with data and data_end updated, relative to data_meta.
 func (x *XDP) CtxOut() []byte {
-	var md [xdpMdSize]byte
+	md := x.ctxIn
 	binary.LittleEndian.PutUint32(md[xdpData:], x.data-x.meta)
 	binary.LittleEndian.PutUint32(md[xdpDataEnd:], x.end-x.meta)
-	binary.LittleEndian.PutUint32(md[xdpIngressIfindex:], x.ifindex)
-	binary.LittleEndian.PutUint32(md[xdpRxQueueIndex:], x.rxQueue)
 	return md[:]
 }
 

@@ -2,6 +2,7 @@ package helpers
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/vm"
@@ -17,8 +18,9 @@ const maxCsumDiff = 512
 
 // csumDiff implements bpf_csum_diff(from, from_size, to, to_size, seed):
 // seed plus the one's-complement sum of to, minus that of from. Linux 6.18
-// accepts any sizes up to 512 bytes (older kernels wanted multiples of 4);
-// the 32-bit result is architecture-specific but folds to the same 16 bits.
+// accepts any sizes up to 512 bytes (older kernels wanted multiples of 4)
+// and folds the result to 16 bits, so it no longer depends on the
+// architecture.
 func csumDiff(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	fromSize, toSize := a[1], a[3]
 	if fromSize > maxCsumDiff || toSize > maxCsumDiff {
@@ -33,40 +35,47 @@ func csumDiff(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		return 0, err
 	}
 	seed := uint32(a[4])
+	var sum uint32
 	switch {
 	case len(from) > 0 && len(to) > 0:
-		return uint64(csumSub(csumPartial(to, seed), csumPartial(from, 0))), nil
+		sum = csumSub(csumPartial(to, seed), csumPartial(from, 0))
 	case len(to) > 0:
-		return uint64(csumPartial(to, seed)), nil
+		sum = csumPartial(to, seed)
 	default:
-		return uint64(^csumPartial(from, ^seed)), nil
+		sum = ^csumPartial(from, ^seed)
 	}
+	return uint64(fold16(sum)), nil
 }
 
-// csumPartial is the kernel's csum_partial: a 32-bit one's-complement sum
-// of b (little-endian words, a trailing odd byte in the low half) and sum.
+// csumPartial is x86-64's csum_partial: a 64-bit one's-complement sum of
+// little-endian 8-byte words (the tail zero-padded) starting from sum,
+// finalized to 32 bits. Other architectures give other 32-bit values with
+// the same 16-bit fold.
 func csumPartial(b []byte, sum uint32) uint32 {
 	acc := uint64(sum)
-	for len(b) >= 4 {
-		acc += uint64(binary.LittleEndian.Uint32(b))
-		b = b[4:]
+	add := func(w uint64) {
+		var c uint64
+		acc, c = bits.Add64(acc, w, 0)
+		acc += c
 	}
-	if len(b) >= 2 {
-		acc += uint64(binary.LittleEndian.Uint16(b))
-		b = b[2:]
+	for len(b) >= 8 {
+		add(binary.LittleEndian.Uint64(b))
+		b = b[8:]
 	}
-	if len(b) == 1 {
-		acc += uint64(b[0])
+	if len(b) > 0 {
+		var tail [8]byte
+		copy(tail[:], b)
+		add(binary.LittleEndian.Uint64(tail[:]))
 	}
-	return fold32(acc)
+	return uint32((acc + bits.RotateLeft64(acc, 32)) >> 32)
 }
 
-// csumSub subtracts b from a in one's-complement arithmetic.
-func csumSub(a, b uint32) uint32 { return fold32(uint64(a) + uint64(^b)) }
+// csumSub is the kernel's 32-bit one's-complement csum_sub (csumAdd is in skb.go).
+func csumSub(a, b uint32) uint32 { return csumAdd(a, ^b) }
 
-// fold32 folds a 64-bit one's-complement accumulator to 32 bits.
-func fold32(sum uint64) uint32 {
-	sum = sum&0xffffffff + sum>>32
-	sum = sum&0xffffffff + sum>>32
-	return uint32(sum)
+// fold16 is the kernel's from32to16: a 32-bit sum folded to 16 bits.
+func fold16(x uint32) uint16 {
+	x = x&0xffff + x>>16
+	x = x&0xffff + x>>16
+	return uint16(x)
 }

@@ -41,6 +41,18 @@ func mapLookup(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if mm, isMapOfMaps := mp.(interface {
+		LookupMap(key []byte) (maps.Map, bool)
+	}); isMapOfMaps { // the value is the inner map itself
+		inner, ok := mm.LookupMap(key)
+		if listen, _ := m.Listening(); listen {
+			m.ReportMapOp(&hooks.MapOp{Map: mp.Name(), Op: hooks.MapLookup, Key: key, Hit: ok})
+		}
+		if !ok {
+			return 0, nil
+		}
+		return m.MapHandle(inner), nil
+	}
 	off, ok := mp.Lookup(key, int(s.env.CPU()))
 	if listen, _ := m.Listening(); listen {
 		ev := &hooks.MapOp{Map: mp.Name(), Op: hooks.MapLookup, Key: key, Hit: ok}

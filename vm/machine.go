@@ -15,6 +15,7 @@ const (
 	MaxTailCalls    = 33  // MAX_TAIL_CALL_CNT
 	DefaultMaxInsns = 1 << 27
 	maxLoops        = 1 << 23 // BPF_MAX_LOOPS: may_goto iterations per frame
+	maxDenseHelper  = 1024    // helper ids below this get a slot in the call table
 )
 
 // Region ids fixed in every machine.
@@ -169,6 +170,9 @@ func (m *Machine) bindProgram(p *Program) error {
 			}
 			if !ok || h.Fn == nil {
 				return &LoadError{PC: pc, Op: p.Insns[pc].Op, Err: ErrUnknownHelper, Msg: fmt.Sprintf("helper %d", id)}
+			}
+			if id >= maxDenseHelper { // rare ids are looked up per call instead
+				continue
 			}
 			for int(id) >= len(m.helpers) {
 				m.helpers = append(m.helpers, nil)
