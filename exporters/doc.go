@@ -1,0 +1,12 @@
+// Package exporters groups the sinks for the events of package hooks:
+//
+//   - text: one line per instruction, like the verifier log;
+//   - jsonl: JSON Lines with a versioned schema (docs/jsonl-schema.md);
+//   - ring: a bounded in-memory ring and flight recorder;
+//   - tracefile: a self-contained, replayable binary trace file
+//     (docs/trace-format.md).
+//
+// Each exporter is a hook: attach it to a vm.Machine, alone or with others
+// through hooks.Multi. The benchmarks in this directory measure each one
+// on the same loop-heavy XDP program.
+package exporters
