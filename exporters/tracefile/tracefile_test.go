@@ -15,6 +15,7 @@ import (
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -264,5 +265,26 @@ func TestNextAfterEOF(t *testing.T) {
 	}
 	if _, err := r.Next(); err != io.EOF {
 		t.Fatalf("second EOF: %v", err)
+	}
+}
+
+// An empty hash map round-trips: no entries, and no value size either.
+func TestEmptyMap(t *testing.T) {
+	c := exptest.XDP(t)
+	empty, err := maps.New(&maps.Spec{Name: "empty", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Capture.Maps = append(c.Capture.Maps, empty)
+	file, _ := record(t, c)
+	tr, err := tracefile.ReadAll(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Capture.Maps) != 2 || tr.Capture.Maps[1].Spec().Name != "empty" {
+		t.Fatalf("maps %v", tr.Capture.Maps)
+	}
+	if _, err := tr.Replay(nil); err != nil {
+		t.Fatal(err)
 	}
 }

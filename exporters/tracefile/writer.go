@@ -155,7 +155,10 @@ func encodeMaps(b enc, c *Capture) (enc, error) {
 			entries = append(entries, val...)
 			n++
 		}
-		b = append(b.u(uint64(n)).u(uint64(m.UserValueSize())), entries...)
+		b = b.u(uint64(n))
+		if n > 0 {
+			b = append(b.u(uint64(m.UserValueSize())), entries...)
+		}
 	}
 	return b, nil
 }
