@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/bpfscope/bpfscope/isa"
@@ -84,23 +85,24 @@ func Load(name string, code []byte) (*Program, error) {
 	return NewProgram(name, insns)
 }
 
-// FromInstructions builds a program from cilium/ebpf instructions. References
-// (calls, function pointers) must already be resolved; see package loader
-// for ELF objects.
+// FromInstructions builds a program from cilium/ebpf instructions, resolving
+// jump and call labels (symbols) as cilium/ebpf does. Map references must be
+// indexes already; see package loader for ELF objects.
 func FromInstructions(name string, insns asm.Instructions) (*Program, error) {
+	insns = slices.Clone(insns) // Marshal resolves labels in place
 	var buf bytes.Buffer
-	for i, ins := range insns {
-		start := buf.Len()
-		if _, err := ins.Marshal(&buf, binary.LittleEndian); err != nil {
-			return nil, fmt.Errorf("instruction %d: %w", i, err)
-		}
-		// cilium/ebpf v0.22.0 can drop the atomic operation from imm when
-		// marshalling; take it from the opcode instead.
-		if aop := ins.OpCode.AtomicOp(); aop != asm.InvalidAtomic {
-			binary.LittleEndian.PutUint32(buf.Bytes()[start+4:], uint32(aop)>>8)
+	if err := insns.Marshal(&buf, binary.LittleEndian); err != nil {
+		return nil, err
+	}
+	// cilium/ebpf v0.22.0 can drop the atomic operation from imm when
+	// marshalling; take it from the opcode instead.
+	code := buf.Bytes()
+	for it := insns.Iterate(); it.Next(); {
+		if aop := it.Ins.OpCode.AtomicOp(); aop != asm.InvalidAtomic {
+			binary.LittleEndian.PutUint32(code[int(it.Offset)*isa.SlotSize+4:], uint32(aop)>>8)
 		}
 	}
-	return Load(name, buf.Bytes())
+	return Load(name, code)
 }
 
 // NewProgram validates raw slots and decodes them for the interpreter.

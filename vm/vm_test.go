@@ -10,6 +10,7 @@ import (
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf/asm"
 )
 
 // Raw instruction builders, named after RFC 9669's encodings.
@@ -394,5 +395,36 @@ func TestMayGoto(t *testing.T) {
 	r0, err := machine(t, p, vm.Config{}).Run(context.Background())
 	if err != nil || r0 != 1<<23 {
 		t.Fatalf("r0 = %d, %v; want %d", r0, err, 1<<23)
+	}
+}
+
+func TestFromInstructionsResolvesLabels(t *testing.T) {
+	// Count down from 5 with a labelled backward jump, and an atomic
+	// fetch-add whose operation must survive marshalling.
+	p, err := vm.FromInstructions("labels", asm.Instructions{
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Mov.Imm(asm.R1, 5),
+		asm.Add.Imm(asm.R0, 2).WithSymbol("loop"),
+		asm.Sub.Imm(asm.R1, 1),
+		asm.JNE.Imm(asm.R1, 0, "loop"),
+		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.FetchAdd.Mem(asm.RFP, asm.R2, asm.DWord, -8),
+		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord),
+		asm.Add.Reg(asm.R0, asm.R2), // r2 holds the fetched 10
+		asm.Return(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Insns[4].Off; got != -3 {
+		t.Fatalf("jump offset %d, want -3", got)
+	}
+	if got := p.Insns[7].Imm; got != isa.AtomicAdd|isa.AtomicFetch {
+		t.Fatalf("atomic imm %#x, want fetch-add %#x", got, isa.AtomicAdd|isa.AtomicFetch)
+	}
+	r0, err := machine(t, p, vm.Config{}).Run(context.Background())
+	if err != nil || r0 != 21 {
+		t.Fatalf("r0 = %d, %v; want 21", r0, err)
 	}
 }
