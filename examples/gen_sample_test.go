@@ -3,8 +3,8 @@ package examples
 import (
 	"bytes"
 	"flag"
-	"net"
 	"io/fs"
+	"net"
 	"os"
 	"testing"
 	"time"
