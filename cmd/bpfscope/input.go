@@ -21,6 +21,7 @@ import (
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // defaultObject is the bundled program used when none is named.
@@ -63,6 +64,9 @@ type program struct {
 	typ     ebpf.ProgramType
 	bundled bool
 	mapSets []string
+	// first is the collection load made, handed to the first caller of
+	// collection so the object is not loaded twice.
+	first *loader.Collection
 }
 
 // load reads the program named by args (at most one), or the bundled
@@ -120,6 +124,7 @@ func (in *inputFlags) load(args []string) (*program, error) {
 		return nil, err
 	}
 	p.name, p.typ = lp.Name, lp.Type
+	p.first = c
 	return p, nil
 }
 
@@ -149,7 +154,11 @@ func pick(c *loader.Collection, name, label string) (*loader.Program, error) {
 // collection loads a fresh copy of the object, with its maps, and applies
 // the --map settings.
 func (p *program) collection() (*loader.Collection, error) {
-	c, err := loader.LoadReader(bytes.NewReader(p.elf), loader.Options{})
+	if c := p.first; c != nil {
+		p.first = nil
+		return c, nil
+	}
+	c, err := loader.LoadReader(bytes.NewReader(p.elf), loader.Options{KernelTypes: kernelTypes()})
 	if err != nil {
 		var le *loader.Error
 		if errors.As(err, &le) {
@@ -163,6 +172,16 @@ func (p *program) collection() (*loader.Collection, error) {
 		}
 	}
 	return c, nil
+}
+
+// kernelTypes returns the running kernel's BTF for CO-RE, parsed once
+// (cilium/ebpf caches it), or nil to let the loader decide.
+func kernelTypes() *btf.Spec {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil
+	}
+	return spec
 }
 
 // instance is one machine bound to the program, with its own helpers.
