@@ -172,8 +172,8 @@ func (m *Machine) accessError(addr uint64, n uint32, write bool) error {
 }
 
 // Bytes returns n bytes of program memory at addr for a helper to read or
-// write in place. The access is checked like an instruction's and, when
-// hooks listen, reported as an access by the current helper.
+// write in place. The access is checked like an instruction's. It is not
+// reported to AccessHooks; map helpers report MapOp events instead.
 func (m *Machine) Bytes(addr uint64, n int, write bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil

@@ -239,8 +239,8 @@ func (m *Machine) callEvent(kind hooks.CallKind, target int, fn string) {
 	m.request(m.hooks.call.Call(ev))
 }
 
-// ReportMapOp lets map helpers report an operation to the attached hooks.
-// It reports whether anyone listens, so helpers can skip building events.
+// ReportMapOp lets map helpers report an operation to the attached hooks;
+// helpers check Listening first so nobody builds events no hook reads.
 func (m *Machine) ReportMapOp(ev *hooks.MapOp) {
 	if m.hooks.mapOp == nil {
 		return
