@@ -47,6 +47,11 @@ func describeFlowKeys(off uint32) string {
 	return fmt.Sprintf("flow_keys+%d", off)
 }
 
+// flowPad keeps the frame's address off a 4 GiB boundary. __sk_buff.data
+// is a 32-bit field, so clang tests it for NULL in 32 bits; a kernel
+// buffer's low half is never zero, and a region's base is.
+const flowPad = 64
+
 // FlowDissector is the context of a BPF_PROG_TYPE_FLOW_DISSECTOR test run
 // (bpf_prog_test_run_flow_dissector): the frame from its Ethernet header,
 // read-only, and struct bpf_flow_keys preset with n_proto (the
@@ -54,7 +59,7 @@ func describeFlowKeys(off uint32) string {
 // only __sk_buff.data, data_end and flow_keys.
 type FlowDissector struct {
 	pkt, keysAddr, ctxAddr uint64
-	data                   []byte
+	buf, data              []byte
 	Keys                   [FlowKeysSize]byte
 	ctxIn                  []byte
 }
@@ -65,7 +70,9 @@ func NewFlowDissector(m *vm.Machine, data, ctxIn []byte) (*FlowDissector, error)
 	if len(data) < ethHeaderLen || len(data) > 4096 {
 		return nil, fmt.Errorf("flow_dissector: data_in of %d bytes is outside [%d, 4096]: %w", len(data), ethHeaderLen, ErrInvalidData)
 	}
-	f := &FlowDissector{data: append([]byte(nil), data...)}
+	f := &FlowDissector{buf: make([]byte, flowPad+len(data))}
+	f.data = f.buf[flowPad:]
+	copy(f.data, data)
 	var flags uint32
 	if ctxIn != nil {
 		if err := checkTailZero(ctxIn, FlowKeysSize); err != nil {
@@ -84,7 +91,9 @@ func NewFlowDissector(m *vm.Machine, data, ctxIn []byte) (*FlowDissector, error)
 	copy(f.Keys[fkNProto:], data[12:14])
 	binary.LittleEndian.PutUint32(f.Keys[fkFlags:], flags)
 
-	f.pkt = m.Map(&vm.Region{Name: "pkt", Data: f.data, ReadOnly: true})
+	f.pkt = m.Map(&vm.Region{Name: "pkt", Data: f.buf, Lo: flowPad, ReadOnly: true, Describe: func(off uint32) string {
+		return fmt.Sprintf("pkt+%d", off-flowPad)
+	}}) + flowPad
 	f.keysAddr = m.Map(&vm.Region{Name: "flow_keys", Data: f.Keys[:], Describe: describeFlowKeys})
 	f.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: make([]byte, SkbSize), View: f, Describe: func(off uint32) string {
 		return "ctx __sk_buff." + skbFieldName(off)

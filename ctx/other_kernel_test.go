@@ -54,6 +54,11 @@ func TestFlowDissectorKernel(t *testing.T) {
 		asm.LoadMem(asm.R3, asm.R6, 80, asm.Word),
 		asm.Sub.Reg(asm.R3, asm.R2),
 		asm.StoreMem(asm.R7, 24, asm.R3, asm.DWord),
+		// clang tests the 32-bit data field for NULL in 32 bits.
+		asm.Mov.Imm(asm.R5, 1),
+		asm.JNE.Imm32(asm.R2, 0, "nonnull"),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.StoreMem(asm.R7, 32, asm.R5, asm.DWord).WithSymbol("nonnull"),
 		asm.StoreImm(asm.R8, 2, 2000, asm.Half), // thoff beyond the packet: clamped
 		asm.StoreImm(asm.R8, 9, 17, asm.Byte),   // ip_proto
 		asm.StoreImm(asm.R8, 0, 4, asm.Half),    // nhoff below 14: clamped
