@@ -222,6 +222,39 @@ func TestMaxEntries(t *testing.T) {
 	}
 }
 
+// TestSpinLock: the loader finds a value's bpf_spin_lock in its BTF, at
+// the top level (xdp_lpm's totals) or nested, and refuses two.
+func TestSpinLock(t *testing.T) {
+	c, err := Load(filepath.Join(examples, "xdp_lpm.o"), Options{})
+	if err != nil {
+		t.Skip(err)
+	}
+	for name, m := range c.Maps {
+		if s := m.Spec(); s.HasSpinLock != (name == "totals") || s.SpinLockOff != 0 {
+			t.Errorf("%s: HasSpinLock %v at %d", name, s.HasSpinLock, s.SpinLockOff)
+		}
+	}
+	u32 := &btf.Int{Name: "u32", Size: 4}
+	lock := &btf.Struct{Name: "bpf_spin_lock", Size: 4, Members: []btf.Member{{Name: "val", Type: u32}}}
+	inner := &btf.Struct{Name: "inner", Size: 8, Members: []btf.Member{{Name: "n", Type: u32}, {Name: "l", Type: lock, Offset: 32}}}
+	value := &btf.Struct{Name: "v", Size: 16, Members: []btf.Member{{Name: "a", Type: u32}, {Name: "in", Type: inner, Offset: 64}}}
+	spec := &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{
+		"m": {Name: "m", Type: ebpf.Hash, KeySize: 4, ValueSize: 16, MaxEntries: 1, Key: u32, Value: value},
+	}, Programs: map[string]*ebpf.ProgramSpec{}}
+	c, err = FromSpec(spec, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Maps["m"].Spec(); !s.HasSpinLock || s.SpinLockOff != 12 {
+		t.Errorf("nested lock: HasSpinLock %v at %d, want at 12", s.HasSpinLock, s.SpinLockOff)
+	}
+	two := &btf.Struct{Name: "two", Size: 8, Members: []btf.Member{{Name: "a", Type: lock}, {Name: "b", Type: lock, Offset: 32}}}
+	spec.Maps["m"].ValueSize, spec.Maps["m"].Value = 8, two
+	if _, err := FromSpec(spec, Options{}); !errors.Is(err, ErrInvalidMap) {
+		t.Errorf("two locks: %v, want ErrInvalidMap", err)
+	}
+}
+
 func TestProgramArrayValues(t *testing.T) {
 	c, err := Load(filepath.Join(examples, "xdp_tailcall.o"), Options{Programs: []string{"xdp_dispatch"}})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // mapTypes are the map types package maps implements.
@@ -54,6 +55,15 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 			s.MaxEntries = uint32(l.opts.PossibleCPUs)
 		}
 	}
+	locks := spinLocks(ms.Value, 0, nil)
+	switch len(locks) {
+	case 0:
+	case 1:
+		s.HasSpinLock, s.SpinLockOff = true, locks[0]
+	default:
+		return nil, &Error{Object: l.object, Map: name, Insn: -1, Err: ErrInvalidMap,
+			Detail: fmt.Sprintf("(%d bpf_spin_locks in the value, the kernel allows one)", len(locks))}
+	}
 	if ms.InnerMap != nil {
 		inner, err := l.mapSpec(name+".inner", ms.InnerMap)
 		if err != nil {
@@ -62,6 +72,30 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 		s.InnerMap = inner
 	}
 	return s, nil
+}
+
+// spinLocks lists the offsets of the struct bpf_spin_lock fields in a
+// value's BTF, looking into nested structs and data section variables as
+// the kernel's btf_parse_fields does.
+func spinLocks(t btf.Type, base uint32, found []uint32) []uint32 {
+	switch v := btf.UnderlyingType(t).(type) {
+	case *btf.Struct:
+		if v.Name == "bpf_spin_lock" {
+			return append(found, base)
+		}
+		for _, m := range v.Members {
+			if m.BitfieldSize == 0 {
+				found = spinLocks(m.Type, base+m.Offset.Bytes(), found)
+			}
+		}
+	case *btf.Datasec:
+		for _, vs := range v.Vars {
+			found = spinLocks(vs.Type, base+vs.Offset, found)
+		}
+	case *btf.Var:
+		found = spinLocks(v.Type, base, found)
+	}
+	return found
 }
 
 func (l *linker) newMap(name string, ms *ebpf.MapSpec) (bpfmaps.Map, error) {

@@ -88,7 +88,7 @@ func (a *ArrayMap) checkUpdate(key []byte, flags uint64) (uint32, error) {
 		// All elements always exist.
 		return 0, EEXIST
 	}
-	if flags&UpdateLock != 0 {
+	if flags&UpdateLock != 0 && !a.spec.HasSpinLock {
 		return 0, EINVAL
 	}
 	return i, nil
@@ -105,7 +105,7 @@ func (a *ArrayMap) Update(key, value []byte, flags uint64, cpu int) error {
 	if err != nil {
 		return err
 	}
-	copy(a.mem[a.off(i, cpu):], value)
+	a.copyValue(a.mem[a.off(i, cpu):], value)
 	return nil
 }
 
@@ -122,6 +122,7 @@ func (a *ArrayMap) Get(key, value []byte) error {
 	}
 	if !a.percpu {
 		copy(value, a.mem[a.off(i, 0):][:a.valueSize()])
+		a.maskLock(value)
 		return nil
 	}
 	// The kernel copies per-CPU values in 8-byte words, padding included.
@@ -137,7 +138,7 @@ func (a *ArrayMap) Put(key, value []byte, flags uint64) error {
 	if err != nil {
 		return err
 	}
-	copy(a.mem[a.off(i, 0):], value)
+	a.copyValue(a.mem[a.off(i, 0):], value)
 	return nil
 }
 

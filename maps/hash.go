@@ -124,16 +124,16 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 	if flags&^UpdateLock > UpdateExist {
 		return EINVAL
 	}
-	if flags&UpdateLock != 0 {
-		return EINVAL // no bpf_spin_lock in the value
+	if flags&UpdateLock != 0 && !h.spec.HasSpinLock {
+		return EINVAL
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	slot, ok := h.t.find(key)
 	switch {
-	case ok && flags == UpdateNoExist:
+	case ok && flags&^UpdateLock == UpdateNoExist:
 		return EEXIST
-	case !ok && flags == UpdateExist:
+	case !ok && flags&^UpdateLock == UpdateExist:
 		return ENOENT
 	case ok:
 		h.t.touch(slot)
@@ -149,7 +149,7 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 		// Per-CPU values are copied in 8-byte words, padding included.
 		copy(h.elemBytes(slot), value)
 	} else {
-		copy(h.mem[h.valueOff(slot, cpu):], value)
+		h.copyValue(h.mem[h.valueOff(slot, cpu):], value)
 	}
 	return nil
 }
@@ -210,6 +210,7 @@ func (h *HashMap) Get(key, value []byte) error {
 		return ENOENT
 	}
 	copy(value, h.elemBytes(slot))
+	h.maskLock(value)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,13 +60,17 @@ const (
 // unavailable.
 func newKernelMap(t *testing.T, spec *Spec) kernelMap {
 	t.Helper()
-	m, err := ebpf.NewMap(&ebpf.MapSpec{
+	ms := &ebpf.MapSpec{
 		Type:       ebpf.MapType(spec.Type),
 		KeySize:    spec.KeySize,
 		ValueSize:  spec.ValueSize,
 		MaxEntries: spec.MaxEntries,
 		Flags:      spec.Flags,
-	})
+	}
+	if spec.HasSpinLock {
+		ms.Key, ms.Value = lockValueBTF(spec)
+	}
+	m, err := ebpf.NewMap(ms)
 	if errors.Is(err, unix.EPERM) || errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.ENOSYS) {
 		t.Skipf("bpf() unavailable: %v", err)
 	}
@@ -74,6 +79,24 @@ func newKernelMap(t *testing.T, spec *Spec) kernelMap {
 	}
 	t.Cleanup(func() { m.Close() })
 	return kernelMap{m}
+}
+
+// lockValueBTF types a u32 key and a value of bytes with a struct
+// bpf_spin_lock at SpinLockOff, so the kernel finds the lock.
+func lockValueBTF(spec *Spec) (key, value btf.Type) {
+	u8 := &btf.Int{Name: "u8", Size: 1}
+	u32 := &btf.Int{Name: "u32", Size: 4}
+	lock := &btf.Struct{Name: "bpf_spin_lock", Size: 4, Members: []btf.Member{{Name: "val", Type: u32}}}
+	off := spec.SpinLockOff
+	var ms []btf.Member
+	if off > 0 {
+		ms = append(ms, btf.Member{Name: "head", Type: &btf.Array{Index: u32, Type: u8, Nelems: off}})
+	}
+	ms = append(ms, btf.Member{Name: "lock", Type: lock, Offset: btf.Bits(8 * off)})
+	if rest := spec.ValueSize - off - 4; rest > 0 {
+		ms = append(ms, btf.Member{Name: "tail", Type: &btf.Array{Index: u32, Type: u8, Nelems: rest}, Offset: btf.Bits(8 * (off + 4))})
+	}
+	return u32, &btf.Struct{Name: "locked", Size: spec.ValueSize, Members: ms}
 }
 
 // errnoOf reduces an error to its errno, or 0.
@@ -130,6 +153,8 @@ func TestKernelDifferential(t *testing.T) {
 		{spec: &Spec{Name: "hash", Type: Hash, KeySize: 4, ValueSize: 6, MaxEntries: 8}, key: u32Key(14)},
 		{spec: &Spec{Name: "hashnp", Type: Hash, KeySize: 4, ValueSize: 8, MaxEntries: 6, Flags: FlagNoPrealloc}, key: u32Key(10)},
 		{spec: &Spec{Name: "pchash", Type: PerCPUHash, KeySize: 4, ValueSize: 12, MaxEntries: 6}, key: u32Key(10)},
+		{spec: &Spec{Name: "arrlock", Type: Array, KeySize: 4, ValueSize: 16, MaxEntries: 4, HasSpinLock: true}, key: u32Key(5), ordered: true},
+		{spec: &Spec{Name: "hashlock", Type: Hash, KeySize: 4, ValueSize: 12, MaxEntries: 6, HasSpinLock: true, SpinLockOff: 8}, key: u32Key(9)},
 		{spec: &Spec{Name: "lpm", Type: LPMTrie, KeySize: 8, ValueSize: 4, MaxEntries: 10, Flags: FlagNoPrealloc}, key: lpmKey, ordered: true},
 	}
 	for _, c := range cases {
@@ -265,6 +290,31 @@ func diffQueue(t *testing.T, km kernelMap, q *QueueMap) {
 		}
 		if (what == "Get" || what == "Pop") && kerr == nil && !bytes.Equal(kv, mv) {
 			t.Fatalf("op %d: %s: kernel %x, got %x", op, what, kv, mv)
+		}
+	}
+}
+
+// TestKernelSpinLockSpecs checks which maps may hold a bpf_spin_lock, and
+// where, against BPF_MAP_CREATE.
+func TestKernelSpinLockSpecs(t *testing.T) {
+	for _, s := range []*Spec{
+		{Name: "array", Type: Array, KeySize: 4, ValueSize: 8, MaxEntries: 2, HasSpinLock: true, SpinLockOff: 4},
+		{Name: "hash", Type: Hash, KeySize: 4, ValueSize: 8, MaxEntries: 2, HasSpinLock: true},
+		{Name: "pcarray", Type: PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2, HasSpinLock: true},
+		{Name: "pchash", Type: PerCPUHash, KeySize: 4, ValueSize: 8, MaxEntries: 2, HasSpinLock: true},
+		{Name: "lru", Type: LRUHash, KeySize: 4, ValueSize: 8, MaxEntries: 2, HasSpinLock: true},
+	} {
+		k, v := lockValueBTF(s)
+		km, kerr := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.MapType(s.Type), KeySize: s.KeySize, ValueSize: s.ValueSize, MaxEntries: s.MaxEntries, Key: k, Value: v})
+		if errors.Is(kerr, unix.EPERM) {
+			t.Skipf("bpf() unavailable: %v", kerr)
+		}
+		if kerr == nil {
+			km.Close()
+		}
+		_, err := New(s)
+		if ke, me := errnoOf(kerr), errnoOf(err); ke != me {
+			t.Errorf("%s: kernel %v, got %v", s.Name, kerr, err)
 		}
 	}
 }

@@ -92,11 +92,32 @@ func (b *base) checkPut(key, value []byte, flags uint64) error {
 	if len(key) != b.keySize() || len(value) != b.UserValueSize() {
 		return EINVAL
 	}
-	if flags&UpdateLock != 0 {
-		// No map here has a bpf_spin_lock in its value.
+	if flags&UpdateLock != 0 && !b.spec.HasSpinLock {
 		return EINVAL
 	}
 	return nil
+}
+
+// copyValue copies a value into dst as copy_map_value does: all but the
+// bpf_spin_lock, which belongs to the lock helpers.
+func (b *base) copyValue(dst, src []byte) {
+	if !b.spec.HasSpinLock {
+		copy(dst, src)
+		return
+	}
+	lo := int(b.spec.SpinLockOff)
+	copy(dst[:lo], src)
+	if len(src) > lo+spinLockSize {
+		copy(dst[lo+spinLockSize:], src[lo+spinLockSize:])
+	}
+}
+
+// maskLock zeroes the bpf_spin_lock of a value copied out to user space,
+// as check_and_init_map_value does after a syscall lookup.
+func (b *base) maskLock(value []byte) {
+	if b.spec.HasSpinLock {
+		clear(value[b.spec.SpinLockOff:][:spinLockSize])
+	}
 }
 
 func (b *base) checkGet(key, value []byte) error {

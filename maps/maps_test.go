@@ -55,6 +55,8 @@ func TestNewValidation(t *testing.T) {
 		{&Spec{Type: RingBuf, KeySize: 4, MaxEntries: pageSize}, EINVAL},
 		{&Spec{Type: ArrayOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: 1}, EINVAL}, // no inner map
 		{&Spec{Type: Type(99), KeySize: 4, ValueSize: 4, MaxEntries: 1}, EINVAL},
+		{&Spec{Type: Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1, HasSpinLock: true, SpinLockOff: 6}, EINVAL},
+		{&Spec{Type: Array, KeySize: 4, ValueSize: 8, MaxEntries: 1, HasSpinLock: true, SpinLockOff: 8}, EINVAL},
 	} {
 		tc.spec.Name = "bad"
 		_, err := New(tc.spec)
@@ -66,6 +68,38 @@ func TestNewValidation(t *testing.T) {
 }
 
 func key32(i uint32) []byte { return binary.NativeEndian.AppendUint32(nil, i) }
+
+// TestSpinLockValue: updates leave a value's bpf_spin_lock alone, even
+// while a program holds it, and user-space lookups read it as zero
+// (copy_map_value and check_and_init_map_value).
+func TestSpinLockValue(t *testing.T) {
+	for _, typ := range []Type{Array, Hash} {
+		m := mustNew(t, &Spec{Name: "locked", Type: typ, KeySize: 4, ValueSize: 12, MaxEntries: 2, HasSpinLock: true, SpinLockOff: 4})
+		k := key32(1)
+		wantErr(t, "put", m.Put(k, bytes.Repeat([]byte{0xaa}, 12), UpdateAny), 0)
+		off, ok := m.Lookup(k, 0)
+		if !ok {
+			t.Fatal("lookup failed")
+		}
+		lock := m.Memory()[off+4 : off+8]
+		if !bytes.Equal(lock, []byte{0, 0, 0, 0}) {
+			t.Fatalf("%s: Put wrote the lock: %x", typ, lock)
+		}
+		lock[0] = 1 // held by a program
+		wantErr(t, "put", m.Put(k, bytes.Repeat([]byte{0xbb}, 12), UpdateLock), 0)
+		wantErr(t, "update", m.Update(k, bytes.Repeat([]byte{0xcc}, 12), UpdateExist, 0), 0)
+		if lock[0] != 1 {
+			t.Errorf("%s: update overwrote a held lock: %x", typ, lock)
+		}
+		got := make([]byte, 12)
+		wantErr(t, "get", m.Get(k, got), 0)
+		if want := []byte{0xcc, 0xcc, 0xcc, 0xcc, 0, 0, 0, 0, 0xcc, 0xcc, 0xcc, 0xcc}; !bytes.Equal(got, want) {
+			t.Errorf("%s: Get %x, want %x", typ, got, want)
+		}
+	}
+	plain := mustNew(t, &Spec{Name: "plain", Type: Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	wantErr(t, "lock flag without a lock", plain.Put(key32(0), make([]byte, 4), UpdateLock), EINVAL)
+}
 
 func TestArray(t *testing.T) {
 	m := mustNew(t, &Spec{Name: "counters", Type: Array, KeySize: 4, ValueSize: 4, MaxEntries: 4})

@@ -80,6 +80,13 @@ type Spec struct {
 	Flags      uint32
 	// InnerMap is the template of the maps held by ArrayOfMaps and HashOfMaps.
 	InnerMap *Spec
+	// HasSpinLock says the value holds a struct bpf_spin_lock at
+	// SpinLockOff (the loader finds it in the value's BTF). Only Hash and
+	// Array values may. Like the kernel's copy_map_value, updates leave
+	// the lock's 4 bytes alone and user-space lookups read them as zero;
+	// UpdateLock becomes a valid update flag.
+	HasSpinLock bool
+	SpinLockOff uint32
 }
 
 // Copy returns a deep copy of s.
@@ -142,6 +149,9 @@ func New(spec *Spec, opts ...Option) (Map, error) {
 	if !accessFlagsOK(spec.Flags) {
 		return nil, specError(spec, EINVAL, "conflicting access flags %#x", spec.Flags)
 	}
+	if err := checkSpinLock(spec); err != nil {
+		return nil, err
+	}
 	s := spec.Copy()
 	switch s.Type {
 	case Array, PerCPUArray:
@@ -175,6 +185,24 @@ func accessFlagsOK(flags uint32) bool {
 func checkFlags(s *Spec, allowed uint32) error {
 	if extra := s.Flags &^ allowed; extra != 0 {
 		return specError(s, EINVAL, "unsupported flags %#x", extra)
+	}
+	return nil
+}
+
+// spinLockSize is sizeof(struct bpf_spin_lock).
+const spinLockSize = 4
+
+// checkSpinLock mirrors map_check_btf for a value's bpf_spin_lock: only
+// hash and array maps may hold one, inside the value and aligned.
+func checkSpinLock(s *Spec) error {
+	if !s.HasSpinLock {
+		return nil
+	}
+	if s.Type != Hash && s.Type != Array {
+		return specError(s, EOPNOTSUPP, "bpf_spin_lock in a %s value", s.Type)
+	}
+	if s.SpinLockOff%spinLockSize != 0 || uint64(s.SpinLockOff)+spinLockSize > uint64(s.ValueSize) {
+		return specError(s, EINVAL, "bpf_spin_lock at offset %d of a %d-byte value", s.SpinLockOff, s.ValueSize)
 	}
 	return nil
 }

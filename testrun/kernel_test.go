@@ -117,7 +117,6 @@ func TestKernelDifferential(t *testing.T) {
 // they are fixed and any new difference fails the test.
 var knownDifferences = map[string]string{
 	"netfilter.o/nf_ipv4_only": "netfilter: sk_buff fields behind bpf_nf_ctx are not modelled",
-	"xdp_lpm.o/xdp_lpm":        "maps: the bpf_spin_lock field of a value must not be written from user space",
 }
 
 type differ struct {
