@@ -1,79 +1,164 @@
 package main
 
-import "github.com/bpfscope/bpfscope/hooks"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
 
-// flight is a flight recorder: it keeps copies of the last n events of a
-// run in a ring, reusing their buffers, so a run that ends badly can be
-// shown from just before the end. Run entry and exit are kept apart so
-// the replayed trace has its frame.
+	"github.com/bpfscope/bpfscope/exporters/jsonl"
+	"github.com/bpfscope/bpfscope/exporters/ring"
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/vm"
+)
+
+// flight is trace --flight: a flight recorder from exporters/ring keeps
+// the last n events of each run, and hands them over when the run ends in
+// a way worth showing.
 type flight struct {
-	ring        []hooks.Record
-	next, count int
-	enter, exit hooks.Record
+	n     int
+	buf   *ring.Buffer
+	enter hooks.Record // kept apart: the ring may have overwritten it
+	kept  []*hooks.Record
 }
 
-func newFlight(n int) *flight { return &flight{ring: make([]hooks.Record, n)} }
-
-func (f *flight) slot() *hooks.Record {
-	r := &f.ring[f.next]
-	f.next = (f.next + 1) % len(f.ring)
-	f.count = min(f.count+1, len(f.ring))
-	return r
+func newFlight(n int, show func(*hooks.Run) bool) *flight {
+	f := &flight{n: n}
+	f.buf = ring.FlightRecorder(n, show, func(recs []*hooks.Record) { f.kept = recs })
+	return f
 }
 
-func (f *flight) BeforeStep(ev *hooks.Step) hooks.Action {
-	f.slot().SetStep(ev, false)
-	return hooks.Continue
+// hook is what to attach to the machine for one run.
+func (f *flight) hook() any {
+	f.kept = nil
+	return hooks.Multi(f.buf, (*flightEnter)(f))
 }
 
-func (f *flight) AfterStep(ev *hooks.Step) hooks.Action {
-	f.slot().SetStep(ev, true)
-	return hooks.Continue
-}
+// flightEnter keeps a copy of the run's entry.
+type flightEnter flight
 
-func (f *flight) Access(ev *hooks.Access) hooks.Action {
-	f.slot().SetAccess(ev)
-	return hooks.Continue
-}
+func (f *flightEnter) Enter(ev *hooks.Run) { f.enter.SetRun(ev, false) }
+func (f *flightEnter) Exit(*hooks.Run)     {}
 
-func (f *flight) Helper(ev *hooks.HelperCall) hooks.Action {
-	f.slot().SetHelper(ev)
-	return hooks.Continue
-}
-
-func (f *flight) Call(ev *hooks.CallEvent) hooks.Action {
-	f.slot().SetCall(ev)
-	return hooks.Continue
-}
-
-func (f *flight) MapOp(ev *hooks.MapOp) hooks.Action {
-	f.slot().SetMapOp(ev)
-	return hooks.Continue
-}
-
-func (f *flight) Output(ev *hooks.Output) { f.slot().SetOutput(ev) }
-
-func (f *flight) Enter(ev *hooks.Run) {
-	f.next, f.count = 0, 0
-	f.enter.SetRun(ev, false)
-}
-
-func (f *flight) Exit(ev *hooks.Run) { f.exit.SetRun(ev, true) }
-
-// deliver passes the kept events to h, oldest first, framed by the run's
-// entry and exit. It starts at the first instruction whose start the ring
-// still holds, so no event appears without its instruction.
-func (f *flight) deliver(h any) {
-	f.enter.Deliver(h)
-	start := (f.next - f.count + len(f.ring)) % len(f.ring)
-	begun := f.count < len(f.ring)
-	for i := range f.count {
-		r := &f.ring[(start+i)%len(f.ring)]
-		if !begun && r.Kind != hooks.KindBefore {
+// events returns the kept events of the last run, oldest first, framed by
+// the run's entry, and beginning with a whole instruction; nil if the run
+// was not kept.
+func (f *flight) events(sel hooks.Match) []*hooks.Record {
+	if f.kept == nil {
+		return nil
+	}
+	out := []*hooks.Record{&f.enter}
+	begun := false
+	for _, r := range f.kept {
+		switch {
+		case r.Kind == hooks.KindEnter:
+			continue
+		case !begun && r.Kind != hooks.KindBefore && r.Kind != hooks.KindExit:
+			continue // the rest of an instruction whose start was overwritten
+		case sel != nil && r.PC() >= 0 && !sel(r.PC()):
 			continue
 		}
 		begun = true
-		r.Deliver(h)
+		out = append(out, r)
 	}
-	f.exit.Deliver(h)
+	return out
+}
+
+// funcNamer names the program and function an event ran in.
+type funcNamer struct {
+	inst  *instance
+	progs map[string]*vm.Program // by name: the traced one and those it tail-calls
+}
+
+func newFuncNamer(inst *instance) *funcNamer {
+	return &funcNamer{inst: inst, progs: map[string]*vm.Program{inst.prog.Name: inst.prog}}
+}
+
+func (n *funcNamer) program(name string) *vm.Program {
+	p, ok := n.progs[name]
+	if !ok && n.inst.coll != nil {
+		if lp, err := n.inst.coll.Program(name); err == nil {
+			p = lp.Prog
+		}
+		n.progs[name] = p
+	}
+	return p
+}
+
+func (n *funcNamer) name(prog string, pc int) string {
+	if p := n.program(prog); p != nil && pc >= 0 {
+		if fn := p.FuncAt(pc); fn != "" && fn != prog {
+			return prog + "/" + fn
+		}
+	}
+	return prog
+}
+
+// labels follows the events and names, for each, the program and function
+// it belongs to; steps the same for each instruction.
+func (n *funcNamer) labels(recs []*hooks.Record) (each, steps []string) {
+	prog := ""
+	for _, r := range recs {
+		switch r.Kind {
+		case hooks.KindEnter:
+			prog = r.Run.Prog
+		case hooks.KindBefore:
+			prog = r.Step.Prog
+		}
+		l := n.name(prog, r.PC())
+		if r.Kind == hooks.KindCall && r.Call.Kind == hooks.TailCall {
+			l = n.name(r.Call.Prog, -1)
+			prog = r.Call.Prog
+		}
+		each = append(each, l)
+		if r.Kind == hooks.KindBefore {
+			steps = append(steps, l)
+		}
+	}
+	return each, steps
+}
+
+// printFlightText writes the kept events with the text exporter, each line
+// led by the packet number and the program/function it ran in, so the
+// lines of one packet or function can be picked out with grep.
+func printFlightText(w io.Writer, n int, names *funcNamer, recs []*hooks.Record) {
+	each, steps := names.labels(recs)
+	prog := each[0]
+	lines := renderText(recs)
+	width := len(prog)
+	for _, s := range steps {
+		width = max(width, len(s))
+	}
+	for _, l := range lines {
+		label := prog
+		if l.step >= 0 {
+			label = steps[l.step]
+		}
+		fmt.Fprintf(w, "#%d %-*s  %s\n", n, width, label, l.s)
+	}
+}
+
+// printFlightJSON writes the kept events as JSON Lines, each object with
+// two more fields: "packet" and "in" (program/function).
+func printFlightJSON(w io.Writer, n int, names *funcNamer, recs []*hooks.Record) error {
+	each, _ := names.labels(recs)
+	var buf bytes.Buffer
+	j := jsonl.New(&buf)
+	for i, r := range recs {
+		r.Deliver(j)
+		if err := j.Flush(); err != nil {
+			return err
+		}
+		for _, l := range strings.SplitAfter(buf.String(), "\n") {
+			rest, ok := strings.CutPrefix(l, `{"v":1,`)
+			if !ok {
+				continue
+			}
+			in, _ := json.Marshal(each[i])
+			fmt.Fprintf(w, `{"v":1,"packet":%d,"in":%s,%s`, n, in, rest)
+		}
+		buf.Reset()
+	}
+	return nil
 }

@@ -2,17 +2,21 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bpfscope/bpfscope/examples"
 	"github.com/bpfscope/bpfscope/internal/kernel"
 	"github.com/google/pprof/profile"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
@@ -160,31 +164,76 @@ func TestPcapRoundTrip(t *testing.T) {
 }
 
 // TestTruncatedCapture: the packets before the damage are run and
-// reported, the error names the packet, the status is 1.
+// reported, the error names the packet, the status is 1; for pcap and
+// pcapng, cut inside a packet's data and inside its record header.
 func TestTruncatedCapture(t *testing.T) {
-	b, err := os.ReadFile(samplePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The sample's packets 1-4 are 71+87+60+60 bytes with 16-byte record
-	// headers after a 24-byte file header: cut packet 5 in half.
-	cut := 24 + (16 + 71) + (16 + 87) + (16 + 60) + (16 + 60) + 16 + 40
-	p := filepath.Join(t.TempDir(), "cut.pcap")
-	if err := os.WriteFile(p, b[:cut], 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, errs, code := bpfscope(t, "run", "--pcap", p, filepath.Join("..", "..", "examples", "progs", "xdp_firewall.o"))
-	if code != 1 {
-		t.Fatalf("exit status %d, want 1", code)
-	}
-	if !strings.Contains(out, "#4 ") || strings.Contains(out, "#5 ") {
-		t.Errorf("want packets 1-4 reported:\n%s", out)
-	}
-	if !strings.Contains(errs, "packet 5: capture truncated") {
-		t.Errorf("error does not name packet 5: %q", errs)
-	}
-	if !strings.Contains(out, "total                   4") {
-		t.Errorf("summary does not count 4 packets:\n%s", out)
+	pkts := readPcap(t, samplePath(t))
+	dir := t.TempDir()
+	for _, format := range []string{"pcap", "pcapng"} {
+		// Write packets 1-4, note where packet 5's record starts and ends.
+		var buf bytes.Buffer
+		var write func(data []byte)
+		var flush func()
+		switch format {
+		case "pcap":
+			w := pcapgo.NewWriter(&buf)
+			w.WriteFileHeader(65536, layers.LinkTypeEthernet)
+			write = func(d []byte) { w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(d), Length: len(d)}, d) }
+			flush = func() {}
+		case "pcapng":
+			w, err := pcapgo.NewNgWriter(&buf, layers.LinkTypeEthernet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write = func(d []byte) { w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(d), Length: len(d)}, d) }
+			flush = func() { w.Flush() }
+		}
+		for _, d := range pkts[:4] {
+			write(d)
+		}
+		flush()
+		start := buf.Len()
+		write(pkts[4])
+		flush()
+		end := buf.Len()
+		// A corrupt length: pcap's captured length (offset 8 of the
+		// record header), pcapng's block length (offset 4).
+		corrupt := bytes.Clone(buf.Bytes())
+		lenAt := map[string]int{"pcap": 8, "pcapng": 4}[format]
+		copy(corrupt[start+lenAt:], []byte{0xf0, 0xff, 0xff, 0x7f})
+		for _, cut := range []struct {
+			name, want string
+			data       []byte
+		}{
+			{"data", "capture truncated", buf.Bytes()[:(start+end)/2]},
+			{"header", "capture truncated", buf.Bytes()[:start+6]},
+			{"length", "", corrupt},
+		} {
+			t.Run(format+"/"+cut.name, func(t *testing.T) {
+				p := filepath.Join(dir, cut.name+"."+format)
+				if err := os.WriteFile(p, cut.data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				out, errs, code := bpfscope(t, "run", "--pcap", p, filepath.Join("..", "..", "examples", "progs", "xdp_firewall.o"))
+				if code != 1 {
+					t.Fatalf("exit status %d, want 1", code)
+				}
+				if !strings.Contains(out, "#4 ") || strings.Contains(out, "#5 ") {
+					t.Errorf("want packets 1-4 reported:\n%s", out)
+				}
+				if want := p + ": packet 5: " + cut.want; !strings.Contains(errs, want) || strings.Count(errs, "\n") != 1 {
+					t.Errorf("error %q does not say %q", errs, want)
+				}
+				if !strings.Contains(out, "total                   4") {
+					t.Errorf("summary does not count 4 packets:\n%s", out)
+				}
+				// trace reports the same, after tracing packets 1-4.
+				out, errs, code = bpfscope(t, "trace", "--pcap", p, filepath.Join("..", "..", "examples", "progs", "xdp_firewall.o"))
+				if code != 1 || !strings.Contains(out, "=== packet 4:") || strings.Contains(out, "=== packet 5:") || !strings.Contains(errs, "packet 5: "+cut.want) {
+					t.Errorf("trace: status %d, stderr %q, output:\n%s", code, errs, out)
+				}
+			})
+		}
 	}
 }
 
@@ -282,6 +331,76 @@ func TestRecordReplayDiff(t *testing.T) {
 	out, errs, code = bpfscope(t, "replay", filepath.Join("testdata", "blocked.bpft"))
 	if code != 0 || !strings.Contains(out, "ok,") {
 		t.Errorf("replay of testdata/blocked.bpft: %s%s", out, errs)
+	}
+}
+
+// TestDiff covers what TestRecordReplayDiff does not: runs that take the
+// same path with other values (packets 3 and 4, two TCP SYNs that pass),
+// a run that faults where the other goes on, and identical traces.
+func TestDiff(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "fw.bpft")
+	if _, errs, code := bpfscope(t, "trace", "--packet", "3,4", "--record", rec); code != 0 {
+		t.Fatal(errs)
+	}
+	a, b := filepath.Join(dir, "fw.3.bpft"), filepath.Join(dir, "fw.4.bpft")
+	out, errs, code := bpfscope(t, "diff", a, b)
+	if code != 1 {
+		t.Errorf("diff status %d, want 1: %s", code, errs)
+	}
+	golden(t, "diff-values.txt", out, dir)
+
+	out, _, code = bpfscope(t, "diff", a, a)
+	if code != 0 || !strings.Contains(out, "The traces are identical: 75 instructions") {
+		t.Errorf("diff of a trace with itself: status %d\n%s", code, out)
+	}
+
+	// r2 = ctx->data; r0 = *(u8 *)(r2 + 20); r0 = 2; exit: a 20-byte
+	// packet ends at offset 20, so the load faults.
+	prog := filepath.Join(dir, "load20.bin")
+	os.WriteFile(prog, []byte{
+		0x61, 0x12, 0, 0, 0, 0, 0, 0,
+		0x71, 0x20, 20, 0, 0, 0, 0, 0,
+		0xb7, 0, 0, 0, 2, 0, 0, 0,
+		0x95, 0, 0, 0, 0, 0, 0, 0}, 0o644)
+	for _, n := range []int{60, 20} {
+		pkt := filepath.Join(dir, fmt.Sprint(n))
+		os.WriteFile(pkt, readPcap(t, samplePath(t))[2][:n], 0o644)
+		bpfscope(t, "trace", "--type", "xdp", "--data-in", pkt, "--record", pkt+".bpft", prog)
+	}
+	out, errs, code = bpfscope(t, "diff", filepath.Join(dir, "60.bpft"), filepath.Join(dir, "20.bpft"))
+	if code != 1 {
+		t.Errorf("diff status %d, want 1: %s", code, errs)
+	}
+	golden(t, "diff-fault.txt", out, dir)
+}
+
+// TestFlightJSON: every object of the flight recorder's JSON names the
+// packet and the program/function its event ran in.
+func TestFlightJSON(t *testing.T) {
+	out, errs, code := bpfscope(t, "trace", "--format", "json", "--flight", "8", "--flight-on", "XDP_DROP")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var funcs []string
+	for _, l := range lines {
+		var ev struct {
+			Packet int    `json:"packet"`
+			In     string `json:"in"`
+			Ev     string `json:"ev"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if ev.Packet != 10 {
+			t.Errorf("packet %d, want only 10 (the one dropped): %s", ev.Packet, l)
+		}
+		funcs = append(funcs, ev.In)
+	}
+	// The drop is counted in record(), which returns to the entry function.
+	if lines[0] == "" || funcs[0] != "xdp_firewall" || !slices.Contains(funcs, "xdp_firewall/record") || funcs[len(funcs)-1] != "xdp_firewall" {
+		t.Errorf("functions %v", funcs)
 	}
 }
 

@@ -60,7 +60,7 @@ func cmdTrace(e *env, args []string) error {
 	fs.StringVar(&tf.funcs, "func", "", "trace only instructions of the BPF functions `NAMES` (comma-separated)")
 	fs.StringVar(&tf.line, "line", "", "trace only instructions of source `LINE` (N or FILE:N; comma-separated N)")
 	fs.StringVar(&tf.pcs, "pc", "", "trace only instructions at pcs `A-B` (inclusive) or A")
-	fs.IntVar(&tf.flight, "flight", 0, "flight recorder: keep the last `N` events of each run, print them only for runs that fail or end in a --flight-on verdict")
+	fs.IntVar(&tf.flight, "flight", 0, "flight recorder: keep the last `N` events of each run and print them, each line led by the packet number and program/function, only for runs that fail or end in a --flight-on verdict")
 	fs.StringVar(&tf.flightOn, "flight-on", "", "`VERDICTS` that make the flight recorder print (comma-separated, e.g. XDP_ABORTED,XDP_DROP; default: failed runs and XDP_ABORTED)")
 	pos, err := parse(e, fs, args)
 	if err != nil {
@@ -132,8 +132,10 @@ func cmdTrace(e *env, args []string) error {
 		hook = hooks.Filter(hook, sel)
 	}
 	var fl *flight
+	var names *funcNamer
 	if tf.flight > 0 {
-		fl = newFlight(tf.flight)
+		fl = newFlight(tf.flight, func(r *hooks.Run) bool { return r.Err != nil || flightOn[uint32(r.R0)] })
+		names = newFuncNamer(inst)
 	}
 
 	ctx := context.Background()
@@ -174,7 +176,7 @@ func cmdTrace(e *env, args []string) error {
 		}
 		h := hook
 		if fl != nil {
-			h = fl
+			h = fl.hook()
 		}
 		if tf.format == "text" && fl == nil {
 			packetHeader(w, p, pk, src)
@@ -196,14 +198,23 @@ func cmdTrace(e *env, args []string) error {
 			failed++
 		}
 		if fl != nil {
-			if r.Err == nil && !flightOn[r.Retval] {
+			recs := fl.events(sel)
+			if recs == nil && r.Err == nil {
 				continue
 			}
-			if tf.format == "text" {
-				packetHeader(w, p, pk, src)
-				fmt.Fprintf(w, "; flight recorder: the last %d events\n", tf.flight)
+			if tf.format == "json" {
+				if err := printFlightJSON(w, pk.N, names, recs); err != nil {
+					return err
+				}
+				continue
 			}
-			fl.deliver(hook)
+			packetHeader(w, p, pk, src)
+			if recs == nil {
+				fmt.Fprintf(w, "; flight recorder: packet %d did not run\n", pk.N)
+			} else {
+				fmt.Fprintf(w, "; flight recorder: the last %d events of packet %d\n", tf.flight, pk.N)
+				printFlightText(w, pk.N, names, recs)
+			}
 		}
 		if err := out.Flush(); err != nil {
 			return err
