@@ -52,6 +52,8 @@ type XDP struct {
 	ctxAddr  uint64
 	ctxImage [xdpMdSize]byte
 	ctxIn    [xdpMdSize]byte // ctx_in as given: ctx_out echoes its device fields
+
+	pktRegion, ctxRegion vm.Region // mapped anew by each Reset
 }
 
 // NewXDP maps an XDP context for one run. ctxIn, if not empty, is a struct
@@ -59,14 +61,29 @@ type XDP struct {
 // taken from the front of data, data_end may shorten the packet,
 // data_meta and egress_ifindex must be 0.
 func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
-	x := &XDP{m: m, ifindex: loopbackIfidx}
+	x := &XDP{m: m, buf: make([]byte, XDPFrameSize)}
+	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt}
+	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx}
+	if err := x.Reset(data, ctxIn); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// Reset makes x the context of the next run on its machine with a new
+// packet, as NewXDP would, but reuses x's buffer: a loop over packets then
+// allocates nothing. The caller resets the machine (vm.Machine.Reset) first.
+func (x *XDP) Reset(data, ctxIn []byte) error {
+	m := x.m
+	x.ifindex, x.rxQueue = loopbackIfidx, 0
+	x.ctxIn = [xdpMdSize]byte{}
 	metaLen := uint32(0)
 	linear := uint32(len(data))
 	if len(ctxIn) > 0 {
 		if len(ctxIn) > xdpMdSize {
 			for _, b := range ctxIn[xdpMdSize:] {
 				if b != 0 {
-					return nil, fmt.Errorf("xdp_md ctx_in: bytes beyond %d must be zero: %w", xdpMdSize, ErrInvalidCtx)
+					return fmt.Errorf("xdp_md ctx_in: bytes beyond %d must be zero: %w", xdpMdSize, ErrInvalidCtx)
 				}
 			}
 		}
@@ -74,12 +91,12 @@ func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 		copy(md[:], ctxIn)
 		field := func(off int) uint32 { return binary.LittleEndian.Uint32(md[off:]) }
 		if field(xdpDataMeta) != 0 || field(xdpEgressIfindex) != 0 {
-			return nil, fmt.Errorf("xdp_md ctx_in: data_meta and egress_ifindex must be 0: %w", ErrInvalidCtx)
+			return fmt.Errorf("xdp_md ctx_in: data_meta and egress_ifindex must be 0: %w", ErrInvalidCtx)
 		}
 		metaLen = field(xdpData)
 		end := field(xdpDataEnd)
 		if metaLen > end || end > uint32(len(data)) || metaLen > xdpMetaMaxSize {
-			return nil, fmt.Errorf("xdp_md ctx_in: data %d and data_end %d do not fit %d bytes: %w", metaLen, end, len(data), ErrInvalidCtx)
+			return fmt.Errorf("xdp_md ctx_in: data %d and data_end %d do not fit %d bytes: %w", metaLen, end, len(data), ErrInvalidCtx)
 		}
 		linear = end
 		x.ifindex = field(xdpIngressIfindex)
@@ -89,19 +106,20 @@ func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 		}
 	}
 	if int(linear)-int(metaLen) < ethHeaderLen {
-		return nil, fmt.Errorf("xdp: packet of %d bytes is shorter than an Ethernet header: %w", int(linear)-int(metaLen), ErrInvalidData)
+		return fmt.Errorf("xdp: packet of %d bytes is shorter than an Ethernet header: %w", int(linear)-int(metaLen), ErrInvalidData)
 	}
 	if linear > XDPMaxData {
-		return nil, fmt.Errorf("xdp: packet of %d bytes exceeds %d (multi-buffer frames are not modelled): %w", linear, XDPMaxData, ErrInvalidData)
+		return fmt.Errorf("xdp: packet of %d bytes exceeds %d (multi-buffer frames are not modelled): %w", linear, XDPMaxData, ErrInvalidData)
 	}
-	x.buf = make([]byte, XDPFrameSize)
+	clear(x.buf) // the kernel's buffer starts zeroed
 	x.meta = XDPHeadroom
 	x.data = XDPHeadroom + metaLen
 	x.end = XDPHeadroom + linear
 	copy(x.buf[XDPHeadroom:], data[:linear])
-	x.pkt = m.Map(&vm.Region{Name: "pkt", Data: x.buf, Lo: x.meta, Hi: x.end, Describe: x.describePkt})
-	x.ctxAddr = m.Map(&vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx})
-	return x, nil
+	x.pktRegion.Lo, x.pktRegion.Hi = x.meta, x.end
+	x.pkt = m.Map(&x.pktRegion)
+	x.ctxAddr = m.Map(&x.ctxRegion)
+	return nil
 }
 
 // Arg is the ctx pointer the program receives in r1.

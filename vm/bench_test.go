@@ -130,6 +130,7 @@ type runner struct {
 	m       *vm.Machine
 	packets [][]byte
 	next    int
+	xdp     *bpfctx.XDP // reused from run to run, as a packet loop would
 }
 
 func newRunner(tb testing.TB, insns asm.Instructions, packets [][]byte) *runner {
@@ -144,12 +145,18 @@ func (r *runner) run(tb testing.TB) uint64 {
 	var arg uint64
 	if r.packets != nil {
 		r.m.Reset()
-		x, err := bpfctx.NewXDP(r.m, r.packets[r.next%len(r.packets)], nil)
+		pkt := r.packets[r.next%len(r.packets)]
+		var err error
+		if r.xdp == nil {
+			r.xdp, err = bpfctx.NewXDP(r.m, pkt, nil)
+		} else {
+			err = r.xdp.Reset(pkt, nil)
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}
 		r.next++
-		arg = x.Arg()
+		arg = r.xdp.Arg()
 	}
 	if _, err := r.m.Run(context.Background(), arg); err != nil {
 		tb.Fatal(err)

@@ -2,11 +2,13 @@ package vm
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
-	"github.com/bpfscope/bpfscope/hooks"
 	"math"
 	"math/bits"
 	"strconv"
+
+	"github.com/bpfscope/bpfscope/hooks"
 )
 
 // checkEvery is how many instructions may pass between two looks at the
@@ -29,18 +31,20 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 		code = m.prog.trapCode()
 	}
 	pc, n := m.pc, m.n
-	var ins *insn
+	ins := &code[pc]
 
+	// The inner loop holds the instructions that need no function call:
+	// ALU, jumps and loads and stores of plain memory. Everything else
+	// leaves it for the code after it, so the compiler keeps pc, n and the
+	// code slice in registers while the inner loop runs.
 	for {
 		lim := m.budget
 		if c := n + checkEvery; c < lim {
 			lim = c
 		}
 		for {
-			ins = &code[pc]
 			pc++
 			n++
-		dispatch:
 			switch ins.op {
 			case opAdd64K:
 				r[ins.dst] += uint64(ins.imm)
@@ -517,144 +521,200 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				r[ins.dst] = funcAddr(int(ins.off))
 				pc++
 
-			case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW, opLoadAcqB, opLoadAcqH, opLoadAcqW, opLoadAcqDW:
-				size := loadSize[ins.op]
-				addr := r[ins.src] + uint64(int64(ins.off))
-				var v uint64
-				if b := m.span(addr, size, false); b != nil {
-					v = getN(b)
-				} else {
-					m.pc, m.n = pc-1, n
-					if v, err = m.load(addr, size); err != nil {
-						return m.stop(0, err)
-					}
+			case opLdxB:
+				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 1); b != nil {
+					r[ins.dst] = uint64(b[0])
+					break
 				}
-				switch ins.op {
-				case opLdxSB:
-					v = uint64(int64(int8(v)))
-				case opLdxSH:
-					v = uint64(int64(int16(v)))
-				case opLdxSW:
-					v = uint64(int64(int32(v)))
+				goto other
+			case opLdxH:
+				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 2); b != nil {
+					r[ins.dst] = uint64(binary.LittleEndian.Uint16(b))
+					break
 				}
-				r[ins.dst] = v
-
-			case opStB, opStH, opStW, opStDW:
-				size := storeSize[ins.op]
-				addr := r[ins.dst] + uint64(int64(ins.off))
-				if b := m.span(addr, size, true); b != nil {
-					putN(b, uint64(ins.imm))
-				} else {
-					m.pc, m.n = pc-1, n
-					if err = m.store(addr, size, uint64(ins.imm)); err != nil {
-						return m.stop(0, err)
-					}
+				goto other
+			case opLdxW:
+				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 4); b != nil {
+					r[ins.dst] = uint64(binary.LittleEndian.Uint32(b))
+					break
 				}
-			case opStxB, opStxH, opStxW, opStxDW, opStoreRelB, opStoreRelH, opStoreRelW, opStoreRelDW:
-				size := storeSize[ins.op]
-				addr := r[ins.dst] + uint64(int64(ins.off))
-				if b := m.span(addr, size, true); b != nil {
-					putN(b, r[ins.src])
-				} else {
-					m.pc, m.n = pc-1, n
-					if err = m.store(addr, size, r[ins.src]); err != nil {
-						return m.stop(0, err)
-					}
+				goto other
+			case opLdxDW:
+				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 8); b != nil {
+					r[ins.dst] = binary.LittleEndian.Uint64(b)
+					break
 				}
-			case opAtomicW, opAtomicDW:
-				m.pc, m.n = pc-1, n
-				if err = m.atomic(ins); err != nil {
-					return m.stop(0, err)
+				goto other
+			case opStxB:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
+					b[0] = byte(r[ins.src])
+					break
 				}
-
-			case opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW:
-				m.pc, m.n = pc-1, n
-				v, ok, err := m.ldAbs(ins)
-				if err != nil {
-					return m.stop(0, err)
+				goto other
+			case opStxH:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
+					binary.LittleEndian.PutUint16(b, uint16(r[ins.src]))
+					break
 				}
-				if !ok { // the kernel ends the program with r0 = 0
-					r[0] = 0
-					return m.stop(0, nil)
+				goto other
+			case opStxW:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
+					binary.LittleEndian.PutUint32(b, uint32(r[ins.src]))
+					break
 				}
-				r[0] = v
-
-			case opCallHelper, opCallX:
-				m.pc, m.n = pc-1, n
-				target, isLocal, err := m.callTarget(ins)
-				if err != nil {
-					return m.stop(0, err)
+				goto other
+			case opStxDW:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
+					binary.LittleEndian.PutUint64(b, r[ins.src])
+					break
 				}
-				if isLocal {
-					if err = m.pushFrame(pc, target); err != nil {
-						return m.stop(0, err)
-					}
-					pc = target
-					continue
+				goto other
+			case opStB:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
+					b[0] = byte(ins.imm)
+					break
 				}
-				ret, done, err := m.callHelper(target)
-				if err != nil || done {
-					return m.stop(ret, err)
+				goto other
+			case opStH:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
+					binary.LittleEndian.PutUint16(b, uint16(ins.imm))
+					break
 				}
-				r[0] = ret
-				n = m.n // callbacks the helper ran (bpf_loop) count too
-				if m.tailProg != nil {
-					m.prog, m.tailProg = m.tailProg, nil
-					code, orig = m.prog.code, m.prog.code
-					if m.hooks.traced {
-						code = m.prog.trapCode()
-					}
-					pc = 0
+				goto other
+			case opStW:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
+					binary.LittleEndian.PutUint32(b, uint32(ins.imm))
+					break
 				}
-				if p := m.trace.pause; p == hooks.Abort || p == hooks.Stop && m.nested == 0 {
-					m.pc, m.n = pc, n
-					if err := m.paused(p); err != nil {
-						return m.stop(0, err)
-					}
-					return 0, ErrPaused
+				goto other
+			case opStDW:
+				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
+					binary.LittleEndian.PutUint64(b, uint64(ins.imm))
+					break
 				}
-			case opCallLocal:
-				m.pc, m.n = pc-1, n
-				if err = m.pushFrame(pc, int(ins.off)); err != nil {
-					return m.stop(0, err)
-				}
-				pc = int(ins.off)
-				if n >= lim {
-					goto slow
-				}
-			case opExit:
-				if m.depth == 0 {
-					m.pc, m.n = pc-1, n
-					return m.stop(r[0], nil)
-				}
-				m.pc = pc - 1
-				if pc = m.popFrame(); pc < 0 { // a callback returns to its helper
-					m.n = n
-					return r[0], nil
-				}
-				if p := m.prog; &p.code[0] != &orig[0] {
-					code, orig = p.code, p.code
-					if m.hooks.traced {
-						code = p.trapCode()
-					}
-				}
-
-			case opTrap:
-				m.pc, m.n = pc-1, n
-				if act := m.trap(); act == hooks.Abort || act == hooks.Stop && m.nested == 0 {
-					if err := m.paused(act); err != nil {
-						return m.stop(0, err)
-					}
-					return 0, ErrPaused
-				}
-				ins = &orig[pc-1]
-				goto dispatch
-
-			default: // opInvalid and opSecondSlot cannot be reached in a validated program
-				m.pc, m.n = pc-1, n
-				return m.stop(0, m.fault(ErrUnsupported, 0, 0, "invalid instruction reached"))
+				goto other
+			default:
+				goto other
 			}
+			ins = &code[pc]
 		}
+
+	other:
+		// Instructions that call out: memory the fast path could not serve
+		// (views, map values, faults), atomics, LD_ABS, calls, exit and traps.
+		m.pc, m.n = pc-1, n
+		switch ins.op {
+		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW, opLoadAcqB, opLoadAcqH, opLoadAcqW, opLoadAcqDW:
+			v, err := m.load(r[ins.src]+uint64(int64(ins.off)), loadSize[ins.op])
+			if err != nil {
+				return m.stop(0, err)
+			}
+			switch ins.op {
+			case opLdxSB:
+				v = uint64(int64(int8(v)))
+			case opLdxSH:
+				v = uint64(int64(int16(v)))
+			case opLdxSW:
+				v = uint64(int64(int32(v)))
+			}
+			r[ins.dst] = v
+
+		case opStB, opStH, opStW, opStDW:
+			if err := m.store(r[ins.dst]+uint64(int64(ins.off)), storeSize[ins.op], uint64(ins.imm)); err != nil {
+				return m.stop(0, err)
+			}
+		case opStxB, opStxH, opStxW, opStxDW, opStoreRelB, opStoreRelH, opStoreRelW, opStoreRelDW:
+			if err := m.store(r[ins.dst]+uint64(int64(ins.off)), storeSize[ins.op], r[ins.src]); err != nil {
+				return m.stop(0, err)
+			}
+		case opAtomicW, opAtomicDW:
+			if err := m.atomic(ins); err != nil {
+				return m.stop(0, err)
+			}
+
+		case opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW:
+			v, ok, err := m.ldAbs(ins)
+			if err != nil {
+				return m.stop(0, err)
+			}
+			if !ok { // the kernel ends the program with r0 = 0
+				r[0] = 0
+				return m.stop(0, nil)
+			}
+			r[0] = v
+
+		case opCallHelper, opCallX:
+			target, isLocal, err := m.callTarget(ins)
+			if err != nil {
+				return m.stop(0, err)
+			}
+			if isLocal {
+				if err = m.pushFrame(pc, target); err != nil {
+					return m.stop(0, err)
+				}
+				pc = target
+				break
+			}
+			ret, done, err := m.callHelper(target)
+			if err != nil || done {
+				return m.stop(ret, err)
+			}
+			r[0] = ret
+			n = m.n // callbacks the helper ran (bpf_loop) count too
+			if m.tailProg != nil {
+				m.prog, m.tailProg = m.tailProg, nil
+				code, orig = m.prog.code, m.prog.code
+				if m.hooks.traced {
+					code = m.prog.trapCode()
+				}
+				pc = 0
+			}
+			if p := m.trace.pause; p == hooks.Abort || p == hooks.Stop && m.nested == 0 {
+				m.pc, m.n = pc, n
+				if err := m.paused(p); err != nil {
+					return m.stop(0, err)
+				}
+				return 0, ErrPaused
+			}
+		case opCallLocal:
+			if err := m.pushFrame(pc, int(ins.off)); err != nil {
+				return m.stop(0, err)
+			}
+			pc = int(ins.off)
+		case opExit:
+			if m.depth == 0 {
+				return m.stop(r[0], nil)
+			}
+			if pc = m.popFrame(); pc < 0 { // a callback returns to its helper
+				return r[0], nil
+			}
+			if p := m.prog; &p.code[0] != &orig[0] {
+				code, orig = p.code, p.code
+				if m.hooks.traced {
+					code = p.trapCode()
+				}
+			}
+
+		case opTrap:
+			if act := m.trap(); act == hooks.Abort || act == hooks.Stop && m.nested == 0 {
+				if err := m.paused(act); err != nil {
+					return m.stop(0, err)
+				}
+				return 0, ErrPaused
+			}
+			// Dispatch the real instruction: undo the count the trap took.
+			pc, n = pc-1, n-1
+			ins = &orig[pc]
+			continue
+
+		default: // opInvalid and opSecondSlot cannot be reached in a validated program
+			return m.stop(0, m.fault(ErrUnsupported, 0, 0, "invalid instruction reached"))
+		}
+		if n < lim {
+			ins = &code[pc]
+			continue
+		}
+
 	slow:
 		// A taken jump or call found the instruction count at its limit:
 		// enforce the budget and look for cancellation.
@@ -665,6 +725,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 		if ctx.Err() != nil {
 			return m.stop(0, m.fault(ErrCanceled, 0, 0, context.Cause(ctx).Error()))
 		}
+		ins = &code[pc]
 	}
 }
 

@@ -89,7 +89,8 @@ type Machine struct {
 
 	regs   [256]uint64 // r0..r10; sized so a uint8 index needs no bounds check
 	mem    []region
-	fixed  int // regions that survive Reset
+	win    []window // the fast path's view of mem, index for index
+	fixed  int      // regions that survive Reset
 	frames [MaxCallDepth]frame
 	depth  int
 	loops  [MaxCallDepth]uint32 // may_goto budget per frame
@@ -139,7 +140,7 @@ func New(p *Program, cfg Config) (*Machine, error) {
 	if cfg.MaxInsns == 0 {
 		cfg.MaxInsns = DefaultMaxInsns
 	}
-	m := &Machine{prog: p, entry: p, cfg: cfg, mem: make([]region, 1, 16), maps: map[Map]mapBinding{}}
+	m := &Machine{prog: p, entry: p, cfg: cfg, mem: make([]region, 1, 16), win: make([]window, 1, 16), maps: map[Map]mapBinding{}}
 	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth)})
 	m.Map(&Region{Name: "code", View: codeView{}})
 	for _, mp := range cfg.Maps {
@@ -249,6 +250,7 @@ func (m *Machine) Program() *Program { return m.prog }
 // context and packet. It fails while a run is paused.
 func (m *Machine) Reset() {
 	m.mem = m.mem[:m.fixed]
+	m.win = m.win[:m.fixed]
 	m.state = idle
 	m.prog = m.entry
 }

@@ -49,6 +49,26 @@ type region struct {
 	desc   *Region
 }
 
+// window is a region as the interpreter's inline fast path sees it: the
+// accessible bytes and where they start. Strided regions and views have an
+// empty window, so their accesses take the slow path (span and View).
+type window struct {
+	b        []byte // data[lo:hi]
+	lo       uint32
+	writable uint32 // len(b) if stores are allowed, else 0
+}
+
+func (g *region) window() window {
+	if g.stride != 0 || g.hi <= g.lo {
+		return window{lo: g.lo}
+	}
+	w := window{b: g.data[g.lo:g.hi:g.hi], lo: g.lo}
+	if g.whi == g.hi {
+		w.writable = uint32(len(w.b))
+	}
+	return w
+}
+
 func makeRegion(r *Region) region {
 	hi := r.Hi
 	if hi == 0 {
@@ -72,6 +92,7 @@ func (m *Machine) Map(r *Region) uint64 {
 		panic("vm: region larger than 4 GiB")
 	}
 	m.mem = append(m.mem, makeRegion(r))
+	m.win = append(m.win, m.mem[len(m.mem)-1].window())
 	return uint64(len(m.mem)-1) << regionShift
 }
 
@@ -81,6 +102,7 @@ func (m *Machine) SetWindow(base uint64, lo, hi uint32) {
 	g := &m.mem[base>>regionShift]
 	g.desc.Lo, g.desc.Hi = lo, hi
 	*g = makeRegion(g.desc)
+	m.win[base>>regionShift] = g.window()
 }
 
 // RegionAt returns the region containing addr and the offset of addr in it.
@@ -113,6 +135,29 @@ func (m *Machine) span(addr uint64, n uint32, write bool) []byte {
 		return nil
 	}
 	return g.data[off:end:end]
+}
+
+// readable and writable are the interpreter's inline fast path: the bytes
+// [addr, addr+n) of an unstrided plain region, or nil for span and the
+// views to decide. They must stay small enough for the compiler to inline.
+func (m *Machine) readable(addr uint64, n uint32) []byte {
+	if id := addr >> regionShift; id < uint64(len(m.win)) {
+		w := &m.win[id]
+		if rel := uint32(addr) - w.lo; uint64(rel)+uint64(n) <= uint64(len(w.b)) {
+			return w.b[rel:]
+		}
+	}
+	return nil
+}
+
+func (m *Machine) writable(addr uint64, n uint32) []byte {
+	if id := addr >> regionShift; id < uint64(len(m.win)) {
+		w := &m.win[id]
+		if rel := uint32(addr) - w.lo; uint64(rel)+uint64(n) <= uint64(w.writable) {
+			return w.b[rel:]
+		}
+	}
+	return nil
 }
 
 // load reads n (1, 2, 4 or 8) bytes at addr.
