@@ -3,10 +3,12 @@ package ctx_test
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 )
 
 // compare runs insns in both and checks retval, map slots, data_out and
@@ -163,4 +165,150 @@ func TestNetfilterKernel(t *testing.T) {
 	compare(t, "pre_routing", ebpf.Netfilter, 0, insns, udpFrame(), state(0, 2), 0)
 	compare(t, "pre_routing v6 mismatch", ebpf.Netfilter, 0, insns, udpFrame(), state(0, 10), 0)
 	compare(t, "bad pf", ebpf.Netfilter, 0, insns, udpFrame(), state(0, 7), 0)
+}
+
+// TestNetfilterSkbKernel reads the modelled struct sk_buff fields and the
+// nf_hook_state pointers through bpf_nf_ctx, at the kernel BTF's offsets,
+// in both; the fields that are not modelled must fail the bpfscope run.
+func TestNetfilterSkbKernel(t *testing.T) {
+	needKernel(t)
+	types, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Skipf("kernel BTF: %v", err)
+	}
+	var skb *btf.Struct
+	if err := types.TypeByName("sk_buff", &skb); err != nil {
+		t.Fatal(err)
+	}
+	type read struct {
+		off  int16
+		size asm.Size
+	}
+	field := func(name string) (read, bool) {
+		off, size, ok := memberOf(skb.Members, name, 0)
+		if !ok {
+			return read{}, false
+		}
+		sizes := map[uint32]asm.Size{1: asm.Byte, 2: asm.Half, 4: asm.Word, 8: asm.DWord}
+		return read{int16(off), sizes[size]}, true
+	}
+	var reads []read
+	for _, name := range []string{"next", "prev", "sk", "tstamp", "_skb_refdst", "destructor", "_nfct",
+		"len", "data_len", "mac_len", "hdr_len", "queue_mapping", "active_extensions",
+		"tc_index", "csum", "priority", "skb_iif", "hash", "vlan_all", "napi_id", "secmark", "mark",
+		"inner_protocol", "inner_transport_header", "inner_network_header", "inner_mac_header",
+		"protocol", "transport_header", "network_header", "mac_header", "tail", "end", "truesize", "users"} {
+		r, ok := field(name)
+		if !ok {
+			t.Fatalf("no sk_buff.%s in the kernel BTF", name)
+		}
+		reads = append(reads, r)
+	}
+	// The bitfield bytes (cloned.., pkt_type.., tstamp_type.., ...) and cb.
+	cloned, _ := field("queue_mapping")
+	pktType, _ := field("tc_index")
+	cb, _ := field("tstamp")
+	reads = append(reads, read{cloned.off + 2, asm.Byte}, read{pktType.off - 4, asm.Byte}, read{pktType.off - 3, asm.Byte},
+		read{pktType.off - 2, asm.Byte}, read{pktType.off - 1, asm.Byte}, read{cb.off + 8, asm.DWord}, read{cb.off + 48, asm.DWord})
+
+	ip := udpFrame()[14:]
+	state := func(hook, pf byte) []byte { return append([]byte{hook, pf}, make([]byte, 46)...) }
+	bcast := udpFrame()
+	copy(bcast, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	long := append(udpFrame(), make([]byte, 3000)...)
+	cases := []struct {
+		name      string
+		data, ctx []byte
+	}{
+		{"local_out", ip, nil},
+		{"local_out long", append(ip, make([]byte, 200)...), nil},
+		{"local_out v6", make([]byte, 40), state(3, 10)},
+		{"pre_routing", udpFrame(), state(0, 2)},
+		{"local_in broadcast", bcast, state(1, 2)},
+		{"forward v6", tcp6Frame(), state(2, 10)},
+		{"post_routing long", long, state(4, 2)},
+	}
+	for i := 0; i < len(reads); i += 8 {
+		insns := asm.Instructions{asm.LoadMapValue(asm.R7, resultMap, 0), asm.LoadMem(asm.R2, asm.R1, 8, asm.DWord)}
+		for j, r := range reads[i:min(i+8, len(reads))] {
+			insns = append(insns, asm.LoadMem(asm.R0, asm.R2, r.off, r.size), asm.StoreMem(asm.R7, int16(8*j), asm.R0, asm.DWord))
+		}
+		insns = append(insns, asm.Mov.Imm(asm.R0, 1), asm.Return())
+		p, m, err := kernelProg(t, ebpf.Netfilter, insns, 0)
+		if err != nil {
+			t.Fatalf("reads %d-: kernel rejects: %v", i, err)
+		}
+		for _, c := range cases {
+			want := kernelRun(t, p, m, c.data, c.ctx, 0)
+			got := scope(t, ebpf.Netfilter, insns, c.data, c.ctx, nil)
+			if want.Err != nil || got.Err != nil || want.Vals != got.Vals {
+				t.Errorf("%s, reads %d-: kernel %x (err %v), bpfscope %x (err %v)", c.name, i, want.Vals, want.Err, got.Vals, got.Err)
+			}
+		}
+		p.Close()
+		m.Close()
+	}
+
+	// nf_hook_state.in, and out, which only a ctx_in sets (to loopback).
+	hookPtrs := asm.Instructions{
+		asm.LoadMapValue(asm.R7, resultMap, 0),
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.DWord),
+		asm.LoadMem(asm.R0, asm.R2, 8, asm.DWord),
+		asm.StoreMem(asm.R7, 0, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R0, asm.R2, 16, asm.DWord),
+		asm.StoreMem(asm.R7, 8, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R0, 1),
+		asm.Return(),
+	}
+	compare(t, "hook pointers", ebpf.Netfilter, 0, hookPtrs, ip, nil, 0)
+	unknown := map[string]asm.Instructions{"nf_hook_state.out": hookPtrs}
+	for _, name := range []string{"head", "data", "alloc_cpu"} {
+		r, ok := field(name)
+		if !ok {
+			t.Fatalf("no sk_buff.%s in the kernel BTF", name)
+		}
+		unknown["sk_buff."+name] = asm.Instructions{
+			asm.LoadMapValue(asm.R7, resultMap, 0),
+			asm.LoadMem(asm.R2, asm.R1, 8, asm.DWord),
+			asm.LoadMem(asm.R0, asm.R2, r.off, r.size),
+			asm.StoreMem(asm.R7, 0, asm.R0, asm.DWord),
+			asm.Mov.Imm(asm.R0, 1),
+			asm.Return(),
+		}
+	}
+	for name, insns := range unknown {
+		if k := kernel(t, ebpf.Netfilter, insns, udpFrame(), state(0, 2), 0); k.Err != nil {
+			t.Fatalf("%s: kernel: %v", name, k.Err)
+		}
+		got := scope(t, ebpf.Netfilter, insns, udpFrame(), state(0, 2), nil)
+		if got.Err == nil || !strings.Contains(got.Err.Error(), name) || !strings.Contains(got.Err.Error(), "not modelled") {
+			t.Errorf("%s: bpfscope returned %d, err %v; want a not-modelled error naming it", name, got.R0, got.Err)
+		}
+	}
+}
+
+// memberOf finds a member by name, looking into anonymous structs and
+// unions, and returns its byte offset and size.
+func memberOf(ms []btf.Member, name string, base uint32) (off, size uint32, ok bool) {
+	for _, m := range ms {
+		o := base + m.Offset.Bytes()
+		if m.Name == "" {
+			var inner []btf.Member
+			switch t := btf.UnderlyingType(m.Type).(type) {
+			case *btf.Struct:
+				inner = t.Members
+			case *btf.Union:
+				inner = t.Members
+			}
+			if off, size, ok = memberOf(inner, name, o); ok {
+				return off, size, true
+			}
+			continue
+		}
+		if m.Name == name {
+			n, err := btf.Sizeof(m.Type)
+			return o, uint32(n), err == nil
+		}
+	}
+	return 0, 0, false
 }

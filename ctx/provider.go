@@ -7,6 +7,7 @@ import (
 
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Input is what BPF_PROG_TEST_RUN takes besides the program: data_in and
@@ -14,6 +15,10 @@ import (
 type Input struct {
 	Data []byte
 	Ctx  []byte
+	// KernelTypes is the kernel BTF the program's CO-RE relocations were
+	// applied against, for contexts that hand the program kernel structs
+	// (netfilter's sk_buff). Nil means the running kernel's.
+	KernelTypes *btf.Spec
 }
 
 // Output is what the kernel copies back: data_out and ctx_out (nil where

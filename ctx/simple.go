@@ -7,6 +7,7 @@ import (
 
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Raw is a context that is plain memory: r1 points to the ctx bytes. It
@@ -396,23 +397,28 @@ const (
 )
 
 // Netfilter is the context of a BPF_PROG_TYPE_NETFILTER test run: struct
-// bpf_nf_ctx {state, skb}. state points to the nf_hook_state (hook and pf
-// readable; the device pointers are not modelled and read 0); skb points
-// to the socket buffer, whose kernel layout is not modelled, so a program
-// can only pass it on.
+// bpf_nf_ctx {state, skb}. state points to the nf_hook_state: hook, pf and
+// the NULL pointers read as the kernel sets them, but with a ctx_in the
+// kernel sets out to the loopback device (verify_and_copy_hook_state
+// switches on the default hook), which is not modelled. skb points to the
+// struct sk_buff, laid out by the kernel's BTF (see nfSkbImage for the
+// fields modelled).
 type Netfilter struct {
 	SKB      *SKB
 	State    [NfHookStateSize]byte
 	ctxImage [16]byte
 	addr     uint64
+	data     []byte    // data_in
+	types    *btf.Spec // the kernel BTF sk_buff is laid out by; nil: the running kernel's
 }
 
 // NewNetfilter maps a netfilter context. data must hold at least an IP
 // header; ctxIn, if not nil, is an nf_hook_state with pf NFPROTO_IPV4 or
 // NFPROTO_IPV6 and no pointers. Hooks other than LOCAL_OUT parse data as
-// an Ethernet frame whose ethertype must match pf.
-func NewNetfilter(m *vm.Machine, data, ctxIn []byte) (*Netfilter, error) {
-	n := &Netfilter{}
+// an Ethernet frame whose ethertype must match pf. types is the kernel
+// BTF the program was relocated against (nil: the running kernel's).
+func NewNetfilter(m *vm.Machine, data, ctxIn []byte, types *btf.Spec) (*Netfilter, error) {
+	n := &Netfilter{data: append([]byte(nil), data...), types: types}
 	n.State[0], n.State[1] = nfInetLocalOut, nfprotoIPv4
 	if len(data) < 20 || len(data) > SkbMaxData {
 		return nil, fmt.Errorf("netfilter: data_in of %d bytes is outside [20, %d]: %w", len(data), SkbMaxData, ErrInvalidData)
@@ -464,16 +470,16 @@ func NewNetfilter(m *vm.Machine, data, ctxIn []byte) (*Netfilter, error) {
 		return nil, err
 	}
 	n.SKB = skb
-	state := m.Map(&vm.Region{Name: "nf_hook_state", Data: n.State[:], ReadOnly: true, Describe: func(off uint32) string {
-		switch off {
-		case 0:
-			return "nf_hook_state.hook"
-		case 1:
-			return "nf_hook_state.pf"
-		}
-		return fmt.Sprintf("nf_hook_state+%d", off)
-	}})
-	skbAddr := m.Map(&vm.Region{Name: "sk_buff", Data: make([]byte, 8), View: opaque("struct sk_buff")})
+	st := newKmem("nf_hook_state", NfHookStateSize, describeHookState)
+	st.setBytes(0, n.State[:2])
+	st.setBytes(8, make([]byte, 8)) // in
+	if ctxIn == nil {
+		st.setBytes(16, make([]byte, 8)) // out
+	}
+	st.setBytes(24, make([]byte, 24)) // sk, net, okfn
+	state := m.Map(&vm.Region{Name: "nf_hook_state", Data: st.img, View: st, Describe: describeHookState})
+	skbView := &nfSkbView{n: n}
+	skbAddr := m.Map(&vm.Region{Name: "sk_buff", Data: make([]byte, 8), View: skbView, Describe: skbView.describe})
 	binary.LittleEndian.PutUint64(n.ctxImage[0:], state)
 	binary.LittleEndian.PutUint64(n.ctxImage[8:], skbAddr)
 	n.addr = m.Map(&vm.Region{Name: "bpf_nf_ctx", Data: n.ctxImage[:], ReadOnly: true, Stride: 8, Describe: func(off uint32) string {
@@ -484,6 +490,22 @@ func NewNetfilter(m *vm.Machine, data, ctxIn []byte) (*Netfilter, error) {
 	}})
 	m.SetSkb(nil)
 	return n, nil
+}
+
+func describeHookState(off uint32) string {
+	switch {
+	case off == 0:
+		return "nf_hook_state.hook"
+	case off == 1:
+		return "nf_hook_state.pf"
+	case off >= 8 && off < NfHookStateSize:
+		name := [...]string{"in", "out", "sk", "net", "okfn"}[off/8-1]
+		if off%8 != 0 {
+			return fmt.Sprintf("nf_hook_state.%s+%d", name, off%8)
+		}
+		return "nf_hook_state." + name
+	}
+	return fmt.Sprintf("nf_hook_state+%d", off)
 }
 
 // Arg is the ctx pointer.
@@ -499,20 +521,10 @@ func newSKBNoCheck(m *vm.Machine, frame []byte) (*SKB, error) {
 	return NewSKB(m, ebpf.SocketFilter, frame, nil)
 }
 
-type opaque string
-
-func (o opaque) Load(off uint32, size int) (uint64, error) {
-	return 0, fmt.Errorf("%s is not modelled (off=%d size=%d)", string(o), off, size)
-}
-
-func (o opaque) Store(off uint32, size int, _ uint64) error {
-	return fmt.Errorf("%s is not modelled (off=%d size=%d)", string(o), off, size)
-}
-
 type nfProvider struct{}
 
 func (nfProvider) Type() ebpf.ProgramType { return ebpf.Netfilter }
 
 func (nfProvider) New(m *vm.Machine, in Input) (Instance, error) {
-	return NewNetfilter(m, in.Data, in.Ctx)
+	return NewNetfilter(m, in.Data, in.Ctx, in.KernelTypes)
 }

@@ -78,6 +78,7 @@ type Collection struct {
 	object   string
 	mapNames []string // index order
 	cpus     int
+	types    *btf.Spec
 }
 
 // Load reads the ELF object at path.
@@ -156,6 +157,10 @@ func fromSpec(object string, spec *ebpf.CollectionSpec, opts Options) (*Collecti
 			return nil, err
 		}
 	}
+	c.types = l.target
+	if opts.KernelTypes != nil {
+		c.types = opts.KernelTypes
+	}
 	return c, nil
 }
 
@@ -191,6 +196,12 @@ func (l *linker) programsToLoad() []string {
 
 // MapNames lists the maps in the order of the index programs use.
 func (c *Collection) MapNames() []string { return slices.Clone(c.mapNames) }
+
+// KernelTypes is the kernel BTF the programs' CO-RE relocations were
+// applied against: Options.KernelTypes, or the BTF read for relocating, or
+// nil if none was needed. Contexts that hand a program kernel structs lay
+// them out by it (ctx.Input.KernelTypes).
+func (c *Collection) KernelTypes() *btf.Spec { return c.types }
 
 // PossibleCPUs is the number of CPUs the per-CPU maps were created for.
 func (c *Collection) PossibleCPUs() int { return c.cpus }

@@ -116,7 +116,6 @@ func TestKernelDifferential(t *testing.T) {
 // kernel, and why. Their diffs are reported as skips, so the list shrinks as
 // they are fixed and any new difference fails the test.
 var knownDifferences = map[string]string{
-	"netfilter.o/nf_ipv4_only": "netfilter: sk_buff fields behind bpf_nf_ctx are not modelled",
 }
 
 type differ struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/bpfscope/bpfscope/loader"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Errors with the errno BPF_PROG_TEST_RUN fails with.
@@ -41,6 +42,10 @@ type Options struct {
 	Repeat int
 	// Context cancels a long run; nil means context.Background().
 	Context context.Context
+	// KernelTypes is the kernel BTF the program was relocated against,
+	// for contexts that hand it kernel structs (netfilter's sk_buff); nil
+	// means the running kernel's. RunProgram sets it from the collection.
+	KernelTypes *btf.Spec
 	// DataSizeOut and CtxSizeOut are the sizes of the caller's data_out and
 	// ctx_out buffers. Zero means large enough. When an output is larger,
 	// it is truncated and Run fails with ErrNoSpace, as the kernel does.
@@ -96,7 +101,7 @@ func Run(m *vm.Machine, typ ebpf.ProgramType, opts Options) (*Result, error) {
 	repeat := max(opts.Repeat, 1)
 
 	m.Reset()
-	inst, err := p.New(m, bpfctx.Input{Data: opts.Data, Ctx: opts.Ctx})
+	inst, err := p.New(m, bpfctx.Input{Data: opts.Data, Ctx: opts.Ctx, KernelTypes: opts.KernelTypes})
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +146,9 @@ func RunProgram(c *loader.Collection, prog string, cfg vm.Config, opts Options) 
 	m, err := c.Machine(p.Name, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if opts.KernelTypes == nil {
+		opts.KernelTypes = c.KernelTypes()
 	}
 	return Run(m, p.Type, opts)
 }

@@ -1,0 +1,185 @@
+package ctx
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cilium/ebpf/btf"
+)
+
+// kfield is one member of a kernel struct, anonymous structs and unions
+// flattened into their parent: named members are leaves, whatever their
+// type.
+type kfield struct {
+	name         string
+	bitOff, bits uint32
+}
+
+// kstruct is a kernel struct as a BTF lays it out.
+type kstruct struct {
+	name   string
+	size   uint32
+	fields []kfield // in BTF order; union members overlap
+	byName map[string]kfield
+	// covered is a bit mask of the bits some field holds; the others
+	// are padding.
+	covered []byte
+}
+
+var kstructCache sync.Map // kstructKey -> *kstruct
+
+type kstructKey struct {
+	spec *btf.Spec
+	name string
+}
+
+// layoutOf returns struct name's layout in spec.
+func layoutOf(spec *btf.Spec, name string) (*kstruct, error) {
+	key := kstructKey{spec, name}
+	if k, ok := kstructCache.Load(key); ok {
+		return k.(*kstruct), nil
+	}
+	var st *btf.Struct
+	if err := spec.TypeByName(name, &st); err != nil {
+		return nil, fmt.Errorf("struct %s in the kernel BTF: %w", name, err)
+	}
+	k := &kstruct{name: name, size: st.Size, byName: map[string]kfield{}, covered: make([]byte, st.Size)}
+	k.flatten(st.Members, 0)
+	k.cover(st.Members, 0)
+	kstructCache.Store(key, k)
+	return k, nil
+}
+
+func (k *kstruct) flatten(ms []btf.Member, base uint32) {
+	for _, m := range ms {
+		off := base + uint32(m.Offset)
+		if m.Name == "" {
+			switch t := btf.UnderlyingType(m.Type).(type) {
+			case *btf.Struct:
+				k.flatten(t.Members, off)
+			case *btf.Union:
+				k.flatten(t.Members, off)
+			}
+			continue
+		}
+		bits := uint32(m.BitfieldSize)
+		if bits == 0 {
+			n, err := btf.Sizeof(m.Type)
+			if err != nil || n == 0 {
+				continue // zero-length markers such as __pkt_type_offset[0]
+			}
+			bits = uint32(n) * 8
+		}
+		f := kfield{m.Name, off, bits}
+		k.fields = append(k.fields, f)
+		if _, dup := k.byName[m.Name]; !dup {
+			k.byName[m.Name] = f
+		}
+	}
+}
+
+// cover marks the bits of the scalar leaves under ms, looking into named
+// structs and unions too: their padding is padding of the whole.
+func (k *kstruct) cover(ms []btf.Member, base uint32) {
+	for _, m := range ms {
+		off := base + uint32(m.Offset)
+		switch t := btf.UnderlyingType(m.Type).(type) {
+		case *btf.Struct:
+			k.cover(t.Members, off)
+			continue
+		case *btf.Union:
+			k.cover(t.Members, off)
+			continue
+		}
+		bits := uint32(m.BitfieldSize)
+		if bits == 0 {
+			n, _ := btf.Sizeof(m.Type)
+			bits = uint32(max(n, 0)) * 8
+		}
+		for b := off; b < off+bits && b/8 < k.size; b++ {
+			k.covered[b/8] |= 1 << (b % 8)
+		}
+	}
+}
+
+// fieldAt names the first member holding byte off.
+func (k *kstruct) fieldAt(off uint32) string {
+	for _, f := range k.fields {
+		if off*8 < f.bitOff+f.bits && (off+1)*8 > f.bitOff {
+			return k.name + "." + f.name
+		}
+	}
+	return fmt.Sprintf("%s+%d", k.name, off)
+}
+
+// kmem is kernel memory a program reads through a BTF pointer, of which
+// bpfscope knows some bits. Reads of known bits are served; any other
+// read fails naming the field, rather than return an invented value.
+type kmem struct {
+	name     string
+	img      []byte
+	known    []byte // bit mask over img
+	describe func(off uint32) string
+}
+
+func newKmem(name string, size uint32, describe func(uint32) string) *kmem {
+	return &kmem{name: name, img: make([]byte, size), known: make([]byte, size), describe: describe}
+}
+
+// set stores the low bits of v at bitOff (little-endian bit order) and
+// marks them known.
+func (k *kmem) set(bitOff, bits uint32, v uint64) {
+	for i := range bits {
+		b := bitOff + i
+		if int(b/8) >= len(k.img) {
+			return
+		}
+		mask := byte(1) << (b % 8)
+		k.known[b/8] |= mask
+		if v>>i&1 != 0 {
+			k.img[b/8] |= mask
+		} else {
+			k.img[b/8] &^= mask
+		}
+	}
+}
+
+// padding marks the bits no field of k holds as known zero, for memory
+// the kernel cleared.
+func (m *kmem) padding(k *kstruct) {
+	for i, c := range k.covered {
+		if i < len(m.known) {
+			m.known[i] |= ^c
+		}
+	}
+}
+
+// setBytes stores b at byte off and marks it known.
+func (k *kmem) setBytes(off uint32, b []byte) {
+	for i, c := range b {
+		k.set(off*8+uint32(i)*8, 8, uint64(c))
+	}
+}
+
+var errNotModelled = errors.New("not modelled")
+
+// Load implements vm.View.
+func (k *kmem) Load(off uint32, size int) (uint64, error) {
+	if uint64(off)+uint64(size) > uint64(len(k.img)) {
+		return 0, fmt.Errorf("%d-byte read at %d is beyond struct %s (%d bytes)", size, off, k.name, len(k.img))
+	}
+	var v uint64
+	for i := size - 1; i >= 0; i-- {
+		if k.known[off+uint32(i)] != 0xff {
+			return 0, fmt.Errorf("%s is %w: its value depends on the kernel's memory", k.describe(off+uint32(i)), errNotModelled)
+		}
+		v = v<<8 | uint64(k.img[off+uint32(i)])
+	}
+	return v, nil
+}
+
+// Store implements vm.View: these structs are read-only to the program.
+func (k *kmem) Store(off uint32, size int, _ uint64) error {
+	return fmt.Errorf("%s is read-only", k.describe(off))
+}
