@@ -297,8 +297,8 @@ func summary(w io.Writer, a, b *diffSide) {
 }
 
 // listDiff prints the events of one kind that only one run made, in the
-// order they happened; identical calls that both runs made cancel out.
-func listDiff(w io.Writer, what string, a, b []string) {
+// order they happened; events both runs made alike cancel out.
+func listDiff(w io.Writer, what string, a, b []keyed) {
 	onlyA, onlyB := minusMulti(a, b), minusMulti(b, a)
 	if len(onlyA)+len(onlyB) == 0 {
 		return
@@ -307,41 +307,53 @@ func listDiff(w io.Writer, what string, a, b []string) {
 	const most = 8
 	for _, x := range []struct {
 		label string
-		l     []string
+		l     []keyed
 	}{{"A", onlyA}, {"B", onlyB}} {
-		for j, s := range x.l {
+		for j, e := range x.l {
 			if j == most {
 				fmt.Fprintf(w, "  %s  ... and %d more\n", x.label, len(x.l)-most)
 				break
 			}
-			fmt.Fprintf(w, "  %s  %s\n", x.label, s)
+			fmt.Fprintf(w, "  %s  %s\n", x.label, e.text)
 		}
 	}
 }
 
+// keyed is an event's text and what decides whether two are alike.
+type keyed struct{ key, text string }
+
 // minusMulti returns the elements of a not matched one for one in b.
-func minusMulti(a, b []string) []string {
+func minusMulti(a, b []keyed) []keyed {
 	n := map[string]int{}
-	for _, s := range b {
-		n[s]++
+	for _, e := range b {
+		n[e.key]++
 	}
-	var out []string
-	for _, s := range a {
-		if n[s] > 0 {
-			n[s]--
+	var out []keyed
+	for _, e := range a {
+		if n[e.key] > 0 {
+			n[e.key]--
 			continue
 		}
-		out = append(out, s)
+		out = append(out, e)
 	}
 	return out
 }
 
-func eventTexts(t *tracefile.Trace, k hooks.Kind) []string {
-	var out []string
+// eventTexts lists the helper calls or map operations of a run. Helper
+// calls are alike when made at the same pc with the same result: the
+// registers past a helper's arguments hold leftovers, which the events
+// cannot tell from arguments.
+func eventTexts(t *tracefile.Trace, k hooks.Kind) []keyed {
+	var out []keyed
 	for _, r := range t.Events {
-		if r.Kind == k {
-			out = append(out, eventText(r))
+		if r.Kind != k {
+			continue
 		}
+		e := keyed{eventText(r), eventText(r)}
+		if k == hooks.KindHelper {
+			e.key = fmt.Sprintf("%d %s %#x %v", r.Helper.PC, r.Helper.Name, r.Helper.Ret, r.Helper.Err)
+		}
+		out = append(out, e)
 	}
 	return out
 }
