@@ -25,7 +25,9 @@ type fan struct {
 	mapOp  []MapHook
 	output []OutputHook
 	run    []RunHook
+	pcs    []PCHook
 	gate   func(pc int) bool
+	kept   []uint32 // PCs admitted by the gate, reused
 }
 
 func newFan(hs []any) *fan {
@@ -60,6 +62,9 @@ func (f *fan) add(h any) {
 	}
 	if r, ok := h.(RunHook); ok {
 		f.run = append(f.run, r)
+	}
+	if p, ok := h.(PCHook); ok {
+		f.pcs = append(f.pcs, p)
 	}
 }
 
@@ -145,6 +150,26 @@ func (f *fan) Output(ev *Output) {
 	}
 }
 
+// pcBatch passes a batch on; with a gate, only the admitted pcs (First
+// then still counts from the unfiltered batch).
+func (f *fan) pcBatch(ev *PCBatch) {
+	if f.gate != nil {
+		f.kept = f.kept[:0]
+		for _, pc := range ev.PC {
+			if f.gate(int(pc)) {
+				f.kept = append(f.kept, pc)
+			}
+		}
+		if len(f.kept) == 0 {
+			return
+		}
+		ev = &PCBatch{Prog: ev.Prog, First: ev.First, PC: f.kept}
+	}
+	for _, h := range f.pcs {
+		h.PCs(ev)
+	}
+}
+
 // Enter and Exit are never filtered: a run's bounds matter to every hook.
 func (f *fan) Enter(ev *Run) {
 	for _, h := range f.run {
@@ -158,14 +183,25 @@ func (f *fan) Exit(ev *Run) {
 	}
 }
 
-// The four shapes of a combined hook: whether it is a StepHook and whether
-// it is an AccessHook.
+// The shapes of a combined hook: whether it is a StepHook, an AccessHook
+// and a PCHook. The machine picks its interpreter path by what a hook
+// implements, so a combination must not claim interfaces it does not need.
 type (
 	fanRare   struct{ *fan }
 	fanStep   struct{ *fan }
 	fanAccess struct{ *fan }
 	fanBoth   struct{ *fan }
+
+	fanRarePC   struct{ fanRare }
+	fanStepPC   struct{ fanStep }
+	fanAccessPC struct{ fanAccess }
+	fanBothPC   struct{ fanBoth }
 )
+
+func (f fanRarePC) PCs(ev *PCBatch)   { f.pcBatch(ev) }
+func (f fanStepPC) PCs(ev *PCBatch)   { f.pcBatch(ev) }
+func (f fanAccessPC) PCs(ev *PCBatch) { f.pcBatch(ev) }
+func (f fanBothPC) PCs(ev *PCBatch)   { f.pcBatch(ev) }
 
 func (f fanStep) BeforeStep(ev *Step) Action { return f.beforeStep(ev) }
 func (f fanStep) AfterStep(ev *Step) Action  { return f.afterStep(ev) }
@@ -177,13 +213,22 @@ func (f fanBoth) Access(ev *Access) Action   { return f.accessEv(ev) }
 // shape wraps f in the type that implements exactly the traced interfaces
 // its hooks need.
 func (f *fan) shape() any {
+	pcs := len(f.pcs) > 0
 	switch step, access := len(f.step) > 0, len(f.access) > 0; {
+	case step && access && pcs:
+		return fanBothPC{fanBoth{f}}
 	case step && access:
 		return fanBoth{f}
+	case step && pcs:
+		return fanStepPC{fanStep{f}}
 	case step:
 		return fanStep{f}
+	case access && pcs:
+		return fanAccessPC{fanAccess{f}}
 	case access:
 		return fanAccess{f}
+	case pcs:
+		return fanRarePC{fanRare{f}}
 	}
 	return fanRare{f}
 }

@@ -68,6 +68,23 @@ type StepHook interface {
 	AfterStep(*Step) Action
 }
 
+// PCBatch is a batch of executed instructions of one program: their pcs, in
+// the order they ran. First is the run's count of instructions before
+// PC[0]. The slice is reused once the hook returns.
+type PCBatch struct {
+	Prog  string
+	First uint64
+	PC    []uint32
+}
+
+// PCHook sees every executed instruction at the least cost a hook can
+// have: pcs in batches of up to a few thousand, the last batch when the run
+// ends, pauses or switches programs. It cannot pause a run (use StepHook);
+// coverage, profiles and control-flow traces need nothing more.
+type PCHook interface {
+	PCs(*PCBatch)
+}
+
 // AccessKind says what a memory access did.
 type AccessKind uint8
 

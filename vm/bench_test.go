@@ -215,6 +215,12 @@ type noopStep struct{}
 func (noopStep) BeforeStep(*hooks.Step) hooks.Action { return hooks.Continue }
 func (noopStep) AfterStep(*hooks.Step) hooks.Action  { return hooks.Continue }
 
+// noopPCs is the cheapest hook that sees every instruction: it receives
+// their pcs in batches.
+type noopPCs struct{}
+
+func (noopPCs) PCs(*hooks.PCBatch) {}
+
 // exitOnly listens only to run entry and exit: the per-instruction path
 // stays the untraced one.
 type exitOnly struct{ runs int }
@@ -230,7 +236,7 @@ func BenchmarkHooks(b *testing.B) {
 		for _, h := range []struct {
 			name string
 			hook any
-		}{{"none", nil}, {"run_only", &exitOnly{}}, {"noop_step", noopStep{}}} {
+		}{{"none", nil}, {"run_only", &exitOnly{}}, {"noop_pcs", noopPCs{}}, {"noop_step", noopStep{}}} {
 			b.Run(bp.name+"/"+h.name, func(b *testing.B) {
 				r := newRunner(b, bp.insns(), bp.packets)
 				r.m.Attach(h.hook)

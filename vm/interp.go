@@ -16,9 +16,10 @@ import (
 const checkEvery = 1 << 16
 
 // resume runs the interpreter from m.pc until the program exits, faults or a
-// hook pauses it. This is the one interpreter loop: tracing swaps the code
-// slice for one whose slots all trap into the hooks (see trace.go) and then
-// dispatch the real instruction here, so an untraced run pays nothing.
+// hook pauses it. This is the one interpreter loop, in two parts: run
+// executes the call-free instructions, resume the rest. Tracing swaps the
+// code slice (see trace.go) rather than testing for hooks, so an untraced
+// run pays nothing.
 func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -26,583 +27,30 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 	m.ctx = ctx
 	m.state = running
 	r := &m.regs
-	code, orig := m.prog.code, m.prog.code
-	if m.hooks.traced || m.trace.stepping {
-		code = m.prog.trapCode()
-	}
+	code, orig := m.codeOf(m.prog), m.prog.code
 	pc, n := m.pc, m.n
 	ins := &code[pc]
 
-	// The inner loop holds the instructions that need no function call:
-	// ALU, jumps and loads and stores of plain memory. Everything else
-	// leaves it for the code after it, so the compiler keeps pc, n and the
-	// code slice in registers while the inner loop runs.
 	for {
 		lim := m.budget
 		if c := n + checkEvery; c < lim {
 			lim = c
 		}
-		for {
-			pc++
-			n++
-			switch ins.op {
-			case opAdd64K:
-				r[ins.dst] += uint64(ins.imm)
-			case opAdd64X:
-				r[ins.dst] += r[ins.src]
-			case opSub64K:
-				r[ins.dst] -= uint64(ins.imm)
-			case opSub64X:
-				r[ins.dst] -= r[ins.src]
-			case opMul64K:
-				r[ins.dst] *= uint64(ins.imm)
-			case opMul64X:
-				r[ins.dst] *= r[ins.src]
-			case opDiv64K:
-				r[ins.dst] = div(r[ins.dst], uint64(ins.imm))
-			case opDiv64X:
-				r[ins.dst] = div(r[ins.dst], r[ins.src])
-			case opSDiv64K:
-				r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), ins.imm))
-			case opSDiv64X:
-				r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), int64(r[ins.src])))
-			case opMod64K:
-				r[ins.dst] = mod(r[ins.dst], uint64(ins.imm))
-			case opMod64X:
-				r[ins.dst] = mod(r[ins.dst], r[ins.src])
-			case opSMod64K:
-				r[ins.dst] = uint64(smod(int64(r[ins.dst]), ins.imm))
-			case opSMod64X:
-				r[ins.dst] = uint64(smod(int64(r[ins.dst]), int64(r[ins.src])))
-			case opOr64K:
-				r[ins.dst] |= uint64(ins.imm)
-			case opOr64X:
-				r[ins.dst] |= r[ins.src]
-			case opAnd64K:
-				r[ins.dst] &= uint64(ins.imm)
-			case opAnd64X:
-				r[ins.dst] &= r[ins.src]
-			case opXor64K:
-				r[ins.dst] ^= uint64(ins.imm)
-			case opXor64X:
-				r[ins.dst] ^= r[ins.src]
-			case opLsh64K:
-				r[ins.dst] <<= uint64(ins.imm) & 63
-			case opLsh64X:
-				r[ins.dst] <<= r[ins.src] & 63
-			case opRsh64K:
-				r[ins.dst] >>= uint64(ins.imm) & 63
-			case opRsh64X:
-				r[ins.dst] >>= r[ins.src] & 63
-			case opArsh64K:
-				r[ins.dst] = uint64(int64(r[ins.dst]) >> (uint64(ins.imm) & 63))
-			case opArsh64X:
-				r[ins.dst] = uint64(int64(r[ins.dst]) >> (r[ins.src] & 63))
-			case opNeg64:
-				r[ins.dst] = -r[ins.dst]
-			case opMov64K:
-				r[ins.dst] = uint64(ins.imm)
-			case opMov64X:
-				r[ins.dst] = r[ins.src]
-			case opMovSX8to64:
-				r[ins.dst] = uint64(int64(int8(r[ins.src])))
-			case opMovSX16to64:
-				r[ins.dst] = uint64(int64(int16(r[ins.src])))
-			case opMovSX32to64:
-				r[ins.dst] = uint64(int64(int32(r[ins.src])))
-
-			case opAdd32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(ins.imm))
-			case opAdd32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(r[ins.src]))
-			case opSub32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(ins.imm))
-			case opSub32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(r[ins.src]))
-			case opMul32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(ins.imm))
-			case opMul32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(r[ins.src]))
-			case opDiv32K:
-				r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(ins.imm)))
-			case opDiv32X:
-				r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(r[ins.src])))
-			case opSDiv32K:
-				r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(ins.imm))))
-			case opSDiv32X:
-				r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(r[ins.src]))))
-			case opMod32K:
-				r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(ins.imm)))
-			case opMod32X:
-				r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(r[ins.src])))
-			case opSMod32K:
-				r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(ins.imm))))
-			case opSMod32X:
-				r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(r[ins.src]))))
-			case opOr32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(ins.imm))
-			case opOr32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(r[ins.src]))
-			case opAnd32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(ins.imm))
-			case opAnd32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(r[ins.src]))
-			case opXor32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(ins.imm))
-			case opXor32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(r[ins.src]))
-			case opLsh32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(ins.imm) & 31))
-			case opLsh32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(r[ins.src]) & 31))
-			case opRsh32K:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(ins.imm) & 31))
-			case opRsh32X:
-				r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(r[ins.src]) & 31))
-			case opArsh32K:
-				r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(ins.imm) & 31)))
-			case opArsh32X:
-				r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(r[ins.src]) & 31)))
-			case opNeg32:
-				r[ins.dst] = uint64(-uint32(r[ins.dst]))
-			case opMov32K:
-				r[ins.dst] = uint64(uint32(ins.imm))
-			case opMov32X:
-				r[ins.dst] = uint64(uint32(r[ins.src]))
-			case opMovSX8to32:
-				r[ins.dst] = uint64(uint32(int32(int8(r[ins.src]))))
-			case opMovSX16to32:
-				r[ins.dst] = uint64(uint32(int32(int16(r[ins.src]))))
-
-			case opLE16:
-				r[ins.dst] = uint64(uint16(r[ins.dst]))
-			case opLE32:
-				r[ins.dst] = uint64(uint32(r[ins.dst]))
-			case opLE64:
-			case opBE16:
-				r[ins.dst] = uint64(bits.ReverseBytes16(uint16(r[ins.dst])))
-			case opBE32:
-				r[ins.dst] = uint64(bits.ReverseBytes32(uint32(r[ins.dst])))
-			case opBE64:
-				r[ins.dst] = bits.ReverseBytes64(r[ins.dst])
-
-			case opJA, opJA32:
-				pc = int(ins.off)
-				if n >= lim {
-					goto slow
-				}
-			case opJEq64K:
-				if r[ins.dst] == uint64(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJEq64X:
-				if r[ins.dst] == r[ins.src] {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGt64K:
-				if r[ins.dst] > uint64(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGt64X:
-				if r[ins.dst] > r[ins.src] {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGe64K:
-				if r[ins.dst] >= uint64(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGe64X:
-				if r[ins.dst] >= r[ins.src] {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSet64K:
-				if r[ins.dst]&uint64(ins.imm) != 0 {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSet64X:
-				if r[ins.dst]&r[ins.src] != 0 {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJNe64K:
-				if r[ins.dst] != uint64(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJNe64X:
-				if r[ins.dst] != r[ins.src] {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGt64K:
-				if int64(r[ins.dst]) > ins.imm {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGt64X:
-				if int64(r[ins.dst]) > int64(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGe64K:
-				if int64(r[ins.dst]) >= ins.imm {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGe64X:
-				if int64(r[ins.dst]) >= int64(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLt64K:
-				if r[ins.dst] < uint64(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLt64X:
-				if r[ins.dst] < r[ins.src] {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLe64K:
-				if r[ins.dst] <= uint64(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLe64X:
-				if r[ins.dst] <= r[ins.src] {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLt64K:
-				if int64(r[ins.dst]) < ins.imm {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLt64X:
-				if int64(r[ins.dst]) < int64(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLe64K:
-				if int64(r[ins.dst]) <= ins.imm {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLe64X:
-				if int64(r[ins.dst]) <= int64(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJEq32K:
-				if uint32(r[ins.dst]) == uint32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJEq32X:
-				if uint32(r[ins.dst]) == uint32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGt32K:
-				if uint32(r[ins.dst]) > uint32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGt32X:
-				if uint32(r[ins.dst]) > uint32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGe32K:
-				if uint32(r[ins.dst]) >= uint32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJGe32X:
-				if uint32(r[ins.dst]) >= uint32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSet32K:
-				if uint32(r[ins.dst])&uint32(ins.imm) != 0 {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSet32X:
-				if uint32(r[ins.dst])&uint32(r[ins.src]) != 0 {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJNe32K:
-				if uint32(r[ins.dst]) != uint32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJNe32X:
-				if uint32(r[ins.dst]) != uint32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGt32K:
-				if int32(r[ins.dst]) > int32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGt32X:
-				if int32(r[ins.dst]) > int32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGe32K:
-				if int32(r[ins.dst]) >= int32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSGe32X:
-				if int32(r[ins.dst]) >= int32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLt32K:
-				if uint32(r[ins.dst]) < uint32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLt32X:
-				if uint32(r[ins.dst]) < uint32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLe32K:
-				if uint32(r[ins.dst]) <= uint32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJLe32X:
-				if uint32(r[ins.dst]) <= uint32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLt32K:
-				if int32(r[ins.dst]) < int32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLt32X:
-				if int32(r[ins.dst]) < int32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLe32K:
-				if int32(r[ins.dst]) <= int32(ins.imm) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opJSLe32X:
-				if int32(r[ins.dst]) <= int32(r[ins.src]) {
-					pc = int(ins.off)
-					if n >= lim {
-						goto slow
-					}
-				}
-			case opMayGoto:
-				// Fall through while the frame's BPF_MAX_LOOPS budget lasts,
-				// then take the jump, as the kernel's may_goto does.
-				if l := &m.loops[m.depth]; *l > 0 {
-					*l--
-				} else {
-					pc = int(ins.off)
-				}
-
-			case opLdImm64:
-				r[ins.dst] = uint64(ins.imm)
-				pc++
-			case opLdMapFD:
-				r[ins.dst] = m.mapByIdx[uint32(ins.imm)].handle
-				pc++
-			case opLdMapValue:
-				r[ins.dst] = m.mapByIdx[uint32(ins.imm)].values + uint64(uint32(ins.imm>>32))
-				pc++
-			case opLdFunc:
-				r[ins.dst] = funcAddr(int(ins.off))
-				pc++
-
-			case opLdxB:
-				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 1); b != nil {
-					r[ins.dst] = uint64(b[0])
-					break
-				}
-				goto other
-			case opLdxH:
-				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 2); b != nil {
-					r[ins.dst] = uint64(binary.LittleEndian.Uint16(b))
-					break
-				}
-				goto other
-			case opLdxW:
-				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 4); b != nil {
-					r[ins.dst] = uint64(binary.LittleEndian.Uint32(b))
-					break
-				}
-				goto other
-			case opLdxDW:
-				if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 8); b != nil {
-					r[ins.dst] = binary.LittleEndian.Uint64(b)
-					break
-				}
-				goto other
-			case opStxB:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
-					b[0] = byte(r[ins.src])
-					break
-				}
-				goto other
-			case opStxH:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
-					binary.LittleEndian.PutUint16(b, uint16(r[ins.src]))
-					break
-				}
-				goto other
-			case opStxW:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
-					binary.LittleEndian.PutUint32(b, uint32(r[ins.src]))
-					break
-				}
-				goto other
-			case opStxDW:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
-					binary.LittleEndian.PutUint64(b, r[ins.src])
-					break
-				}
-				goto other
-			case opStB:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
-					b[0] = byte(ins.imm)
-					break
-				}
-				goto other
-			case opStH:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
-					binary.LittleEndian.PutUint16(b, uint16(ins.imm))
-					break
-				}
-				goto other
-			case opStW:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
-					binary.LittleEndian.PutUint32(b, uint32(ins.imm))
-					break
-				}
-				goto other
-			case opStDW:
-				if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
-					binary.LittleEndian.PutUint64(b, uint64(ins.imm))
-					break
-				}
-				goto other
-			default:
-				goto other
+		if m.hooks.pcs != nil {
+			if c := n + m.pcs.room(len(code)); c < lim {
+				lim = c
 			}
-			ins = &code[pc]
+		}
+		if ins, pc, n = m.run(code, ins, pc, n, lim); ins == nil {
+			goto slow
 		}
 
-	other:
 		// Instructions that call out: memory the fast path could not serve
 		// (views, map values, faults), atomics, LD_ABS, calls, exit and traps.
 		m.pc, m.n = pc-1, n
+		if ins.op >= recorded { // run recorded it
+			ins = &orig[pc-1]
+		}
 		switch ins.op {
 		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW, opLoadAcqB, opLoadAcqH, opLoadAcqW, opLoadAcqDW:
 			v, err := m.load(r[ins.src]+uint64(int64(ins.off)), loadSize[ins.op])
@@ -662,11 +110,9 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			r[0] = ret
 			n = m.n // callbacks the helper ran (bpf_loop) count too
 			if m.tailProg != nil {
+				m.flushPCs() // the batch names one program
 				m.prog, m.tailProg = m.tailProg, nil
-				code, orig = m.prog.code, m.prog.code
-				if m.hooks.traced {
-					code = m.prog.trapCode()
-				}
+				code, orig = m.codeOf(m.prog), m.prog.code
 				pc = 0
 			}
 			if p := m.trace.pause; p == hooks.Abort || p == hooks.Stop && m.nested == 0 {
@@ -689,10 +135,8 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				return r[0], nil
 			}
 			if p := m.prog; &p.code[0] != &orig[0] {
-				code, orig = p.code, p.code
-				if m.hooks.traced {
-					code = p.trapCode()
-				}
+				m.flushPCs()
+				code, orig = m.codeOf(p), p.code
 			}
 
 		case opTrap:
@@ -710,20 +154,986 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 		default: // opInvalid and opSecondSlot cannot be reached in a validated program
 			return m.stop(0, m.fault(ErrUnsupported, 0, 0, "invalid instruction reached"))
 		}
-		if n < lim {
+		if n < lim && (m.hooks.pcs == nil || m.pcs.room(len(code)) > 0) {
 			ins = &code[pc]
 			continue
 		}
 
 	slow:
 		// A taken jump or call found the instruction count at its limit:
-		// enforce the budget and look for cancellation.
+		// enforce the budget, look for cancellation, and hand a nearly full
+		// PC batch to its hook.
 		m.pc, m.n = pc, n
+		if m.hooks.pcs != nil && m.pcs.room(len(code)) == 0 {
+			m.flushPCs()
+		}
 		if n >= m.budget {
 			return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
 		}
 		if ctx.Err() != nil {
 			return m.stop(0, m.fault(ErrCanceled, 0, 0, context.Cause(ctx).Error()))
+		}
+		ins = &code[pc]
+	}
+}
+
+// run interprets from ins, the instruction at pc, while instructions need
+// no function call: ALU, jumps and loads and stores of plain memory. It
+// returns the instruction that needs more (a call, exit, trap, atomic,
+// LD_ABS or memory the fast path cannot serve) with pc past it, or nil
+// with pc at the next instruction when a taken jump finds n at lim. Being
+// call-free lets the compiler keep its state in registers.
+func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int, uint64) {
+	r := &m.regs
+	for {
+		pc++
+		n++
+		switch ins.op {
+		case opAdd64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAdd64K:
+			r[ins.dst] += uint64(ins.imm)
+		case opAdd64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAdd64X:
+			r[ins.dst] += r[ins.src]
+		case opSub64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSub64K:
+			r[ins.dst] -= uint64(ins.imm)
+		case opSub64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSub64X:
+			r[ins.dst] -= r[ins.src]
+		case opMul64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMul64K:
+			r[ins.dst] *= uint64(ins.imm)
+		case opMul64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMul64X:
+			r[ins.dst] *= r[ins.src]
+		case opDiv64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opDiv64K:
+			r[ins.dst] = div(r[ins.dst], uint64(ins.imm))
+		case opDiv64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opDiv64X:
+			r[ins.dst] = div(r[ins.dst], r[ins.src])
+		case opSDiv64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSDiv64K:
+			r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), ins.imm))
+		case opSDiv64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSDiv64X:
+			r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), int64(r[ins.src])))
+		case opMod64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMod64K:
+			r[ins.dst] = mod(r[ins.dst], uint64(ins.imm))
+		case opMod64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMod64X:
+			r[ins.dst] = mod(r[ins.dst], r[ins.src])
+		case opSMod64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSMod64K:
+			r[ins.dst] = uint64(smod(int64(r[ins.dst]), ins.imm))
+		case opSMod64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSMod64X:
+			r[ins.dst] = uint64(smod(int64(r[ins.dst]), int64(r[ins.src])))
+		case opOr64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opOr64K:
+			r[ins.dst] |= uint64(ins.imm)
+		case opOr64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opOr64X:
+			r[ins.dst] |= r[ins.src]
+		case opAnd64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAnd64K:
+			r[ins.dst] &= uint64(ins.imm)
+		case opAnd64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAnd64X:
+			r[ins.dst] &= r[ins.src]
+		case opXor64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opXor64K:
+			r[ins.dst] ^= uint64(ins.imm)
+		case opXor64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opXor64X:
+			r[ins.dst] ^= r[ins.src]
+		case opLsh64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLsh64K:
+			r[ins.dst] <<= uint64(ins.imm) & 63
+		case opLsh64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLsh64X:
+			r[ins.dst] <<= r[ins.src] & 63
+		case opRsh64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opRsh64K:
+			r[ins.dst] >>= uint64(ins.imm) & 63
+		case opRsh64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opRsh64X:
+			r[ins.dst] >>= r[ins.src] & 63
+		case opArsh64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opArsh64K:
+			r[ins.dst] = uint64(int64(r[ins.dst]) >> (uint64(ins.imm) & 63))
+		case opArsh64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opArsh64X:
+			r[ins.dst] = uint64(int64(r[ins.dst]) >> (r[ins.src] & 63))
+		case opNeg64 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opNeg64:
+			r[ins.dst] = -r[ins.dst]
+		case opMov64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMov64K:
+			r[ins.dst] = uint64(ins.imm)
+		case opMov64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMov64X:
+			r[ins.dst] = r[ins.src]
+		case opMovSX8to64 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMovSX8to64:
+			r[ins.dst] = uint64(int64(int8(r[ins.src])))
+		case opMovSX16to64 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMovSX16to64:
+			r[ins.dst] = uint64(int64(int16(r[ins.src])))
+		case opMovSX32to64 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMovSX32to64:
+			r[ins.dst] = uint64(int64(int32(r[ins.src])))
+
+		case opAdd32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAdd32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(ins.imm))
+		case opAdd32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAdd32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(r[ins.src]))
+		case opSub32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSub32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(ins.imm))
+		case opSub32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSub32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(r[ins.src]))
+		case opMul32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMul32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(ins.imm))
+		case opMul32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMul32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(r[ins.src]))
+		case opDiv32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opDiv32K:
+			r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(ins.imm)))
+		case opDiv32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opDiv32X:
+			r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(r[ins.src])))
+		case opSDiv32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSDiv32K:
+			r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(ins.imm))))
+		case opSDiv32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSDiv32X:
+			r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(r[ins.src]))))
+		case opMod32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMod32K:
+			r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(ins.imm)))
+		case opMod32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMod32X:
+			r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(r[ins.src])))
+		case opSMod32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSMod32K:
+			r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(ins.imm))))
+		case opSMod32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opSMod32X:
+			r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(r[ins.src]))))
+		case opOr32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opOr32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(ins.imm))
+		case opOr32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opOr32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(r[ins.src]))
+		case opAnd32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAnd32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(ins.imm))
+		case opAnd32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opAnd32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(r[ins.src]))
+		case opXor32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opXor32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(ins.imm))
+		case opXor32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opXor32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(r[ins.src]))
+		case opLsh32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLsh32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(ins.imm) & 31))
+		case opLsh32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLsh32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(r[ins.src]) & 31))
+		case opRsh32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opRsh32K:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(ins.imm) & 31))
+		case opRsh32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opRsh32X:
+			r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(r[ins.src]) & 31))
+		case opArsh32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opArsh32K:
+			r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(ins.imm) & 31)))
+		case opArsh32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opArsh32X:
+			r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(r[ins.src]) & 31)))
+		case opNeg32 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opNeg32:
+			r[ins.dst] = uint64(-uint32(r[ins.dst]))
+		case opMov32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMov32K:
+			r[ins.dst] = uint64(uint32(ins.imm))
+		case opMov32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMov32X:
+			r[ins.dst] = uint64(uint32(r[ins.src]))
+		case opMovSX8to32 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMovSX8to32:
+			r[ins.dst] = uint64(uint32(int32(int8(r[ins.src]))))
+		case opMovSX16to32 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMovSX16to32:
+			r[ins.dst] = uint64(uint32(int32(int16(r[ins.src]))))
+
+		case opLE16 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLE16:
+			r[ins.dst] = uint64(uint16(r[ins.dst]))
+		case opLE32 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLE32:
+			r[ins.dst] = uint64(uint32(r[ins.dst]))
+		case opLE64 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLE64:
+		case opBE16 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opBE16:
+			r[ins.dst] = uint64(bits.ReverseBytes16(uint16(r[ins.dst])))
+		case opBE32 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opBE32:
+			r[ins.dst] = uint64(bits.ReverseBytes32(uint32(r[ins.dst])))
+		case opBE64 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opBE64:
+			r[ins.dst] = bits.ReverseBytes64(r[ins.dst])
+
+		case opJA + recorded, opJA32 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJA, opJA32:
+			pc = int(ins.off)
+			if n >= lim {
+				return nil, pc, n
+			}
+		case opJEq64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJEq64K:
+			if r[ins.dst] == uint64(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJEq64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJEq64X:
+			if r[ins.dst] == r[ins.src] {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGt64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGt64K:
+			if r[ins.dst] > uint64(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGt64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGt64X:
+			if r[ins.dst] > r[ins.src] {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGe64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGe64K:
+			if r[ins.dst] >= uint64(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGe64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGe64X:
+			if r[ins.dst] >= r[ins.src] {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSet64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSet64K:
+			if r[ins.dst]&uint64(ins.imm) != 0 {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSet64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSet64X:
+			if r[ins.dst]&r[ins.src] != 0 {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJNe64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJNe64K:
+			if r[ins.dst] != uint64(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJNe64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJNe64X:
+			if r[ins.dst] != r[ins.src] {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGt64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGt64K:
+			if int64(r[ins.dst]) > ins.imm {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGt64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGt64X:
+			if int64(r[ins.dst]) > int64(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGe64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGe64K:
+			if int64(r[ins.dst]) >= ins.imm {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGe64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGe64X:
+			if int64(r[ins.dst]) >= int64(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLt64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLt64K:
+			if r[ins.dst] < uint64(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLt64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLt64X:
+			if r[ins.dst] < r[ins.src] {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLe64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLe64K:
+			if r[ins.dst] <= uint64(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLe64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLe64X:
+			if r[ins.dst] <= r[ins.src] {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLt64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLt64K:
+			if int64(r[ins.dst]) < ins.imm {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLt64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLt64X:
+			if int64(r[ins.dst]) < int64(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLe64K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLe64K:
+			if int64(r[ins.dst]) <= ins.imm {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLe64X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLe64X:
+			if int64(r[ins.dst]) <= int64(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJEq32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJEq32K:
+			if uint32(r[ins.dst]) == uint32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJEq32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJEq32X:
+			if uint32(r[ins.dst]) == uint32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGt32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGt32K:
+			if uint32(r[ins.dst]) > uint32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGt32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGt32X:
+			if uint32(r[ins.dst]) > uint32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGe32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGe32K:
+			if uint32(r[ins.dst]) >= uint32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJGe32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJGe32X:
+			if uint32(r[ins.dst]) >= uint32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSet32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSet32K:
+			if uint32(r[ins.dst])&uint32(ins.imm) != 0 {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSet32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSet32X:
+			if uint32(r[ins.dst])&uint32(r[ins.src]) != 0 {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJNe32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJNe32K:
+			if uint32(r[ins.dst]) != uint32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJNe32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJNe32X:
+			if uint32(r[ins.dst]) != uint32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGt32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGt32K:
+			if int32(r[ins.dst]) > int32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGt32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGt32X:
+			if int32(r[ins.dst]) > int32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGe32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGe32K:
+			if int32(r[ins.dst]) >= int32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSGe32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSGe32X:
+			if int32(r[ins.dst]) >= int32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLt32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLt32K:
+			if uint32(r[ins.dst]) < uint32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLt32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLt32X:
+			if uint32(r[ins.dst]) < uint32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLe32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLe32K:
+			if uint32(r[ins.dst]) <= uint32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJLe32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJLe32X:
+			if uint32(r[ins.dst]) <= uint32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLt32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLt32K:
+			if int32(r[ins.dst]) < int32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLt32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLt32X:
+			if int32(r[ins.dst]) < int32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLe32K + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLe32K:
+			if int32(r[ins.dst]) <= int32(ins.imm) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opJSLe32X + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opJSLe32X:
+			if int32(r[ins.dst]) <= int32(r[ins.src]) {
+				pc = int(ins.off)
+				if n >= lim {
+					return nil, pc, n
+				}
+			}
+		case opMayGoto + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opMayGoto:
+			// Fall through while the frame's BPF_MAX_LOOPS budget lasts,
+			// then take the jump, as the kernel's may_goto does.
+			if l := &m.loops[m.depth]; *l > 0 {
+				*l--
+			} else {
+				pc = int(ins.off)
+			}
+
+		case opLdImm64 + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdImm64:
+			r[ins.dst] = uint64(ins.imm)
+			pc++
+		case opLdMapFD + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdMapFD:
+			r[ins.dst] = m.mapByIdx[uint32(ins.imm)].handle
+			pc++
+		case opLdMapValue + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdMapValue:
+			r[ins.dst] = m.mapByIdx[uint32(ins.imm)].values + uint64(uint32(ins.imm>>32))
+			pc++
+		case opLdFunc + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdFunc:
+			r[ins.dst] = funcAddr(int(ins.off))
+			pc++
+
+		case opLdxB + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdxB:
+			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 1); b != nil {
+				r[ins.dst] = uint64(b[0])
+				break
+			}
+			return ins, pc, n
+		case opLdxH + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdxH:
+			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 2); b != nil {
+				r[ins.dst] = uint64(binary.LittleEndian.Uint16(b))
+				break
+			}
+			return ins, pc, n
+		case opLdxW + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdxW:
+			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 4); b != nil {
+				r[ins.dst] = uint64(binary.LittleEndian.Uint32(b))
+				break
+			}
+			return ins, pc, n
+		case opLdxDW + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opLdxDW:
+			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 8); b != nil {
+				r[ins.dst] = binary.LittleEndian.Uint64(b)
+				break
+			}
+			return ins, pc, n
+		case opStxB + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStxB:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
+				b[0] = byte(r[ins.src])
+				break
+			}
+			return ins, pc, n
+		case opStxH + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStxH:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
+				binary.LittleEndian.PutUint16(b, uint16(r[ins.src]))
+				break
+			}
+			return ins, pc, n
+		case opStxW + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStxW:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
+				binary.LittleEndian.PutUint32(b, uint32(r[ins.src]))
+				break
+			}
+			return ins, pc, n
+		case opStxDW + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStxDW:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
+				binary.LittleEndian.PutUint64(b, r[ins.src])
+				break
+			}
+			return ins, pc, n
+		case opStB + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStB:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
+				b[0] = byte(ins.imm)
+				break
+			}
+			return ins, pc, n
+		case opStH + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStH:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
+				binary.LittleEndian.PutUint16(b, uint16(ins.imm))
+				break
+			}
+			return ins, pc, n
+		case opStW + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStW:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
+				binary.LittleEndian.PutUint32(b, uint32(ins.imm))
+				break
+			}
+			return ins, pc, n
+		case opStDW + recorded:
+			m.pcs.put(pc - 1)
+			fallthrough
+		case opStDW:
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
+				binary.LittleEndian.PutUint64(b, uint64(ins.imm))
+				break
+			}
+			return ins, pc, n
+		default:
+			if ins.op >= recorded { // the cases above record their own
+				m.pcs.put(pc - 1)
+			}
+			return ins, pc, n
 		}
 		ins = &code[pc]
 	}
@@ -743,6 +1153,7 @@ func (m *Machine) stop(r0 uint64, err error) (uint64, error) {
 	if m.hooks.traced && err == nil {
 		m.flushAfter()
 	}
+	m.flushPCs()
 	m.state = idle
 	m.result = m.regs[0]
 	if m.hooks.run != nil {
@@ -865,13 +1276,13 @@ func (m *Machine) atomic(ins *insn) error {
 	src := m.regs[ins.src]
 	if size == 4 {
 		old := uint32(getN(b))
-		nv, fetched := atomicOp(ins.aop, old, uint32(src), uint32(m.regs[0]))
+		nv, fetched := atomicOp(uint8(ins.imm), old, uint32(src), uint32(m.regs[0]))
 		putN(b, uint64(nv))
 		m.setFetched(ins, uint64(fetched))
 		return nil
 	}
 	old := getN(b)
-	nv, fetched := atomicOp(ins.aop, old, src, m.regs[0])
+	nv, fetched := atomicOp(uint8(ins.imm), old, src, m.regs[0])
 	putN(b, nv)
 	m.setFetched(ins, fetched)
 	return nil
@@ -879,9 +1290,9 @@ func (m *Machine) atomic(ins *insn) error {
 
 func (m *Machine) setFetched(ins *insn, old uint64) {
 	switch {
-	case ins.aop == 0xf1: // cmpxchg returns the old value in r0
+	case uint8(ins.imm) == 0xf1: // cmpxchg returns the old value in r0
 		m.regs[0] = old
-	case ins.aop&1 != 0: // fetch variants and xchg return it in src
+	case ins.imm&1 != 0: // fetch variants and xchg return it in src
 		m.regs[ins.src] = old
 	}
 }

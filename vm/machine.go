@@ -112,6 +112,7 @@ type Machine struct {
 	state  runState
 	hooks  hookSet
 	trace  traceState
+	pcs    pcBuf
 	result uint64
 	entry  *Program
 }
@@ -273,6 +274,8 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	m.regs[10] = m.fp
 	m.state = running
 	m.trace.reset()
+	m.pcs.n, m.pcs.first = 0, 0
+	m.flushPCs() // sizes the buffer for this program
 	if m.hooks.run != nil {
 		ev := &m.trace.runEv
 		*ev = hooks.Run{Prog: m.prog.Name}

@@ -143,8 +143,8 @@ func (m *Machine) span(addr uint64, n uint32, write bool) []byte {
 func (m *Machine) readable(addr uint64, n uint32) []byte {
 	if id := addr >> regionShift; id < uint64(len(m.win)) {
 		w := &m.win[id]
-		if rel := uint32(addr) - w.lo; uint64(rel)+uint64(n) <= uint64(len(w.b)) {
-			return w.b[rel:]
+		if rel := uint64(uint32(addr) - w.lo); rel+uint64(n) <= uint64(len(w.b)) {
+			return w.b[rel : rel+uint64(n)]
 		}
 	}
 	return nil
@@ -153,8 +153,8 @@ func (m *Machine) readable(addr uint64, n uint32) []byte {
 func (m *Machine) writable(addr uint64, n uint32) []byte {
 	if id := addr >> regionShift; id < uint64(len(m.win)) {
 		w := &m.win[id]
-		if rel := uint32(addr) - w.lo; uint64(rel)+uint64(n) <= uint64(w.writable) {
-			return w.b[rel:]
+		if rel := uint64(uint32(addr) - w.lo); rel+uint64(n) <= uint64(w.writable) {
+			return w.b[rel : rel+uint64(n)]
 		}
 	}
 	return nil

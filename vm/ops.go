@@ -2,9 +2,14 @@ package vm
 
 // op is the interpreter's internal opcode. Decoding folds everything that
 // changes an instruction's meaning (class, source, size, the sdiv/movsx offset,
-// the atomic imm, pseudo sources) into one dense byte, so the interpreter
+// the atomic imm, pseudo sources) into one dense value, so the interpreter
 // dispatches with a single switch and never re-inspects raw fields.
-type op uint8
+type op uint16
+
+// recorded marks an instruction of the recording copy of a program's code:
+// its case appends the pc to the PC batch and falls through to the real one,
+// so a PC hook costs one store per instruction, not a second dispatch.
+const recorded op = 0x100
 
 const (
 	opInvalid op = iota // never produced by a successful decode

@@ -17,9 +17,8 @@ type insn struct {
 	op  op
 	dst uint8
 	src uint8
-	aop uint8 // atomic operation (the imm of BPF_ATOMIC RMW ops)
 	off int32 // memory offset, or absolute target pc for jumps and local calls
-	imm int64 // sign-extended immediate, or the ld_imm64 constant
+	imm int64 // sign-extended immediate, the ld_imm64 constant, or the atomic operation
 }
 
 // Program is a decoded, validated eBPF program. It is immutable once built
@@ -42,6 +41,8 @@ type Program struct {
 	helpers  []int32 // helper ids called statically, deduplicated
 	trapOnce sync.Once
 	traps    []insn // the trap copy of code, for traced runs
+	recOnce  sync.Once
+	recs     []insn // the recording copy of code, for PC hooks
 }
 
 // Func is a BPF function (the entry point or a subprogram).
@@ -574,6 +575,5 @@ func decodeSTX(raw isa.Insn, in insn) (insn, *decodeErr) {
 	if raw.Imm&isa.AtomicFetch != 0 && raw.Src == 10 {
 		return in, bad(ErrBadRegister, "r10 is read-only")
 	}
-	in.aop = uint8(raw.Imm)
 	return in, nil
 }

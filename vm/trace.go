@@ -4,12 +4,15 @@ import (
 	"github.com/bpfscope/bpfscope/hooks"
 )
 
-// How tracing works. A program has two code slices: the real one, and a
-// trap copy in which every slot is opTrap. A run with no step or access hook
-// interprets the real slice and never tests for hooks. A traced run
-// interprets the trap copy; each trap reports the previous instruction's
-// outcome and the next instruction, then dispatches the real instruction in
-// the same switch. Hooks that fire at rarer points (helper calls, calls,
+// How tracing works. A program has three code slices: the real one, a trap
+// copy in which every slot is opTrap, and a recording copy in which every
+// op carries the recorded mark. A run with no per-instruction hook
+// interprets the real slice and never tests for hooks. A run with a step or
+// access hook interprets the trap copy; each trap reports the previous
+// instruction's outcome and the next instruction, then dispatches the real
+// instruction. A run with only a PC hook interprets the recording copy,
+// whose cases store the pc and fall through to the real ones: one store
+// per instruction. Hooks that fire at rarer points (helper calls, calls,
 // map operations, run entry and exit) are tested where those happen.
 
 // hookSet holds the attached hook, once per interface it implements.
@@ -21,6 +24,7 @@ type hookSet struct {
 	run    hooks.RunHook
 	mapOp  hooks.MapHook
 	output hooks.OutputHook
+	pcs    hooks.PCHook
 	traced bool // step or access hooks: run the trap code
 }
 
@@ -36,6 +40,7 @@ func (m *Machine) Attach(h any) {
 	s.run, _ = h.(hooks.RunHook)
 	s.mapOp, _ = h.(hooks.MapHook)
 	s.output, _ = h.(hooks.OutputHook)
+	s.pcs, _ = h.(hooks.PCHook)
 	s.traced = s.step != nil || s.access != nil
 	m.hooks = s
 }
@@ -89,6 +94,82 @@ func (p *Program) trapCode() []insn {
 	return p.traps
 }
 
+// recCode returns the program's recording copy, building it once: every
+// instruction's op carries the recorded mark (see interp.go).
+func (p *Program) recCode() []insn {
+	p.recOnce.Do(func() {
+		p.recs = make([]insn, len(p.code))
+		for i, in := range p.code {
+			if in.op != opSecondSlot {
+				in.op += recorded
+			}
+			p.recs[i] = in
+		}
+	})
+	return p.recs
+}
+
+// codeOf picks the code slice a run of p interprets: the trap copy when
+// step or access hooks listen, the recording copy for a PC hook alone, or
+// the plain code.
+func (m *Machine) codeOf(p *Program) []insn {
+	switch {
+	case m.hooks.traced || m.trace.stepping:
+		return p.trapCode()
+	case m.hooks.pcs != nil:
+		return p.recCode()
+	}
+	return p.code
+}
+
+// pcBatch is how many pcs a PC hook receives at most at a time.
+const pcBatch = 4096
+
+// pcBuf collects the pcs of executed instructions for a PC hook.
+type pcBuf struct {
+	buf   []uint32
+	n     int
+	ev    hooks.PCBatch
+	first uint64 // run count of buf[0]
+}
+
+// put appends pc. The interpreter flushes before the buffer can fill (see
+// room), so the length check only guards against a bug.
+func (b *pcBuf) put(pc int) {
+	if b.n < len(b.buf) {
+		b.buf[b.n] = uint32(pc)
+		b.n++
+	}
+}
+
+// room is how many instructions may still run before the batch must be
+// flushed, keeping space for a straight run through all codeLen slots
+// (the interpreter looks at the batch only at taken jumps and calls).
+func (b *pcBuf) room(codeLen int) uint64 {
+	if r := len(b.buf) - codeLen - b.n; r > 0 {
+		return uint64(r)
+	}
+	return 0
+}
+
+// flushPCs hands the collected pcs to the PC hook and makes room for the
+// current program.
+func (m *Machine) flushPCs() {
+	if m.hooks.pcs == nil {
+		return
+	}
+	b := &m.pcs
+	if b.n > 0 {
+		b.ev = hooks.PCBatch{Prog: m.prog.Name, First: b.first, PC: b.buf[:b.n]}
+		m.hooks.pcs.PCs(&b.ev)
+		b.first += uint64(b.n)
+		b.n = 0
+	}
+	if want := len(m.prog.code) + pcBatch; len(b.buf) < want {
+		b.buf = make([]uint32, want)
+	}
+}
+
 // trap runs the hooks due before the instruction at m.pc. A non-Continue
 // answer pauses or aborts the run before that instruction executes.
 func (m *Machine) trap() hooks.Action {
@@ -110,6 +191,9 @@ func (m *Machine) trap() hooks.Action {
 	}
 	pc := m.pc
 	in := &m.prog.code[pc]
+	if m.hooks.pcs != nil {
+		m.pcs.put(pc)
+	}
 	if m.hooks.step != nil && t.beforeDone != pc {
 		ev := m.stepEvent(pc)
 		ev.Changed = 0
