@@ -242,38 +242,34 @@ func TestRedirect(t *testing.T) {
 	}
 }
 
-// devmap is a stand-in for BPF_MAP_TYPE_DEVMAP, which package maps lacks:
-// an array that reports the devmap type.
-type devmap struct{ maps.Map }
-
-func (d devmap) Spec() *maps.Spec {
-	s := d.Map.Spec()
-	s.Type = devMap
-	return s
-}
-
+// TestRedirectMap checks what bpf_redirect_map records: the devmap
+// entry's device, the full index, and no target after a miss.
 func TestRedirectMap(t *testing.T) {
-	arr, err := maps.New(&maps.Spec{Name: "tx", Type: maps.Array, KeySize: 4, ValueSize: 4, MaxEntries: 4})
+	dm, err := maps.New(&maps.Spec{Name: "tx", Type: maps.DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dm := devmap{arr}
+	if err := dm.Put([]byte{1, 0, 0, 0}, []byte{1, 0, 0, 0}, maps.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
 	b := newBench(t, nil, dm)
 	h := b.m.MapHandle(dm)
-	cases := []struct {
-		key, flags uint64
-		want       int64
-	}{
-		{1, 0, xdpRedirect},             // present
-		{9, 0, xdpAborted},              // miss: the flags' action, XDP_ABORTED
-		{9, 2, 2},                       // miss: XDP_PASS
-		{9, flagBroadcast, xdpRedirect}, // broadcast: no lookup
-		{1, 1 << 6, xdpAborted},         // unknown flag
+	if got := b.ret(asm.FnRedirectMap, h, 1<<32|1, 0); got != xdpRedirect {
+		t.Fatalf("redirect_map = %d", got)
 	}
-	for _, tc := range cases {
-		if got := b.ret(asm.FnRedirectMap, h, tc.key, tc.flags); got != tc.want {
-			t.Errorf("redirect_map(key %d, flags %#x) = %d, want %d", tc.key, tc.flags, got, tc.want)
-		}
+	want := Redirect{Helper: "bpf_redirect_map", Ifindex: 1, Map: "tx", Key: 1<<32 | 1}
+	if r := b.s.State(b.m).Redirect; r == nil || *r != want {
+		t.Errorf("redirect state = %+v, want %+v", r, want)
+	}
+	if got := b.ret(asm.FnRedirectMap, h, 2, 2); got != 2 {
+		t.Fatalf("redirect_map miss = %d", got)
+	}
+	if r := b.s.State(b.m).Redirect; r != nil {
+		t.Errorf("redirect state after a miss = %+v, want none", r)
+	}
+	copy(b.buf, []byte{1, 0, 0, 0})
+	if _, err := b.call(asm.FnMapDeleteElem, h, b.at); err == nil || !strings.Contains(err.Error(), "verifier") {
+		t.Errorf("bpf_map_delete_elem on a devmap: %v, want the verifier's refusal", err)
 	}
 }
 

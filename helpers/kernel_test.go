@@ -506,3 +506,58 @@ func TestRedirectKernel(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectMapKernel calls bpf_redirect_map on a devmap, a cpumap and an
+// xskmap with hits, misses, a 64-bit index, broadcast and unknown flags,
+// and reads a devmap entry with bpf_map_lookup_elem.
+func TestRedirectMapKernel(t *testing.T) {
+	dev := oracleMap{spec: maps.Spec{Name: "dev", Type: maps.DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 4},
+		entries: [][2][]byte{{le32(1), le32(1)}}}
+	cpu := oracleMap{spec: maps.Spec{Name: "cpu", Type: maps.CPUMap, KeySize: 4, ValueSize: 8, MaxEntries: 1},
+		entries: [][2][]byte{{le32(0), append(le32(64), le32(0)...)}}}
+	xsk := oracleMap{spec: maps.Spec{Name: "xsk", Type: maps.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: 2}}
+	calls := []struct {
+		m            int
+		index, flags int64
+	}{
+		{1, 1, 0},             // devmap hit
+		{1, 2, 2},             // miss: XDP_PASS
+		{1, 1<<32 | 1, 0},     // the index is truncated to the u32 key
+		{1, 3, flagBroadcast}, // broadcast: no lookup
+		{1, 3, flagBroadcast | flagExcludeIngress | 1},
+		{1, 2, flagExcludeIngress | 3}, // miss: XDP_TX
+		{1, 1, 1 << 6},                 // unknown flag: XDP_ABORTED
+		{2, 0, 0},                      // cpumap hit
+		{2, 5, 1},                      // miss: XDP_DROP
+		{2, 0, flagBroadcast},          // no broadcast on cpumaps
+		{3, 0, 2},                      // empty xskmap: XDP_PASS
+		{3, 1, flagExcludeIngress},     // not an xskmap flag
+	}
+	o := oracle{
+		maps: []oracleMap{outMap(8 * 14), dev, cpu, xsk},
+		build: func(fd func(int) int) asm.Instructions {
+			insns := storeBytes(-112, make([]byte, 112))
+			for i, c := range calls {
+				insns = append(insns,
+					asm.LoadMapPtr(asm.R1, fd(c.m)),
+					asm.LoadImm(asm.R2, c.index, asm.DWord),
+					asm.LoadImm(asm.R3, c.flags, asm.DWord),
+					asm.FnRedirectMap.Call(),
+					asm.StoreMem(asm.RFP, int16(-112+8*i), asm.R0, asm.DWord))
+			}
+			// The devmap entry as a program reads it: struct bpf_devmap_val.
+			insns = append(insns,
+				asm.StoreImm(asm.RFP, -120, 1, asm.Word),
+				asm.LoadMapPtr(asm.R1, fd(1)), asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, -120),
+				asm.FnMapLookupElem.Call(),
+				asm.JEq.Imm(asm.R0, 0, "miss"),
+				asm.LoadMem(asm.R0, asm.R0, 0, asm.Word),
+				asm.StoreMem(asm.RFP, -16, asm.R0, asm.DWord).WithSymbol("miss"),
+				asm.Mov.Imm(asm.R0, 4))
+			return append(insns, copyOut(fd(0), -112, 112)...)
+		},
+	}
+	o.compare(t)
+}
+
+func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }

@@ -28,6 +28,20 @@ func mapArg(m *vm.Machine, addr uint64) (maps.Map, error) {
 	return mp, nil
 }
 
+// redirectOnly mirrors check_map_func_compatibility for the XDP redirect
+// maps: programs may look devmaps and xskmaps up and redirect to all of
+// them, nothing else; the verifier rejects other calls.
+func redirectOnly(mp maps.Map, fn string) error {
+	t := mp.Spec().Type
+	switch {
+	case fn == "bpf_map_lookup_elem" && t != maps.CPUMap:
+		return nil
+	case t == maps.DevMap || t == maps.DevMapHash || t == maps.CPUMap || t == maps.XSKMap:
+		return fmt.Errorf("%s on %s map %s (the verifier rejects this)", fn, t, mp.Name())
+	}
+	return nil
+}
+
 func keyArg(m *vm.Machine, mp maps.Map, addr uint64) ([]byte, error) {
 	return m.Bytes(addr, int(mp.Spec().KeySize), false)
 }
@@ -35,6 +49,9 @@ func keyArg(m *vm.Machine, mp maps.Map, addr uint64) ([]byte, error) {
 func mapLookup(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	mp, err := mapArg(m, a[0])
 	if err != nil {
+		return 0, err
+	}
+	if err := redirectOnly(mp, "bpf_map_lookup_elem"); err != nil {
 		return 0, err
 	}
 	key, err := keyArg(m, mp, a[1])
@@ -72,6 +89,9 @@ func mapUpdate(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := redirectOnly(mp, "bpf_map_update_elem"); err != nil {
+		return 0, err
+	}
 	key, err := keyArg(m, mp, a[1])
 	if err != nil {
 		return 0, err
@@ -91,6 +111,9 @@ func mapUpdate(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 func mapDelete(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	mp, err := mapArg(m, a[0])
 	if err != nil {
+		return 0, err
+	}
+	if err := redirectOnly(mp, "bpf_map_delete_elem"); err != nil {
 		return 0, err
 	}
 	key, err := keyArg(m, mp, a[1])

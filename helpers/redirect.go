@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf/asm"
 )
@@ -29,14 +30,6 @@ const (
 	flagIngress        = 1 << 0
 	flagBroadcast      = 1 << 3
 	flagExcludeIngress = 1 << 4
-)
-
-// Map types bpf_redirect_map accepts (BPF_MAP_TYPE_*).
-const (
-	devMap     = 14
-	cpuMap     = 16
-	xskMap     = 17
-	devMapHash = 25
 )
 
 // isXDP reports whether the run's context is an XDP one: bpf_redirect
@@ -73,10 +66,13 @@ func redirect(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	return tcActRedirect, nil
 }
 
-// redirectMap implements XDP's bpf_redirect_map(map, key, flags) for
-// devmaps, cpumaps and xskmaps: XDP_REDIRECT when key has an entry (or
-// with BPF_F_BROADCAST on a devmap); otherwise the action in the low two
-// bits of flags. Unknown flags give XDP_ABORTED.
+// redirectMap implements XDP's bpf_redirect_map(map, index, flags) for
+// devmaps, cpumaps and xskmaps (__bpf_xdp_redirect_map): XDP_REDIRECT
+// when the entry at index (truncated to the u32 key) exists, or with
+// BPF_F_BROADCAST on a devmap; otherwise the action in the low two bits of
+// flags, and the target is cleared, as the last call takes precedence.
+// Unknown flags give XDP_ABORTED. A test run reports XDP_REDIRECT and
+// carries nothing out; the target is left in the RunState.
 func redirectMap(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	mp, err := mapArg(m, a[0])
 	if err != nil {
@@ -85,24 +81,32 @@ func redirectMap(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	const actionMask = 3 // XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
 	var flagMask uint64
 	switch t := mp.Spec().Type; t {
-	case devMap, devMapHash:
+	case maps.DevMap, maps.DevMapHash:
 		flagMask = flagBroadcast | flagExcludeIngress
-	case cpuMap, xskMap:
+	case maps.CPUMap, maps.XSKMap:
 	default:
 		return 0, fmt.Errorf("map %s is a %v; bpf_redirect_map wants a devmap, cpumap or xskmap", mp.Name(), t)
 	}
-	key, flags := uint32(a[1]), a[2]
+	index, flags := a[1], a[2]
 	if flags&^(actionMask|flagMask) != 0 {
 		return xdpAborted, nil
 	}
+	st := s.State(m)
+	r := &Redirect{Helper: "bpf_redirect_map", Map: mp.Name(), Key: index, Flags: flags}
 	if flags&flagBroadcast == 0 {
-		var k [4]byte
-		binary.LittleEndian.PutUint32(k[:], key)
-		if _, ok := mp.Lookup(k[:], int(s.env.CPU())); !ok {
+		ok := false
+		switch t := mp.(type) {
+		case interface{ Ifindex(uint32) (uint32, bool) }: // devmaps
+			r.Ifindex, ok = t.Ifindex(uint32(index))
+		default:
+			_, ok = mp.Lookup(binary.NativeEndian.AppendUint32(nil, uint32(index)), int(s.env.CPU()))
+		}
+		if !ok {
+			st.Redirect = nil
 			return flags & actionMask, nil
 		}
 	}
-	s.State(m).Redirect = &Redirect{Helper: "bpf_redirect_map", Map: mp.Name(), Key: uint64(key), Flags: flags}
+	st.Redirect = r
 	return xdpRedirect, nil
 }
 

@@ -30,11 +30,13 @@ type RunState struct {
 
 // Redirect is a packet redirection a program requested.
 type Redirect struct {
-	Helper  string // "bpf_redirect" or "bpf_redirect_map"
-	Ifindex uint32 // bpf_redirect's target
+	Helper string // "bpf_redirect" or "bpf_redirect_map"
+	// Ifindex is bpf_redirect's target, or the device of the devmap entry
+	// bpf_redirect_map found (0 for a broadcast).
+	Ifindex uint32
 	Map     string // bpf_redirect_map's map
-	Key     uint64 // and key
-	Flags   uint64
+	Key     uint64 // and index (a cpumap's CPU, an xskmap's queue)
+	Flags   uint64 // as passed
 }
 
 // Signal is a signal a program sent to the current task or thread.

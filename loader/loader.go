@@ -50,6 +50,9 @@ type Options struct {
 	// PossibleCPUs is the number of CPUs per-CPU maps hold values for
 	// (default 1).
 	PossibleCPUs int
+	// NetDevices are the ifindexes of the network devices devmaps may
+	// hold; nil means loopback (1) alone (see maps.WithNetDevices).
+	NetDevices []uint32
 	// Programs, if not empty, restricts loading to these programs plus the
 	// ones the object's program arrays name in .values. Use it to load the
 	// usable part of an object whose other programs cannot be supported.

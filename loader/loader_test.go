@@ -21,11 +21,6 @@ import (
 
 const examples = "../examples/progs"
 
-// unsupportedMaps lists example objects whose maps package maps lacks.
-var unsupportedMaps = map[string]string{
-	"xdp_redirect.o": "CPUMap",
-}
-
 func exampleObjects(t *testing.T) []string {
 	t.Helper()
 	objs, err := filepath.Glob(filepath.Join(examples, "*.o"))
@@ -42,12 +37,6 @@ func TestExamples(t *testing.T) {
 	for _, obj := range exampleObjects(t) {
 		t.Run(filepath.Base(obj), func(t *testing.T) {
 			c, err := Load(obj, Options{})
-			if typ, ok := unsupportedMaps[filepath.Base(obj)]; ok {
-				if !errors.Is(err, ErrUnsupportedMap) {
-					t.Fatalf("Load: %v, want ErrUnsupportedMap (%s)", err, typ)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,9 +85,6 @@ func TestExamples(t *testing.T) {
 func TestEncodingMatchesELF(t *testing.T) {
 	atomics := 0
 	for _, obj := range exampleObjects(t) {
-		if _, ok := unsupportedMaps[filepath.Base(obj)]; ok {
-			continue
-		}
 		c, err := Load(obj, Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -252,6 +238,18 @@ func TestSpinLock(t *testing.T) {
 	spec.Maps["m"].ValueSize, spec.Maps["m"].Value = 8, two
 	if _, err := FromSpec(spec, Options{}); !errors.Is(err, ErrInvalidMap) {
 		t.Errorf("two locks: %v, want ErrInvalidMap", err)
+	}
+}
+
+// TestCPUMapEntries: like cilium/ebpf, the loader clamps a cpumap to the
+// possible CPUs.
+func TestCPUMapEntries(t *testing.T) {
+	c, err := Load(filepath.Join(examples, "xdp_redirect.o"), Options{PossibleCPUs: 2, MaxEntries: map[string]uint32{"cpus": 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Maps["cpus"].Spec().MaxEntries; n != 2 {
+		t.Errorf("cpus max_entries %d, want the 2 possible CPUs", n)
 	}
 }
 

@@ -27,6 +27,10 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 	ebpf.Queue:          bpfmaps.Queue,
 	ebpf.Stack:          bpfmaps.Stack,
 	ebpf.RingBuf:        bpfmaps.RingBuf,
+	ebpf.DevMap:         bpfmaps.DevMap,
+	ebpf.DevMapHash:     bpfmaps.DevMapHash,
+	ebpf.CPUMap:         bpfmaps.CPUMap,
+	ebpf.XSKMap:         bpfmaps.XSKMap,
 }
 
 // isDataSection reports whether a map holds a global data section.
@@ -54,6 +58,10 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 		if typ == bpfmaps.PerfEventArray {
 			s.MaxEntries = uint32(l.opts.PossibleCPUs)
 		}
+	}
+	if typ == bpfmaps.CPUMap && s.MaxEntries > uint32(l.opts.PossibleCPUs) {
+		// cilium/ebpf clamps a cpumap to the possible CPUs.
+		s.MaxEntries = uint32(l.opts.PossibleCPUs)
 	}
 	locks := spinLocks(ms.Value, 0, nil)
 	switch len(locks) {
@@ -103,7 +111,11 @@ func (l *linker) newMap(name string, ms *ebpf.MapSpec) (bpfmaps.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := bpfmaps.New(s, bpfmaps.WithPossibleCPUs(l.opts.PossibleCPUs))
+	opts := []bpfmaps.Option{bpfmaps.WithPossibleCPUs(l.opts.PossibleCPUs)}
+	if l.opts.NetDevices != nil {
+		opts = append(opts, bpfmaps.WithNetDevices(l.opts.NetDevices...))
+	}
+	m, err := bpfmaps.New(s, opts...)
 	if err != nil {
 		return nil, &Error{Object: l.object, Map: name, Insn: -1, Err: ErrInvalidMap, Cause: err}
 	}

@@ -14,6 +14,7 @@
 // exactly the least recently used element (see HashMap).
 //
 // Create maps with New from a Spec; type-specific operations (ring buffer
-// reservation, queue push and pop, inner maps, tail-call programs) are
+// reservation, queue push and pop, inner maps, tail-call programs, the
+// devices of devmaps and the sockets of xskmaps) are
 // methods of the concrete types New returns.
 package maps

@@ -19,6 +19,9 @@ const (
 	EINVAL     = Errno(syscall.EINVAL)
 	ENOSPC     = Errno(syscall.ENOSPC)
 	EOPNOTSUPP = Errno(syscall.EOPNOTSUPP)
+	EBADF      = Errno(syscall.EBADF)
+	ENODEV     = Errno(syscall.ENODEV)
+	EOVERFLOW  = Errno(syscall.EOVERFLOW)
 	// ENOTSUPP is the kernel-internal 524 that leaks to user space from
 	// some map operations (ringbuf lookups, LRU without preallocation).
 	ENOTSUPP Errno = 524

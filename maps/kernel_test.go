@@ -70,7 +70,13 @@ func newKernelMap(t *testing.T, spec *Spec) kernelMap {
 	if spec.HasSpinLock {
 		ms.Key, ms.Value = lockValueBTF(spec)
 	}
-	m, err := ebpf.NewMap(ms)
+	var m *ebpf.Map
+	var err error
+	if spec.Type == CPUMap {
+		m, err = rawCreate(spec) // cilium/ebpf would clamp max_entries
+	} else {
+		m, err = ebpf.NewMap(ms)
+	}
 	if errors.Is(err, unix.EPERM) || errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.ENOSYS) {
 		t.Skipf("bpf() unavailable: %v", err)
 	}
@@ -79,6 +85,16 @@ func newKernelMap(t *testing.T, spec *Spec) kernelMap {
 	}
 	t.Cleanup(func() { m.Close() })
 	return kernelMap{m}
+}
+
+// rawCreate creates a map with BPF_MAP_CREATE as given.
+func rawCreate(spec *Spec) (*ebpf.Map, error) {
+	attr := [5]uint32{uint32(spec.Type), spec.KeySize, spec.ValueSize, spec.MaxEntries, spec.Flags}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, 0, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	if errno != 0 {
+		return nil, errno
+	}
+	return ebpf.NewMapFromFD(int(fd))
 }
 
 // lockValueBTF types a u32 key and a value of bytes with a struct
@@ -125,6 +141,8 @@ type diffCase struct {
 	key  func(r *rand.Rand) []byte
 	// ordered means NextKey order is defined and must match the kernel's.
 	ordered bool
+	// value, if set, draws values to Put; random bytes otherwise.
+	value func(r *rand.Rand) []byte
 }
 
 func u32Key(n uint32) func(r *rand.Rand) []byte {
@@ -193,6 +211,9 @@ func diffKeyed(t *testing.T, c diffCase, km kernelMap, m Map) {
 			value := make([]byte, vsize)
 			for i := range value {
 				value[i] = byte(r.Uint32())
+			}
+			if c.value != nil {
+				value = c.value(r)
 			}
 			what = fmt.Sprintf("Put(%x, %x, %d)", key, value, flags)
 			kerr = km.call(bpfMapUpdateElem, key, value, flags)
@@ -315,6 +336,82 @@ func TestKernelSpinLockSpecs(t *testing.T) {
 		_, err := New(s)
 		if ke, me := errnoOf(kerr), errnoOf(err); ke != me {
 			t.Errorf("%s: kernel %v, got %v", s.Name, kerr, err)
+		}
+	}
+}
+
+// randomRedirectValue draws a devmap or cpumap value: the first u32 an ifindex
+// or qsize (loopback, 0, a missing device, above cpumap's limit), then a
+// program fd: none (0, -1) or one that is no program (stdin, not open).
+func randomRedirectValue(size int) func(r *rand.Rand) []byte {
+	return func(r *rand.Rand) []byte {
+		v := le32([]uint32{1, 1, 1, 0, 64, 1000, 16384, 16385}[r.IntN(8)])
+		if size == 8 {
+			v = append(v, le32([]uint32{0, 0, 0xffffffff, 0, 1000000}[r.IntN(5)])...)
+		}
+		return v
+	}
+}
+
+// TestKernelRedirectMaps drives devmaps, cpumaps and xskmaps like the
+// other maps: updates with valid and invalid devices, queue sizes and
+// program fds, lookups, deletes and the NextKey order.
+func TestKernelRedirectMaps(t *testing.T) {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Skipf("possible CPUs: %v", err)
+	}
+	cases := []diffCase{
+		{spec: &Spec{Name: "devmap", Type: DevMap, KeySize: 4, ValueSize: 8, MaxEntries: 6}, key: u32Key(8), ordered: true, value: randomRedirectValue(8)},
+		{spec: &Spec{Name: "devmap4", Type: DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 3}, key: u32Key(4), ordered: true, value: randomRedirectValue(4)},
+		{spec: &Spec{Name: "devmaphash", Type: DevMapHash, KeySize: 4, ValueSize: 8, MaxEntries: 5}, key: u32Key(20), ordered: true, value: randomRedirectValue(8)},
+		{spec: &Spec{Name: "cpumap", Type: CPUMap, KeySize: 4, ValueSize: 8, MaxEntries: uint32(cpus) + 2}, key: u32Key(uint32(cpus) + 3), ordered: true, value: randomRedirectValue(8)},
+		{spec: &Spec{Name: "xskmap", Type: XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: 4}, key: u32Key(5), ordered: true,
+			value: func(r *rand.Rand) []byte { return le32(1000000) }},
+	}
+	for _, c := range cases {
+		t.Run(c.spec.Name, func(t *testing.T) {
+			km := newKernelMap(t, c.spec)
+			m, err := New(c.spec, WithPossibleCPUs(cpus))
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffKeyed(t, c, km, m)
+		})
+	}
+}
+
+// TestKernelRedirectMapSpecs checks BPF_MAP_CREATE's rules for the
+// redirect maps.
+func TestKernelRedirectMapSpecs(t *testing.T) {
+	for _, s := range []*Spec{
+		{Type: DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 2},
+		{Type: DevMap, KeySize: 4, ValueSize: 6, MaxEntries: 2},
+		{Type: DevMap, KeySize: 8, ValueSize: 8, MaxEntries: 2},
+		{Type: DevMap, KeySize: 4, ValueSize: 8, MaxEntries: 2, Flags: FlagWrOnly},
+		{Type: DevMap, KeySize: 4, ValueSize: 8, MaxEntries: 2, Flags: FlagRdOnlyProg},
+		{Type: DevMap, KeySize: 4, ValueSize: 8, MaxEntries: 2, Flags: FlagNoPrealloc},
+		{Type: DevMapHash, KeySize: 4, ValueSize: 8, MaxEntries: 1<<31 + 1},
+		{Type: DevMapHash, KeySize: 4, ValueSize: 12, MaxEntries: 2},
+		{Type: CPUMap, KeySize: 4, ValueSize: 4, MaxEntries: 2},
+		{Type: CPUMap, KeySize: 4, ValueSize: 8, MaxEntries: 2, Flags: FlagRdOnly},
+		{Type: CPUMap, KeySize: 4, ValueSize: 16, MaxEntries: 2},
+		{Type: CPUMap, KeySize: 4, ValueSize: 8, MaxEntries: 200},
+		{Type: XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: 2, Flags: FlagRdOnly},
+		{Type: XSKMap, KeySize: 4, ValueSize: 8, MaxEntries: 2},
+		{Type: XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: 2, Flags: FlagMmapable},
+	} {
+		s.Name = "m"
+		km, kerr := rawCreate(s)
+		if errors.Is(kerr, unix.EPERM) {
+			t.Skipf("bpf() unavailable: %v", kerr)
+		}
+		if kerr == nil {
+			km.Close()
+		}
+		_, err := New(s)
+		if ke, me := errnoOf(kerr), errnoOf(err); ke != me {
+			t.Errorf("%+v: kernel %v, got %v", *s, kerr, err)
 		}
 	}
 }

@@ -182,4 +182,8 @@ var (
 	_ Map = (*ProgramArrayMap)(nil)
 	_ Map = (*ArrayOfMapsMap)(nil)
 	_ Map = (*HashOfMapsMap)(nil)
+	_ Map = (*DevMapMap)(nil)
+	_ Map = (*DevMapHashMap)(nil)
+	_ Map = (*CPUMapMap)(nil)
+	_ Map = (*XSKMapMap)(nil)
 )

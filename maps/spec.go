@@ -20,8 +20,12 @@ const (
 	LPMTrie        Type = 11
 	ArrayOfMaps    Type = 12
 	HashOfMaps     Type = 13
+	DevMap         Type = 14
+	CPUMap         Type = 16
+	XSKMap         Type = 17
 	Queue          Type = 22
 	Stack          Type = 23
+	DevMapHash     Type = 25
 	RingBuf        Type = 27
 )
 
@@ -31,6 +35,7 @@ var typeNames = map[Type]string{
 	PerCPUArray: "PerCPUArray", LRUHash: "LRUHash", LRUCPUHash: "LRUCPUHash",
 	LPMTrie: "LPMTrie", ArrayOfMaps: "ArrayOfMaps", HashOfMaps: "HashOfMaps",
 	Queue: "Queue", Stack: "Stack", RingBuf: "RingBuf",
+	DevMap: "DevMap", DevMapHash: "DevMapHash", CPUMap: "CPUMap", XSKMap: "XSKMap",
 }
 
 func (t Type) String() string {
@@ -103,7 +108,8 @@ func (s *Spec) Copy() *Spec {
 type Option func(*config)
 
 type config struct {
-	cpus int
+	cpus    int
+	netdevs map[uint32]bool // nil: loopback only
 }
 
 // WithPossibleCPUs sets the number of possible CPUs (default 1). Per-CPU maps
@@ -170,6 +176,14 @@ func New(spec *Spec, opts ...Option) (Map, error) {
 		return newProgramArray(s, cfg)
 	case ArrayOfMaps, HashOfMaps:
 		return newMapOfMaps(s, cfg)
+	case DevMap:
+		return newDevMap(s, cfg)
+	case DevMapHash:
+		return newDevMapHash(s, cfg)
+	case CPUMap:
+		return newCPUMap(s, cfg)
+	case XSKMap:
+		return newXSKMap(s, cfg)
 	}
 	return nil, specError(s, EINVAL, "unsupported map type")
 }

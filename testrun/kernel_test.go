@@ -35,34 +35,38 @@ const examples = "../examples/progs"
 // expectedToRun lists the example programs whose context, maps and
 // helpers bpfscope has today: for these the differential test must run,
 // not skip. The others (tracing.o: kprobe and tracepoint, which the kernel
-// cannot test-run; xdp_redirect.o: CPUMap and DevMap maps) skip, naming
-// what they miss; add them here when it lands.
+// cannot test-run) skip, naming what they miss; add them here when it
+// lands.
 var expectedToRun = map[string]bool{
-	"cgroup_skb.o/egress_filter":   true,
-	"flow_dissector.o/dissect":     true,
-	"lwt.o/lwt_count":              true,
-	"lwt.o/lwt_ttl_guard":          true,
-	"netfilter.o/nf_ipv4_only":     true,
-	"raw_tp.o/count_syscalls":      true,
-	"sk_lookup.o/port_guard":       true,
-	"socket_filter.o/dns_filter":   true,
-	"syscall.o/multiply":           true,
-	"tc_action.o/tc_dscp_priority": true,
-	"tc_classifier.o/tc_dnat":      true,
-	"tc_resize.o/tc_nat46":         true,
-	"tc_resize.o/tc_outer_eth":     true,
-	"tc_resize.o/tc_trailer":       true,
-	"tc_resize.o/tc_vlan_push":     true,
-	"xdp_adjust.o/xdp_meta":        true,
-	"xdp_adjust.o/xdp_trailer":     true,
-	"xdp_adjust.o/xdp_vlan_push":   true,
-	"xdp_firewall.o/xdp_firewall":  true,
-	"xdp_loop.o/xdp_loop":          true,
-	"xdp_lpm.o/xdp_lpm":            true,
-	"xdp_tailcall.o/handle_ipv4":   true,
-	"xdp_tailcall.o/handle_ipv6":   true,
-	"xdp_tailcall.o/handle_udp":    true,
-	"xdp_tailcall.o/xdp_dispatch":  true,
+	"cgroup_skb.o/egress_filter":          true,
+	"flow_dissector.o/dissect":            true,
+	"lwt.o/lwt_count":                     true,
+	"lwt.o/lwt_ttl_guard":                 true,
+	"netfilter.o/nf_ipv4_only":            true,
+	"raw_tp.o/count_syscalls":             true,
+	"sk_lookup.o/port_guard":              true,
+	"socket_filter.o/dns_filter":          true,
+	"syscall.o/multiply":                  true,
+	"tc_action.o/tc_dscp_priority":        true,
+	"tc_classifier.o/tc_dnat":             true,
+	"tc_resize.o/tc_nat46":                true,
+	"tc_resize.o/tc_outer_eth":            true,
+	"tc_resize.o/tc_trailer":              true,
+	"tc_resize.o/tc_vlan_push":            true,
+	"xdp_adjust.o/xdp_meta":               true,
+	"xdp_adjust.o/xdp_trailer":            true,
+	"xdp_adjust.o/xdp_vlan_push":          true,
+	"xdp_firewall.o/xdp_firewall":         true,
+	"xdp_loop.o/xdp_loop":                 true,
+	"xdp_lpm.o/xdp_lpm":                   true,
+	"xdp_tailcall.o/handle_ipv4":          true,
+	"xdp_tailcall.o/handle_ipv6":          true,
+	"xdp_tailcall.o/handle_udp":           true,
+	"xdp_tailcall.o/xdp_dispatch":         true,
+	"xdp_redirect.o/xdp_redirect_ifindex": true,
+	"xdp_redirect.o/xdp_redirect_devmap":  true,
+	"xdp_redirect.o/xdp_redirect_cpumap":  true,
+	"xdp_redirect.o/xdp_fib_forward":      true,
 }
 
 // kernelCannotRun are program types BPF_PROG_TEST_RUN refuses (ENOTSUPP).
@@ -93,7 +97,7 @@ func TestKernelDifferential(t *testing.T) {
 		for _, name := range slices.Sorted(maps.Keys(spec.Programs)) {
 			id := filepath.Base(obj) + "/" + name
 			t.Run(id, func(t *testing.T) {
-				d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus}
+				d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus, fib: &kernelFib{t: t}}
 				if why := d.missing(); why != "" {
 					if expectedToRun[id] {
 						t.Fatalf("expected to run, but %s", why)
@@ -115,8 +119,7 @@ func TestKernelDifferential(t *testing.T) {
 // knownDifferences lists programs where bpfscope still differs from the
 // kernel, and why. Their diffs are reported as skips, so the list shrinks as
 // they are fixed and any new difference fails the test.
-var knownDifferences = map[string]string{
-}
+var knownDifferences = map[string]string{}
 
 type differ struct {
 	t    *testing.T
@@ -124,6 +127,7 @@ type differ struct {
 	prog string
 	spec *ebpf.CollectionSpec
 	cpus int
+	fib  *kernelFib
 }
 
 // missing says why bpfscope cannot run the program yet, or "".
@@ -206,7 +210,7 @@ func (d *differ) input(rng *rand.Rand, canonical bool) kernel.Input {
 			}
 			continue
 		}
-		if kvs := randomEntries(rng, ms, frame); len(kvs) > 0 {
+		if kvs := randomEntries(rng, ms, frame, d.cpus); len(kvs) > 0 {
 			in.Maps[name] = kvs
 		}
 	}
@@ -256,9 +260,25 @@ func randBytes(rng *rand.Rand, n int) []byte {
 }
 
 // randomEntries gives a plain map a few random entries. Keys of 4 and 16
-// bytes are often the frame's IPv4 or IPv6 source, so lookups hit.
-func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte) []kernel.KV {
+// bytes are often the frame's IPv4 or IPv6 source, so lookups hit. Devmaps
+// get loopback (or an emptied slot), cpumaps a queue on a possible CPU.
+func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int) []kernel.KV {
 	switch ms.Type {
+	case ebpf.DevMap, ebpf.CPUMap:
+		n := int(ms.MaxEntries)
+		if ms.Type == ebpf.CPUMap {
+			n = min(n, cpus)
+		}
+		var kvs []kernel.KV
+		for range rng.IntN(3) {
+			v := binary.LittleEndian.AppendUint32(nil, []uint32{1, 1, 0}[rng.IntN(3)]) // ifindex
+			if ms.Type == ebpf.CPUMap {
+				v = binary.LittleEndian.AppendUint32(nil, []uint32{64, 64, 0}[rng.IntN(3)]) // qsize
+			}
+			v = append(v, make([]byte, int(ms.ValueSize)-len(v))...) // no program
+			kvs = append(kvs, kernel.KV{Key: binary.LittleEndian.AppendUint32(nil, uint32(rng.IntN(n))), Value: v})
+		}
+		return kvs
 	case ebpf.Hash, ebpf.LRUHash, ebpf.PerCPUHash, ebpf.LRUCPUHash, ebpf.Array, ebpf.PerCPUArray, ebpf.LPMTrie:
 	default:
 		return nil
@@ -391,7 +411,8 @@ func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, error) {
 		// kernel runs with a zeroed context structure (bpf_ctx_init).
 		ctxIn = make([]byte, n)
 	}
-	res, err := RunProgram(c, d.prog, vm.Config{}, Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat})
+	env := fibEnv{helpers.NewDefaultEnv(), d.fib}
+	res, err := RunProgram(c, d.prog, vm.Config{Helpers: helpers.New(env)}, Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat})
 	if res == nil {
 		res = &Result{}
 	}
@@ -481,7 +502,8 @@ func dumpMaps(c *loader.Collection) map[string][]kernel.KV {
 			}
 		}
 		if s.Type != bpfmaps.Array && s.Type != bpfmaps.PerCPUArray && s.Type != bpfmaps.ArrayOfMaps &&
-			s.Type != bpfmaps.ProgramArray && s.Type != bpfmaps.Queue && s.Type != bpfmaps.Stack {
+			s.Type != bpfmaps.ProgramArray && s.Type != bpfmaps.Queue && s.Type != bpfmaps.Stack &&
+			s.Type != bpfmaps.DevMap && s.Type != bpfmaps.CPUMap {
 			slices.SortFunc(kvs, func(a, b kernel.KV) int { return bytes.Compare(a.Key, b.Key) })
 		}
 		out[name] = kvs
