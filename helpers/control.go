@@ -2,6 +2,7 @@ package helpers
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -213,12 +214,20 @@ func tailCall(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		return 0, fmt.Errorf("program array %s[%d] holds a %T, not a *vm.Program", mp.Name(), uint32(a[2]), ref)
 	}
 	if err := m.TailCall(p); err != nil {
-		if strings.Contains(err.Error(), "limit") {
+		if isTailCallLimit(err) {
 			return r0, nil
 		}
 		return 0, err
 	}
 	return r0, nil
+}
+
+// isTailCallLimit reports the error of a tail call past MaxTailCalls.
+// Machine.TailCall does not wrap vm.ErrTailCallLimit yet (vm/machine.go
+// is being changed elsewhere); until it does, its exact message counts.
+func isTailCallLimit(err error) bool {
+	return errors.Is(err, vm.ErrTailCallLimit) ||
+		err.Error() == fmt.Sprintf("tail call limit %d reached", vm.MaxTailCalls)
 }
 
 // spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). Runs are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/bpfscope/bpfscope/ctx"
@@ -147,5 +148,16 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIsTailCallLimit: only the tail call limit lets bpf_tail_call fall
+// through; other errors that mention a limit end the run.
+func TestIsTailCallLimit(t *testing.T) {
+	if !isTailCallLimit(fmt.Errorf("tail call 34: %w", vm.ErrTailCallLimit)) {
+		t.Error("wrapped ErrTailCallLimit not recognised")
+	}
+	if isTailCallLimit(vm.ErrCallDepth) {
+		t.Errorf("%v taken for the tail call limit", vm.ErrCallDepth)
 	}
 }

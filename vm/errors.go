@@ -52,6 +52,9 @@ var (
 	ErrContextAccess = errors.New("invalid context access")
 	ErrNoPacket      = errors.New("LD_ABS/LD_IND without a socket buffer")
 	ErrNotPaused     = errors.New("machine is not paused")
+	// ErrTailCallLimit: Machine.TailCall after MaxTailCalls tail calls;
+	// bpf_tail_call then falls through, the run goes on.
+	ErrTailCallLimit = errors.New("tail call limit reached")
 )
 
 // RunError reports why a run stopped abnormally, and where.
