@@ -67,15 +67,40 @@ func FuzzVM(f *testing.F) {
 		} else if len(mem) > 0 {
 			arg = m.Map(&vm.Region{Name: "mem", Data: mem})
 		}
-		if len(mem)%3 == 0 { // sometimes trace, to fuzz the hook paths too
+		var pcs pcCount
+		switch len(mem) % 3 { // sometimes trace, to fuzz the hook paths too
+		case 0:
 			m.Attach(traceAll{})
+		case 1:
+			m.Attach(&pcs)
 		}
 		_, err = m.Run(context.Background(), arg, uint64(len(mem)))
 		var re *vm.RunError
 		if err != nil && !errors.As(err, &re) {
 			t.Fatalf("run error is not a RunError: %v", err)
 		}
+		// The budget is enforced at taken jumps and calls: a straight run
+		// through the program may follow the last look.
+		if m.Insns() > 10000+uint64(p.Len()) {
+			t.Fatalf("%d instructions ran past the budget of 10000", m.Insns())
+		}
+		if len(mem)%3 == 1 && (pcs.n != m.Insns() || pcs.max >= p.Len()) {
+			t.Fatalf("PC hook saw %d pcs up to %d; the machine ran %d of %d slots", pcs.n, pcs.max, m.Insns(), p.Len())
+		}
 	})
+}
+
+// pcCount counts the pcs a PC hook receives and remembers the largest.
+type pcCount struct {
+	n   uint64
+	max int
+}
+
+func (c *pcCount) PCs(b *hooks.PCBatch) {
+	for _, pc := range b.PC {
+		c.n++
+		c.max = max(c.max, int(pc))
+	}
 }
 
 // traceAll listens to everything and names every access.

@@ -211,12 +211,19 @@ func (m *Machine) trap() hooks.Action {
 	return hooks.Continue
 }
 
+// stepEvent fills the reused Step event for the instruction at pc. Only
+// the per-instruction fields are written: this runs twice per traced
+// instruction.
 func (m *Machine) stepEvent(pc int) *hooks.Step {
 	ev := &m.trace.stepEv
 	raw := m.prog.Insns[pc]
-	*ev = hooks.Step{
-		PC: pc, Insn: raw, Regs: (*[11]uint64)(m.regs[:11]),
-		Depth: m.depth, Count: m.n - 1, Prog: m.prog.Name, M: m,
+	ev.PC, ev.Insn, ev.Imm64 = pc, raw, 0
+	ev.Depth, ev.Count = m.depth, m.n-1
+	if ev.Prog != m.prog.Name {
+		ev.Prog = m.prog.Name
+	}
+	if ev.M == nil {
+		ev.Regs, ev.M = (*[11]uint64)(m.regs[:11]), m
 	}
 	if raw.IsLdImm64() {
 		ev.Imm64 = uint64(m.prog.code[pc].imm)

@@ -51,30 +51,36 @@ func (c *coverage) add(inst *instance) {
 	}
 }
 
-func (c *coverage) BeforeStep(ev *hooks.Step) hooks.Action {
-	if c.cur == nil || c.cur.prog.Name != ev.Prog {
-		c.cur, c.prev = c.progs[ev.Prog], -1
+// PCs counts a batch of executed pcs. Coverage needs nothing but the
+// order of pcs, so it listens as a PC hook, the cheapest per-instruction
+// hook: a branch was taken when the next pc is not the jump's successor.
+func (c *coverage) PCs(b *hooks.PCBatch) {
+	if c.cur == nil || c.cur.prog.Name != b.Prog {
+		c.cur, c.prev = c.progs[b.Prog], -1
 	}
 	pc := c.cur
-	if pc == nil || ev.PC >= len(pc.count) {
-		return hooks.Continue
+	if pc == nil {
+		return
 	}
-	if c.prev >= 0 {
-		if ev.PC == c.prev+1 {
-			pc.fallen[c.prev]++
-		} else {
-			pc.taken[c.prev]++
+	for _, at := range b.PC {
+		at := int(at)
+		if at >= len(pc.count) {
+			continue
 		}
-		c.prev = -1
+		if c.prev >= 0 {
+			if at == c.prev+1 {
+				pc.fallen[c.prev]++
+			} else {
+				pc.taken[c.prev]++
+			}
+			c.prev = -1
+		}
+		pc.count[at]++
+		if isCondJump(pc.prog.Insns[at]) {
+			c.prev = at
+		}
 	}
-	pc.count[ev.PC]++
-	if isCondJump(ev.Insn) {
-		c.prev = ev.PC
-	}
-	return hooks.Continue
 }
-
-func (c *coverage) AfterStep(*hooks.Step) hooks.Action { return hooks.Continue }
 
 func (c *coverage) Enter(*hooks.Run) { c.cur, c.prev = nil, -1 }
 func (c *coverage) Exit(*hooks.Run)  {}
