@@ -39,12 +39,11 @@ type diffSide struct {
 	text  []textLine
 }
 
-// diffStep is one executed instruction: its Before event and the events
-// that follow it up to the next instruction.
+// diffStep is one executed instruction.
 type diffStep struct {
-	prog    string
-	pc      int
-	ev, end int // t.Events[ev:end]
+	prog string
+	pc   int
+	ev   int // index of its Before event in t.Events
 }
 
 func cmdDiff(e *env, args []string) error {
@@ -111,10 +110,7 @@ func newDiffSide(label, name string, t *tracefile.Trace) *diffSide {
 		if r.Kind != hooks.KindBefore {
 			continue
 		}
-		if n := len(s.steps); n > 0 {
-			s.steps[n-1].end = i
-		}
-		s.steps = append(s.steps, diffStep{prog: r.Step.Prog, pc: r.Step.PC, ev: i, end: len(t.Events)})
+		s.steps = append(s.steps, diffStep{prog: r.Step.Prog, pc: r.Step.PC, ev: i})
 	}
 	return s
 }
