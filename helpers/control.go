@@ -226,8 +226,7 @@ func tailCall(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 // Machine.TailCall does not wrap vm.ErrTailCallLimit yet (vm/machine.go
 // is being changed elsewhere); until it does, its exact message counts.
 func isTailCallLimit(err error) bool {
-	return errors.Is(err, vm.ErrTailCallLimit) ||
-		err.Error() == fmt.Sprintf("tail call limit %d reached", vm.MaxTailCalls)
+	return errors.Is(err, vm.ErrTailCallLimit)
 }
 
 // spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). Runs are

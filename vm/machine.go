@@ -339,7 +339,7 @@ func (m *Machine) HelperID() int32 { return m.curHelper }
 // returns, as bpf_tail_call does. It fails after MaxTailCalls tail calls.
 func (m *Machine) TailCall(p *Program) error {
 	if m.tails >= MaxTailCalls {
-		return fmt.Errorf("tail call limit %d reached", MaxTailCalls)
+		return fmt.Errorf("%w (%d)", ErrTailCallLimit, MaxTailCalls)
 	}
 	if err := m.bindProgram(p); err != nil {
 		return err
