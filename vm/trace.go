@@ -58,6 +58,7 @@ type traceState struct {
 	pause      hooks.Action // requested by a hook outside the trap
 
 	stepEv   hooks.Step
+	evProg   *Program // the program stepEv's Prog names
 	accessEv hooks.Access
 	helperEv hooks.HelperCall
 	callEv   hooks.CallEvent
@@ -219,11 +220,9 @@ func (m *Machine) stepEvent(pc int) *hooks.Step {
 	raw := m.prog.Insns[pc]
 	ev.PC, ev.Insn, ev.Imm64 = pc, raw, 0
 	ev.Depth, ev.Count = m.depth, m.n-1
-	if ev.Prog != m.prog.Name {
-		ev.Prog = m.prog.Name
-	}
-	if ev.M == nil {
-		ev.Regs, ev.M = (*[11]uint64)(m.regs[:11]), m
+	if m.trace.evProg != m.prog || ev.M == nil {
+		m.trace.evProg = m.prog
+		ev.Prog, ev.Regs, ev.M = m.prog.Name, (*[11]uint64)(m.regs[:11]), m
 	}
 	if raw.IsLdImm64() {
 		ev.Imm64 = uint64(m.prog.code[pc].imm)
