@@ -227,9 +227,9 @@ func (x *XDP) sync() { x.m.SetWindow(x.pkt, x.meta, x.end) }
 
 func (x *XDP) describePkt(off uint32) string {
 	if off < x.data {
-		return fmt.Sprintf("pkt_meta+%d", off-x.meta)
+		return offsetName("pkt_meta", off-x.meta)
 	}
-	return fmt.Sprintf("pkt+%d", off-x.data)
+	return offsetName("pkt", off-x.data)
 }
 
 func (x *XDP) describeCtx(off uint32) string {
