@@ -273,7 +273,7 @@ func (m *Machine) planAccess(in *insn) {
 	p.active = true
 	switch {
 	case loadSize[in.op] != 0:
-		p.kind, p.size, p.dst = hooks.Load, int(loadSize[in.op]), in.dst
+		p.kind, p.size, p.dst, p.old = hooks.Load, int(loadSize[in.op]), in.dst, 0
 		p.addr = m.regs[in.src] + uint64(int64(in.off))
 		return
 	case in.op == opAtomicW || in.op == opAtomicDW:
