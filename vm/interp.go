@@ -1246,9 +1246,14 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	if fn == nil {
 		return 0, false, m.fault(ErrUnknownHelper, 0, 0, "helper "+strconv.Itoa(id))
 	}
+	outer, writes := m.curHelper, len(m.trace.helperWrites)
 	m.curHelper = int32(id)
 	a := Args{m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5]}
 	ret, err = fn(m, a)
+	m.curHelper = outer
+	if m.hooks.access != nil {
+		m.reportHelperWrites(int32(id), writes)
+	}
 	if m.hooks.helper != nil {
 		m.helperEvent(int32(id), a, ret, err)
 	}

@@ -217,8 +217,9 @@ func (m *Machine) accessError(addr uint64, n uint32, write bool) error {
 }
 
 // Bytes returns n bytes of program memory at addr for a helper to read or
-// write in place. The access is checked like an instruction's. It is not
-// reported to AccessHooks; map helpers report MapOp events instead.
+// write in place. The access is checked like an instruction's and, during a
+// helper call, reported to an AccessHook with the helper's id: a read at
+// once, a write when the helper returns, with the bytes it left.
 func (m *Machine) Bytes(addr uint64, n int, write bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
@@ -229,6 +230,9 @@ func (m *Machine) Bytes(addr uint64, n int, write bool) ([]byte, error) {
 	b := m.span(addr, uint32(n), write)
 	if b == nil {
 		return nil, m.accessError(addr, uint32(n), write)
+	}
+	if m.hooks.access != nil && m.curHelper != 0 {
+		m.helperAccess(addr, b, write)
 	}
 	return b, nil
 }

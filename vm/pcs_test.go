@@ -123,3 +123,71 @@ func firstDiff(a, b []int) int {
 	}
 	return min(len(a), len(b))
 }
+
+// accessLog keeps the access events it sees.
+type accessLog struct{ evs []hooks.Access }
+
+func (l *accessLog) Access(ev *hooks.Access) hooks.Action {
+	e := *ev
+	e.Bytes = append([]byte(nil), ev.Bytes...)
+	l.evs = append(l.evs, e)
+	return hooks.Continue
+}
+
+func TestHelperAccessesAreReported(t *testing.T) {
+	// The helper reads 8 bytes at r1 and writes 4 bytes and 6 bytes at r2.
+	hs := vm.Helpers{100: {Name: "copy", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
+		src, err := m.Bytes(a[0], 8, false)
+		if err != nil {
+			return 0, err
+		}
+		dst, err := m.Bytes(a[1], 4, true)
+		if err != nil {
+			return 0, err
+		}
+		copy(dst, src)
+		wide, err := m.Bytes(a[1]+4, 6, true)
+		if err != nil {
+			return 0, err
+		}
+		copy(wide, "abcdef")
+		return 0, nil
+	}}}
+	p := load(t,
+		i(lddw, 1, 0, 0, 0x44332211), i(0, 0, 0, 0, 0x01020304),
+		i(stxdw, 10, 1, -8, 0), // fp-8 = 0x0102030444332211
+		i(stdw, 10, 0, -24, 7), // fp-24 = 7, the old value of the 4-byte write
+		i(movX, 1, 10, 0, 0), i(addK, 1, 0, 0, -8),
+		i(movX, 2, 10, 0, 0), i(addK, 2, 0, 0, -24),
+		i(call, 0, 0, 0, 100),
+		i(exit, 0, 0, 0, 0),
+	)
+	m := machine(t, p, vm.Config{Helpers: hs})
+	log := &accessLog{}
+	m.Attach(log)
+	if _, err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []hooks.Access
+	for _, ev := range log.evs {
+		if ev.Helper != 0 {
+			got = append(got, ev)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d helper accesses, want 3: %+v", len(got), got)
+	}
+	read, w4, w6 := got[0], got[1], got[2]
+	if read.Kind != hooks.Load || read.Size != 8 || read.Value != 0x0102030444332211 || read.Helper != 100 || read.PC != 8 {
+		t.Errorf("read: %+v", read)
+	}
+	if w4.Kind != hooks.Store || w4.Size != 4 || w4.Old != 7 || w4.Value != 0x44332211 {
+		t.Errorf("4-byte write: %+v", w4)
+	}
+	if w6.Kind != hooks.Store || w6.Size != 6 || string(w6.Bytes) != "abcdef" {
+		t.Errorf("6-byte write: %+v", w6)
+	}
+	if where := m.Describe(read.Addr); where != "fp-8" {
+		t.Errorf("read names %q, want fp-8", where)
+	}
+}

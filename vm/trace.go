@@ -58,6 +58,9 @@ type traceState struct {
 	pause      hooks.Action // requested by a hook outside the trap
 
 	stepEv   hooks.Step
+	// helperWrites are the spans helpers asked to write during the calls
+	// in progress, reported when each call returns.
+	helperWrites []helperWrite
 	evProg   *Program // the program stepEv's Prog names
 	accessEv hooks.Access
 	helperEv hooks.HelperCall
@@ -82,6 +85,7 @@ func (t *traceState) reset() {
 	t.pending, t.stepped, t.pause = false, false, hooks.Continue
 	t.beforeDone = -1
 	t.plan.active = false
+	t.helperWrites = t.helperWrites[:0]
 }
 
 // trapCode returns the program's trap copy, building it once.
@@ -266,6 +270,57 @@ func (m *Machine) flushAfter() hooks.Action {
 	}
 	return act
 }
+
+type helperWrite struct {
+	addr uint64
+	n    int
+	old  uint64 // the memory before, for writes of 1, 2, 4 or 8 bytes
+}
+
+// helperAccess reports a helper's read at once and remembers a write.
+func (m *Machine) helperAccess(addr uint64, b []byte, write bool) {
+	if write {
+		w := helperWrite{addr: addr, n: len(b)}
+		if scalarSize(len(b)) {
+			w.old = getN(b)
+		}
+		m.trace.helperWrites = append(m.trace.helperWrites, w)
+		return
+	}
+	m.helperEventAccess(hooks.Load, addr, b, 0)
+}
+
+// reportHelperWrites reports the writes of the helper call that began
+// when helperWrites had from entries, with the bytes now in memory.
+func (m *Machine) reportHelperWrites(id int32, from int) {
+	ws := m.trace.helperWrites
+	if from > len(ws) {
+		from = len(ws)
+	}
+	outer := m.curHelper
+	m.curHelper = id
+	for _, w := range ws[from:] {
+		if b := m.span(w.addr, uint32(w.n), false); b != nil {
+			m.helperEventAccess(hooks.Store, w.addr, b, w.old)
+		}
+	}
+	m.curHelper = outer
+	m.trace.helperWrites = ws[:from]
+}
+
+func (m *Machine) helperEventAccess(kind hooks.AccessKind, addr uint64, b []byte, old uint64) {
+	ev := &m.trace.accessEv
+	*ev = hooks.Access{PC: m.pc, Kind: kind, Addr: addr, Size: len(b), Helper: m.curHelper, M: m}
+	if scalarSize(len(b)) {
+		ev.Value, ev.Old = getN(b), old
+	} else {
+		ev.Bytes = b
+	}
+	m.request(m.hooks.access.Access(ev))
+}
+
+// scalarSize reports a size an access value can hold.
+func scalarSize(n int) bool { return n == 1 || n == 2 || n == 4 || n == 8 }
 
 // planAccess records the address and old value of a memory instruction.
 func (m *Machine) planAccess(in *insn) {

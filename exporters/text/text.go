@@ -201,6 +201,9 @@ var sizeName = [9]string{1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 
 func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 	b := t.note()
+	if ev.Helper != 0 { // the helper call's note comes first and names it
+		b = append(b, "helper "...)
+	}
 	b = append(b, ev.Kind.String()...)
 	b = append(b, ' ')
 	if ev.Size < len(sizeName) && sizeName[ev.Size] != "" {
