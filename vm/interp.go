@@ -188,6 +188,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 	for {
 		pc++
 		n++
+		// Every case has a recorded twin just before it: the recording
+		// copy of the code (a PC hook listens) stores the pc there and falls
+		// through to the real case. Untraced code never reaches a twin.
 		switch ins.op {
 		case opAdd64K + recorded:
 			m.pcs.put(pc - 1)
