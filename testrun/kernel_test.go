@@ -260,7 +260,8 @@ func randBytes(rng *rand.Rand, n int) []byte {
 }
 
 // randomEntries gives a plain map a few random entries. Keys of 4 and 16
-// bytes are often the frame's IPv4 or IPv6 source, so lookups hit. Devmaps
+// bytes are often the frame's IPv4 or IPv6 source, so lookups hit; LPM
+// trie values are often small. Devmaps
 // get loopback (or an emptied slot), cpumaps a queue on a possible CPU.
 func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int) []kernel.KV {
 	switch ms.Type {
@@ -302,7 +303,12 @@ func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int) []k
 		case ms.KeySize == 16 && len(frame) >= 38 && rng.IntN(2) == 0:
 			copy(key, frame[22:38])
 		}
-		kvs = append(kvs, kernel.KV{Key: key, Value: randBytes(rng, int(ms.ValueSize))})
+		val := randBytes(rng, int(ms.ValueSize))
+		if ms.Type == ebpf.LPMTrie && ms.ValueSize == 4 && rng.IntN(2) == 0 {
+			// Route classes are small numbers (xdp_lpm blackholes class 1).
+			binary.LittleEndian.PutUint32(val, uint32(rng.IntN(3)))
+		}
+		kvs = append(kvs, kernel.KV{Key: key, Value: val})
 	}
 	return kvs
 }

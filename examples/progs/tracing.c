@@ -2,13 +2,14 @@
  * they load and can be traced by bpfscope with a synthetic context).
  *
  * Shows: bpf_probe_read_kernel, bpf_probe_read_kernel_str,
- * bpf_probe_read_user_str, bpf_get_current_pid_tgid, bpf_get_current_comm,
- * bpf_get_current_uid_gid, bpf_snprintf, bpf_trace_printk (bpf_printk) and
- * ring buffer output. Results depend on the environment (the current task,
+ * bpf_probe_read_user, bpf_probe_read_user_str, bpf_get_current_pid_tgid,
+ * bpf_get_current_comm, bpf_get_current_uid_gid, bpf_snprintf,
+ * bpf_trace_printk (bpf_printk) and ring buffer output. Results depend on the environment (the current task,
  * the file names being opened).
  *
  *   trace_unlinkat (kprobe/do_unlinkat):  logs the removed path
- *   trace_openat (tracepoint/syscalls/sys_enter_openat): logs opened paths
+ *   trace_openat (tracepoint/syscalls/sys_enter_openat): logs opened
+ *                 absolute paths
  */
 #include "common.h"
 #include <linux/ptrace.h>
@@ -61,9 +62,12 @@ struct sys_enter_openat_args {
 SEC("tracepoint/syscalls/sys_enter_openat")
 int trace_openat(struct sys_enter_openat_args *ctx)
 {
-	char path[64], line[96];
+	char path[64], line[96], first;
 	__u64 id = bpf_get_current_pid_tgid();
 
+	/* A one-byte peek skips relative paths before the string copy. */
+	if (bpf_probe_read_user(&first, sizeof(first), ctx->filename) || first != '/')
+		return 0;
 	if (bpf_probe_read_user_str(path, sizeof(path), ctx->filename) < 0)
 		return 0;
 	BPF_SNPRINTF(line, sizeof(line), "pid %u opens %s", (__u32)(id >> 32), path);

@@ -2,12 +2,14 @@
  *
  * Shows: bpf_loop with a callback, bpf_for_each_map_elem, BPF ring buffer
  * (bpf_ringbuf_output, bpf_ringbuf_reserve + submit / discard),
- * bpf_perf_event_output, bpf_get_prandom_u32 and bpf_ktime_get_ns.
+ * bpf_perf_event_output, bpf_get_prandom_u32, bpf_ktime_get_ns,
+ * bpf_ktime_get_boot_ns and bpf_get_smp_processor_id.
  *
- * The random number and the clock are used only in ways that cannot change
- * the result (sampling at 100 %, a monotonic-clock sanity check), so the
- * outcome is deterministic. Events: one ringbuf_output record per frame plus
- * one reserved record that is submitted for IPv4 and discarded otherwise.
+ * The random number, the clocks and the CPU are used only in ways that
+ * cannot change the result (sampling at 100 %, a clock sanity check, the
+ * current CPU's perf slot), so the outcome is deterministic. Events: one
+ * ringbuf_output record per frame plus one reserved record that is
+ * submitted for IPv4 and discarded otherwise.
  * perf_event_output's result depends on whether user space opened the
  * per-CPU perf buffer, so it is ignored.
  */
@@ -69,6 +71,7 @@ SEC("xdp")
 int xdp_loop(struct xdp_md *ctx)
 {
 	__u64 start = bpf_ktime_get_ns();
+	__u32 cpu = bpf_get_smp_processor_id();
 	__u32 len = bpf_xdp_get_buff_len(ctx);
 	struct sum_ctx sc = {};
 	struct total_ctx tc = {};
@@ -107,9 +110,12 @@ int xdp_loop(struct xdp_md *ctx)
 			bpf_ringbuf_discard(rec, 0);
 	}
 
-	bpf_perf_event_output(ctx, &perf_events, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
+	/* An explicit index must be this CPU's slot, as BPF_F_CURRENT_CPU
+	 * would pick; the program runs with migration disabled. */
+	bpf_perf_event_output(ctx, &perf_events, cpu, &ev, sizeof(ev));
 
-	if (bpf_ktime_get_ns() < start)	/* CLOCK_MONOTONIC never goes back */
+	/* CLOCK_BOOTTIME is CLOCK_MONOTONIC plus the time spent suspended. */
+	if (bpf_ktime_get_boot_ns() < start)
 		return XDP_ABORTED;
 	return XDP_PASS;
 }

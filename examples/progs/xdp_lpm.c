@@ -2,10 +2,13 @@
  *
  * Shows: LPM_TRIE longest-prefix lookup, ARRAY_OF_MAPS and HASH_OF_MAPS
  * (statically initialised with inner maps), QUEUE push/peek, STACK
- * pop/push, LRU_HASH, and bpf_spin_lock protecting a map value.
+ * pop/push, LRU_HASH with bpf_map_delete_elem, and bpf_spin_lock protecting
+ * a map value.
  *
  * The IPv4 destination is looked up in `routes` (filled by user space);
  * class 1 means "blackhole" and drops the frame, class 0 or no route passes.
+ * `sources` counts the packets of each source whose traffic is delivered: a
+ * source sending into a blackhole is forgotten.
  */
 #include "common.h"
 
@@ -85,6 +88,7 @@ struct {
 } totals SEC(".maps");
 
 __u32 oldest_len;	/* .bss: head of recent_lens after the push */
+__u64 forgotten;	/* .bss: sources deleted from `sources` */
 __s32 prev_class = -1;	/* .data: class of the previous frame, -1 if none */
 
 static __always_inline void count_in(void *outer, __u32 key)
@@ -128,11 +132,17 @@ int xdp_lpm(struct xdp_md *ctx)
 	else if (iph->protocol == IPPROTO_TCP)
 		count_in(&by_proto, 1);
 
-	seen = bpf_map_lookup_elem(&sources, &iph->saddr);
-	if (seen)
-		__sync_fetch_and_add(seen, 1);
-	else
-		bpf_map_update_elem(&sources, &iph->saddr, &one, BPF_NOEXIST);
+	if (class == 1) {
+		/* Fails with -ENOENT when the source was not known. */
+		if (bpf_map_delete_elem(&sources, &iph->saddr) == 0)
+			forgotten++;
+	} else {
+		seen = bpf_map_lookup_elem(&sources, &iph->saddr);
+		if (seen)
+			__sync_fetch_and_add(seen, 1);
+		else
+			bpf_map_update_elem(&sources, &iph->saddr, &one, BPF_NOEXIST);
+	}
 
 	/* BPF_EXIST on a full queue drops the oldest element. */
 	bpf_map_push_elem(&recent_lens, &len, BPF_EXIST);

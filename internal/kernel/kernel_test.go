@@ -372,14 +372,21 @@ func TestXDPLPM(t *testing.T) {
 		{Key: lpmKey(8, netip.MustParseAddr("10.0.0.0")), Value: u32(0)},
 		{Key: lpmKey(32, IPv4B), Value: u32(1)}, // blackhole 10.0.0.2
 	}
-	src := IPv4A.As4()
+	src, other := IPv4A.As4(), netip.MustParseAddr("10.0.0.9").As4()
 
-	res := runOK(t, o, p, Input{Data: udp53, Maps: map[string][]KV{"routes": routes}})
+	// A source sending into the blackhole is deleted from sources.
+	res := runOK(t, o, p, Input{Data: udp53, Maps: map[string][]KV{
+		"routes":  routes,
+		"sources": {{Key: src[:], Value: u64(5)}, {Key: other[:], Value: u64(2)}},
+	}})
 	wantRet(t, res, xdpDrop)
 	wantU64(t, res, "class1_packets", u32(0), 1)
 	wantU64(t, res, "class0_packets", u32(0), 0)
 	wantU64(t, res, "udp_packets", u32(0), 1)
-	wantU64(t, res, "sources", src[:], 1)
+	if s := res.Maps["sources"]; len(s) != 1 || !bytes.Equal(s[0].Key, other[:]) {
+		t.Errorf("sources = %x, want only 10.0.0.9", s)
+	}
+	wantGlobal(t, o, res, "forgotten", 1)
 	if got := string(value(res, "by_class", u32(1))); got != "class1_packets" {
 		t.Errorf("by_class[1] = %q", got)
 	}
@@ -396,6 +403,14 @@ func TestXDPLPM(t *testing.T) {
 	wantGlobal(t, o, res, "oldest_len", 60)
 	wantGlobal(t, o, res, "prev_class", 0xffffffff)
 
+	// Deleting an unknown source fails (-ENOENT): nothing forgotten.
+	res = runOK(t, o, p, Input{Data: udp53, Maps: map[string][]KV{"routes": routes}})
+	wantRet(t, res, xdpDrop)
+	if s := res.Maps["sources"]; len(s) != 0 {
+		t.Errorf("sources = %x, want none", s)
+	}
+	wantGlobal(t, o, res, "forgotten", 0)
+
 	// 10.0.0.3 matches only 10.0.0.0/8 (class 0); queue and stack hold
 	// state from the pre-filled values.
 	frame := UDP4Frame(IPv4A, ipv4B3, 1, 2, nil)
@@ -406,6 +421,7 @@ func TestXDPLPM(t *testing.T) {
 	}})
 	wantRet(t, res, xdpPass)
 	wantU64(t, res, "class0_packets", u32(0), 1)
+	wantU64(t, res, "sources", src[:], 1)
 	wantGlobal(t, o, res, "prev_class", 7)
 	wantGlobal(t, o, res, "oldest_len", 1)
 	if q := res.Maps["recent_lens"]; len(q) != 3 || !bytes.Equal(q[2].Value, u32(uint32(len(frame)))) {
