@@ -35,17 +35,6 @@ func (l *stepLog) BeforeStep(ev *hooks.Step) hooks.Action {
 func (l *stepLog) AfterStep(*hooks.Step) hooks.Action { return hooks.Continue }
 
 func TestPCHookSeesEveryInstruction(t *testing.T) {
-	loop3 := vm.Helpers{181: {Name: "loop3", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
-		var sum uint64
-		for k := range uint64(3) {
-			r, err := m.CallFunc(a[0], k, 10)
-			if err != nil {
-				return 0, err
-			}
-			sum += r
-		}
-		return sum, nil
-	}}}
 	programs := map[string][]isa.Insn{
 		// 20000 iterations: more pcs than one batch holds.
 		"long loop": {

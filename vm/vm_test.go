@@ -339,20 +339,22 @@ func (a abortAfter) BeforeStep(s *hooks.Step) hooks.Action {
 }
 func (abortAfter) AfterStep(*hooks.Step) hooks.Action { return hooks.Continue }
 
-func TestCallbackFromHelper(t *testing.T) {
-	// The helper calls the function at r1 three times with i = 0, 1, 2 and
-	// sums the results, as bpf_loop-style helpers do.
-	hs := vm.Helpers{181: {Name: "loop3", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
-		var sum uint64
-		for k := range uint64(3) {
-			r, err := m.CallFunc(a[0], k, 10)
-			if err != nil {
-				return 0, err
-			}
-			sum += r
+// loop3 is helper 181: it calls the function at r1 three times with
+// i = 0, 1, 2 and ctx = 10 and sums the results, as bpf_loop-style helpers do.
+var loop3 = vm.Helpers{181: {Name: "loop3", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
+	var sum uint64
+	for k := range uint64(3) {
+		r, err := m.CallFunc(a[0], k, 10)
+		if err != nil {
+			return 0, err
 		}
-		return sum, nil
-	}}}
+		sum += r
+	}
+	return sum, nil
+}}}
+
+func TestCallbackFromHelper(t *testing.T) {
+	hs := loop3
 	p := load(t,
 		i(lddw, 1, isa.PseudoFunc, 0, 5), // -> pc 0+5+1
 		i(0, 0, 0, 0, 0),
