@@ -110,8 +110,8 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			r[0] = ret
 			n = m.n // callbacks the helper ran (bpf_loop) count too
 			if m.tailProg != nil {
-				m.flushPCs() // the batch names one program
 				m.prog, m.tailProg = m.tailProg, nil
+				m.flushPCs() // a batch holds the pcs of one program
 				code, orig = m.codeOf(m.prog), m.prog.code
 				pc = 0
 			}

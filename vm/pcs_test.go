@@ -14,6 +14,7 @@ import (
 type pcLog struct {
 	t   *testing.T
 	pcs []int
+	at  []string // program of each pc
 }
 
 func (l *pcLog) PCs(b *hooks.PCBatch) {
@@ -22,19 +23,34 @@ func (l *pcLog) PCs(b *hooks.PCBatch) {
 	}
 	for _, pc := range b.PC {
 		l.pcs = append(l.pcs, int(pc))
+		l.at = append(l.at, b.Prog)
 	}
 }
 
 // stepLog records the pc of every BeforeStep: what the PC hook must match.
-type stepLog struct{ pcs []int }
+type stepLog struct {
+	pcs []int
+	at  []string
+}
 
 func (l *stepLog) BeforeStep(ev *hooks.Step) hooks.Action {
 	l.pcs = append(l.pcs, ev.PC)
+	l.at = append(l.at, ev.Prog)
 	return hooks.Continue
 }
 func (l *stepLog) AfterStep(*hooks.Step) hooks.Action { return hooks.Continue }
 
 func TestPCHookSeesEveryInstruction(t *testing.T) {
+	// Helper 12 tail-calls a program that sets r0 = 105.
+	target, err := vm.NewProgram("target", []isa.Insn{
+		i(movK, 0, 0, 0, 5), i(addK, 0, 0, 0, 100), i(exit, 0, 0, 0, 0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := vm.Helpers{181: loop3[181], 12: {Name: "tail", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
+		return 0, m.TailCall(target)
+	}}}
 	programs := map[string][]isa.Insn{
 		// 20000 iterations: more pcs than one batch holds.
 		"long loop": {
@@ -64,6 +80,15 @@ func TestPCHookSeesEveryInstruction(t *testing.T) {
 			i(ldxdw, 0, 10, -8, 0),
 			i(exit, 0, 0, 0, 0),
 		},
+		// The tail call leaves from a subprogram, so its exit returns into
+		// the first program.
+		"tail call": {
+			i(call, 0, isa.PseudoCall, 0, 2),
+			i(addK, 0, 0, 0, 1),
+			i(exit, 0, 0, 0, 0),
+			i(call, 0, 0, 0, 12),
+			i(exit, 0, 0, 0, 0),
+		},
 		"fault": {
 			i(movK, 1, 0, 0, 64),
 			i(ldxdw, 0, 1, 0, 0), // address 64 is unmapped
@@ -74,18 +99,18 @@ func TestPCHookSeesEveryInstruction(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := load(t, insns...)
 			steps := &stepLog{}
-			ms := machine(t, p, vm.Config{Helpers: loop3})
+			ms := machine(t, p, vm.Config{Helpers: hs})
 			ms.Attach(steps)
 			wantR0, wantErr := ms.Run(context.Background())
 
 			pcs := &pcLog{t: t}
-			mp := machine(t, p, vm.Config{Helpers: loop3})
+			mp := machine(t, p, vm.Config{Helpers: hs})
 			mp.Attach(pcs)
 			r0, err := mp.Run(context.Background())
 			if r0 != wantR0 || (err == nil) != (wantErr == nil) {
 				t.Fatalf("PC-hooked run: r0 = %d, %v; step-hooked run: %d, %v", r0, err, wantR0, wantErr)
 			}
-			if len(steps.pcs) == 0 || !equal(pcs.pcs, steps.pcs) {
+			if len(steps.pcs) == 0 || !equal(pcs.pcs, steps.pcs) || !equal(pcs.at, steps.at) {
 				t.Fatalf("PC hook saw %d pcs, step hook %d; first difference at %d", len(pcs.pcs), len(steps.pcs), firstDiff(pcs.pcs, steps.pcs))
 			}
 			if uint64(len(pcs.pcs)) != mp.Insns() {
@@ -94,7 +119,7 @@ func TestPCHookSeesEveryInstruction(t *testing.T) {
 
 			// Both at once, through Multi: the trap path records pcs too.
 			both, steps2 := &pcLog{t: t}, &stepLog{}
-			mb := machine(t, p, vm.Config{Helpers: loop3})
+			mb := machine(t, p, vm.Config{Helpers: hs})
 			mb.Attach(hooks.Multi(both, steps2))
 			mb.Run(context.Background())
 			if !equal(both.pcs, steps.pcs) || !equal(steps2.pcs, steps.pcs) {

@@ -50,6 +50,7 @@ func (m *Machine) Attach(h any) {
 type traceState struct {
 	pending    bool // an instruction ran whose After events are not yet out
 	pendPC     int
+	pendProg   *Program // the program of pendPC: a tail call may switch
 	before     [11]uint64
 	plan       accessPlan
 	beforeDone int // pc whose Before hook already fired (resuming there)
@@ -135,7 +136,8 @@ type pcBuf struct {
 	buf   []uint32
 	n     int
 	ev    hooks.PCBatch
-	first uint64 // run count of buf[0]
+	first uint64   // run count of buf[0]
+	prog  *Program // the program the collected pcs belong to
 }
 
 // put appends pc. The interpreter flushes before the buffer can fill (see
@@ -158,18 +160,21 @@ func (b *pcBuf) room(codeLen int) uint64 {
 }
 
 // flushPCs hands the collected pcs to the PC hook and makes room for the
-// current program.
+// current program. When the program changes (a tail call, or a return into
+// another program), it is called after m.prog changed: the batch still
+// names the program its pcs came from.
 func (m *Machine) flushPCs() {
 	if m.hooks.pcs == nil {
 		return
 	}
 	b := &m.pcs
 	if b.n > 0 {
-		b.ev = hooks.PCBatch{Prog: m.prog.Name, First: b.first, PC: b.buf[:b.n]}
+		b.ev = hooks.PCBatch{Prog: b.prog.Name, First: b.first, PC: b.buf[:b.n]}
 		m.hooks.pcs.PCs(&b.ev)
 		b.first += uint64(b.n)
 		b.n = 0
 	}
+	b.prog = m.prog
 	if want := len(m.prog.code) + pcBatch; len(b.buf) < want {
 		b.buf = make([]uint32, want)
 	}
@@ -200,7 +205,7 @@ func (m *Machine) trap() hooks.Action {
 		m.pcs.put(pc)
 	}
 	if m.hooks.step != nil && t.beforeDone != pc {
-		ev := m.stepEvent(pc)
+		ev := m.stepEvent(m.prog, pc)
 		ev.Changed = 0
 		if a := m.hooks.step.BeforeStep(ev); a != hooks.Continue {
 			t.beforeDone = pc
@@ -208,7 +213,7 @@ func (m *Machine) trap() hooks.Action {
 		}
 	}
 	t.beforeDone = -1
-	t.pending, t.pendPC = true, pc
+	t.pending, t.pendPC, t.pendProg = true, pc, m.prog
 	t.before = [11]uint64(m.regs[:11])
 	if m.hooks.access != nil {
 		m.planAccess(in)
@@ -219,17 +224,17 @@ func (m *Machine) trap() hooks.Action {
 // stepEvent fills the reused Step event for the instruction at pc. Only
 // the per-instruction fields are written: this runs twice per traced
 // instruction.
-func (m *Machine) stepEvent(pc int) *hooks.Step {
+func (m *Machine) stepEvent(p *Program, pc int) *hooks.Step {
 	ev := &m.trace.stepEv
-	raw := m.prog.Insns[pc]
+	raw := p.Insns[pc]
 	ev.PC, ev.Insn, ev.Imm64 = pc, raw, 0
 	ev.Depth, ev.Count = m.depth, m.n-1
-	if m.trace.evProg != m.prog || ev.M == nil {
-		m.trace.evProg = m.prog
-		ev.Prog, ev.Regs, ev.M = m.prog.Name, (*[11]uint64)(m.regs[:11]), m
+	if m.trace.evProg != p || ev.M == nil {
+		m.trace.evProg = p
+		ev.Prog, ev.Regs, ev.M = p.Name, (*[11]uint64)(m.regs[:11]), m
 	}
 	if raw.IsLdImm64() {
-		ev.Imm64 = uint64(m.prog.code[pc].imm)
+		ev.Imm64 = uint64(p.code[pc].imm)
 	}
 	return ev
 }
@@ -255,7 +260,7 @@ func (m *Machine) flushAfter() hooks.Action {
 		act = m.hooks.access.Access(ev)
 	}
 	if m.hooks.step != nil {
-		ev := m.stepEvent(t.pendPC)
+		ev := m.stepEvent(t.pendProg, t.pendPC)
 		ev.Count = m.n - 1
 		var changed uint16
 		for i := range 11 {
