@@ -223,8 +223,6 @@ func tailCall(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 }
 
 // isTailCallLimit reports the error of a tail call past MaxTailCalls.
-// Machine.TailCall does not wrap vm.ErrTailCallLimit yet (vm/machine.go
-// is being changed elsewhere); until it does, its exact message counts.
 func isTailCallLimit(err error) bool {
 	return errors.Is(err, vm.ErrTailCallLimit)
 }

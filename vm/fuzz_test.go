@@ -46,6 +46,14 @@ func FuzzVM(f *testing.F) {
 		i(lddw, 1, isa.PseudoMapFD, 0, 0), i(0, 0, 0, 0, 0),
 		i(movX, 2, 10, 0, 0), i(addK, 2, 0, 0, -4), i(stw, 10, 0, -4, 0),
 		i(call, 0, 0, 0, 1), i(exit, 0, 0, 0, 0)}), make([]byte, 64), true)
+	f.Add(isa.Encode([]isa.Insn{ // a subprogram tail-calls the program itself
+		i(call, 0, isa.PseudoCall, 0, 1), i(exit, 0, 0, 0, 0),
+		i(lddw, 2, isa.PseudoMapFD, 0, 2), i(0, 0, 0, 0, 0),
+		i(movK, 3, 0, 0, 0), i(call, 0, 0, 0, 12), i(exit, 0, 0, 0, 0)}), make([]byte, 64), false)
+	f.Add(isa.Encode([]isa.Insn{ // the same, traced
+		i(call, 0, isa.PseudoCall, 0, 1), i(exit, 0, 0, 0, 0),
+		i(lddw, 2, isa.PseudoMapFD, 0, 2), i(0, 0, 0, 0, 0),
+		i(movK, 3, 0, 0, 0), i(call, 0, 0, 0, 12), i(exit, 0, 0, 0, 0)}), make([]byte, 63), false)
 	f.Fuzz(func(t *testing.T, code, mem []byte, xdp bool) {
 		p, err := vm.Load("fuzz", code)
 		if err != nil {
@@ -53,7 +61,13 @@ func FuzzVM(f *testing.F) {
 		}
 		arr, _ := maps.New(&maps.Spec{Name: "arr", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4})
 		hash, _ := maps.New(&maps.Spec{Name: "hash", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4})
-		m, err := vm.New(p, vm.Config{Helpers: helpers.New(nil), Maps: []vm.Map{arr, hash}, MaxInsns: 10000})
+		// Map 2 holds the program itself, so bpf_tail_call(ctx, map 2, 0)
+		// reaches the tail-call paths, from subprograms too.
+		progs, _ := maps.New(&maps.Spec{Name: "progs", Type: maps.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 2})
+		if err := progs.(*maps.ProgramArrayMap).SetProgram(0, p); err != nil {
+			t.Fatal(err)
+		}
+		m, err := vm.New(p, vm.Config{Helpers: helpers.New(nil), Maps: []vm.Map{arr, hash, progs}, MaxInsns: 10000})
 		if err != nil {
 			return
 		}
