@@ -13,7 +13,6 @@ import (
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
-	"github.com/bpfscope/bpfscope/loader"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -164,20 +163,14 @@ func cmdCover(e *env, args []string) error {
 // before the first run. A damaged capture is reported after the packets
 // before the damage have run.
 func runAll(p *program, in *inputFlags, hook any, setup func(*instance)) (int, error) {
-	ctxIn, err := readOptional(in.ctxIn)
-	if err != nil {
-		return 0, err
-	}
-	src, err := in.packets(p)
+	ctxIn, src, err := in.inputs(p)
 	if err != nil {
 		return 0, err
 	}
 	defer src.Close()
-	var coll *loader.Collection
-	if p.raw == nil {
-		if coll, err = p.collection(); err != nil {
-			return 0, err
-		}
+	coll, err := p.collection()
+	if err != nil {
+		return 0, err
 	}
 	inst, err := p.instantiate(coll, helpers.NewDefaultEnv())
 	if err != nil {

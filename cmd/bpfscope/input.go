@@ -152,8 +152,11 @@ func pick(c *loader.Collection, name, label string) (*loader.Program, error) {
 }
 
 // collection loads a fresh copy of the object, with its maps, and applies
-// the --map settings.
+// the --map settings. Raw bytecode has no collection: nil.
 func (p *program) collection() (*loader.Collection, error) {
+	if p.raw != nil {
+		return nil, nil
+	}
 	if c := p.first; c != nil {
 		p.first = nil
 		return c, nil

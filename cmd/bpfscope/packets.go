@@ -45,6 +45,17 @@ func (e *captureError) Error() string {
 
 func (e *captureError) Unwrap() error { return e.Err }
 
+// inputs reads the --ctx-in file, if any, and opens the packets.
+func (in *inputFlags) inputs(p *program) (ctxIn []byte, src source, err error) {
+	if ctxIn, err = readOptional(in.ctxIn); err != nil {
+		return nil, nil, err
+	}
+	if src, err = in.packets(p); err != nil {
+		return nil, nil, err
+	}
+	return ctxIn, src, nil
+}
+
 // packets opens the input the flags name: a capture, one packet from a
 // file, the bundled capture for the bundled program, or one empty input.
 func (in *inputFlags) packets(p *program) (source, error) {

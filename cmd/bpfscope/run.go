@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/helpers"
-	"github.com/bpfscope/bpfscope/loader"
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -64,11 +63,7 @@ func cmdRun(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctxIn, err := readOptional(in.ctxIn)
-	if err != nil {
-		return err
-	}
-	src, err := in.packets(p)
+	ctxIn, src, err := in.inputs(p)
 	if err != nil {
 		return err
 	}
@@ -78,11 +73,9 @@ func cmdRun(e *env, args []string) error {
 		return errors.New("--data-out and --ctx-out need a single packet (--data-in); use --pcap-out for captures")
 	}
 
-	var coll *loader.Collection
-	if p.raw == nil {
-		if coll, err = p.collection(); err != nil {
-			return err
-		}
+	coll, err := p.collection()
+	if err != nil {
+		return err
 	}
 	n := *jobs
 	if n <= 0 {

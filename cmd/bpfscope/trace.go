@@ -73,20 +73,14 @@ func cmdTrace(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctxIn, err := readOptional(in.ctxIn)
-	if err != nil {
-		return err
-	}
-	src, err := in.packets(p)
+	ctxIn, src, err := in.inputs(p)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	var coll *loader.Collection
-	if p.raw == nil {
-		if coll, err = p.collection(); err != nil {
-			return err
-		}
+	coll, err := p.collection()
+	if err != nil {
+		return err
 	}
 	renv := helpers.Record(helpers.NewDefaultEnv())
 	inst, err := p.instantiate(coll, renv)

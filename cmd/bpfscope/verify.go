@@ -63,11 +63,7 @@ func cmdVerify(e *env, args []string) error {
 			return err
 		}
 	}
-	ctxIn, err := readOptional(in.ctxIn)
-	if err != nil {
-		return err
-	}
-	src, err := in.packets(p)
+	ctxIn, src, err := in.inputs(p)
 	if err != nil {
 		return err
 	}
