@@ -1253,10 +1253,10 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	m.curHelper = int32(id)
 	a := Args{m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5]}
 	ret, err = fn(m, a)
-	m.curHelper = outer
 	if m.hooks.access != nil {
-		m.reportHelperWrites(int32(id), writes)
+		m.reportHelperWrites(writes)
 	}
+	m.curHelper = outer
 	if m.hooks.helper != nil {
 		m.helperEvent(int32(id), a, ret, err)
 	}

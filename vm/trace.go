@@ -295,21 +295,18 @@ func (m *Machine) helperAccess(addr uint64, b []byte, write bool) {
 	m.helperEventAccess(hooks.Load, addr, b, 0)
 }
 
-// reportHelperWrites reports the writes of the helper call that began
-// when helperWrites had from entries, with the bytes now in memory.
-func (m *Machine) reportHelperWrites(id int32, from int) {
+// reportHelperWrites reports the writes of the current helper call, which
+// began when helperWrites had from entries, with the bytes now in memory.
+func (m *Machine) reportHelperWrites(from int) {
 	ws := m.trace.helperWrites
 	if from > len(ws) {
 		from = len(ws)
 	}
-	outer := m.curHelper
-	m.curHelper = id
 	for _, w := range ws[from:] {
 		if b := m.span(w.addr, uint32(w.n), false); b != nil {
 			m.helperEventAccess(hooks.Store, w.addr, b, w.old)
 		}
 	}
-	m.curHelper = outer
 	m.trace.helperWrites = ws[:from]
 }
 
