@@ -7,51 +7,27 @@ import (
 
 // Traces name every packet access ("pkt+14"); building that string anew per
 // access would make tracing allocate per instruction. Packet offsets are
-// small, so their names are built once and shared.
-const maxNamedOffset = XDPFrameSize
+// small, so their names are built once, on first use, and shared.
+type offsetNames struct {
+	prefix string
+	once   sync.Once
+	names  []string // prefix+"+0", prefix+"+1", ... for offsets in a frame
+}
 
 var (
-	offsetNamesOnce sync.Once
-	offsetNames     [maxNamedOffset]string // "+0", "+1", ...
+	pktNames  = &offsetNames{prefix: "pkt"}
+	metaNames = &offsetNames{prefix: "pkt_meta"}
 )
 
-// offsetName returns prefix+"+off", from the shared table when off is small
-// and prefix is one of the packet names.
-func offsetName(prefix string, off uint32) string {
-	if off >= maxNamedOffset {
-		return prefix + "+" + strconv.FormatUint(uint64(off), 10)
+func (t *offsetNames) name(off uint32) string {
+	if off >= XDPFrameSize {
+		return t.prefix + "+" + strconv.FormatUint(uint64(off), 10)
 	}
-	offsetNamesOnce.Do(func() {
-		for i := range offsetNames {
-			offsetNames[i] = "+" + strconv.Itoa(i)
+	t.once.Do(func() {
+		t.names = make([]string, XDPFrameSize)
+		for i := range t.names {
+			t.names[i] = t.prefix + "+" + strconv.Itoa(i)
 		}
 	})
-	switch prefix {
-	case "pkt":
-		return pktNames.get(off)
-	case "pkt_meta":
-		return metaNames.get(off)
-	}
-	return prefix + offsetNames[off]
-}
-
-// nameTable caches prefix+"+off" per offset, filled on first use.
-type nameTable struct {
-	prefix string
-	mu     sync.Mutex
-	names  [maxNamedOffset]string
-}
-
-var (
-	pktNames  = &nameTable{prefix: "pkt"}
-	metaNames = &nameTable{prefix: "pkt_meta"}
-)
-
-func (t *nameTable) get(off uint32) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.names[off] == "" {
-		t.names[off] = t.prefix + offsetNames[off]
-	}
 	return t.names[off]
 }

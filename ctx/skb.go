@@ -388,7 +388,7 @@ func (s *SKB) describePkt(off uint32) string {
 	if off < s.data {
 		return fmt.Sprintf("pkt%d", int(off)-int(s.data))
 	}
-	return offsetName("pkt", off-s.data)
+	return pktNames.name(off - s.data)
 }
 
 func (s *SKB) describeCtx(off uint32) string { return "ctx __sk_buff." + skbFieldName(off) }

@@ -227,9 +227,9 @@ func (x *XDP) sync() { x.m.SetWindow(x.pkt, x.meta, x.end) }
 
 func (x *XDP) describePkt(off uint32) string {
 	if off < x.data {
-		return offsetName("pkt_meta", off-x.meta)
+		return metaNames.name(off - x.meta)
 	}
-	return offsetName("pkt", off-x.data)
+	return pktNames.name(off - x.data)
 }
 
 func (x *XDP) describeCtx(off uint32) string {
