@@ -58,17 +58,18 @@ type traceState struct {
 	stepped    bool
 	pause      hooks.Action // requested by a hook outside the trap
 
-	stepEv hooks.Step
+	stepEv   hooks.Step
+	evProg   *Program // the program stepEv's Prog names
+	accessEv hooks.Access
+	helperEv hooks.HelperCall
+	callEv   hooks.CallEvent
+	runEv    hooks.Run
+	mapEv    hooks.MapOp
+	outEv    hooks.Output
+
 	// helperWrites are the spans helpers asked to write during the calls
 	// in progress, reported when each call returns.
 	helperWrites []helperWrite
-	evProg       *Program // the program stepEv's Prog names
-	accessEv     hooks.Access
-	helperEv     hooks.HelperCall
-	callEv       hooks.CallEvent
-	runEv        hooks.Run
-	mapEv        hooks.MapOp
-	outEv        hooks.Output
 }
 
 // accessPlan remembers what a memory instruction is about to touch, so its
