@@ -18,16 +18,17 @@ import (
 // fan delivers each event to the hooks that implement its interface, when
 // gate (if set) admits the event's pc.
 type fan struct {
-	step   []StepHook
-	access []AccessHook
-	helper []HelperHook
-	call   []CallHook
-	mapOp  []MapHook
-	output []OutputHook
-	run    []RunHook
-	pcs    []PCHook
-	gate   func(pc int) bool
-	kept   []uint32 // PCs admitted by the gate, reused
+	step     []StepHook
+	access   []AccessHook
+	helper   []HelperHook
+	call     []CallHook
+	mapOp    []MapHook
+	output   []OutputHook
+	run      []RunHook
+	pcs      []PCHook
+	gate     func(pc int) bool
+	kept     []uint32 // PCs admitted by the gate, reused
+	filtered PCBatch  // the batch of kept pcs, reused
 }
 
 func newFan(hs []any) *fan {
@@ -151,7 +152,8 @@ func (f *fan) Output(ev *Output) {
 }
 
 // pcBatch passes a batch on; with a gate, only the admitted pcs (First
-// then still counts from the unfiltered batch).
+// then still counts from the unfiltered batch), whose Steps are rebuilt
+// from the whole batch.
 func (f *fan) pcBatch(ev *PCBatch) {
 	if f.gate != nil {
 		f.kept = f.kept[:0]
@@ -163,7 +165,10 @@ func (f *fan) pcBatch(ev *PCBatch) {
 		if len(f.kept) == 0 {
 			return
 		}
-		ev = &PCBatch{Prog: ev.Prog, First: ev.First, PC: f.kept}
+		f.filtered.Prog, f.filtered.First, f.filtered.PC = ev.Prog, ev.First, f.kept
+		f.filtered.Insns, f.filtered.M = ev.Insns, ev.M
+		f.filtered.full, f.filtered.sel = ev, f.gate
+		ev = &f.filtered
 	}
 	for _, h := range f.pcs {
 		h.PCs(ev)

@@ -69,18 +69,48 @@ type StepHook interface {
 }
 
 // PCBatch is a batch of executed instructions of one program: their pcs, in
-// the order they ran. First is the run's count of instructions before
-// PC[0]. The slice is reused once the hook returns.
+// the order they ran, and what it takes to rebuild their register files
+// (see Steps). First is the run's count of instructions before PC[0].
+// The batch and its slices are reused once the hook returns.
 type PCBatch struct {
 	Prog  string
 	First uint64
 	PC    []uint32
+
+	// The registers, as deltas: instruction i writes at most its
+	// destination register, which held Old[i] before it ran, unless
+	// Snaps has an entry for i (calls, exits, atomics and LD_ABS may
+	// write more). End is the register file after the last instruction,
+	// at call depth EndDepth. Faulted says the last instruction did not
+	// complete: the run ended with its fault.
+	Old      []uint64
+	Snaps    []Snapshot
+	End      [11]uint64
+	EndDepth int
+	Faulted  bool
+
+	Insns []isa.Insn // the program's instructions, indexed by pc
+	M     Inspector
+
+	scratch stepScratch
+	full    *PCBatch // a Filter's batch: the batch it selects from
+	sel     Match
+}
+
+// Snapshot is the register file and call depth before an instruction that
+// may write more than its destination register.
+type Snapshot struct {
+	Index int // the instruction's position in the batch
+	Depth int
+	Regs  [11]uint64
 }
 
 // PCHook sees every executed instruction at the least cost a hook can
-// have: pcs in batches of up to a few thousand, the last batch when the run
-// ends, pauses or switches programs. It cannot pause a run (use StepHook);
-// coverage, profiles and control-flow traces need nothing more.
+// have: in batches of up to a few thousand, the last batch when the run
+// ends, pauses or switches programs. The interpreter records a pc and one
+// register value per instruction and nothing else; the hook reads pcs
+// directly, or every instruction's registers before and after through
+// PCBatch.Steps. It cannot pause a run (use StepHook for breakpoints).
 type PCHook interface {
 	PCs(*PCBatch)
 }

@@ -221,6 +221,18 @@ type noopPCs struct{}
 
 func (noopPCs) PCs(*hooks.PCBatch) {}
 
+// readSteps is the cheapest hook that looks at every instruction's
+// registers: it rebuilds each batch's steps and reads what changed.
+type readSteps struct{ changed uint64 }
+
+func (r *readSteps) PCs(b *hooks.PCBatch) {
+	for _, after := range b.Steps() {
+		if after != nil {
+			r.changed += uint64(after.Changed)
+		}
+	}
+}
+
 // exitOnly listens only to run entry and exit: the per-instruction path
 // stays the untraced one.
 type exitOnly struct{ runs int }
@@ -229,14 +241,15 @@ func (e *exitOnly) Enter(*hooks.Run) {}
 func (e *exitOnly) Exit(*hooks.Run)  { e.runs++ }
 
 // BenchmarkHooks measures the cost of tracing on the ALU and packet loops:
-// untraced, with a hook that does not listen per instruction, and with a
-// no-op per-instruction hook.
+// untraced, with a hook that does not listen per instruction, with no-op
+// per-instruction hooks (batched and one call per event), and with a
+// batched hook that rebuilds every instruction's registers.
 func BenchmarkHooks(b *testing.B) {
 	for _, bp := range benchPrograms[:4] {
 		for _, h := range []struct {
 			name string
 			hook any
-		}{{"none", nil}, {"run_only", &exitOnly{}}, {"noop_pcs", noopPCs{}}, {"noop_step", noopStep{}}} {
+		}{{"none", nil}, {"run_only", &exitOnly{}}, {"noop_pcs", noopPCs{}}, {"read_steps", &readSteps{}}, {"noop_step", noopStep{}}} {
 			b.Run(bp.name+"/"+h.name, func(b *testing.B) {
 				r := newRunner(b, bp.insns(), bp.packets)
 				r.m.Attach(h.hook)

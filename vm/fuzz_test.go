@@ -59,36 +59,48 @@ func FuzzVM(f *testing.F) {
 		if err != nil {
 			return
 		}
-		arr, _ := maps.New(&maps.Spec{Name: "arr", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4})
-		hash, _ := maps.New(&maps.Spec{Name: "hash", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4})
-		// Map 2 holds the program itself, so bpf_tail_call(ctx, map 2, 0)
-		// reaches the tail-call paths, from subprograms too.
-		progs, _ := maps.New(&maps.Spec{Name: "progs", Type: maps.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 2})
-		if err := progs.(*maps.ProgramArrayMap).SetProgram(0, p); err != nil {
-			t.Fatal(err)
-		}
-		m, err := vm.New(p, vm.Config{Helpers: helpers.New(nil), Maps: []vm.Map{arr, hash, progs}, MaxInsns: 10000})
-		if err != nil {
-			return
-		}
-		var arg uint64
-		if xdp && len(mem) >= 14 {
-			x, err := bpfctx.NewXDP(m, mem, nil)
-			if err != nil {
-				return
+		// run builds a fresh machine and maps each time, so two runs of
+		// the same input are the same run.
+		run := func(hook any) (m *vm.Machine, ok bool, err error) {
+			arr, _ := maps.New(&maps.Spec{Name: "arr", Type: maps.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+			hash, _ := maps.New(&maps.Spec{Name: "hash", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+			// Map 2 holds the program itself, so bpf_tail_call(ctx, map 2, 0)
+			// reaches the tail-call paths, from subprograms too.
+			progs, _ := maps.New(&maps.Spec{Name: "progs", Type: maps.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 2})
+			if err := progs.(*maps.ProgramArrayMap).SetProgram(0, p); err != nil {
+				t.Fatal(err)
 			}
-			arg = x.Arg()
-		} else if len(mem) > 0 {
-			arg = m.Map(&vm.Region{Name: "mem", Data: mem})
+			m, err = vm.New(p, vm.Config{Helpers: helpers.New(nil), Maps: []vm.Map{arr, hash, progs}, MaxInsns: 10000})
+			if err != nil {
+				return nil, false, nil
+			}
+			m.Attach(hook)
+			var arg uint64
+			if xdp && len(mem) >= 14 {
+				x, err := bpfctx.NewXDP(m, bytes.Clone(mem), nil)
+				if err != nil {
+					return nil, false, nil
+				}
+				arg = x.Arg()
+			} else if len(mem) > 0 {
+				arg = m.Map(&vm.Region{Name: "mem", Data: bytes.Clone(mem)})
+			}
+			_, err = m.Run(context.Background(), arg, uint64(len(mem)))
+			return m, true, err
 		}
 		var pcs pcCount
+		var steps batchTrace
+		var hook any
 		switch len(mem) % 3 { // sometimes trace, to fuzz the hook paths too
 		case 0:
-			m.Attach(traceAll{})
+			hook = traceAll{}
 		case 1:
-			m.Attach(&pcs)
+			hook = hooks.Multi(&pcs, &steps)
 		}
-		_, err = m.Run(context.Background(), arg, uint64(len(mem)))
+		m, ok, err := run(hook)
+		if !ok {
+			return
+		}
 		var re *vm.RunError
 		if err != nil && !errors.As(err, &re) {
 			t.Fatalf("run error is not a RunError: %v", err)
@@ -98,8 +110,18 @@ func FuzzVM(f *testing.F) {
 		if m.Insns() > 10000+uint64(p.Len()) {
 			t.Fatalf("%d instructions ran past the budget of 10000", m.Insns())
 		}
-		if len(mem)%3 == 1 && (pcs.n != m.Insns() || pcs.max >= p.Len()) {
+		if len(mem)%3 != 1 {
+			return
+		}
+		if pcs.n != m.Insns() || pcs.max >= p.Len() {
 			t.Fatalf("PC hook saw %d pcs up to %d; the machine ran %d of %d slots", pcs.n, pcs.max, m.Insns(), p.Len())
+		}
+		// The registers the PC hook rebuilt are those a step hook sees.
+		var want stepTrace
+		run(&want)
+		if i := firstStepDiff(steps.recs, want.recs); i >= 0 || steps.bad != "" {
+			t.Fatalf("rebuilt steps differ from the step hook's at step %d of %d/%d (%s):\n got  %+v\n want %+v",
+				i, len(steps.recs), len(want.recs), steps.bad, at(steps.recs, i), at(want.recs, i))
 		}
 	})
 }

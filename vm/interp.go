@@ -50,6 +50,9 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 		m.pc, m.n = pc-1, n
 		if ins.op >= recorded { // run recorded it
 			ins = &orig[pc-1]
+			if writesMany[ins.op] {
+				m.pcs.snapshot(r, m.depth)
+			}
 		}
 		switch ins.op {
 		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW, opLoadAcqB, opLoadAcqH, opLoadAcqW, opLoadAcqDW:
@@ -189,358 +192,361 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 		pc++
 		n++
 		// Every case has a recorded twin just before it: the recording
-		// copy of the code (a PC hook listens) stores the pc there and falls
-		// through to the real case. Untraced code never reaches a twin.
+		// copy of the code (a PC hook listens) records the instruction
+		// there and falls through to the real case. Untraced code never
+		// reaches a twin. A twin must stay one small call: past the
+		// compiler's big-function size, readable and writable would no
+		// longer be inlined (TestRunIsCallFree).
 		switch ins.op {
 		case opAdd64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAdd64K:
 			r[ins.dst] += uint64(ins.imm)
 		case opAdd64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAdd64X:
 			r[ins.dst] += r[ins.src]
 		case opSub64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSub64K:
 			r[ins.dst] -= uint64(ins.imm)
 		case opSub64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSub64X:
 			r[ins.dst] -= r[ins.src]
 		case opMul64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMul64K:
 			r[ins.dst] *= uint64(ins.imm)
 		case opMul64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMul64X:
 			r[ins.dst] *= r[ins.src]
 		case opDiv64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opDiv64K:
 			r[ins.dst] = div(r[ins.dst], uint64(ins.imm))
 		case opDiv64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opDiv64X:
 			r[ins.dst] = div(r[ins.dst], r[ins.src])
 		case opSDiv64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSDiv64K:
 			r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), ins.imm))
 		case opSDiv64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSDiv64X:
 			r[ins.dst] = uint64(sdiv(int64(r[ins.dst]), int64(r[ins.src])))
 		case opMod64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMod64K:
 			r[ins.dst] = mod(r[ins.dst], uint64(ins.imm))
 		case opMod64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMod64X:
 			r[ins.dst] = mod(r[ins.dst], r[ins.src])
 		case opSMod64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSMod64K:
 			r[ins.dst] = uint64(smod(int64(r[ins.dst]), ins.imm))
 		case opSMod64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSMod64X:
 			r[ins.dst] = uint64(smod(int64(r[ins.dst]), int64(r[ins.src])))
 		case opOr64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opOr64K:
 			r[ins.dst] |= uint64(ins.imm)
 		case opOr64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opOr64X:
 			r[ins.dst] |= r[ins.src]
 		case opAnd64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAnd64K:
 			r[ins.dst] &= uint64(ins.imm)
 		case opAnd64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAnd64X:
 			r[ins.dst] &= r[ins.src]
 		case opXor64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opXor64K:
 			r[ins.dst] ^= uint64(ins.imm)
 		case opXor64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opXor64X:
 			r[ins.dst] ^= r[ins.src]
 		case opLsh64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLsh64K:
 			r[ins.dst] <<= uint64(ins.imm) & 63
 		case opLsh64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLsh64X:
 			r[ins.dst] <<= r[ins.src] & 63
 		case opRsh64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opRsh64K:
 			r[ins.dst] >>= uint64(ins.imm) & 63
 		case opRsh64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opRsh64X:
 			r[ins.dst] >>= r[ins.src] & 63
 		case opArsh64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opArsh64K:
 			r[ins.dst] = uint64(int64(r[ins.dst]) >> (uint64(ins.imm) & 63))
 		case opArsh64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opArsh64X:
 			r[ins.dst] = uint64(int64(r[ins.dst]) >> (r[ins.src] & 63))
 		case opNeg64 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opNeg64:
 			r[ins.dst] = -r[ins.dst]
 		case opMov64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMov64K:
 			r[ins.dst] = uint64(ins.imm)
 		case opMov64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMov64X:
 			r[ins.dst] = r[ins.src]
 		case opMovSX8to64 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMovSX8to64:
 			r[ins.dst] = uint64(int64(int8(r[ins.src])))
 		case opMovSX16to64 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMovSX16to64:
 			r[ins.dst] = uint64(int64(int16(r[ins.src])))
 		case opMovSX32to64 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMovSX32to64:
 			r[ins.dst] = uint64(int64(int32(r[ins.src])))
 
 		case opAdd32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAdd32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(ins.imm))
 		case opAdd32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAdd32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) + uint32(r[ins.src]))
 		case opSub32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSub32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(ins.imm))
 		case opSub32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSub32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) - uint32(r[ins.src]))
 		case opMul32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMul32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(ins.imm))
 		case opMul32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMul32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) * uint32(r[ins.src]))
 		case opDiv32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opDiv32K:
 			r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(ins.imm)))
 		case opDiv32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opDiv32X:
 			r[ins.dst] = uint64(div(uint32(r[ins.dst]), uint32(r[ins.src])))
 		case opSDiv32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSDiv32K:
 			r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(ins.imm))))
 		case opSDiv32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSDiv32X:
 			r[ins.dst] = uint64(uint32(sdiv(int32(r[ins.dst]), int32(r[ins.src]))))
 		case opMod32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMod32K:
 			r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(ins.imm)))
 		case opMod32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMod32X:
 			r[ins.dst] = uint64(mod(uint32(r[ins.dst]), uint32(r[ins.src])))
 		case opSMod32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSMod32K:
 			r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(ins.imm))))
 		case opSMod32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opSMod32X:
 			r[ins.dst] = uint64(uint32(smod(int32(r[ins.dst]), int32(r[ins.src]))))
 		case opOr32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opOr32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(ins.imm))
 		case opOr32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opOr32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) | uint32(r[ins.src]))
 		case opAnd32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAnd32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(ins.imm))
 		case opAnd32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opAnd32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) & uint32(r[ins.src]))
 		case opXor32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opXor32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(ins.imm))
 		case opXor32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opXor32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) ^ uint32(r[ins.src]))
 		case opLsh32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLsh32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(ins.imm) & 31))
 		case opLsh32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLsh32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) << (uint32(r[ins.src]) & 31))
 		case opRsh32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opRsh32K:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(ins.imm) & 31))
 		case opRsh32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opRsh32X:
 			r[ins.dst] = uint64(uint32(r[ins.dst]) >> (uint32(r[ins.src]) & 31))
 		case opArsh32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opArsh32K:
 			r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(ins.imm) & 31)))
 		case opArsh32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opArsh32X:
 			r[ins.dst] = uint64(uint32(int32(r[ins.dst]) >> (uint32(r[ins.src]) & 31)))
 		case opNeg32 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opNeg32:
 			r[ins.dst] = uint64(-uint32(r[ins.dst]))
 		case opMov32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMov32K:
 			r[ins.dst] = uint64(uint32(ins.imm))
 		case opMov32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMov32X:
 			r[ins.dst] = uint64(uint32(r[ins.src]))
 		case opMovSX8to32 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMovSX8to32:
 			r[ins.dst] = uint64(uint32(int32(int8(r[ins.src]))))
 		case opMovSX16to32 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMovSX16to32:
 			r[ins.dst] = uint64(uint32(int32(int16(r[ins.src]))))
 
 		case opLE16 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLE16:
 			r[ins.dst] = uint64(uint16(r[ins.dst]))
 		case opLE32 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLE32:
 			r[ins.dst] = uint64(uint32(r[ins.dst]))
 		case opLE64 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLE64:
 		case opBE16 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opBE16:
 			r[ins.dst] = uint64(bits.ReverseBytes16(uint16(r[ins.dst])))
 		case opBE32 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opBE32:
 			r[ins.dst] = uint64(bits.ReverseBytes32(uint32(r[ins.dst])))
 		case opBE64 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opBE64:
 			r[ins.dst] = bits.ReverseBytes64(r[ins.dst])
 
 		case opJA + recorded, opJA32 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJA, opJA32:
 			pc = int(ins.off)
@@ -548,7 +554,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				return nil, pc, n
 			}
 		case opJEq64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJEq64K:
 			if r[ins.dst] == uint64(ins.imm) {
@@ -558,7 +564,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJEq64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJEq64X:
 			if r[ins.dst] == r[ins.src] {
@@ -568,7 +574,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGt64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGt64K:
 			if r[ins.dst] > uint64(ins.imm) {
@@ -578,7 +584,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGt64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGt64X:
 			if r[ins.dst] > r[ins.src] {
@@ -588,7 +594,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGe64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGe64K:
 			if r[ins.dst] >= uint64(ins.imm) {
@@ -598,7 +604,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGe64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGe64X:
 			if r[ins.dst] >= r[ins.src] {
@@ -608,7 +614,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSet64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSet64K:
 			if r[ins.dst]&uint64(ins.imm) != 0 {
@@ -618,7 +624,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSet64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSet64X:
 			if r[ins.dst]&r[ins.src] != 0 {
@@ -628,7 +634,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJNe64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJNe64K:
 			if r[ins.dst] != uint64(ins.imm) {
@@ -638,7 +644,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJNe64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJNe64X:
 			if r[ins.dst] != r[ins.src] {
@@ -648,7 +654,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGt64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGt64K:
 			if int64(r[ins.dst]) > ins.imm {
@@ -658,7 +664,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGt64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGt64X:
 			if int64(r[ins.dst]) > int64(r[ins.src]) {
@@ -668,7 +674,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGe64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGe64K:
 			if int64(r[ins.dst]) >= ins.imm {
@@ -678,7 +684,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGe64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGe64X:
 			if int64(r[ins.dst]) >= int64(r[ins.src]) {
@@ -688,7 +694,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLt64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLt64K:
 			if r[ins.dst] < uint64(ins.imm) {
@@ -698,7 +704,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLt64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLt64X:
 			if r[ins.dst] < r[ins.src] {
@@ -708,7 +714,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLe64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLe64K:
 			if r[ins.dst] <= uint64(ins.imm) {
@@ -718,7 +724,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLe64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLe64X:
 			if r[ins.dst] <= r[ins.src] {
@@ -728,7 +734,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLt64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLt64K:
 			if int64(r[ins.dst]) < ins.imm {
@@ -738,7 +744,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLt64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLt64X:
 			if int64(r[ins.dst]) < int64(r[ins.src]) {
@@ -748,7 +754,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLe64K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLe64K:
 			if int64(r[ins.dst]) <= ins.imm {
@@ -758,7 +764,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLe64X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLe64X:
 			if int64(r[ins.dst]) <= int64(r[ins.src]) {
@@ -768,7 +774,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJEq32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJEq32K:
 			if uint32(r[ins.dst]) == uint32(ins.imm) {
@@ -778,7 +784,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJEq32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJEq32X:
 			if uint32(r[ins.dst]) == uint32(r[ins.src]) {
@@ -788,7 +794,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGt32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGt32K:
 			if uint32(r[ins.dst]) > uint32(ins.imm) {
@@ -798,7 +804,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGt32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGt32X:
 			if uint32(r[ins.dst]) > uint32(r[ins.src]) {
@@ -808,7 +814,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGe32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGe32K:
 			if uint32(r[ins.dst]) >= uint32(ins.imm) {
@@ -818,7 +824,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJGe32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJGe32X:
 			if uint32(r[ins.dst]) >= uint32(r[ins.src]) {
@@ -828,7 +834,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSet32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSet32K:
 			if uint32(r[ins.dst])&uint32(ins.imm) != 0 {
@@ -838,7 +844,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSet32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSet32X:
 			if uint32(r[ins.dst])&uint32(r[ins.src]) != 0 {
@@ -848,7 +854,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJNe32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJNe32K:
 			if uint32(r[ins.dst]) != uint32(ins.imm) {
@@ -858,7 +864,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJNe32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJNe32X:
 			if uint32(r[ins.dst]) != uint32(r[ins.src]) {
@@ -868,7 +874,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGt32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGt32K:
 			if int32(r[ins.dst]) > int32(ins.imm) {
@@ -878,7 +884,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGt32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGt32X:
 			if int32(r[ins.dst]) > int32(r[ins.src]) {
@@ -888,7 +894,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGe32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGe32K:
 			if int32(r[ins.dst]) >= int32(ins.imm) {
@@ -898,7 +904,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSGe32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSGe32X:
 			if int32(r[ins.dst]) >= int32(r[ins.src]) {
@@ -908,7 +914,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLt32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLt32K:
 			if uint32(r[ins.dst]) < uint32(ins.imm) {
@@ -918,7 +924,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLt32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLt32X:
 			if uint32(r[ins.dst]) < uint32(r[ins.src]) {
@@ -928,7 +934,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLe32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLe32K:
 			if uint32(r[ins.dst]) <= uint32(ins.imm) {
@@ -938,7 +944,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJLe32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJLe32X:
 			if uint32(r[ins.dst]) <= uint32(r[ins.src]) {
@@ -948,7 +954,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLt32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLt32K:
 			if int32(r[ins.dst]) < int32(ins.imm) {
@@ -958,7 +964,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLt32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLt32X:
 			if int32(r[ins.dst]) < int32(r[ins.src]) {
@@ -968,7 +974,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLe32K + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLe32K:
 			if int32(r[ins.dst]) <= int32(ins.imm) {
@@ -978,7 +984,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opJSLe32X + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opJSLe32X:
 			if int32(r[ins.dst]) <= int32(r[ins.src]) {
@@ -988,7 +994,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				}
 			}
 		case opMayGoto + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opMayGoto:
 			// Fall through while the frame's BPF_MAX_LOOPS budget lasts,
@@ -1000,32 +1006,32 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 
 		case opLdImm64 + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdImm64:
 			r[ins.dst] = uint64(ins.imm)
 			pc++
 		case opLdMapFD + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdMapFD:
 			r[ins.dst] = m.mapByIdx[uint32(ins.imm)].handle
 			pc++
 		case opLdMapValue + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdMapValue:
 			r[ins.dst] = m.mapByIdx[uint32(ins.imm)].values + uint64(uint32(ins.imm>>32))
 			pc++
 		case opLdFunc + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdFunc:
 			r[ins.dst] = funcAddr(int(ins.off))
 			pc++
 
 		case opLdxB + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdxB:
 			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 1); b != nil {
@@ -1034,7 +1040,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opLdxH + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdxH:
 			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 2); b != nil {
@@ -1043,7 +1049,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opLdxW + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdxW:
 			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 4); b != nil {
@@ -1052,7 +1058,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opLdxDW + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opLdxDW:
 			if b := m.readable(r[ins.src]+uint64(int64(ins.off)), 8); b != nil {
@@ -1061,7 +1067,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStxB + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStxB:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
@@ -1070,7 +1076,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStxH + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStxH:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
@@ -1079,7 +1085,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStxW + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStxW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
@@ -1088,7 +1094,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStxDW + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStxDW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
@@ -1097,7 +1103,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStB + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStB:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
@@ -1106,7 +1112,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStH + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStH:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
@@ -1115,7 +1121,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStW + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
@@ -1124,7 +1130,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			}
 			return ins, pc, n
 		case opStDW + recorded:
-			m.pcs.put(pc - 1)
+			m.record(pc-1, ins)
 			fallthrough
 		case opStDW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
@@ -1134,7 +1140,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		default:
 			if ins.op >= recorded { // the cases above record their own
-				m.pcs.put(pc - 1)
+				m.record(pc-1, ins)
 			}
 			return ins, pc, n
 		}
@@ -1153,9 +1159,13 @@ func (m *Machine) stop(r0 uint64, err error) (uint64, error) {
 	if err == nil {
 		m.regs[0] = r0
 	}
-	if m.hooks.traced && err == nil {
+	// An error between instructions leaves the last one complete; any
+	// other is the fault of the last one, which then has no After.
+	between := err == nil || errors.Is(err, ErrBudget) || errors.Is(err, ErrCanceled) || errors.Is(err, ErrAborted)
+	if m.hooks.traced && between {
 		m.flushAfter()
 	}
+	m.pcs.faulted = !between
 	m.flushPCs()
 	m.state = idle
 	m.result = m.regs[0]

@@ -274,7 +274,7 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	m.regs[10] = m.fp
 	m.state = running
 	m.trace.reset()
-	m.pcs.n, m.pcs.first = 0, 0
+	m.pcs.n, m.pcs.first, m.pcs.snaps = 0, 0, m.pcs.snaps[:0]
 	m.flushPCs() // sizes the buffer for this program
 	if m.hooks.run != nil {
 		ev := &m.trace.runEv

@@ -40,7 +40,10 @@ func (l *stepLog) BeforeStep(ev *hooks.Step) hooks.Action {
 }
 func (l *stepLog) AfterStep(*hooks.Step) hooks.Action { return hooks.Continue }
 
-func TestPCHookSeesEveryInstruction(t *testing.T) {
+// hookPrograms are programs that reach every place the interpreter records
+// pcs: long loops, callbacks, local calls, tail calls from subprograms and
+// faults. hs holds the helpers they call.
+func hookPrograms(t *testing.T) (programs map[string][]isa.Insn, hs vm.Helpers) {
 	// Helper 12 tail-calls a program that sets r0 = 105.
 	target, err := vm.NewProgram("target", []isa.Insn{
 		i(movK, 0, 0, 0, 5), i(addK, 0, 0, 0, 100), i(exit, 0, 0, 0, 0),
@@ -48,10 +51,10 @@ func TestPCHookSeesEveryInstruction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := vm.Helpers{181: loop3[181], 12: {Name: "tail", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
+	hs = vm.Helpers{181: loop3[181], 12: {Name: "tail", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
 		return 0, m.TailCall(target)
 	}}}
-	programs := map[string][]isa.Insn{
+	programs = map[string][]isa.Insn{
 		// 20000 iterations: more pcs than one batch holds.
 		"long loop": {
 			i(movK, 1, 0, 0, 20000),
@@ -89,12 +92,28 @@ func TestPCHookSeesEveryInstruction(t *testing.T) {
 			i(call, 0, 0, 0, 12),
 			i(exit, 0, 0, 0, 0),
 		},
+		"atomics": {
+			i(stdw, 10, 0, -8, 40),
+			i(movK, 1, 0, 0, 2),
+			i(isa.ClassSTX|isa.ModeATOMIC|isa.SizeDW, 10, 1, -8, isa.AtomicAdd|isa.AtomicFetch), // r1 = 40
+			i(movK, 0, 0, 0, 42),
+			i(movK, 2, 0, 0, 7),
+			i(isa.ClassSTX|isa.ModeATOMIC|isa.SizeDW, 10, 2, -8, isa.AtomicCmpXchg), // r0 = 42, memory 7
+			i(isa.ClassSTX|isa.ModeATOMIC|isa.SizeW, 10, 1, -8, isa.AtomicXchg),     // r1 = 7
+			i(alu64X|isa.ALUAdd, 0, 1, 0, 0),
+			i(exit, 0, 0, 0, 0),
+		},
 		"fault": {
 			i(movK, 1, 0, 0, 64),
 			i(ldxdw, 0, 1, 0, 0), // address 64 is unmapped
 			i(exit, 0, 0, 0, 0),
 		},
 	}
+	return programs, hs
+}
+
+func TestPCHookSeesEveryInstruction(t *testing.T) {
+	programs, hs := hookPrograms(t)
 	for name, insns := range programs {
 		t.Run(name, func(t *testing.T) {
 			p := load(t, insns...)

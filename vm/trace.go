@@ -2,6 +2,7 @@ package vm
 
 import (
 	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
 )
 
 // How tracing works. A program has three code slices: the real one, a trap
@@ -51,6 +52,7 @@ type traceState struct {
 	pending    bool // an instruction ran whose After events are not yet out
 	pendPC     int
 	pendProg   *Program // the program of pendPC: a tail call may switch
+	pendN      uint64   // instructions run before pendPC
 	before     [11]uint64
 	plan       accessPlan
 	beforeDone int // pc whose Before hook already fired (resuming there)
@@ -132,23 +134,50 @@ func (m *Machine) codeOf(p *Program) []insn {
 // pcBatch is how many pcs a PC hook receives at most at a time.
 const pcBatch = 4096
 
-// pcBuf collects the pcs of executed instructions for a PC hook.
+// pcBuf collects what a PC hook receives: per executed instruction its pc
+// and the value its destination register held before it ran, plus the
+// whole register file before instructions that may write more (see
+// hooks.PCBatch).
 type pcBuf struct {
-	buf   []uint32
-	n     int
-	ev    hooks.PCBatch
-	first uint64   // run count of buf[0]
-	prog  *Program // the program the collected pcs belong to
+	buf     []uint32
+	old     []uint64
+	snaps   []hooks.Snapshot
+	n       int
+	faulted bool // the last instruction faulted
+	ev      hooks.PCBatch
+	first   uint64   // run count of buf[0]
+	prog    *Program // the program the collected pcs belong to
 }
 
-// put appends pc. The interpreter flushes before the buffer can fill (see
-// room), so the length check only guards against a bug.
-func (b *pcBuf) put(pc int) {
-	if b.n < len(b.buf) {
-		b.buf[b.n] = uint32(pc)
-		b.n++
+// record appends the instruction at pc: its pc and the value its
+// destination register holds before it runs. The interpreter flushes
+// before the buffer can fill (see room), so the length check only guards
+// against a bug.
+func (m *Machine) record(pc int, ins *insn) {
+	b := &m.pcs
+	if n := b.n; n < len(b.buf) && n < len(b.old) {
+		b.buf[n] = uint32(pc)
+		b.old[n] = m.regs[ins.dst]
+		b.n = n + 1
 	}
 }
+
+// snapshot keeps the register file before the instruction put last.
+func (b *pcBuf) snapshot(regs *[256]uint64, depth int) {
+	if b.n > 0 {
+		b.snaps = append(b.snaps, hooks.Snapshot{Index: b.n - 1, Depth: depth, Regs: [11]uint64(regs[:11])})
+	}
+}
+
+// writesMany marks the instructions that may write registers other than
+// their destination (or none of theirs): calls, exits, atomics, LD_ABS.
+var writesMany = func() (w [numOps]bool) {
+	for _, op := range []op{opCallHelper, opCallX, opCallLocal, opExit, opAtomicW, opAtomicDW,
+		opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW} {
+		w[op] = true
+	}
+	return w
+}()
 
 // room is how many instructions may still run before the batch must be
 // flushed, keeping space for a straight run through all codeLen slots
@@ -163,21 +192,27 @@ func (b *pcBuf) room(codeLen int) uint64 {
 // flushPCs hands the collected pcs to the PC hook and makes room for the
 // current program. When the program changes (a tail call, or a return into
 // another program), it is called after m.prog changed: the batch still
-// names the program its pcs came from.
+// names the program its pcs came from. The registers are the state after
+// the batch's last instruction.
 func (m *Machine) flushPCs() {
 	if m.hooks.pcs == nil {
 		return
 	}
 	b := &m.pcs
 	if b.n > 0 {
-		b.ev = hooks.PCBatch{Prog: b.prog.Name, First: b.first, PC: b.buf[:b.n]}
-		m.hooks.pcs.PCs(&b.ev)
+		ev := &b.ev // assigned field by field: it keeps the hook's scratch
+		ev.Prog, ev.First, ev.PC, ev.Old, ev.Snaps = b.prog.Name, b.first, b.buf[:b.n], b.old[:b.n], b.snaps
+		ev.End, ev.EndDepth, ev.Faulted = [11]uint64(m.regs[:11]), m.depth, b.faulted
+		ev.Insns, ev.M = b.prog.Insns, m
+		m.hooks.pcs.PCs(ev)
 		b.first += uint64(b.n)
 		b.n = 0
 	}
+	b.snaps, b.faulted = b.snaps[:0], false
 	b.prog = m.prog
 	if want := len(m.prog.code) + pcBatch; len(b.buf) < want {
 		b.buf = make([]uint32, want)
+		b.old = make([]uint64, want)
 	}
 }
 
@@ -202,9 +237,6 @@ func (m *Machine) trap() hooks.Action {
 	}
 	pc := m.pc
 	in := &m.prog.code[pc]
-	if m.hooks.pcs != nil {
-		m.pcs.put(pc)
-	}
 	if m.hooks.step != nil && t.beforeDone != pc {
 		ev := m.stepEvent(m.prog, pc)
 		ev.Changed = 0
@@ -214,7 +246,13 @@ func (m *Machine) trap() hooks.Action {
 		}
 	}
 	t.beforeDone = -1
-	t.pending, t.pendPC, t.pendProg = true, pc, m.prog
+	if m.hooks.pcs != nil { // after BeforeStep: a paused instruction has not run
+		m.record(pc, in)
+		if writesMany[in.op] {
+			m.pcs.snapshot(&m.regs, m.depth)
+		}
+	}
+	t.pending, t.pendPC, t.pendProg, t.pendN = true, pc, m.prog, m.n-1
 	t.before = [11]uint64(m.regs[:11])
 	if m.hooks.access != nil {
 		m.planAccess(in)
@@ -235,7 +273,7 @@ func (m *Machine) stepEvent(p *Program, pc int) *hooks.Step {
 		ev.Prog, ev.Regs, ev.M = p.Name, (*[11]uint64)(m.regs[:11]), m
 	}
 	if raw.IsLdImm64() {
-		ev.Imm64 = uint64(p.code[pc].imm)
+		ev.Imm64 = isa.Imm64(p.Insns, pc)
 	}
 	return ev
 }
@@ -262,7 +300,7 @@ func (m *Machine) flushAfter() hooks.Action {
 	}
 	if m.hooks.step != nil {
 		ev := m.stepEvent(t.pendProg, t.pendPC)
-		ev.Count = m.n - 1
+		ev.Count = t.pendN
 		var changed uint16
 		for i := range 11 {
 			if m.regs[i] != t.before[i] {
@@ -366,6 +404,7 @@ func (m *Machine) paused(a hooks.Action) error {
 		return m.fault(ErrAborted, 0, 0, "")
 	}
 	m.state = paused
+	m.flushPCs() // the registers may be changed before the run resumes
 	return nil
 }
 

@@ -23,6 +23,11 @@ var helpers = vm.Helpers{
 // a private copy of mem (0 when there is none), r2 holds its length, and
 // helper 5 unwinds.
 func Execute(ctx context.Context, code []byte, mem []byte) (uint64, error) {
+	return Trace(ctx, code, mem, nil)
+}
+
+// Trace is Execute with hook attached (nil for none).
+func Trace(ctx context.Context, code []byte, mem []byte, hook any) (uint64, error) {
 	p, err := vm.Load("conformance", code)
 	if err != nil {
 		return 0, err
@@ -31,6 +36,7 @@ func Execute(ctx context.Context, code []byte, mem []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	m.Attach(hook)
 	var addr uint64
 	if len(mem) > 0 {
 		addr = m.Map(&vm.Region{Name: "mem", Data: append([]byte(nil), mem...)})

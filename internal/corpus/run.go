@@ -17,6 +17,11 @@ import (
 // kernel: an XDP context over the packet, the declared maps created and
 // filled, and a fresh deterministic helper environment.
 func (c *Case) Run(ctx context.Context) (*Result, error) {
+	return c.Trace(ctx, nil)
+}
+
+// Trace is Run with hook attached (nil for none).
+func (c *Case) Trace(ctx context.Context, hook any) (*Result, error) {
 	if c.ProgType != "" && c.ProgType != "xdp" {
 		return nil, fmt.Errorf("%s: program type %q is not supported by the corpus runner", c.ID, c.ProgType)
 	}
@@ -44,6 +49,7 @@ func (c *Case) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.Attach(hook)
 	x, err := bpfctx.NewXDP(m, pkt, nil)
 	if err != nil {
 		return nil, err

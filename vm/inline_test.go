@@ -1,0 +1,43 @@
+package vm_test
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestRunIsCallFree guards the interpreter's speed: the compiler must
+// inline the memory checks and the recording of every twin into
+// (*Machine).run, or the loop makes calls and spills its state (the
+// loop's cases would run at a fraction of their speed; no other test would
+// notice).
+func TestRunIsCallFree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the package with the compiler's inlining report")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	out, err := exec.Command(goTool, "build", "-gcflags=-m", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
+	}
+	inlined := map[string]int{}
+	re := regexp.MustCompile(`interp\.go:\d+:\d+: inlining call to \(\*Machine\)\.(readable|writable|record)\b`)
+	for _, m := range re.FindAllSubmatch(out, -1) {
+		inlined[string(m[1])]++
+	}
+	src, err := os.ReadFile("interp.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"readable", "writable", "record"} {
+		calls := strings.Count(string(src), "m."+fn+"(")
+		if calls == 0 || inlined[fn] != calls {
+			t.Errorf("%d of %d calls of %s inlined into interp.go", inlined[fn], calls, fn)
+		}
+	}
+}
