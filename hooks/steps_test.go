@@ -16,8 +16,8 @@ import (
 func batch() *hooks.PCBatch {
 	return &hooks.PCBatch{
 		Prog: "p", First: 10,
-		PC:  []uint32{0, 1, 2, 3},
-		Old: []uint64{0, 5, 0, 9},
+		PC:    []uint32{0, 1, 2, 3},
+		Old:   []uint64{0, 5, 0, 9},
 		Snaps: []hooks.Snapshot{{Index: 2, Depth: 0, Regs: [11]uint64{1: 7, 10: 512}}},
 		End:   [11]uint64{0: 10, 1: 3, 10: 512},
 		Insns: []isa.Insn{

@@ -490,3 +490,48 @@ func TestAccessFlags(t *testing.T) {
 	w := mustNew(t, &Spec{Type: Array, KeySize: 4, ValueSize: 1, MaxEntries: 1, Flags: FlagWrOnly})
 	wantErr(t, "syscall Get", w.Get(key32(0), []byte{0}), EPERM)
 }
+
+// Values and SetState let a trace file capture a queue, a stack and a ring
+// buffer and rebuild them: the copy behaves as the original from then on.
+func TestQueueValuesAndRingBufState(t *testing.T) {
+	for _, typ := range []Type{Queue, Stack} {
+		q := mustNew(t, &Spec{Name: "q", Type: typ, ValueSize: 1, MaxEntries: 3}).(*QueueMap)
+		for i := byte(1); i <= 4; i++ {
+			q.Push([]byte{i}, UpdateExist) // 4 overwrites 1
+		}
+		cp := mustNew(t, &Spec{Name: "q", Type: typ, ValueSize: 1, MaxEntries: 3}).(*QueueMap)
+		for v := range q.Values() {
+			wantErr(t, "Put", cp.Put(nil, v, 0), 0)
+		}
+		a, b := make([]byte, 1), make([]byte, 1)
+		for q.Pop(a) == nil {
+			if cp.Pop(b) != nil || a[0] != b[0] {
+				t.Fatalf("%v: original pops %d, copy %d", typ, a[0], b[0])
+			}
+		}
+		wantErr(t, "copy empty too", cp.Pop(b), ENOENT)
+	}
+
+	// A ring wrapped around with one unconsumed record (the wrapped one).
+	rb := mustNew(t, &Spec{Name: "events", Type: RingBuf, MaxEntries: pageSize}).(*RingBufMap)
+	rb.Output(make([]byte, pageSize-56), 0)
+	rb.Drain()
+	rb.Output(bytes.Repeat([]byte{0xcd}, 100), 0)
+	cp := mustNew(t, &Spec{Name: "events", Type: RingBuf, MaxEntries: pageSize}).(*RingBufMap)
+	wantErr(t, "SetState", cp.SetState(rb.State()), 0)
+	for _, q := range []uint64{RingBufAvailData, RingBufConsPos, RingBufProdPos} {
+		if rb.Query(q) != cp.Query(q) {
+			t.Fatalf("Query(%d): %d, copy %d", q, rb.Query(q), cp.Query(q))
+		}
+	}
+	o1, ok1 := rb.Reserve(8, 0)
+	o2, ok2 := cp.Reserve(8, 0)
+	if o1 != o2 || ok1 != ok2 {
+		t.Fatalf("next reserve at %d %v, copy %d %v", o1, ok1, o2, ok2)
+	}
+	r1, r2 := rb.Drain(), cp.Drain()
+	if len(r1) != 1 || len(r2) != 1 || !bytes.Equal(r1[0].Data, r2[0].Data) {
+		t.Fatalf("drained %v, copy %v", r1, r2)
+	}
+	wantErr(t, "SetState inconsistent", cp.SetState(RingBufState{Cons: 8, Prod: 0}), EINVAL)
+}

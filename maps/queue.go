@@ -133,6 +133,24 @@ func (q *QueueMap) Put(key, value []byte, flags uint64) error {
 	return q.Push(value, flags)
 }
 
+// Values yields copies of the elements from the oldest to the newest: the
+// order in which pushing them again rebuilds the map, queue or stack.
+func (q *QueueMap) Values() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		q.mu.Lock()
+		var vals [][]byte
+		for i := q.tail; i != q.head; i = (i + 1) % q.size {
+			vals = append(vals, append([]byte(nil), q.slot(i)...))
+		}
+		q.mu.Unlock()
+		for _, v := range vals {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
 func (q *QueueMap) Remove(key []byte) error        { return EINVAL }
 func (q *QueueMap) NextKey(key, next []byte) error { return EINVAL }
 func (q *QueueMap) Keys() iter.Seq[[]byte]         { return func(func([]byte) bool) {} }

@@ -196,6 +196,42 @@ func (r *RingBufMap) Drain() []Record {
 	return recs
 }
 
+// RingBufState is what a ring buffer's future depends on: the consumer
+// and producer positions, the oldest position that may still be busy, and
+// the bytes between consumer and producer (records not yet consumed).
+type RingBufState struct {
+	Cons, Prod, Pending uint64
+	Live                []byte
+}
+
+// State returns a copy of the ring's state, for a trace file to restore.
+func (r *RingBufMap) State() RingBufState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := RingBufState{Cons: r.cons, Prod: r.prod, Pending: r.pending}
+	for p := r.cons; p < r.prod; p++ {
+		s.Live = append(s.Live, r.mem[p&r.mask])
+	}
+	return s
+}
+
+// SetState restores a state State returned (on a ring of the same size).
+func (r *RingBufMap) SetState(s RingBufState) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.Prod < s.Cons || s.Prod-s.Cons > r.mask || s.Pending < s.Cons || s.Pending > s.Prod || uint64(len(s.Live)) != s.Prod-s.Cons {
+		return EINVAL
+	}
+	r.cons, r.prod, r.pending = s.Cons, s.Prod, s.Pending
+	size := r.mask + 1
+	clear(r.mem)
+	for i, b := range s.Live {
+		r.mem[(s.Cons+uint64(i))&r.mask] = b
+	}
+	copy(r.mem[size:], r.mem[:size]) // the second mapping of the same pages
+	return nil
+}
+
 // Wakeups counts commits that would have woken a reader (not
 // BPF_RB_NO_WAKEUP).
 func (r *RingBufMap) Wakeups() int {

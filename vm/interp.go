@@ -117,6 +117,12 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				m.flushPCs() // a batch holds the pcs of one program
 				code, orig = m.codeOf(m.prog), m.prog.code
 				pc = 0
+				if m.hooks.call != nil {
+					if m.hooks.traced { // the call's After comes first
+						m.request(m.flushAfter())
+					}
+					m.callEvent(hooks.TailCall, 0, m.prog.FuncAt(0))
+				}
 			}
 			if p := m.trace.pause; p == hooks.Abort || p == hooks.Stop && m.nested == 0 {
 				m.pc, m.n = pc, n

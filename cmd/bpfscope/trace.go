@@ -187,6 +187,10 @@ func cmdTrace(e *env, args []string) error {
 			if err != nil {
 				return err
 			}
+			if !rec.Started() { // nothing ran: no file to replay
+				os.Remove(recFile.Name())
+				fmt.Fprintf(e.stderr, "bpfscope trace: packet %d did not run (%v): no trace file %s\n", pk.N, r.Err, recFile.Name())
+			}
 		}
 		if r.Err != nil {
 			failed++

@@ -264,6 +264,16 @@ func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 }
 
 func (t *Writer) Call(ev *hooks.CallEvent) hooks.Action {
+	if ev.Kind == hooks.TailCall && !t.pending {
+		// The call's line is out: the new program gets a line of its own.
+		b := indent(t.line[:0], ev.Depth)
+		b = append(b, "; tail call "...)
+		b = append(b, ev.Prog...)
+		b = append(b, '\n')
+		t.line = b
+		t.write(b)
+		return hooks.Continue
+	}
 	b := t.note()
 	switch ev.Kind {
 	case hooks.Call:

@@ -20,22 +20,25 @@ import (
 // Magic starts every trace file, like ELF's "\x7fELF".
 const Magic = "\x7fBPFTRC"
 
-// Version is the format version this package writes and reads.
-const Version = 1
+// Version is the format version this package writes. It reads version 1
+// too: files without the programs section, whose program arrays and maps
+// of maps are stored empty.
+const Version = 2
 
 // Section kinds.
 const (
-	secProgram = 1
-	secMaps    = 2
-	secInput   = 3
-	secEvents  = 4
-	secEnv     = 5
-	secEnd     = 6
+	secProgram  = 1
+	secMaps     = 2
+	secInput    = 3
+	secEvents   = 4
+	secEnv      = 5
+	secEnd      = 6
+	secPrograms = 7 // version 2
 )
 
 var sectionNames = map[byte]string{
 	secProgram: "program", secMaps: "maps", secInput: "input",
-	secEvents: "events", secEnv: "env", secEnd: "end",
+	secEvents: "events", secEnv: "env", secEnd: "end", secPrograms: "programs",
 }
 
 func sectionName(k byte) string {

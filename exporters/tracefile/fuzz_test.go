@@ -3,6 +3,8 @@ package tracefile_test
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/bpfscope/bpfscope/exporters/internal/exptest"
@@ -20,10 +22,20 @@ func FuzzTraceReader(f *testing.F) {
 		file, _ := record(f, c)
 		f.Add(file)
 	}
+	for _, name := range []string{"firewall-v1.bpft", "tailcall.bpft"} {
+		file, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(file)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := tracefile.NewReader(bytes.NewReader(data))
 		if err != nil {
 			return
+		}
+		if r.MapMemory() < 16<<20 { // big maps would test the allocator, slowly
+			r.Capture() // maps, program arrays and maps of maps rebuilt, or an error
 		}
 		h := hooks.Multi(text.New(io.Discard), jsonl.New(io.Discard))
 		for range 1 << 16 {

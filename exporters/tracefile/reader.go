@@ -32,13 +32,15 @@ type Reader struct {
 	r   *bufio.Reader
 	off int64 // file offset of the next section
 
-	prog  *vm.Program
-	typ   ebpf.ProgramType
-	cpus  int
-	maps  []MapImage
-	input ctx.Input
-	env   []helpers.EnvValue
-	ended bool
+	version byte
+	prog    *vm.Program
+	progs   []*vm.Program // program arrays' programs (version 2)
+	typ     ebpf.ProgramType
+	cpus    int
+	maps    []MapImage
+	input   ctx.Input
+	env     []helpers.EnvValue
+	ended   bool
 
 	// the current events section
 	d      dec
@@ -70,11 +72,16 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if string(hdr[:len(Magic)]) != Magic {
 		return nil, &FormatError{Section: "header", At: -1, Msg: "not a trace file (bad magic)"}
 	}
-	if v := hdr[len(Magic)]; v != Version {
-		return nil, &FormatError{Section: "header", At: -1, Msg: fmt.Sprintf("version %d, this reader knows %d", v, Version)}
+	t.version = hdr[len(Magic)]
+	if t.version != 1 && t.version != Version {
+		return nil, &FormatError{Section: "header", At: -1, Msg: fmt.Sprintf("version %d, this reader knows 1 and %d", t.version, Version)}
 	}
 	t.off = int64(headerSize)
-	for _, want := range []byte{secProgram, secMaps, secInput} {
+	order := []byte{secProgram, secPrograms, secMaps, secInput}
+	if t.version == 1 {
+		order = []byte{secProgram, secMaps, secInput}
+	}
+	for _, want := range order {
 		kind, payload, off, err := t.section()
 		if err != nil {
 			return nil, err
@@ -86,11 +93,24 @@ func NewReader(r io.Reader) (*Reader, error) {
 		switch kind {
 		case secProgram:
 			t.decodeProgram(&d)
+		case secPrograms:
+			for range d.n(len(d.b)) {
+				p := decodeCode(&d, d.str())
+				if d.err != nil {
+					break
+				}
+				t.progs = append(t.progs, p)
+			}
 		case secMaps:
 			t.decodeMaps(&d)
 		case secInput:
-			t.input.Data = d.bytes()
-			t.input.Ctx = d.bytes()
+			// Empty means absent, as a size of 0 does for test_run.
+			if t.input.Data = d.bytes(); len(t.input.Data) == 0 {
+				t.input.Data = nil
+			}
+			if t.input.Ctx = d.bytes(); len(t.input.Ctx) == 0 {
+				t.input.Ctx = nil
+			}
 		}
 		if d.err == nil && !d.done() {
 			d.fail("%d bytes of trailing data", len(d.b)-d.off)
@@ -165,24 +185,33 @@ func readN(r io.Reader, n int) ([]byte, error) {
 func (t *Reader) decodeProgram(d *dec) {
 	name := d.str()
 	t.typ = ebpf.ProgramType(d.u())
+	p := decodeCode(d, name)
+	if t.cpus = d.small(); t.cpus > maxCPUs {
+		d.fail("%d possible CPUs, more than Linux's %d", t.cpus, maxCPUs)
+	}
+	t.prog = p
+}
+
+// decodeCode reads what encodeCode wrote, or returns nil with d failed.
+func decodeCode(d *dec, name string) *vm.Program {
 	n := d.n(len(d.b) / isa.SlotSize)
 	code := d.bytes()
 	if d.err != nil {
-		return
+		return nil
 	}
 	if len(code) != n*isa.SlotSize {
 		d.fail("%d bytes of code for %d instructions", len(code), n)
-		return
+		return nil
 	}
 	insns, err := isa.Decode(code)
 	if err != nil {
 		d.fail("code: %v", err)
-		return
+		return nil
 	}
 	p, err := vm.NewProgram(name, insns)
 	if err != nil {
-		d.fail("program does not load: %v", err)
-		return
+		d.fail("program %s does not load: %v", name, err)
+		return nil
 	}
 	for range d.n(len(d.b)) {
 		start, fn := d.small(), d.str()
@@ -201,18 +230,17 @@ func (t *Reader) decodeProgram(d *dec) {
 		pc, cnt := d.small(), d.small()
 		l := &isa.Line{Func: d.str(), File: d.str(), Line: d.small(), Col: d.small(), Text: d.str()}
 		if d.err != nil {
-			return
+			return nil
 		}
 		if pc+cnt > len(insns) || pc+cnt < pc {
 			d.fail("line info for pcs %d..%d beyond the program", pc, pc+cnt)
-			return
+			return nil
 		}
 		for i := pc; i < pc+cnt; i++ {
 			p.Lines[i] = l
 		}
 	}
-	t.cpus = d.small()
-	t.prog = p
+	return p
 }
 
 func decodeSpec(d *dec) *maps.Spec {
@@ -248,6 +276,10 @@ func (t *Reader) decodeMaps(d *dec) {
 // Program returns the recorded program.
 func (t *Reader) Program() *vm.Program { return t.prog }
 
+// Programs returns the programs the recorded program arrays hold, besides
+// the traced program itself.
+func (t *Reader) Programs() []*vm.Program { return t.progs }
+
 // Type returns the recorded program type.
 func (t *Reader) Type() ebpf.ProgramType { return t.typ }
 
@@ -269,19 +301,90 @@ func (t *Reader) Capture() (*Capture, error) {
 	if t.cpus > 1 {
 		opts = append(opts, maps.WithPossibleCPUs(t.cpus))
 	}
+	if need := t.MapMemory(); need > maxCaptureMemory {
+		return nil, fmt.Errorf("tracefile: the maps would take %d bytes, more than this reader's limit of %d", need, uint64(maxCaptureMemory))
+	}
 	for _, img := range t.maps {
-		m, err := maps.New(img.Spec.Copy(), opts...)
+		spec := img.Spec.Copy()
+		if spec.Type == maps.DevMap || spec.Type == maps.DevMapHash {
+			// The map added this flag itself, as the kernel does; creating
+			// a device map with it is refused.
+			spec.Flags &^= maps.FlagRdOnlyProg
+		}
+		m, err := maps.New(spec, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("tracefile: map %s: %w", img.Spec.Name, err)
 		}
-		for i := range img.Keys {
-			if err := m.Put(img.Keys[i], img.Values[i], 0); err != nil {
-				return nil, fmt.Errorf("tracefile: map %s: restoring entry %d: %w", img.Spec.Name, i, err)
-			}
-		}
 		c.Maps = append(c.Maps, m)
 	}
+	// Contents, once every map exists: maps of maps refer to later ones.
+	for i, img := range t.maps {
+		m := c.Maps[i]
+		for k := range img.Keys {
+			if err := t.restore(c, m, img.Keys[k], img.Values[k]); err != nil {
+				return nil, fmt.Errorf("tracefile: map %s: restoring entry %d: %w", img.Spec.Name, k, err)
+			}
+		}
+	}
 	return c, nil
+}
+
+// maxCPUs is Linux's largest NR_CPUS; maxCaptureMemory bounds what a
+// file can make Capture allocate for its maps.
+const (
+	maxCPUs          = 8192
+	maxCaptureMemory = 2 << 30
+)
+
+// MapMemory estimates the bytes the recorded maps take once created: keys
+// and values of every entry they can hold, per CPU for per-CPU maps.
+func (t *Reader) MapMemory() uint64 {
+	var total uint64
+	for _, img := range t.maps {
+		s := img.Spec
+		n := uint64(s.MaxEntries) * (uint64(s.KeySize) + uint64(s.ValueSize))
+		if s.Type == maps.PerCPUArray || s.Type == maps.PerCPUHash || s.Type == maps.LRUCPUHash {
+			n *= uint64(max(t.cpus, 1))
+		}
+		total += n
+	}
+	return total
+}
+
+// restore puts one recorded entry back: bytes, or for program arrays and
+// maps of maps the number of a program or map.
+func (t *Reader) restore(c *Capture, m maps.Map, key, val []byte) error {
+	if rb, ok := m.(*maps.RingBufMap); ok {
+		if len(val) < 24 {
+			return fmt.Errorf("ring buffer state of %d bytes", len(val))
+		}
+		le := binary.LittleEndian
+		return rb.SetState(maps.RingBufState{Cons: le.Uint64(val), Prod: le.Uint64(val[8:]), Pending: le.Uint64(val[16:]), Live: val[24:]})
+	}
+	pa, isProgs := m.(*maps.ProgramArrayMap)
+	mm, isMaps := m.(interface {
+		SetMap([]byte, maps.Map, uint64) error
+	})
+	if !isProgs && !isMaps {
+		return m.Put(key, val, 0)
+	}
+	if len(val) != 4 {
+		return fmt.Errorf("a reference of %d bytes", len(val))
+	}
+	ix := int(binary.LittleEndian.Uint32(val))
+	switch {
+	case isProgs && len(key) == 4 && ix <= len(t.progs):
+		p := t.prog
+		if ix > 0 {
+			p = t.progs[ix-1]
+		}
+		return pa.SetProgram(binary.NativeEndian.Uint32(key), p)
+	case isProgs:
+		return fmt.Errorf("program %d of %d", ix, len(t.progs)+1)
+	case ix < len(c.Maps) && c.Maps[ix] != m:
+		return mm.SetMap(key, c.Maps[ix], maps.UpdateAny)
+	}
+	return fmt.Errorf("inner map %d of %d", ix, len(c.Maps))
 }
 
 // Next returns the next event. The Record is reused by the following call;
@@ -476,7 +579,12 @@ func (t *Reader) decodeEvent(d *dec) {
 		}
 		r.Kind, r.Helper = hooks.KindHelper, h
 	case tagCall:
-		c := hooks.CallEvent{Kind: hooks.CallKind(d.byte1()), PC: t.relPC(d), Target: d.small()}
+		c := hooks.CallEvent{Kind: hooks.CallKind(d.byte1()), PC: t.relPC(d)}
+		if t.version == 1 {
+			c.Target = d.small()
+		} else if c.Target = int(d.i()); c.Target < -1 || c.Target > 1<<31-1 {
+			d.fail("call target %d", c.Target)
+		}
 		c.Func = t.string(d)
 		c.Depth, c.R0 = d.small(), d.u()
 		c.Prog = t.string(d)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -287,4 +289,59 @@ func TestEmptyMap(t *testing.T) {
 	if _, err := tr.Replay(nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A version 1 file (bpfscope before the programs section) still reads:
+// its program, maps, input and every event up to the end section.
+func TestReadVersion1(t *testing.T) {
+	tr, err := tracefile.ReadAll(bytes.NewReader(testdata(t, "firewall-v1.bpft")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := tr.Capture.Prog; p.Name != "xdp_firewall" || len(tr.Events) < 100 || len(tr.Capture.Maps) == 0 {
+		t.Fatalf("program %s, %d events, %d maps", p.Name, len(tr.Events), len(tr.Capture.Maps))
+	}
+	if last := tr.Events[len(tr.Events)-1]; last.Kind != hooks.KindExit {
+		t.Fatalf("last event is %s, want exit", last.Kind)
+	}
+}
+
+// A tail-call chain replays from the file alone: the program array and the
+// programs it holds are in the file (recorded by 'bpfscope trace --prog
+// xdp_dispatch --packet 1 --record' on examples/progs/xdp_tailcall.o).
+func TestReplayTailCalls(t *testing.T) {
+	file := testdata(t, "tailcall.bpft")
+	r, err := tracefile.NewReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Programs()) < 2 {
+		t.Fatalf("%d programs besides the entry, want the chain's", len(r.Programs()))
+	}
+	tr, err := tracefile.ReadAll(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tails := 0
+	for _, e := range tr.Events {
+		if e.Kind == hooks.KindCall && e.Call.Kind == hooks.TailCall {
+			tails++
+		}
+	}
+	res, err := tr.Replay(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tails < 2 || res.Events != len(tr.Events) {
+		t.Fatalf("%d tail calls, %d of %d events replayed", tails, res.Events, len(tr.Events))
+	}
+}
+
+func testdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
 )
 
 // Writer is a hook that writes one run to a trace file as it happens.
@@ -52,7 +53,16 @@ func NewWriter(w io.Writer, c *Capture) (*Writer, error) {
 		return nil, err
 	}
 	t.section(secProgram, encodeProgram(nil, c))
-	ms, err := encodeMaps(nil, c)
+	refs, err := collectRefs(c)
+	if err != nil {
+		return nil, err
+	}
+	pb := enc(nil).u(uint64(len(refs.progs) - 1))
+	for _, p := range refs.progs[1:] {
+		pb = encodeCode(pb.str(p.Name), p)
+	}
+	t.section(secPrograms, pb)
+	ms, err := encodeMaps(nil, refs)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +92,13 @@ func (t *Writer) section(kind byte, payload []byte) {
 }
 
 func encodeProgram(b enc, c *Capture) enc {
-	p := c.Prog
-	b = b.str(p.Name).u(uint64(c.Type))
+	b = b.str(c.Prog.Name).u(uint64(c.Type))
+	return encodeCode(b, c.Prog).u(uint64(c.CPUs))
+}
+
+// encodeCode writes what the program and programs sections hold of each
+// program: code, function names, map references and line info.
+func encodeCode(b enc, p *vm.Program) enc {
 	b = b.u(uint64(len(p.Insns))).bytes(isa.Encode(p.Insns))
 	b = b.u(uint64(len(p.Funcs)))
 	for _, f := range p.Funcs {
@@ -113,7 +128,61 @@ func encodeProgram(b enc, c *Capture) enc {
 	for _, r := range runs {
 		b = b.u(uint64(r.pc)).u(uint64(r.n)).str(r.l.Func).str(r.l.File).u(uint64(r.l.Line)).u(uint64(r.l.Col)).str(r.l.Text)
 	}
-	return b.u(uint64(c.CPUs))
+	return b
+}
+
+// refs numbers what program arrays and maps of maps refer to: programs
+// (0 is the traced one) and maps (the capture's, then inner maps the
+// capture does not list).
+type refs struct {
+	progs  []*vm.Program
+	maps   []maps.Map
+	progIx map[*vm.Program]int
+	mapIx  map[maps.Map]int
+}
+
+func collectRefs(c *Capture) (*refs, error) {
+	r := &refs{progs: []*vm.Program{c.Prog}, progIx: map[*vm.Program]int{c.Prog: 0}, mapIx: map[maps.Map]int{}}
+	for _, m := range c.Maps {
+		r.addMap(m)
+	}
+	for i := 0; i < len(r.maps); i++ { // grows with inner maps
+		m := r.maps[i]
+		for key := range m.Keys() {
+			switch mm := m.(type) {
+			case *maps.ProgramArrayMap:
+				ref, ok := mm.Program(binary.NativeEndian.Uint32(key))
+				if !ok {
+					continue
+				}
+				p, ok := ref.(*vm.Program)
+				if !ok {
+					return nil, fmt.Errorf("tracefile: program array %s holds a %T, not a *vm.Program", m.Spec().Name, ref)
+				}
+				if _, seen := r.progIx[p]; !seen {
+					r.progIx[p] = len(r.progs)
+					r.progs = append(r.progs, p)
+				}
+			case innerMaps:
+				if inner, ok := mm.LookupMap(key); ok {
+					r.addMap(inner)
+				}
+			}
+		}
+	}
+	return r, nil
+}
+
+func (r *refs) addMap(m maps.Map) {
+	if _, seen := r.mapIx[m]; !seen {
+		r.mapIx[m] = len(r.maps)
+		r.maps = append(r.maps, m)
+	}
+}
+
+// innerMaps is what maps of maps have in common.
+type innerMaps interface {
+	LookupMap(key []byte) (maps.Map, bool)
 }
 
 func encodeSpec(b enc, s *maps.Spec) enc {
@@ -121,7 +190,8 @@ func encodeSpec(b enc, s *maps.Spec) enc {
 }
 
 // hasContents reports whether a map type's entries are plain bytes that
-// the syscall interface reads and writes (not programs or maps).
+// the syscall interface reads and writes: not references to programs or
+// maps (stored as numbers, see refs), nor output channels.
 func hasContents(t maps.Type) bool {
 	switch t {
 	case maps.ProgramArray, maps.ArrayOfMaps, maps.HashOfMaps, maps.PerfEventArray, maps.RingBuf:
@@ -130,9 +200,9 @@ func hasContents(t maps.Type) bool {
 	return true
 }
 
-func encodeMaps(b enc, c *Capture) (enc, error) {
-	b = b.u(uint64(len(c.Maps)))
-	for _, m := range c.Maps {
+func encodeMaps(b enc, r *refs) (enc, error) {
+	b = b.u(uint64(len(r.maps)))
+	for _, m := range r.maps {
 		spec := m.Spec()
 		b = encodeSpec(b, spec)
 		if spec.InnerMap != nil {
@@ -140,24 +210,55 @@ func encodeMaps(b enc, c *Capture) (enc, error) {
 		} else {
 			b = b.byte1(0)
 		}
-		if !hasContents(spec.Type) {
-			b = b.u(0)
-			continue
-		}
 		var entries []byte
-		n := 0
-		val := make([]byte, m.UserValueSize())
-		for key := range m.Keys() {
-			if err := m.Get(key, val); err != nil {
-				return nil, fmt.Errorf("tracefile: reading map %s: %w", spec.Name, err)
+		n, vsize := 0, 4
+		switch mm := m.(type) {
+		case *maps.ProgramArrayMap:
+			for key := range m.Keys() {
+				if ref, ok := mm.Program(binary.NativeEndian.Uint32(key)); ok {
+					entries = binary.LittleEndian.AppendUint32(append(entries, key...), uint32(r.progIx[ref.(*vm.Program)]))
+					n++
+				}
 			}
-			entries = append(entries, key...)
-			entries = append(entries, val...)
-			n++
+		case innerMaps:
+			for key := range m.Keys() {
+				if inner, ok := mm.LookupMap(key); ok {
+					entries = binary.LittleEndian.AppendUint32(append(entries, key...), uint32(r.mapIx[inner]))
+					n++
+				}
+			}
+		case *maps.RingBufMap: // one entry: positions and unconsumed bytes
+			st := mm.State()
+			v := binary.LittleEndian.AppendUint64(nil, st.Cons)
+			v = binary.LittleEndian.AppendUint64(v, st.Prod)
+			v = binary.LittleEndian.AppendUint64(v, st.Pending)
+			entries, n, vsize = append(v, st.Live...), 1, 24+len(st.Live)
+		case *maps.QueueMap: // no keys: the values, oldest first
+			vsize = int(spec.ValueSize)
+			for v := range mm.Values() {
+				entries = append(entries, v...)
+				n++
+			}
+		default:
+			if !hasContents(spec.Type) {
+				break
+			}
+			vsize = m.UserValueSize()
+			val := make([]byte, vsize)
+			for key := range m.Keys() {
+				if err := m.Get(key, val); errors.Is(err, maps.ENOENT) {
+					continue // an empty slot of a device or CPU map
+				} else if err != nil {
+					return nil, fmt.Errorf("tracefile: reading map %s: %w", spec.Name, err)
+				}
+				entries = append(entries, key...)
+				entries = append(entries, val...)
+				n++
+			}
 		}
 		b = b.u(uint64(n))
 		if n > 0 {
-			b = append(b.u(uint64(m.UserValueSize())), entries...)
+			b = append(b.u(uint64(vsize)), entries...)
 		}
 	}
 	return b, nil
@@ -311,7 +412,7 @@ func (t *Writer) Call(ev *hooks.CallEvent) hooks.Action {
 	if !t.live() {
 		return hooks.Continue
 	}
-	b := t.buf.byte1(tagCall).byte1(byte(ev.Kind)).i(int64(ev.PC - t.pc)).u(uint64(ev.Target))
+	b := t.buf.byte1(tagCall).byte1(byte(ev.Kind)).i(int64(ev.PC - t.pc)).i(int64(ev.Target)) // -1: a callback returns to its helper
 	b = t.str(b, ev.Func)
 	b = b.u(uint64(ev.Depth)).u(ev.R0)
 	t.buf = t.str(b, ev.Prog)
@@ -412,6 +513,10 @@ func (t *Writer) Close() error {
 	t.finish()
 	return t.err
 }
+
+// Started reports whether the run began (its Enter event came): a run
+// test_run refuses (bad input) leaves a file with nothing to replay.
+func (t *Writer) Started() bool { return t.runs > 0 }
 
 // Err returns the first write error.
 func (t *Writer) Err() error { return t.err }
