@@ -9,24 +9,32 @@ import (
 type EnvKind uint8
 
 const (
-	EnvKtime    EnvKind = iota + 1 // KtimeNs
-	EnvBoot                        // BootNs
-	EnvRandom                      // Random
-	EnvCPU                         // CPU
-	EnvCoarse                      // ClockEnv.CoarseNs
-	EnvTai                         // ClockEnv.TaiNs
-	EnvJiffies                     // ClockEnv.Jiffies
-	EnvNUMANode                    // NUMAEnv.NUMANode
-	EnvPidTgid                     // TaskEnv.PidTgid
-	EnvUidGid                      // TaskEnv.UidGid
-	EnvComm                        // TaskEnv.Comm, in Data
-	EnvTask                        // TaskEnv.Task
-	EnvFuncIP                      // ProbeEnv.FuncIP
-	EnvCookie                      // ProbeEnv.AttachCookie
+	EnvKtime        EnvKind = iota + 1 // KtimeNs
+	EnvBoot                            // BootNs
+	EnvRandom                          // Random
+	EnvCPU                             // CPU
+	EnvCoarse                          // ClockEnv.CoarseNs
+	EnvTai                             // ClockEnv.TaiNs
+	EnvJiffies                         // ClockEnv.Jiffies
+	EnvNUMANode                        // NUMAEnv.NUMANode
+	EnvPidTgid                         // TaskEnv.PidTgid
+	EnvUidGid                          // TaskEnv.UidGid
+	EnvComm                            // TaskEnv.Comm, in Data
+	EnvTask                            // TaskEnv.Task
+	EnvFuncIP                          // ProbeEnv.FuncIP
+	EnvCookie                          // ProbeEnv.AttachCookie
+	EnvMemory                          // KernelMemory.ReadMemory: address; Data: user, errno, bytes
+	EnvFib                             // FibEnv.FibLookup: result; Data: params in and out
+	EnvStack                           // StackEnv.Stack: user; Data: the addresses
+	EnvSkbHash                         // SkbEnv.SkbHash
+	EnvSocketCookie                    // SkbEnv.SocketCookie
+	EnvClassid                         // SkbEnv.CgroupClassid
+	EnvCgroupID                        // SkbEnv.SkbCgroupID
 )
 
 var envKindNames = [...]string{"", "ktime_ns", "boot_ns", "random", "cpu", "coarse_ns", "tai_ns", "jiffies",
-	"numa_node", "pid_tgid", "uid_gid", "comm", "task", "func_ip", "attach_cookie"}
+	"numa_node", "pid_tgid", "uid_gid", "comm", "task", "func_ip", "attach_cookie",
+	"memory", "fib", "stack", "skb_hash", "socket_cookie", "cgroup_classid", "skb_cgroup_id"}
 
 func (k EnvKind) String() string {
 	if k > 0 && int(k) < len(envKindNames) {
@@ -45,11 +53,11 @@ type EnvValue struct {
 // RecordingEnv is an Env that passes every question to another Env and
 // logs the answers in order, so a run can be replayed with Replay.
 //
-// It also implements the optional ClockEnv, NUMAEnv, TaskEnv and ProbeEnv,
-// answering with the wrapped Env's values when it implements them and
-// with the helpers' documented defaults otherwise, so those answers are
-// recorded too. KernelMemory, FibEnv and StackEnv are not recorded: under
-// a RecordingEnv (and a ReplayEnv) those helpers see their defaults.
+// It also implements every optional interface (ClockEnv, NUMAEnv,
+// TaskEnv, ProbeEnv, KernelMemory, FibEnv, StackEnv, SkbEnv), answering
+// with the wrapped Env's values when it implements them and with the
+// helpers' documented defaults otherwise, so those answers are recorded
+// too: kernel memory a probe read, FIB results, call chains, skb hashes.
 //
 // It implements each method explicitly rather than embedding Env: a method
 // added to Env must be recorded too, and the compiler says so.
@@ -225,19 +233,20 @@ func (r *ReplayEnv) Remaining() int {
 	return len(r.log) - r.next
 }
 
+// fullEnv is every interface a recording must answer for.
+type fullEnv interface {
+	Env
+	ClockEnv
+	NUMAEnv
+	TaskEnv
+	ProbeEnv
+	KernelMemory
+	FibEnv
+	StackEnv
+	SkbEnv
+}
+
 var (
-	_ interface {
-		Env
-		ClockEnv
-		NUMAEnv
-		TaskEnv
-		ProbeEnv
-	} = (*RecordingEnv)(nil)
-	_ interface {
-		Env
-		ClockEnv
-		NUMAEnv
-		TaskEnv
-		ProbeEnv
-	} = (*ReplayEnv)(nil)
+	_ fullEnv = (*RecordingEnv)(nil)
+	_ fullEnv = (*ReplayEnv)(nil)
 )
