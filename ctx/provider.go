@@ -36,6 +36,14 @@ type Instance interface {
 	Output() Output
 }
 
+// Reusable is an Instance that can take the next run's input in place,
+// allocating nothing: Reuse maps the context for in into the machine it
+// was built for, after that machine's Reset, as New would.
+type Reusable interface {
+	Instance
+	Reuse(in Input) error
+}
+
 // Provider builds contexts for one program type. A user adds a program
 // type by implementing it and calling Register.
 type Provider interface {

@@ -122,6 +122,9 @@ func (x *XDP) Reset(data, ctxIn []byte) error {
 	return nil
 }
 
+// Reuse implements Reusable: Reset with in's data_in and ctx_in.
+func (x *XDP) Reuse(in Input) error { return x.Reset(in.Data, in.Ctx) }
+
 // Arg is the ctx pointer the program receives in r1.
 func (x *XDP) Arg() uint64 { return x.ctxAddr }
 

@@ -44,7 +44,7 @@ func queueArg(m *vm.Machine, addr uint64) (*maps.QueueMap, error) {
 	}
 	q, ok := mp.(*maps.QueueMap)
 	if !ok {
-		return nil, fmt.Errorf("map %s is a %v, not a queue or stack", mp.Name(), mp.Spec().Type)
+		return nil, fmt.Errorf("map %s is a %v, not a queue or stack", mp.Name(), mp.Type())
 	}
 	return q, nil
 }
@@ -56,7 +56,7 @@ func mapPush(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	val, err := m.Bytes(a[1], int(q.Spec().ValueSize), false)
+	val, err := m.Bytes(a[1], q.ValueSize(), false)
 	if err != nil {
 		return 0, err
 	}
@@ -74,7 +74,7 @@ func mapTake(m *vm.Machine, a vm.Args, pop bool) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	val, err := m.Bytes(a[1], int(q.Spec().ValueSize), true)
+	val, err := m.Bytes(a[1], q.ValueSize(), true)
 	if err != nil {
 		return 0, err
 	}
@@ -135,15 +135,15 @@ func forEachMapElem(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if a[3] != 0 {
 		return neg(syscall.EINVAL), nil
 	}
-	switch mp.Spec().Type {
+	switch mp.Type() {
 	case maps.Array, maps.PerCPUArray, maps.Hash, maps.PerCPUHash, maps.LRUHash, maps.LRUCPUHash:
 	default:
-		return 0, fmt.Errorf("map %s: the kernel has no for_each_map_elem for %v maps", mp.Name(), mp.Spec().Type)
+		return 0, fmt.Errorf("map %s: the kernel has no for_each_map_elem for %v maps", mp.Name(), mp.Type())
 	}
 	// Snapshot the keys: the callback may delete elements (the kernel
 	// walks buckets and skips what is gone).
 	keys := slices.Collect(mp.Keys())
-	keyBuf := make([]byte, mp.Spec().KeySize)
+	keyBuf := make([]byte, mp.KeySize())
 	keyAddr := m.Map(&vm.Region{Name: "key " + mp.Name(), Data: keyBuf, ReadOnly: true})
 	cpu := int(s.env.CPU())
 	var n uint64
@@ -203,7 +203,7 @@ func tailCall(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	}
 	pa, ok := mp.(*maps.ProgramArrayMap)
 	if !ok {
-		return 0, fmt.Errorf("map %s is a %v, not a program array", mp.Name(), mp.Spec().Type)
+		return 0, fmt.Errorf("map %s is a %v, not a program array", mp.Name(), mp.Type())
 	}
 	ref, ok := pa.Program(uint32(a[2]))
 	if !ok {

@@ -32,7 +32,7 @@ func mapArg(m *vm.Machine, addr uint64) (maps.Map, error) {
 // maps: programs may look devmaps and xskmaps up and redirect to all of
 // them, nothing else; the verifier rejects other calls.
 func redirectOnly(mp maps.Map, fn string) error {
-	t := mp.Spec().Type
+	t := mp.Type()
 	switch {
 	case fn == "bpf_map_lookup_elem" && t != maps.CPUMap:
 		return nil
@@ -43,7 +43,7 @@ func redirectOnly(mp maps.Map, fn string) error {
 }
 
 func keyArg(m *vm.Machine, mp maps.Map, addr uint64) ([]byte, error) {
-	return m.Bytes(addr, int(mp.Spec().KeySize), false)
+	return m.Bytes(addr, mp.KeySize(), false)
 }
 
 func mapLookup(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
@@ -74,7 +74,7 @@ func mapLookup(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if listen, _ := m.Listening(); listen {
 		ev := &hooks.MapOp{Map: mp.Name(), Op: hooks.MapLookup, Key: key, Hit: ok}
 		if ok {
-			ev.Value = mp.Memory()[off : off+int(mp.Spec().ValueSize)]
+			ev.Value = mp.Memory()[off : off+mp.ValueSize()]
 		}
 		m.ReportMapOp(ev)
 	}
@@ -96,7 +96,7 @@ func mapUpdate(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	val, err := m.Bytes(a[2], int(mp.Spec().ValueSize), false)
+	val, err := m.Bytes(a[2], mp.ValueSize(), false)
 	if err != nil {
 		return 0, err
 	}

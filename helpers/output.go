@@ -41,7 +41,7 @@ func ringbufArg(m *vm.Machine, addr uint64) (*maps.RingBufMap, error) {
 	}
 	rb, ok := mp.(*maps.RingBufMap)
 	if !ok {
-		return nil, fmt.Errorf("map %s is a %v, not a ring buffer", mp.Name(), mp.Spec().Type)
+		return nil, fmt.Errorf("map %s is a %v, not a ring buffer", mp.Name(), mp.Type())
 	}
 	return rb, nil
 }
@@ -134,7 +134,7 @@ func perfEventOutput(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	}
 	pm, ok := mp.(*maps.PerfEventArrayMap)
 	if !ok {
-		return 0, fmt.Errorf("map %s is a %v, not a perf event array", mp.Name(), mp.Spec().Type)
+		return 0, fmt.Errorf("map %s is a %v, not a perf event array", mp.Name(), mp.Type())
 	}
 	data, err := m.Bytes(a[3], int(a[4]), false)
 	if err != nil {

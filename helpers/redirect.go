@@ -80,7 +80,7 @@ func redirectMap(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	}
 	const actionMask = 3 // XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
 	var flagMask uint64
-	switch t := mp.Spec().Type; t {
+	switch t := mp.Type(); t {
 	case maps.DevMap, maps.DevMapHash:
 		flagMask = flagBroadcast | flagExcludeIngress
 	case maps.CPUMap, maps.XSKMap:

@@ -56,10 +56,12 @@ type Step struct {
 	// Changed has bit i set when register ri differs from its value before
 	// the instruction (After only).
 	Changed uint16
-	Depth   int    // BPF-to-BPF call depth, 0 in the entry function
-	Count   uint64 // instructions executed before this one in this run
-	Prog    string // program name
-	M       Inspector
+	// Depth is the BPF-to-BPF call depth, 0 in the entry function; in
+	// AfterStep, the depth after the instruction (a call's is one deeper).
+	Depth int
+	Count uint64 // instructions executed before this one in this run, in both events
+	Prog  string // program name
+	M     Inspector
 }
 
 // StepHook sees every executed instruction.

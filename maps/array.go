@@ -98,7 +98,7 @@ func (a *ArrayMap) Update(key, value []byte, flags uint64, cpu int) error {
 	if err := a.checkProgWrite(); err != nil {
 		return err
 	}
-	if len(value) != a.valueSize() || !a.validCPU(cpu) {
+	if len(value) != a.ValueSize() || !a.validCPU(cpu) {
 		return EINVAL
 	}
 	i, err := a.checkUpdate(key, flags)
@@ -121,7 +121,7 @@ func (a *ArrayMap) Get(key, value []byte) error {
 		return ENOENT
 	}
 	if !a.percpu {
-		copy(value, a.mem[a.off(i, 0):][:a.valueSize()])
+		copy(value, a.mem[a.off(i, 0):][:a.ValueSize()])
 		a.maskLock(value)
 		return nil
 	}

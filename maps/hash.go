@@ -158,7 +158,7 @@ func (h *HashMap) Update(key, value []byte, flags uint64, cpu int) error {
 	if err := h.checkProgWrite(); err != nil {
 		return err
 	}
-	if len(key) != h.keySize() || len(value) != h.valueSize() || !h.validCPU(cpu) {
+	if len(key) != h.KeySize() || len(value) != h.ValueSize() || !h.validCPU(cpu) {
 		return EINVAL
 	}
 	return h.update(key, value, flags, cpu)
@@ -220,7 +220,7 @@ func (h *HashMap) NextKey(key, next []byte) error {
 	return h.t.nextKey(key, next)
 }
 
-func (h *HashMap) Keys() iter.Seq[[]byte] { return keysOf(h, h.keySize()) }
+func (h *HashMap) Keys() iter.Seq[[]byte] { return keysOf(h, h.KeySize()) }
 
 func (h *HashMap) DescribeSlot(i int) string {
 	slot, cpu := i, 0

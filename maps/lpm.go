@@ -68,7 +68,7 @@ func newLPMTrie(s *Spec, cfg config) (*LPMTrieMap, error) {
 func (t *LPMTrieMap) maxPrefixLen() int { return t.dataSize * 8 }
 
 func (t *LPMTrieMap) key(slot int32) []byte {
-	return t.keys[int(slot)*t.keySize():][:t.keySize()]
+	return t.keys[int(slot)*t.KeySize():][:t.KeySize()]
 }
 
 func prefixLen(key []byte) int { return int(binary.NativeEndian.Uint32(key)) }
@@ -131,7 +131,7 @@ func compareKeys(a, b []byte) int {
 }
 
 func (t *LPMTrieMap) Lookup(key []byte, cpu int) (int, bool) {
-	if len(key) != t.keySize() {
+	if len(key) != t.KeySize() {
 		return 0, false
 	}
 	t.mu.Lock()
@@ -189,7 +189,7 @@ func (t *LPMTrieMap) Update(key, value []byte, flags uint64, cpu int) error {
 	if err := t.checkProgWrite(); err != nil {
 		return err
 	}
-	if len(key) != t.keySize() || len(value) != t.valueSize() {
+	if len(key) != t.KeySize() || len(value) != t.ValueSize() {
 		return EINVAL
 	}
 	return t.update(key, value, flags)
@@ -217,7 +217,7 @@ func (t *LPMTrieMap) Remove(key []byte) error {
 }
 
 func (t *LPMTrieMap) remove(key []byte) error {
-	if len(key) != t.keySize() {
+	if len(key) != t.KeySize() {
 		return EINVAL
 	}
 	if prefixLen(key) > t.maxPrefixLen() {
@@ -256,7 +256,7 @@ func (t *LPMTrieMap) Get(key, value []byte) error {
 // NextKey mirrors trie_get_next_key: an absent key, or one with an invalid
 // prefix length, restarts at the first key.
 func (t *LPMTrieMap) NextKey(key, next []byte) error {
-	if len(next) != t.keySize() || (key != nil && len(key) != t.keySize()) {
+	if len(next) != t.KeySize() || (key != nil && len(key) != t.KeySize()) {
 		return EINVAL
 	}
 	t.mu.Lock()
@@ -278,7 +278,7 @@ func (t *LPMTrieMap) NextKey(key, next []byte) error {
 	return nil
 }
 
-func (t *LPMTrieMap) Keys() iter.Seq[[]byte] { return keysOf(t, t.keySize()) }
+func (t *LPMTrieMap) Keys() iter.Seq[[]byte] { return keysOf(t, t.KeySize()) }
 
 // DescribeSlot names an element "name{data/prefixlen}".
 func (t *LPMTrieMap) DescribeSlot(i int) string {

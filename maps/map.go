@@ -29,6 +29,11 @@ type Map interface {
 	// Spec returns a copy of the map's spec. MaxEntries is the effective
 	// number of entries, which the kernel rounds for some map types.
 	Spec() *Spec
+	// Type, KeySize and ValueSize are the spec's, without the copy: helpers
+	// ask on every call.
+	Type() Type
+	KeySize() int
+	ValueSize() int
 	// UserValueSize is the size of the value buffer of Get and Put.
 	UserValueSize() int
 
@@ -69,8 +74,9 @@ func (b *base) Name() string     { return b.spec.Name }
 func (b *base) ReadOnly() bool   { return b.spec.Flags&FlagRdOnlyProg != 0 }
 func (b *base) Spec() *Spec      { return b.spec.Copy() }
 
-func (b *base) keySize() int   { return int(b.spec.KeySize) }
-func (b *base) valueSize() int { return int(b.spec.ValueSize) }
+func (b *base) Type() Type     { return b.spec.Type }
+func (b *base) KeySize() int   { return int(b.spec.KeySize) }
+func (b *base) ValueSize() int { return int(b.spec.ValueSize) }
 func (b *base) maxEntries() int {
 	return int(b.spec.MaxEntries)
 }
@@ -79,9 +85,9 @@ func (b *base) maxEntries() int {
 // times the number of CPUs, as the syscall expects.
 func (b *base) UserValueSize() int {
 	if b.spec.Type.hasPerCPUValue() {
-		return roundUp8(b.valueSize()) * b.cpus
+		return roundUp8(b.ValueSize()) * b.cpus
 	}
-	return b.valueSize()
+	return b.ValueSize()
 }
 
 // checkPut mirrors the syscall's permission and buffer checks for updates.
@@ -89,7 +95,7 @@ func (b *base) checkPut(key, value []byte, flags uint64) error {
 	if b.spec.Flags&FlagRdOnly != 0 {
 		return EPERM
 	}
-	if len(key) != b.keySize() || len(value) != b.UserValueSize() {
+	if len(key) != b.KeySize() || len(value) != b.UserValueSize() {
 		return EINVAL
 	}
 	if flags&UpdateLock != 0 && !b.spec.HasSpinLock {
@@ -124,7 +130,7 @@ func (b *base) checkGet(key, value []byte) error {
 	if b.spec.Flags&FlagWrOnly != 0 {
 		return EPERM
 	}
-	if len(key) != b.keySize() || len(value) != b.UserValueSize() {
+	if len(key) != b.KeySize() || len(value) != b.UserValueSize() {
 		return EINVAL
 	}
 	return nil
@@ -134,7 +140,7 @@ func (b *base) checkRemove(key []byte) error {
 	if b.spec.Flags&FlagRdOnly != 0 {
 		return EPERM
 	}
-	if len(key) != b.keySize() {
+	if len(key) != b.KeySize() {
 		return EINVAL
 	}
 	return nil

@@ -112,7 +112,7 @@ func (h *HashOfMapsMap) SetMap(key []byte, m Map, flags uint64) error {
 	if err := checkInner(h.spec.InnerMap, m); err != nil {
 		return err
 	}
-	if len(key) != h.keySize() || flags > UpdateExist {
+	if len(key) != h.KeySize() || flags > UpdateExist {
 		return EINVAL
 	}
 	h.mu.Lock()
@@ -183,7 +183,7 @@ func (h *HashOfMapsMap) NextKey(key, next []byte) error {
 	return h.t.nextKey(key, next)
 }
 
-func (h *HashOfMapsMap) Keys() iter.Seq[[]byte] { return keysOf(h, h.keySize()) }
+func (h *HashOfMapsMap) Keys() iter.Seq[[]byte] { return keysOf(h, h.KeySize()) }
 
 func (h *HashOfMapsMap) DescribeSlot(i int) string {
 	h.mu.Lock()

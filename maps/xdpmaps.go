@@ -159,7 +159,7 @@ func (a *slotArray) Get(key, value []byte) error {
 	if !ok || !a.set[i] {
 		return ENOENT
 	}
-	copy(value, a.mem[8*i:][:a.valueSize()])
+	copy(value, a.mem[8*i:][:a.ValueSize()])
 	return nil
 }
 
@@ -454,7 +454,7 @@ func (h *DevMapHashMap) Get(key, value []byte) error {
 	if !ok {
 		return ENOENT
 	}
-	copy(value, h.mem[off:][:h.valueSize()])
+	copy(value, h.mem[off:][:h.ValueSize()])
 	return nil
 }
 

@@ -80,6 +80,28 @@ var attrRules = map[ebpf.ProgramType]struct{ noData, noRepeat bool }{
 // contents. An error of the run itself (a fault the kernel's verifier
 // would have prevented) is returned with the Result so far.
 func Run(m *vm.Machine, typ ebpf.ProgramType, opts Options) (*Result, error) {
+	return NewRunner(m, typ).Run(opts)
+}
+
+// A Runner test-runs one machine again and again, as a loop over packets
+// does. Where the type's context can take new input in place
+// (ctx.Reusable, as XDP's can), it is built once and reused, so a run
+// allocates nothing for its context. A Runner is not safe for concurrent
+// use (nor is its machine).
+type Runner struct {
+	m    *vm.Machine
+	typ  ebpf.ProgramType
+	inst bpfctx.Reusable // the context of the last run, if reusable
+}
+
+// NewRunner returns a Runner for m as a program of type typ.
+func NewRunner(m *vm.Machine, typ ebpf.ProgramType) *Runner {
+	return &Runner{m: m, typ: typ}
+}
+
+// Run test-runs once; see the function Run.
+func (r *Runner) Run(opts Options) (*Result, error) {
+	m, typ := r.m, r.typ
 	rule := attrRules[typ]
 	if rule.noData && len(opts.Data) > 0 {
 		return nil, fmt.Errorf("%s takes no data_in: %w", typ, ErrInvalid)
@@ -101,10 +123,19 @@ func Run(m *vm.Machine, typ ebpf.ProgramType, opts Options) (*Result, error) {
 	repeat := max(opts.Repeat, 1)
 
 	m.Reset()
-	inst, err := p.New(m, bpfctx.Input{Data: opts.Data, Ctx: opts.Ctx, KernelTypes: opts.KernelTypes})
+	in := bpfctx.Input{Data: opts.Data, Ctx: opts.Ctx, KernelTypes: opts.KernelTypes}
+	var inst bpfctx.Instance
+	if r.inst != nil {
+		err = r.inst.Reuse(in)
+		inst = r.inst
+	} else {
+		inst, err = p.New(m, in)
+	}
 	if err != nil {
+		r.inst = nil // a failed reuse may leave it half set up
 		return nil, err
 	}
+	r.inst, _ = inst.(bpfctx.Reusable)
 	res := &Result{}
 	start := time.Now()
 	for range repeat {

@@ -103,3 +103,62 @@ func TestSizes(t *testing.T) {
 		t.Errorf("unknown type: %v, want ErrNotSupported", err)
 	}
 }
+
+// A Runner reuses the XDP context from run to run; every result must be
+// the one a fresh context gives, whatever the run before left behind (a
+// pushed VLAN header, a refused packet, metadata from ctx_in).
+func TestRunnerReusesContext(t *testing.T) {
+	machine := func() *vm.Machine {
+		coll, err := loader.Load("../examples/progs/xdp_adjust.o", loader.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := coll.Machine("xdp_vlan_push", vm.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	frame := func(n int, proto uint16) []byte {
+		b := make([]byte, max(n, 14))
+		binary.BigEndian.PutUint16(b[12:], proto)
+		b = b[:n]
+		for i := 14; i < n; i++ {
+			b[i] = byte(i)
+		}
+		return b
+	}
+	md := make([]byte, 24) // xdp_md: 4 bytes of metadata before data
+	binary.LittleEndian.PutUint32(md[4:], 4)
+	binary.LittleEndian.PutUint32(md[8:], 64)
+	inputs := []Options{
+		{Data: frame(60, 0x0800)},
+		{Data: frame(1500, 0x86dd)},
+		{Data: frame(10, 0x0800)}, // shorter than Ethernet: refused
+		{Data: frame(60, 0x8100)},
+		{Data: frame(64, 0x0800), Ctx: md},
+		{Data: frame(42, 0x0806)},
+	}
+	reused := NewRunner(machine(), ebpf.XDP)
+	fresh := machine()
+	resized := 0
+	for i, opts := range inputs {
+		got, gerr := reused.Run(opts)
+		want, werr := Run(fresh, ebpf.XDP, opts)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("input %d: reused context: %v, fresh: %v", i, gerr, werr)
+		}
+		if werr != nil {
+			continue
+		}
+		if len(got.DataOut) != len(opts.Data) {
+			resized++
+		}
+		if got.Retval != want.Retval || string(got.DataOut) != string(want.DataOut) || string(got.CtxOut) != string(want.CtxOut) || got.Insns != want.Insns {
+			t.Errorf("input %d: reused context gives r0 %d, %d bytes out; fresh %d, %d bytes", i, got.Retval, len(got.DataOut), want.Retval, len(want.DataOut))
+		}
+	}
+	if reused.inst == nil || resized == 0 {
+		t.Errorf("context kept for reuse: %v; %d packets resized by the program", reused.inst != nil, resized)
+	}
+}

@@ -35,7 +35,10 @@ func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet
 	in.hs.ResetState(in.m)
 	in.m.Attach(hook)
 	defer in.m.Attach(nil)
-	res, err := testrun.Run(in.m, typ, testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx})
+	if in.run == nil {
+		in.run = testrun.NewRunner(in.m, typ) // reuses the context where it can
+	}
+	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx})
 	r := &result{Packet: pk, Err: err}
 	if res != nil {
 		r.Retval, r.DataOut, r.CtxOut, r.Insns = res.Retval, res.DataOut, res.CtxOut, res.Insns

@@ -19,6 +19,7 @@ import (
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/loader"
 	"github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/testrun"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -190,6 +191,7 @@ func kernelTypes() *btf.Spec {
 // instance is one machine bound to the program, with its own helpers.
 type instance struct {
 	m    *vm.Machine
+	run  *testrun.Runner // created by execute, for the program's type
 	hs   *helpers.Set
 	coll *loader.Collection // nil for raw bytecode
 	prog *vm.Program
