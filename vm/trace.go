@@ -162,7 +162,7 @@ func (m *Machine) record(pc int, ins *insn) {
 	}
 }
 
-// snapshot keeps the register file before the instruction put last.
+// snapshot keeps the register file before the instruction recorded last.
 func (b *pcBuf) snapshot(regs *[256]uint64, depth int) {
 	if b.n > 0 {
 		b.snaps = append(b.snaps, hooks.Snapshot{Index: b.n - 1, Depth: depth, Regs: [11]uint64(regs[:11])})

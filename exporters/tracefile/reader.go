@@ -343,8 +343,11 @@ func (t *Reader) MapMemory() uint64 {
 	for _, img := range t.maps {
 		s := img.Spec
 		n := uint64(s.MaxEntries) * (uint64(s.KeySize) + uint64(s.ValueSize))
-		if s.Type == maps.PerCPUArray || s.Type == maps.PerCPUHash || s.Type == maps.LRUCPUHash {
+		switch s.Type {
+		case maps.PerCPUArray, maps.PerCPUHash, maps.LRUCPUHash:
 			n *= uint64(max(t.cpus, 1))
+		case maps.RingBuf: // max_entries is the size in bytes, mapped twice
+			n = 2 * uint64(s.MaxEntries)
 		}
 		total += n
 	}

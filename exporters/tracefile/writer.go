@@ -143,41 +143,40 @@ type refs struct {
 
 func collectRefs(c *Capture) (*refs, error) {
 	r := &refs{progs: []*vm.Program{c.Prog}, progIx: map[*vm.Program]int{c.Prog: 0}, mapIx: map[maps.Map]int{}}
-	for _, m := range c.Maps {
-		r.addMap(m)
+	for _, m := range c.Maps { // all of them: the program's map indices
+		if _, seen := r.mapIx[m]; !seen {
+			r.mapIx[m] = len(r.maps)
+		}
+		r.maps = append(r.maps, m)
 	}
 	for i := 0; i < len(r.maps); i++ { // grows with inner maps
-		m := r.maps[i]
-		for key := range m.Keys() {
-			switch mm := m.(type) {
-			case *maps.ProgramArrayMap:
-				ref, ok := mm.Program(binary.NativeEndian.Uint32(key))
+		switch m := r.maps[i].(type) {
+		case *maps.ProgramArrayMap:
+			for key := range m.Keys() {
+				ref, ok := m.Program(binary.NativeEndian.Uint32(key))
 				if !ok {
 					continue
 				}
 				p, ok := ref.(*vm.Program)
 				if !ok {
-					return nil, fmt.Errorf("tracefile: program array %s holds a %T, not a *vm.Program", m.Spec().Name, ref)
+					return nil, fmt.Errorf("tracefile: program array %s holds a %T, not a *vm.Program", m.Name(), ref)
 				}
 				if _, seen := r.progIx[p]; !seen {
 					r.progIx[p] = len(r.progs)
 					r.progs = append(r.progs, p)
 				}
-			case innerMaps:
-				if inner, ok := mm.LookupMap(key); ok {
-					r.addMap(inner)
+			}
+		case innerMaps:
+			for key := range r.maps[i].Keys() {
+				inner, ok := m.LookupMap(key)
+				if _, seen := r.mapIx[inner]; ok && !seen {
+					r.mapIx[inner] = len(r.maps)
+					r.maps = append(r.maps, inner)
 				}
 			}
 		}
 	}
 	return r, nil
-}
-
-func (r *refs) addMap(m maps.Map) {
-	if _, seen := r.mapIx[m]; !seen {
-		r.mapIx[m] = len(r.maps)
-		r.maps = append(r.maps, m)
-	}
 }
 
 // innerMaps is what maps of maps have in common.
