@@ -19,7 +19,10 @@
 //   - maps, helpers, ctx: BPF maps, kernel helpers and per-program-type
 //     contexts with the kernel's semantics.
 //   - testrun: BPF_PROG_TEST_RUN in user space.
-//   - hooks: the events a run reports and the interfaces that receive them.
+//   - hooks: the events a run reports and the interfaces that receive them:
+//     a StepHook is called around every instruction and can pause the run;
+//     a PCHook receives every instruction in batches, registers included,
+//     for little more than an untraced run (see Example_pcHook).
 //   - exporters: text, JSON Lines, ring-buffer and trace-file sinks.
 //
 // The command cmd/bpfscope runs and traces programs from the shell.

@@ -46,3 +46,44 @@ func Example() {
 	// pc 2 stores 42 at fp-8
 	// r0 = 42 err = <nil> steps = 5
 }
+
+// changes is a PC hook: it gets every executed instruction in batches, at
+// little cost to the run, and rebuilds the registers only when it looks.
+type changes struct{}
+
+func (changes) PCs(b *hooks.PCBatch) {
+	for before, after := range b.Steps() {
+		for r := range 11 {
+			if after != nil && after.Changed&(1<<r) != 0 {
+				fmt.Printf("pc %d: r%d %d -> %d\n", before.PC, r, before.Regs[r], after.Regs[r])
+			}
+		}
+	}
+}
+
+// Watch every instruction's registers through a PC hook: r0 = 6 * 7 + 1.
+func Example_pcHook() {
+	prog, err := vm.FromInstructions("answer", asm.Instructions{
+		asm.Mov.Imm(asm.R1, 6),
+		asm.Mul.Imm(asm.R1, 7),
+		asm.Mov.Reg(asm.R0, asm.R1),
+		asm.Add.Imm(asm.R0, 1),
+		asm.Return(),
+	})
+	if err != nil {
+		panic(err)
+	}
+	m, err := vm.New(prog, vm.Config{})
+	if err != nil {
+		panic(err)
+	}
+	m.Attach(changes{})
+	r0, err := m.Run(context.Background())
+	fmt.Println("r0 =", r0, err)
+	// Output:
+	// pc 0: r1 0 -> 6
+	// pc 1: r1 6 -> 42
+	// pc 2: r0 0 -> 42
+	// pc 3: r0 42 -> 43
+	// r0 = 43 <nil>
+}
