@@ -64,7 +64,10 @@ type Step struct {
 	M     Inspector
 }
 
-// StepHook sees every executed instruction.
+// StepHook sees every executed instruction, synchronously: it is called
+// before and after each one and may stop the run there. That costs an
+// order of magnitude over an untraced run; PCHook sees the same states for
+// little more than an untraced run, but in batches, after the fact.
 type StepHook interface {
 	BeforeStep(*Step) Action
 	AfterStep(*Step) Action
@@ -73,7 +76,9 @@ type StepHook interface {
 // PCBatch is a batch of executed instructions of one program: their pcs, in
 // the order they ran, and what it takes to rebuild their register files
 // (see Steps). First is the run's count of instructions before PC[0].
-// The batch and its slices are reused once the hook returns.
+// The batch and its slices are reused once the hook returns. A Filter
+// passes a batch of the selected pcs only, without the register fields;
+// its Steps still rebuilds them, from the whole batch.
 type PCBatch struct {
 	Prog  string
 	First uint64
