@@ -24,20 +24,13 @@ func (c *counter) Access(a *hooks.Access) hooks.Action {
 
 // Run a small program and watch it: r0 = 6 * 7, passed through the stack.
 func Example() {
-	prog, err := vm.FromInstructions("answer", asm.Instructions{
+	m := newMachine(asm.Instructions{
 		asm.Mov.Imm(asm.R1, 6),
 		asm.Mul.Imm(asm.R1, 7),
 		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
 		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord),
 		asm.Return(),
 	})
-	if err != nil {
-		panic(err)
-	}
-	m, err := vm.New(prog, vm.Config{})
-	if err != nil {
-		panic(err)
-	}
 	c := &counter{}
 	m.Attach(c)
 	r0, err := m.Run(context.Background())
@@ -63,20 +56,13 @@ func (changes) PCs(b *hooks.PCBatch) {
 
 // Watch every instruction's registers through a PC hook: r0 = 6 * 7 + 1.
 func Example_pcHook() {
-	prog, err := vm.FromInstructions("answer", asm.Instructions{
+	m := newMachine(asm.Instructions{
 		asm.Mov.Imm(asm.R1, 6),
 		asm.Mul.Imm(asm.R1, 7),
 		asm.Mov.Reg(asm.R0, asm.R1),
 		asm.Add.Imm(asm.R0, 1),
 		asm.Return(),
 	})
-	if err != nil {
-		panic(err)
-	}
-	m, err := vm.New(prog, vm.Config{})
-	if err != nil {
-		panic(err)
-	}
 	m.Attach(changes{})
 	r0, err := m.Run(context.Background())
 	fmt.Println("r0 =", r0, err)
@@ -86,4 +72,17 @@ func Example_pcHook() {
 	// pc 2: r0 0 -> 42
 	// pc 3: r0 42 -> 43
 	// r0 = 43 <nil>
+}
+
+// newMachine builds a machine for a program written with cilium/ebpf's asm.
+func newMachine(insns asm.Instructions) *vm.Machine {
+	prog, err := vm.FromInstructions("answer", insns)
+	if err != nil {
+		panic(err)
+	}
+	m, err := vm.New(prog, vm.Config{})
+	if err != nil {
+		panic(err)
+	}
+	return m
 }
