@@ -55,12 +55,7 @@ func (k *kstruct) flatten(ms []btf.Member, base uint32) {
 	for _, m := range ms {
 		off := base + uint32(m.Offset)
 		if m.Name == "" {
-			switch t := btf.UnderlyingType(m.Type).(type) {
-			case *btf.Struct:
-				k.flatten(t.Members, off)
-			case *btf.Union:
-				k.flatten(t.Members, off)
-			}
+			k.flatten(members(m.Type), off)
 			continue
 		}
 		bits := uint32(m.BitfieldSize)
@@ -84,12 +79,8 @@ func (k *kstruct) flatten(ms []btf.Member, base uint32) {
 func (k *kstruct) cover(ms []btf.Member, base uint32) {
 	for _, m := range ms {
 		off := base + uint32(m.Offset)
-		switch t := btf.UnderlyingType(m.Type).(type) {
-		case *btf.Struct:
-			k.cover(t.Members, off)
-			continue
-		case *btf.Union:
-			k.cover(t.Members, off)
+		if inner := members(m.Type); inner != nil {
+			k.cover(inner, off)
 			continue
 		}
 		bits := uint32(m.BitfieldSize)
@@ -182,4 +173,15 @@ func (k *kmem) Load(off uint32, size int) (uint64, error) {
 // Store implements vm.View: these structs are read-only to the program.
 func (k *kmem) Store(off uint32, size int, _ uint64) error {
 	return fmt.Errorf("%s is read-only", k.describe(off))
+}
+
+// members returns the members of a struct or union type, nil for others.
+func members(t btf.Type) []btf.Member {
+	switch t := btf.UnderlyingType(t).(type) {
+	case *btf.Struct:
+		return t.Members
+	case *btf.Union:
+		return t.Members
+	}
+	return nil
 }
