@@ -66,8 +66,6 @@ type traceState struct {
 	helperEv hooks.HelperCall
 	callEv   hooks.CallEvent
 	runEv    hooks.Run
-	mapEv    hooks.MapOp
-	outEv    hooks.Output
 
 	// helperWrites are the spans helpers asked to write during the calls
 	// in progress, reported when each call returns.

@@ -32,7 +32,6 @@ type Writer struct {
 
 	pending bool // a Before without its After: a faulting instruction
 	before  hooks.Step
-	depth   int
 
 	prog   string
 	texts  []string
