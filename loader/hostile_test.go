@@ -172,7 +172,7 @@ func chainedBTF(t testing.TB, n int) []byte {
 	for len(out)%8 != 0 {
 		out = append(out, 0)
 	}
-	le.PutUint64(out[shdr+0x18:], uint64(len(out))) // sh_offset
+	le.PutUint64(out[shdr+0x18:], uint64(len(out)))  // sh_offset
 	le.PutUint64(out[shdr+0x20:], uint64(len(blob))) // sh_size
 	return append(out, blob...)
 }
