@@ -1,13 +1,21 @@
 package testrun
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
+	"strconv"
+	"syscall"
 	"testing"
 
 	bpfctx "github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/internal/kernel"
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/bpfscope/bpfscope/loader"
+	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 )
 
 // TestKernelXDPFrags runs examples/progs/xdp_frags.o, frags-aware and not,
@@ -94,4 +102,48 @@ func fragsFrame(rng *rand.Rand, size int, meta, dataEnd uint32) []byte {
 	c[12] = byte(rng.IntN(128))
 	copy(b[size-16:], c[:])
 	return b
+}
+
+// TestKernelXDPFragsDataOut checks data_out of a fragmented frame against
+// the kernel when the buffer is too small: bpf_test_finish keeps every
+// fragment and cuts the linear part, and copies nothing when the
+// fragments alone do not fit.
+func TestKernelXDPFragsDataOut(t *testing.T) {
+	if err := kernel.Available(); err != nil {
+		t.Skipf("bpf() unavailable, no kernel to compare with: %v", err)
+	}
+	pass := asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()} // XDP_PASS
+	kp, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL", Instructions: pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kp.Close()
+	p, err := loader.Raw("pass", isa.Encode([]isa.Insn{{Op: 0xb7, Imm: 2}, {Op: 0x95}}), ebpf.XDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := vm.New(p.Prog, vm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 9018)
+	for i := range frame {
+		frame[i] = byte(i * 7)
+	}
+	// 3520 linear bytes, fragments of 4096 and 1402.
+	for _, size := range []int{9017, 8000, 5498, 5497, 100, 1} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			out := make([]byte, size)
+			_, kerr := kp.Run(&ebpf.RunOptions{Data: frame, DataOut: out})
+			res, err := Run(m, ebpf.XDP, Options{Data: frame, DataSizeOut: size})
+			if !errors.Is(kerr, syscall.ENOSPC) || !errors.Is(err, ErrNoSpace) {
+				t.Fatalf("errors: bpfscope %v, kernel %v", err, kerr)
+			}
+			got := make([]byte, size) // the kernel leaves what it does not copy
+			copy(got, res.DataOut)
+			if !bytes.Equal(got, out) {
+				t.Errorf("data_out of %d bytes differs\n  got    %s\n  kernel %s", size, short(got), short(out))
+			}
+		})
+	}
 }
