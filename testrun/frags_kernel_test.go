@@ -95,7 +95,7 @@ func fragsFrame(rng *rand.Rand, size int, meta, dataEnd uint32) []byte {
 	binary.LittleEndian.PutUint16(c[0:], uint16(offsets()))
 	binary.LittleEndian.PutUint16(c[2:], uint16(offsets()))
 	binary.LittleEndian.PutUint16(c[4:], uint16(int16(pick(1, 64, bpfctx.XDPFragSize-last, bpfctx.XDPFragSize-last+1,
-		-1, -last, -last-1, -bpfctx.XDPFragSize-last, -(total - 14), -(total - 13), 0, 300))))
+		-1, -last, -last-1, -bpfctx.XDPFragSize-last, -(total-14), -(total-13), 0, 300))))
 	binary.LittleEndian.PutUint16(c[6:], uint16(int16(pick(-16, 14, -(216-int(meta)), -(217-int(meta)), linear-14, linear-13, 0))))
 	binary.LittleEndian.PutUint16(c[8:], uint16(int16(pick(-4, -8, -32, -36, -6, -216, -220, 4, 0))))
 	binary.LittleEndian.PutUint16(c[10:], uint16(offsets()))
