@@ -87,6 +87,102 @@ func writeTable(w io.Writer) error {
 		fmt.Fprintf(&b, "| %d | `%s` | %s | %s |\n", id, h.Name, d.notes, d.inject)
 	}
 	fmt.Fprintf(&b, "\n%d helpers.\n", len(ids))
+	writeCoverage(&b, s)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// typeColumn is one program type of the coverage table; name is the
+// kernel's (bpftool's) name of the type.
+type typeColumn struct{ name, title string }
+
+// typeColumns are the program types bpfscope has a context for.
+var typeColumns = []typeColumn{
+	{"xdp", "xdp"},
+	{"sched_cls", "tc cls"},
+	{"sched_act", "tc act"},
+	{"cgroup_skb", "cg skb"},
+	{"lwt_in", "lwt in"},
+	{"lwt_out", "lwt out"},
+	{"lwt_xmit", "lwt xmit"},
+	{"socket_filter", "sock filter"},
+	{"flow_dissector", "flow diss"},
+	{"sk_lookup", "sk lookup"},
+	{"syscall", "syscall"},
+	{"raw_tracepoint", "raw tp"},
+	{"netfilter", "netfilter"},
+	{"kprobe", "kprobe"},
+	{"tracepoint", "tp"},
+	{"perf_event", "perf ev"},
+	{"tracing", "tracing"},
+}
+
+// Coverage marks of the per-type table.
+const (
+	markImplemented = "I"
+	markEnv         = "E"
+	markMissing     = "-"
+)
+
+// coverage is what one helper is for a program type whose kernel lets it
+// call that helper: "" when the kernel does not.
+func coverage(s *Set, col string, id int32) string {
+	if !slices.Contains(kernelHelpers[col], id) {
+		return ""
+	}
+	if _, ok := s.Helper(id); !ok {
+		return markMissing
+	}
+	if docs[asm.BuiltinFunc(id)].inject != "" {
+		return markEnv
+	}
+	return markImplemented
+}
+
+// writeCoverage writes the helper × program type table: for every helper
+// some column's kernel allows, whether bpfscope implements it.
+func writeCoverage(b *strings.Builder, s *Set) {
+	fmt.Fprintf(b, "\n## Coverage by program type\n\n")
+	fmt.Fprintf(b, "Which helpers each program type may call is the verifier's answer on Linux %s\n", kernelRelease)
+	b.WriteString("(kernel_lists.go, checked against the running kernel by `TestKernelHelperLists`).\n")
+	fmt.Fprintf(b, "%s: implemented, a function of the program's inputs; %s: implemented, the answer\n", markImplemented, markEnv)
+	fmt.Fprintf(b, "comes from the Env (see README.md); %s: missing; blank: the type cannot call it.\n", markMissing)
+	b.WriteString("The tracing column is empty where the probing kernel does not load fentry programs.\n\n")
+	b.WriteString("| id | name |")
+	for _, c := range typeColumns {
+		fmt.Fprintf(b, " %s |", c.title)
+	}
+	b.WriteString("\n|---:|---|")
+	for range typeColumns {
+		b.WriteString(":-:|")
+	}
+	b.WriteString("\n")
+	var ids []int32
+	for id := range kernelHelperNames {
+		for _, c := range typeColumns {
+			if slices.Contains(kernelHelpers[c.name], id) {
+				ids = append(ids, id)
+				break
+			}
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		fmt.Fprintf(b, "| %d | `%s` |", id, kernelHelperNames[id])
+		for _, c := range typeColumns {
+			fmt.Fprintf(b, " %s |", coverage(s, c.name, id))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| | **implemented / kernel** |")
+	for _, c := range typeColumns {
+		n := 0
+		for _, id := range kernelHelpers[c.name] {
+			if m := coverage(s, c.name, id); m != markMissing {
+				n++
+			}
+		}
+		fmt.Fprintf(b, " %d/%d |", n, len(kernelHelpers[c.name]))
+	}
+	b.WriteString("\n")
 }
