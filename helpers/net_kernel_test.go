@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bpfscope/bpfscope/ctx"
@@ -25,15 +26,17 @@ const (
 	bufSize  = 64
 	bufOff   = -64
 	outSlots = 16
-	outSize  = 8*outSlots + bufSize
+	scratch  = 8*outSlots + bufSize // map value scratch area, 64 bytes
+	outSize  = scratch + 64
 )
 
 // bcall is one helper call. r1 is the context unless noCtx; args[i] is
 // an immediate, or an offset into the buffer when ptr has bit i.
 type bcall struct {
 	fn    asm.BuiltinFunc
-	args  [4]int64
+	args  [5]int64
 	ptr   uint8 // bit i: args[i] (r2+i) is buf+args[i]
+	mptr  uint8 // bit i: args[i] is the output map value's scratch+args[i]
 	noCtx bool  // r1 is args[0], r2.. the rest (helpers without ctx)
 }
 
@@ -57,6 +60,10 @@ func bufProgram(calls []bcall, buf []byte, fd int) asm.Instructions {
 			r := first + asm.Register(j)
 			if r > asm.R5 {
 				break
+			}
+			if c.mptr&(1<<j) != 0 {
+				insns = append(insns, asm.LoadMapValue(r, fd, uint32(scratch+v)))
+				continue
 			}
 			if c.ptr&(1<<j) != 0 {
 				insns = append(insns, asm.Mov.Reg(r, asm.RFP), asm.Add.Imm(r, int32(bufOff+v)))
@@ -226,19 +233,19 @@ func TestNetHelpersKernel(t *testing.T) {
 		calls []bcall
 	}{
 		{"redirect_neigh", ebpf.SchedCLS, udp4(), nil, []bcall{
-			{fn: asm.FnRedirectNeigh, args: [4]int64{1, 0, 0, 0}, ptr: 2, noCtx: true},
-			{fn: asm.FnRedirectNeigh, args: [4]int64{1, 0, 19, 0}, ptr: 2, noCtx: true},
-			{fn: asm.FnRedirectNeigh, args: [4]int64{1, 0, 20, 0}, ptr: 2, noCtx: true},
-			{fn: asm.FnRedirectNeigh, args: [4]int64{1, 0, 0, 1}, ptr: 2, noCtx: true},
+			{fn: asm.FnRedirectNeigh, args: [5]int64{1, 0, 0, 0}, ptr: 2, noCtx: true},
+			{fn: asm.FnRedirectNeigh, args: [5]int64{1, 0, 19, 0}, ptr: 2, noCtx: true},
+			{fn: asm.FnRedirectNeigh, args: [5]int64{1, 0, 20, 0}, ptr: 2, noCtx: true},
+			{fn: asm.FnRedirectNeigh, args: [5]int64{1, 0, 0, 1}, ptr: 2, noCtx: true},
 		}},
 		{"redirect_peer", ebpf.SchedCLS, udp4(), nil, []bcall{
-			{fn: asm.FnRedirectPeer, args: [4]int64{1, 0}, noCtx: true},
-			{fn: asm.FnRedirectPeer, args: [4]int64{1, 1}, noCtx: true},
+			{fn: asm.FnRedirectPeer, args: [5]int64{1, 0}, noCtx: true},
+			{fn: asm.FnRedirectPeer, args: [5]int64{1, 1}, noCtx: true},
 		}},
 		{"clone_redirect", ebpf.SchedCLS, udp4(), nil, []bcall{
-			{fn: asm.FnCloneRedirect, args: [4]int64{1, 0}},
-			{fn: asm.FnCloneRedirect, args: [4]int64{1, 2}},
-			{fn: asm.FnCloneRedirect, args: [4]int64{1 << 20, 0}},
+			{fn: asm.FnCloneRedirect, args: [5]int64{1, 0}},
+			{fn: asm.FnCloneRedirect, args: [5]int64{1, 2}},
+			{fn: asm.FnCloneRedirect, args: [5]int64{1 << 20, 0}},
 		}},
 		{"ecn/not_ect", ebpf.SchedCLS, frameTOS(0x10), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/ect1", ebpf.SchedCLS, frameTOS(0x11), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
@@ -248,80 +255,80 @@ func TestNetHelpersKernel(t *testing.T) {
 		{"ecn/ipv6_not_ect", ebpf.SchedCLS, udp6(0x20), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/arp", ebpf.SchedCLS, func() []byte { f := frameTOS(2); f[13] = 6; return f }(), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"check_mtu/skb", ebpf.SchedCLS, udp4(), mtu(0), []bcall{
-			{fn: asm.FnCheckMtu, args: [4]int64{0, 0, 0, 0}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{0, 0, 65536, 0}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{1, 0, -20, 0}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{1 << 20, 0, 0, 0}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{0, 0, 0, 2}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{0, 0, 1, 1}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 0, 0}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 65536, 0}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{1, 0, -20, 0}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{1 << 20, 0, 0, 0}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 0, 2}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 1, 1}, ptr: 2},
 		}},
 		{"check_mtu/xdp", ebpf.XDP, udp4(), mtu(1500), []bcall{
-			{fn: asm.FnCheckMtu, args: [4]int64{0, 0, 0, 0}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{0, 0, 70000, 0}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{0, 0, 0, 1}, ptr: 2},
-			{fn: asm.FnCheckMtu, args: [4]int64{1 << 20, 0, 0, 0}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 0, 0}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 70000, 0}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 0, 1}, ptr: 2},
+			{fn: asm.FnCheckMtu, args: [5]int64{1 << 20, 0, 0, 0}, ptr: 2},
 		}},
 		{"csum_level", ebpf.SchedCLS, udp4(), nil, []bcall{
-			{fn: asm.FnCsumLevel, args: [4]int64{0}},
-			{fn: asm.FnCsumLevel, args: [4]int64{1}},
-			{fn: asm.FnCsumLevel, args: [4]int64{0}},
-			{fn: asm.FnCsumLevel, args: [4]int64{1}},
-			{fn: asm.FnCsumLevel, args: [4]int64{1}},
-			{fn: asm.FnCsumLevel, args: [4]int64{1}},
-			{fn: asm.FnCsumLevel, args: [4]int64{1}},
-			{fn: asm.FnCsumLevel, args: [4]int64{0}},
-			{fn: asm.FnCsumLevel, args: [4]int64{2}},
-			{fn: asm.FnCsumLevel, args: [4]int64{0}},
-			{fn: asm.FnCsumLevel, args: [4]int64{3}},
-			{fn: asm.FnCsumLevel, args: [4]int64{0}},
-			{fn: asm.FnCsumLevel, args: [4]int64{4}},
+			{fn: asm.FnCsumLevel, args: [5]int64{0}},
+			{fn: asm.FnCsumLevel, args: [5]int64{1}},
+			{fn: asm.FnCsumLevel, args: [5]int64{0}},
+			{fn: asm.FnCsumLevel, args: [5]int64{1}},
+			{fn: asm.FnCsumLevel, args: [5]int64{1}},
+			{fn: asm.FnCsumLevel, args: [5]int64{1}},
+			{fn: asm.FnCsumLevel, args: [5]int64{1}},
+			{fn: asm.FnCsumLevel, args: [5]int64{0}},
+			{fn: asm.FnCsumLevel, args: [5]int64{2}},
+			{fn: asm.FnCsumLevel, args: [5]int64{0}},
+			{fn: asm.FnCsumLevel, args: [5]int64{3}},
+			{fn: asm.FnCsumLevel, args: [5]int64{0}},
+			{fn: asm.FnCsumLevel, args: [5]int64{4}},
 		}},
 		{"tunnel_key", ebpf.SchedCLS, udp4(), key, []bcall{
-			{fn: asm.FnSkbGetTunnelOpt, args: [4]int64{48, 16}, ptr: 1},
-			{fn: asm.FnSkbSetTunnelOpt, args: [4]int64{48, 8}, ptr: 1},
-			{fn: asm.FnSkbSetTunnelKey, args: [4]int64{0, 44, 1 << 5}, ptr: 1},
-			{fn: asm.FnSkbSetTunnelKey, args: [4]int64{0, 40, 0}, ptr: 1},
-			{fn: asm.FnSkbSetTunnelKey, args: [4]int64{0, 44, 1<<2 | 1<<3}, ptr: 1},
-			{fn: asm.FnSkbSetTunnelOpt, args: [4]int64{48, 6}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelOpt, args: [4]int64{48, 16}, ptr: 1},
-			{fn: asm.FnSkbSetTunnelOpt, args: [4]int64{44, 8}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelOpt, args: [4]int64{48, 4}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelOpt, args: [4]int64{48, 16}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{0, 44, 1}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{0, 44, 1 << 4}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelOpt, args: [5]int64{48, 16}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelOpt, args: [5]int64{48, 8}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelKey, args: [5]int64{0, 44, 1 << 5}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelKey, args: [5]int64{0, 40, 0}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelKey, args: [5]int64{0, 44, 1<<2 | 1<<3}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelOpt, args: [5]int64{48, 6}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelOpt, args: [5]int64{48, 16}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelOpt, args: [5]int64{44, 8}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelOpt, args: [5]int64{48, 4}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelOpt, args: [5]int64{48, 16}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{0, 44, 1}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{0, 44, 1 << 4}, ptr: 1},
 		}},
 		{"tunnel_key/get_none", ebpf.SchedCLS, udp4(), key, []bcall{
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{0, 44, 0}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{0, 44, 0}, ptr: 1},
 		}},
 		{"tunnel_key/compat", ebpf.SchedCLS, udp4(), key, []bcall{
-			{fn: asm.FnSkbSetTunnelKey, args: [4]int64{0, 28, 0}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{0, 8, 0}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{16, 24, 0}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelKey, args: [5]int64{0, 28, 0}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{0, 8, 0}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{16, 24, 0}, ptr: 1},
 		}},
 		{"tunnel_key/ipv6", ebpf.SchedCLS, udp4(), key, []bcall{
-			{fn: asm.FnSkbSetTunnelKey, args: [4]int64{0, 44, 1}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{0, 44, 0}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{0, 8, 1}, ptr: 1},
-			{fn: asm.FnSkbGetTunnelKey, args: [4]int64{0, 44, 1 | 1<<4}, ptr: 1},
+			{fn: asm.FnSkbSetTunnelKey, args: [5]int64{0, 44, 1}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{0, 44, 0}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{0, 8, 1}, ptr: 1},
+			{fn: asm.FnSkbGetTunnelKey, args: [5]int64{0, 44, 1 | 1<<4}, ptr: 1},
 		}},
 		{"xfrm_state", ebpf.SchedCLS, udp4(), key, []bcall{
-			{fn: asm.FnSkbGetXfrmState, args: [4]int64{0, 0, 20, 0}, ptr: 2},
+			{fn: asm.FnSkbGetXfrmState, args: [5]int64{0, 0, 20, 0}, ptr: 2},
 		}},
 		{"skb_ids", ebpf.SchedCLS, udp4(), nil, []bcall{
 			{fn: asm.FnGetRouteRealm},
 			{fn: asm.FnGetSocketUid},
 			{fn: asm.FnSkbCgroupClassid},
-			{fn: asm.FnSkbAncestorCgroupId, args: [4]int64{0}},
-			{fn: asm.FnSkbAncestorCgroupId, args: [4]int64{1}},
-			{fn: asm.FnSkbSetTstamp, args: [4]int64{0, 0}},
-			{fn: asm.FnSkbSetTstamp, args: [4]int64{0, 1}},
-			{fn: asm.FnSkbSetTstamp, args: [4]int64{5, 2}},
-			{fn: asm.FnSkbSetTstamp, args: [4]int64{5, 3}},
+			{fn: asm.FnSkbAncestorCgroupId, args: [5]int64{0}},
+			{fn: asm.FnSkbAncestorCgroupId, args: [5]int64{1}},
+			{fn: asm.FnSkbSetTstamp, args: [5]int64{0, 0}},
+			{fn: asm.FnSkbSetTstamp, args: [5]int64{0, 1}},
+			{fn: asm.FnSkbSetTstamp, args: [5]int64{5, 2}},
+			{fn: asm.FnSkbSetTstamp, args: [5]int64{5, 3}},
 		}},
 		{"syncookie_raw", ebpf.XDP, udp4(), th, []bcall{
-			{fn: asm.FnTcpRawGenSyncookieIpv4, args: [4]int64{0, 20, 19}, ptr: 3, noCtx: true},
-			{fn: asm.FnTcpRawGenSyncookieIpv4, args: [4]int64{0, 20, 24}, ptr: 3, noCtx: true},
-			{fn: asm.FnTcpRawCheckSyncookieIpv4, args: [4]int64{0, 20}, ptr: 3, noCtx: true},
+			{fn: asm.FnTcpRawGenSyncookieIpv4, args: [5]int64{0, 20, 19}, ptr: 3, noCtx: true},
+			{fn: asm.FnTcpRawGenSyncookieIpv4, args: [5]int64{0, 20, 24}, ptr: 3, noCtx: true},
+			{fn: asm.FnTcpRawCheckSyncookieIpv4, args: [5]int64{0, 20}, ptr: 3, noCtx: true},
 		}},
 	}
 	for _, c := range cases {
@@ -333,6 +340,58 @@ func TestNetHelpersKernel(t *testing.T) {
 			}
 			if !bytes.Equal(want.data, got.data) {
 				t.Errorf("data_out\nkernel   %x\nbpfscope %x", want.data, got.data)
+			}
+		})
+	}
+}
+
+// TestBaseHelpersKernel compares the dynptr helpers over memory and the
+// task and snapshot helpers that need no kernel objects.
+func TestBaseHelpersKernel(t *testing.T) {
+	needKernel(t)
+	pattern := make([]byte, 64)
+	for i := range pattern {
+		pattern[i] = byte(i + 1)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/pid", &st); err != nil {
+		t.Skip(err)
+	}
+	cases := []struct {
+		name  string
+		calls []bcall
+	}{
+		{"dynptr", []bcall{
+			{fn: asm.FnDynptrFromMem, args: [5]int64{0, 32, 0, -16}, mptr: 1, ptr: 8, noCtx: true},
+			{fn: asm.FnDynptrRead, args: [5]int64{32, 8, -16, 4}, ptr: 1 | 4, noCtx: true},
+			{fn: asm.FnDynptrRead, args: [5]int64{32, 8, -16, 30}, ptr: 1 | 4, noCtx: true},
+			{fn: asm.FnDynptrRead, args: [5]int64{32, 8, -16, 33}, ptr: 1 | 4, noCtx: true},
+			{fn: asm.FnDynptrWrite, args: [5]int64{-16, 16, 40, 8}, ptr: 1 | 4, noCtx: true},
+			{fn: asm.FnDynptrWrite, args: [5]int64{-16, 28, 40, 8}, ptr: 1 | 4, noCtx: true},
+			{fn: asm.FnDynptrRead, args: [5]int64{56, 8, -16, 0}, ptr: 1 | 4, noCtx: true},
+		}},
+		{"dynptr/flags", []bcall{
+			{fn: asm.FnDynptrFromMem, args: [5]int64{0, 32, 1, -16}, mptr: 1, ptr: 8, noCtx: true},
+			{fn: asm.FnDynptrRead, args: [5]int64{32, 8, -16, 4}, ptr: 1 | 4, noCtx: true},
+			{fn: asm.FnDynptrWrite, args: [5]int64{-16, 0, 40, 8}, ptr: 1 | 4, noCtx: true},
+		}},
+		{"ns_pid_tgid", []bcall{
+			{fn: asm.FnGetNsCurrentPidTgid, args: [5]int64{int64(st.Dev), 1, 0, 8}, ptr: 4, noCtx: true},
+			{fn: asm.FnGetNsCurrentPidTgid, args: [5]int64{int64(st.Dev), int64(st.Ino), 8, 4}, ptr: 4, noCtx: true},
+			{fn: asm.FnGetNsCurrentPidTgid, args: [5]int64{1 << 40, int64(st.Ino), 16, 8}, ptr: 4, noCtx: true},
+		}},
+		{"branch_snapshot", []bcall{
+			{fn: asm.FnGetBranchSnapshot, args: [5]int64{0, 48, 0}, ptr: 1, noCtx: true},
+			{fn: asm.FnGetBranchSnapshot, args: [5]int64{0, 40, 0}, ptr: 1, noCtx: true},
+			{fn: asm.FnGetBranchSnapshot, args: [5]int64{0, 48, 1}, ptr: 1, noCtx: true},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := kernelBuf(t, ebpf.XDP, c.calls, pattern, udp4())
+			got, _ := scopeBuf(t, hostEnv{helpers.NewDefaultEnv()}, ebpf.XDP, c.calls, pattern, udp4())
+			if want.out != got.out {
+				t.Errorf("results and buffer\nkernel   %x\nbpfscope %x", want.out, got.out)
 			}
 		})
 	}
