@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/bpfscope/bpfscope/pktfield"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -54,6 +55,7 @@ type XDP struct {
 	ctxIn    [xdpMdSize]byte // ctx_in as given: ctx_out echoes its device fields
 
 	pktRegion, ctxRegion vm.Region // mapped anew by each Reset
+	fields               pktfield.Cache
 }
 
 // NewXDP maps an XDP context for one run. ctxIn, if not empty, is a struct
@@ -63,6 +65,7 @@ type XDP struct {
 func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 	x := &XDP{m: m, buf: make([]byte, XDPFrameSize)}
 	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt}
+	x.pktRegion.Field = x.fieldPkt
 	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx}
 	if err := x.Reset(data, ctxIn); err != nil {
 		return nil, err
@@ -233,6 +236,15 @@ func (x *XDP) describePkt(off uint32) string {
 		return metaNames.name(off - x.meta)
 	}
 	return pktNames.name(off - x.data)
+}
+
+// fieldPkt names packet bytes by header field, dissecting the frame as it
+// is now: after bpf_xdp_adjust_head, the new frame.
+func (x *XDP) fieldPkt(off uint32, size int) string {
+	if off < x.data || off >= x.end {
+		return ""
+	}
+	return x.fields.Name(x.buf[x.data:x.end], int(off-x.data), size)
 }
 
 func (x *XDP) describeCtx(off uint32) string {
