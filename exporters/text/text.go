@@ -51,7 +51,7 @@ type Writer struct {
 
 	// Raw turns names from debug info and dissection off: regions and
 	// offsets only ("map .bss[0]+8", "pkt+26"), keys and values in hex.
-	Raw bool
+	Raw   bool
 	types mapTypes
 }
 
