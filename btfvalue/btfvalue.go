@@ -61,6 +61,15 @@ func AppendText(b []byte, t btf.Type, data []byte) ([]byte, bool) {
 	return appendText(b, t, data, "", 0), true
 }
 
+// AppendTextOrHex is AppendText, or data in hex when it does not fit t
+// (or t is nil): how traces show a map key or value.
+func AppendTextOrHex(b []byte, t btf.Type, data []byte) []byte {
+	if d, ok := AppendText(b, t, data); ok {
+		return d
+	}
+	return appendHex(b, data)
+}
+
 // Text is AppendText to a string, "" when data does not fit t.
 func Text(t btf.Type, data []byte) string {
 	b, ok := AppendText(nil, t, data)

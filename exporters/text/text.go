@@ -379,14 +379,6 @@ func namerOf(m hooks.Inspector) hooks.Namer {
 	return n
 }
 
-// appendData appends a map key or value decoded by its BTF type, in hex
-// when there is none or it does not fit.
-func appendData(b []byte, t btf.Type, data []byte) []byte {
-	if d, ok := btfvalue.AppendText(b, t, data); ok {
-		return d
-	}
-	return hex.AppendEncode(b, data)
-}
 
 func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b := t.note()
@@ -402,7 +394,7 @@ func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	}
 	if ev.Key != nil {
 		b = append(b, " key="...)
-		b = appendData(b, kt, ev.Key)
+		b = btfvalue.AppendTextOrHex(b, kt, ev.Key)
 	}
 	if ev.Op == hooks.MapLookup {
 		if ev.Hit {
@@ -413,7 +405,7 @@ func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	}
 	if ev.Value != nil {
 		b = append(b, " value="...)
-		b = appendData(b, vt, ev.Value)
+		b = btfvalue.AppendTextOrHex(b, vt, ev.Value)
 	}
 	if ev.Flags != 0 {
 		b = append(b, " flags="...)
