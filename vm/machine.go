@@ -7,6 +7,7 @@ import (
 
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Kernel limits the machine enforces.
@@ -222,8 +223,44 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 			return "map " + elem
 		},
 	})
+	if f, ok := mp.(fieldNamer); ok {
+		m.mem[b.values>>regionShift].desc.Field = f.FieldName
+	}
 	m.maps[mp] = b
 	return b
+}
+
+// fieldNamer is a Map that names the bytes of its values for traces
+// (package maps does, from BTF).
+type fieldNamer interface {
+	FieldName(off uint32, size int) string
+}
+
+// typedMap is a Map that knows the BTF of its keys and values.
+type typedMap interface {
+	Types() (key, value btf.Type)
+}
+
+// MapTypes implements hooks.Namer: the BTF of the keys and values of the
+// bound map named name, nil where unknown.
+func (m *Machine) MapTypes(name string) (key, value btf.Type) {
+	for _, b := range m.mapByIdx {
+		if b.m.Name() == name {
+			if t, ok := b.m.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	for mp := range m.maps {
+		if mp.Name() == name {
+			if t, ok := mp.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	return nil, nil
 }
 
 // MapHandle returns the address programs use to name mp (what ld_imm64

@@ -38,6 +38,10 @@ type Region struct {
 	// what the region is, and the offset that counts as 0 (a packet's data).
 	Kind   hooks.RegionKind
 	Origin uint32
+	// Field, if set, names the size bytes at off by what lies there, for
+	// traces: a global or map value member by its BTF, a packet header
+	// field; "" when it knows nothing more than Describe.
+	Field func(off uint32, size int) string
 }
 
 // View serves accesses to a region whose bytes are not plain memory.
@@ -268,6 +272,19 @@ func putN(b []byte, v uint64) {
 	default:
 		binary.LittleEndian.PutUint64(b, v)
 	}
+}
+
+// Name implements hooks.Namer: the region's Field name of the size bytes
+// at addr, "" if it has none.
+func (m *Machine) Name(addr uint64, size int) string {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) || id == stackRegion {
+		return ""
+	}
+	if f := m.mem[id].desc.Field; f != nil {
+		return f(uint32(addr), size)
+	}
+	return ""
 }
 
 // Describe names the memory at addr for traces: "fp-16", "pkt+14",

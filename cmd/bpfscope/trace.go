@@ -124,9 +124,7 @@ func cmdTrace(e *env, args []string) error {
 		t := text.New(w)
 		out, hook = t, t
 		fmt.Fprintf(w, "%s: %s (%s)\n", p.label, p.name, p.typ)
-		for _, s := range p.mapSets {
-			fmt.Fprintf(w, "  map %s\n", s)
-		}
+		mapListing(w, coll, p.mapSets)
 	}
 	if tf.quiet {
 		hook = nil
