@@ -68,7 +68,8 @@ type Options struct {
 	RingSize int
 	// FilterText is recorded in the file as the filter given.
 	FilterText string
-	// Progress, if set, is called after each record written.
+	// Progress, if set, is called after each record written (and the
+	// snapshot that follows it, if any). It runs on Run's goroutine.
 	Progress func(written int)
 }
 
@@ -158,7 +159,7 @@ func Attach(t *Target, opts Options) (*Capture, error) {
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("loading the fentry/fexit programs for %s: %w", t.Where, checkTrampolines(err))
+			return nil, fmt.Errorf("loading the fentry/fexit programs for %s: the verifier refused them: %+v", t.Where, ve)
 		}
 		return nil, fmt.Errorf("loading the fentry/fexit programs for %s: %w", t.Where, checkTrampolines(err))
 	}
@@ -250,9 +251,6 @@ func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
 			if err := w.WriteRun(c.t.Kind(), r); err != nil {
 				return st, err
 			}
-			if c.opts.Progress != nil {
-				c.opts.Progress(w.Runs())
-			}
 			if n := c.opts.SnapshotEvery; n > 0 && w.Runs()%n == 0 {
 				s, err := c.Snapshot(w.Runs())
 				if err != nil {
@@ -261,6 +259,9 @@ func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
 				if err := w.WriteSnapshot(s); err != nil {
 					return st, err
 				}
+			}
+			if c.opts.Progress != nil {
+				c.opts.Progress(w.Runs())
 			}
 			if c.opts.Count > 0 && uint64(w.Runs()) >= c.opts.Count {
 				ended = fmt.Sprintf("count %d reached", c.opts.Count)

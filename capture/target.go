@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +47,7 @@ type Target struct {
 	Where string
 
 	spec TargetSpec
+	ns   netns.NsHandle // the network namespace of an interface target
 }
 
 // Resolve finds the program spec names. It needs root (or CAP_BPF and
@@ -85,6 +88,11 @@ func Resolve(s TargetSpec) (*Target, error) {
 			t.spec.Hook = HookXDP
 		}
 		t.Where = s.Iface + " " + string(t.spec.Hook)
+		// Interfaces are looked up again during the capture, maybe from
+		// another thread: remember this thread's namespace.
+		if t.ns, err = netns.Get(); err != nil {
+			return nil, fmt.Errorf("%s: network namespace: %w", t.Where, err)
+		}
 		var id ebpf.ProgramID
 		if id, err = ifaceProgram(s.Iface, t.spec.Hook); err != nil {
 			return nil, err
@@ -92,10 +100,11 @@ func Resolve(s TargetSpec) (*Target, error) {
 		t.Prog, err = ebpf.NewProgramFromID(id)
 	}
 	if err != nil {
+		t.Close()
 		return nil, fmt.Errorf("%s: %w", t.Where, err)
 	}
 	if err := t.describe(); err != nil {
-		t.Prog.Close()
+		t.Close()
 		return nil, err
 	}
 	return t, nil
@@ -133,7 +142,15 @@ func (t *Target) describe() error {
 }
 
 // Close drops the reference to the program.
-func (t *Target) Close() error { return t.Prog.Close() }
+func (t *Target) Close() error {
+	if t.ns.IsOpen() {
+		t.ns.Close()
+	}
+	if t.Prog == nil {
+		return nil
+	}
+	return t.Prog.Close()
+}
 
 // Kind is the context the target gets: "xdp" or "skb".
 func (t *Target) Kind() string {
@@ -149,11 +166,42 @@ func (t *Target) StillAttached() (bool, error) {
 	if t.spec.Iface == "" {
 		return true, nil
 	}
-	id, err := ifaceProgram(t.spec.Iface, t.spec.Hook)
+	var id ebpf.ProgramID
+	err := inNetns(t.ns, func() (err error) {
+		id, err = ifaceProgram(t.spec.Iface, t.spec.Hook)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
 	return id == t.ID, nil
+}
+
+// inNetns runs f on a thread in namespace ns (netlink and tcx queries
+// name interfaces by index within the caller's namespace).
+func inNetns(ns netns.NsHandle, f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		// A thread whose namespace cannot be restored stays locked, so it
+		// ends with this goroutine instead of serving others.
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			done <- err
+			return
+		}
+		err = f()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
+	}()
+	return <-done
 }
 
 // ifaceProgram finds the program at an interface's hook: XDP from the
@@ -204,13 +252,24 @@ func ifaceProgram(name string, hook Hook) (ebpf.ProgramID, error) {
 	return 0, fmt.Errorf("unknown hook %q: want xdp, ingress or egress", hook)
 }
 
-// checkTrampolines turns the kernel's refusal to attach into a sentence.
+// ErrNoTrampolines is returned when the kernel will not load or attach
+// fentry/fexit programs.
+var ErrNoTrampolines = errors.New("this kernel does not let BPF tracing programs (fentry/fexit) attach to a program: capture needs BPF trampolines")
+
+// checkTrampolines turns the kernel's refusal to load or attach a
+// tracing program into a sentence.
 func checkTrampolines(err error) error {
 	switch {
 	case errors.Is(err, unix.Errno(524) /* ENOTSUPP */), errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP):
-		return fmt.Errorf("this kernel cannot attach fentry/fexit trampolines to BPF programs (needs BTF, CONFIG_DEBUG_INFO_BTF and a JIT with trampoline support): %w", err)
+		return fmt.Errorf("%w (kernel built without BTF, CONFIG_DEBUG_INFO_BTF, or a JIT with trampolines): %v", ErrNoTrampolines, err)
+	case errors.Is(err, unix.EPERM) && os.Geteuid() == 0:
+		// Root with every capability and still EPERM: the kernel (or a
+		// hypervisor that forbids patching kernel text) refuses the
+		// program type; `bpftool feature probe kernel` shows
+		// "program_type tracing is NOT available".
+		return fmt.Errorf("%w (EPERM as root; see `bpftool feature probe kernel | grep tracing`): %v", ErrNoTrampolines, err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("the kernel refused (root with CAP_BPF, CAP_PERFMON needed): %w", err)
+		return fmt.Errorf("the kernel refused: capture needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN): %w", err)
 	}
 	return err
 }
