@@ -201,15 +201,18 @@ func (c *Capture) Close() error {
 }
 
 // Header is the program block for the file.
-func (c *Capture) Header() Program {
+func (c *Capture) Header() Program { return Header(c.t, c.opts, c.start) }
+
+// Header describes the target for a capture file started at start.
+func Header(t *Target, opts Options, start time.Time) Program {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	ncpu, _ := ebpf.PossibleCPU()
 	return Program{
-		ID: uint32(c.t.ID), Name: c.t.Info.Name, Func: c.t.Func, Type: c.t.Info.Type.String(),
-		Tag: c.t.Info.Tag, Where: c.t.Where, Kind: c.t.Kind(),
+		ID: uint32(t.ID), Name: t.Info.Name, Func: t.Func, Type: t.Info.Type.String(),
+		Tag: t.Info.Tag, Where: t.Where, Kind: t.Kind(),
 		Kernel: unix.ByteSliceToString(uts.Release[:]), CPUs: ncpu,
-		Started: c.start.UTC(), Snaplen: c.opts.Snaplen, Filter: c.opts.FilterText,
+		Started: start.UTC(), Snaplen: opts.Snaplen, Filter: opts.FilterText,
 	}
 }
 

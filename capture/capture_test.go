@@ -348,13 +348,7 @@ func TestCaptureFirewall(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tcpdump -n -r: %v\n%s", err, out)
 		}
-		lines := 0
-		for _, ln := range strings.Split(string(out), "\n") {
-			if strings.Contains(ln, "IP") || strings.Contains(ln, "ARP") || strings.Contains(ln, "IP6") || strings.Contains(ln, "ethertype") {
-				lines++
-			}
-		}
-		if lines != len(file.Runs) {
+		if lines := len(tcpdumpPacketLine.FindAllString(string(out), -1)); lines != len(file.Runs) {
 			t.Errorf("tcpdump shows %d frames, the capture holds %d runs:\n%s", lines, len(file.Runs), out)
 		}
 	} else {
