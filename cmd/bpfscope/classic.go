@@ -317,7 +317,7 @@ func (c *classicFlags) runSeccomp(e *env, p *cbpf.Program, label string, tw *tex
 		if err != nil {
 			return fmt.Errorf("system call %d: %w", i+1, err)
 		}
-		counts[a.Kind().String()]++
+		counts[a.Name()]++
 		fmt.Fprintf(e.stdout, "%-40s %s\n", syscallString(d), a)
 		if tw != nil {
 			fmt.Fprintln(e.stdout)
