@@ -151,3 +151,21 @@ func TestTraceQuietRecord(t *testing.T) {
 		t.Errorf("replay: %s%s", out, errs)
 	}
 }
+
+// TestNotAProgram: a file that is neither ELF nor bytecode is said to be
+// so, in one line that does not repeat itself.
+func TestNotAProgram(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "x.o")
+	os.WriteFile(text, []byte("this is a text file, not a program\n"), 0o644)
+	_, errs, code := bpfscope(t, "run", text)
+	if code != 1 || !strings.Contains(errs, "x.o: not an ELF object or raw bytecode") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("status %d, stderr %q", code, errs)
+	}
+	bad := filepath.Join(dir, "bad.bin") // r11 = 0; exit: the second slot is wrong
+	os.WriteFile(bad, []byte{0xb7, 0, 0, 0, 2, 0, 0, 0, 0xb7, 0x0b, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0}, 0o644)
+	_, errs, _ = bpfscope(t, "run", "--data-in", samplePath(t), bad)
+	if strings.Contains(errs, "pc 1") || !strings.Contains(errs, "insn 1: invalid program: op 0xb7: invalid register") {
+		t.Errorf("stderr %q: want the pc once, as insn 1", errs)
+	}
+}
