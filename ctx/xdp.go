@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -101,8 +102,8 @@ type XDP struct {
 // egress_ifindex must be 0.
 func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 	x := &XDP{m: m, buf: make([]byte, XDPFrameSize)}
-	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt}
-	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx}
+	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt, Kind: hooks.RegionPacket}
+	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx, Kind: hooks.RegionCtx}
 	if err := x.Reset(data, ctxIn); err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func (x *XDP) Reset(data, ctxIn []byte) error {
 	x.data = XDPHeadroom
 	x.end = x.meta + linear
 	copy(x.buf[x.meta:], data[:linear])
-	x.pktRegion.Lo, x.pktRegion.Hi = x.meta, x.end
+	x.pktRegion.Lo, x.pktRegion.Hi, x.pktRegion.Origin = x.meta, x.end, x.data
 	x.pkt = m.Map(&x.pktRegion)
 	x.ctxAddr = m.Map(&x.ctxRegion)
 
@@ -180,7 +181,7 @@ func (x *XDP) Reset(data, ctxIn []byte) error {
 		f := &x.frags[i]
 		if f.page == nil {
 			f.page = make([]byte, XDPFragSize)
-			f.region = vm.Region{Name: fragNames[i].prefix, Data: f.page, Describe: fragNames[i].name}
+			f.region = vm.Region{Name: fragNames[i].prefix, Data: f.page, Describe: fragNames[i].name, Kind: hooks.RegionPacket}
 		}
 		chunk := data[linear+uint32(i)*XDPFragSize:]
 		chunk = chunk[:min(len(chunk), XDPFragSize)]
@@ -409,7 +410,10 @@ func (x *XDP) Bytes(off uint32, n uint32) ([]byte, bool) {
 }
 
 // sync publishes the new packet window to the machine.
-func (x *XDP) sync() { x.m.SetWindow(x.pkt, x.meta, x.end) }
+func (x *XDP) sync() {
+	x.pktRegion.Origin = x.data
+	x.m.SetWindow(x.pkt, x.meta, x.end)
+}
 
 func (x *XDP) describePkt(off uint32) string {
 	if off < x.data {
