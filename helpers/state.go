@@ -31,6 +31,7 @@ type RunState struct {
 
 	csumUnnecessary bool                   // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
 	csumLevel       uint8                  // and its csum_level
+	conns           map[*Conn]uint64       // nf_conn images mapped in this run
 	locks           map[uint64]bool        // spin locks held, by address
 	reserved        map[uint64]reservation // ring buffer records not yet committed
 	lastRun         uint64                 // m.Insns() at the last helper call
@@ -109,7 +110,7 @@ func (s *Set) ResetState(m *vm.Machine) {
 func (s *Set) run(m *vm.Machine) *RunState {
 	st := s.State(m)
 	if m.Insns() < st.lastRun {
-		st.locks, st.reserved = nil, nil
+		st.locks, st.reserved, st.conns = nil, nil, nil
 	}
 	st.lastRun = m.Insns()
 	return st

@@ -57,7 +57,10 @@ func (l *linker) program(name string, ps *ebpf.ProgramSpec) (*Program, error) {
 		ins, pc := iter.Ins, int(iter.Offset)
 		switch {
 		case ins.IsKfuncCall():
-			return nil, fail(pc, ErrKfunc, ins.Reference(), nil)
+			detail, err := l.resolveKfunc(ins)
+			if detail != "" || err != nil {
+				return nil, fail(pc, ErrKfunc, detail, err)
+			}
 		case ins.IsLoadFromMap():
 			ref := ins.Reference()
 			if ref == "" {
