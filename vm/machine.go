@@ -3,9 +3,11 @@ package vm
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Kernel limits the machine enforces.
@@ -142,7 +144,7 @@ func New(p *Program, cfg Config) (*Machine, error) {
 		cfg.MaxInsns = DefaultMaxInsns
 	}
 	m := &Machine{prog: p, entry: p, cfg: cfg, mem: make([]region, 1, 16), win: make([]window, 1, 16), maps: map[Map]mapBinding{}}
-	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth)})
+	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth), Kind: hooks.RegionStack})
 	m.Map(&Region{Name: "code", View: codeView{}})
 	for _, mp := range cfg.Maps {
 		m.mapByIdx = append(m.mapByIdx, m.bindMap(mp))
@@ -197,8 +199,13 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	b := mapBinding{m: mp}
 	b.handle = m.Map(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }})
 	stride := uint32(mp.ValueStride())
+	kind := hooks.RegionMapValue
+	if strings.HasPrefix(name, ".") { // .data, .rodata, .bss as the loader names them
+		kind = hooks.RegionGlobal
+	}
 	b.values = m.Map(&Region{
 		Name:     "map " + name,
+		Kind:     kind,
 		Data:     mp.Memory(),
 		ReadOnly: mp.ReadOnly(),
 		Stride:   stride,
@@ -216,8 +223,44 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 			return "map " + elem
 		},
 	})
+	if f, ok := mp.(fieldNamer); ok {
+		m.mem[b.values>>regionShift].desc.Field = f.FieldName
+	}
 	m.maps[mp] = b
 	return b
+}
+
+// fieldNamer is a Map that names the bytes of its values for traces
+// (package maps does, from BTF).
+type fieldNamer interface {
+	FieldName(off uint32, size int) string
+}
+
+// typedMap is a Map that knows the BTF of its keys and values.
+type typedMap interface {
+	Types() (key, value btf.Type)
+}
+
+// MapTypes implements hooks.Namer: the BTF of the keys and values of the
+// bound map named name, nil where unknown.
+func (m *Machine) MapTypes(name string) (key, value btf.Type) {
+	for _, b := range m.mapByIdx {
+		if b.m.Name() == name {
+			if t, ok := b.m.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	for mp := range m.maps {
+		if mp.Name() == name {
+			if t, ok := mp.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	return nil, nil
 }
 
 // MapHandle returns the address programs use to name mp (what ld_imm64
