@@ -10,4 +10,4 @@ require (
 	golang.org/x/sys v0.45.0
 )
 
-require golang.org/x/net v0.55.0 // indirect
+require golang.org/x/net v0.55.0

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -62,8 +63,8 @@ type XDP struct {
 // data_meta and egress_ifindex must be 0.
 func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 	x := &XDP{m: m, buf: make([]byte, XDPFrameSize)}
-	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt}
-	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx}
+	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt, Kind: hooks.RegionPacket}
+	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx, Kind: hooks.RegionCtx}
 	if err := x.Reset(data, ctxIn); err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (x *XDP) Reset(data, ctxIn []byte) error {
 	x.data = XDPHeadroom + metaLen
 	x.end = XDPHeadroom + linear
 	copy(x.buf[XDPHeadroom:], data[:linear])
-	x.pktRegion.Lo, x.pktRegion.Hi = x.meta, x.end
+	x.pktRegion.Lo, x.pktRegion.Hi, x.pktRegion.Origin = x.meta, x.end, x.data
 	x.pkt = m.Map(&x.pktRegion)
 	x.ctxAddr = m.Map(&x.ctxRegion)
 	return nil
@@ -226,7 +227,10 @@ func (x *XDP) Bytes(off uint32, n uint32) ([]byte, bool) {
 }
 
 // sync publishes the new packet window to the machine.
-func (x *XDP) sync() { x.m.SetWindow(x.pkt, x.meta, x.end) }
+func (x *XDP) sync() {
+	x.pktRegion.Origin = x.data
+	x.m.SetWindow(x.pkt, x.meta, x.end)
+}
 
 func (x *XDP) describePkt(off uint32) string {
 	if off < x.data {
