@@ -112,7 +112,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				return m.stop(ret, err)
 			}
 			r[0] = ret
-			n = m.n // callbacks the helper ran (bpf_loop) count too
+			n = m.n                 // callbacks the helper ran (bpf_loop) count too
 			if gen != m.hooks.gen { // an alarm in a callback attached hooks
 				code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
 			}
