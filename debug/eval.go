@@ -20,9 +20,9 @@ import (
 type expr interface{}
 
 type (
-	identExpr  struct{ name string }
-	numExpr    struct{ v uint64 }
-	unaryExpr  struct {
+	identExpr struct{ name string }
+	numExpr   struct{ v uint64 }
+	unaryExpr struct {
 		op string
 		x  expr
 	}

@@ -176,13 +176,13 @@ type tracer struct {
 	trail     []position
 	hits      []*Stop
 	refreshed bool
-	prog    string
-	pc      int
-	count   uint64
-	depth   int
-	alarmed bool // the first traced step after an alarm is next
-	aborted bool
-	fast    bool
+	prog      string
+	pc        int
+	count     uint64
+	depth     int
+	alarmed   bool // the first traced step after an alarm is next
+	aborted   bool
+	fast      bool
 }
 
 // fullHook is the traced hook; fastHook sees only calls (to keep the call
