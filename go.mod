@@ -10,4 +10,7 @@ require (
 	golang.org/x/sys v0.45.0
 )
 
-require golang.org/x/net v0.55.0
+require (
+	github.com/chzyer/readline v1.5.1
+	golang.org/x/net v0.55.0
+)
