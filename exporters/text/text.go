@@ -379,7 +379,6 @@ func namerOf(m hooks.Inspector) hooks.Namer {
 	return n
 }
 
-
 func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b := t.note()
 	b = append(b, "map "...)
