@@ -144,7 +144,7 @@ func forEachMapElem(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	// walks buckets and skips what is gone).
 	keys := slices.Collect(mp.Keys())
 	keyBuf := make([]byte, mp.KeySize())
-	keyAddr := m.Map(&vm.Region{Name: "key " + mp.Name(), Data: keyBuf, ReadOnly: true})
+	keyAddr := m.Map(&vm.Region{Name: "key " + mp.Name(), Data: keyBuf, ReadOnly: true, Kind: hooks.RegionHelperBuffer})
 	cpu := int(s.env.CPU())
 	var n uint64
 	for _, k := range keys {

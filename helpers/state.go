@@ -22,10 +22,18 @@ type RunState struct {
 	Redirect *Redirect
 	// Signals lists the signals bpf_send_signal(_thread) sent.
 	Signals []Signal
+	// Clones are the packets bpf_clone_redirect sent, in order.
+	Clones []Clone
+	// Tunnel is the metadata bpf_skb_set_tunnel_key attached, nil if none.
+	Tunnel *Tunnel
+	// Timers are the bpf_timers the program initialised in this run.
+	Timers []Timer
 
-	locks    map[uint64]bool        // spin locks held, by address
-	reserved map[uint64]reservation // ring buffer records not yet committed
-	lastRun  uint64                 // m.Insns() at the last helper call
+	csumUnnecessary bool                   // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
+	csumLevel       uint8                  // and its csum_level
+	locks           map[uint64]bool        // spin locks held, by address
+	reserved        map[uint64]reservation // ring buffer records not yet committed
+	lastRun         uint64                 // m.Insns() at the last helper call
 }
 
 // Redirect is a packet redirection a program requested.
@@ -37,6 +45,16 @@ type Redirect struct {
 	Map     string // bpf_redirect_map's map
 	Key     uint64 // and index (a cpumap's CPU, an xskmap's queue)
 	Flags   uint64 // as passed
+	// Nexthop is bpf_redirect_neigh's struct bpf_redir_neigh, when Flags
+	// has BPF_F_NEXTHOP (1<<3).
+	Nexthop [20]byte
+}
+
+// Clone is a copy of the packet bpf_clone_redirect sent to a device.
+type Clone struct {
+	Ifindex uint32
+	Flags   uint64 // BPF_F_INGRESS or 0
+	Data    []byte // the packet from skb->data when it was cloned
 }
 
 // Signal is a signal a program sent to the current task or thread.

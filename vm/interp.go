@@ -160,7 +160,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			ins = &orig[pc]
 			continue
 
-		default: // opInvalid and opSecondSlot cannot be reached in a validated program
+		default: // op 0 and opSecondSlot cannot be reached in a validated program
 			return m.stop(0, m.fault(ErrUnsupported, 0, 0, "invalid instruction reached"))
 		}
 		if n < lim && (m.hooks.pcs == nil || m.pcs.room(len(code)) > 0) {

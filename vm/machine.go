@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
@@ -143,7 +144,7 @@ func New(p *Program, cfg Config) (*Machine, error) {
 		cfg.MaxInsns = DefaultMaxInsns
 	}
 	m := &Machine{prog: p, entry: p, cfg: cfg, mem: make([]region, 1, 16), win: make([]window, 1, 16), maps: map[Map]mapBinding{}}
-	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth)})
+	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth), Kind: hooks.RegionStack})
 	m.Map(&Region{Name: "code", View: codeView{}})
 	for _, mp := range cfg.Maps {
 		m.mapByIdx = append(m.mapByIdx, m.bindMap(mp))
@@ -198,8 +199,13 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	b := mapBinding{m: mp}
 	b.handle = m.Map(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }})
 	stride := uint32(mp.ValueStride())
+	kind := hooks.RegionMapValue
+	if strings.HasPrefix(name, ".") { // .data, .rodata, .bss as the loader names them
+		kind = hooks.RegionGlobal
+	}
 	b.values = m.Map(&Region{
 		Name:     "map " + name,
+		Kind:     kind,
 		Data:     mp.Memory(),
 		ReadOnly: mp.ReadOnly(),
 		Stride:   stride,

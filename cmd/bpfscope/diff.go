@@ -29,7 +29,8 @@ first instruction whose values differ instead. Then a summary: instructions
 executed, result, helper calls and map operations that differ, and source
 lines only one run reached.
 
-Exit status is 0 when the traces are identical, 1 when they differ.
+Exit status is 0 when the traces are identical, 1 when they differ and 2
+when they cannot be compared (a file missing or damaged), as diff(1).
 
 `
 
@@ -65,7 +66,7 @@ func cmdDiff(e *env, args []string) error {
 	for i, name := range pos {
 		t, err := readTrace(name)
 		if err != nil {
-			return err
+			return &statusError{code: 2, err: err}
 		}
 		sides[i] = newDiffSide([]string{"A", "B"}[i], name, t)
 	}

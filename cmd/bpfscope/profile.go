@@ -19,7 +19,6 @@ import (
 // calls), and optionally collects spans for a Chrome trace.
 type profiler struct {
 	progs  map[string]*vm.Program
-	prog   string
 	stack  []int // call-site pcs, outermost first
 	counts map[sampleKey]int64
 	stacks map[string][]int // interned call stacks by key

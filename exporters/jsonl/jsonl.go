@@ -34,10 +34,10 @@ type Writer struct {
 
 	pending bool // a Before without its After: a faulting instruction
 	before  hooks.Step
-	depth   int
 
-	prog  string
-	texts []string
+	prog   string
+	texts  []string
+	packet int
 
 	// Raw leaves out what debug info and dissection add: access names
 	// and decoded map keys and values.
@@ -66,8 +66,26 @@ func (j *Writer) Flush() error {
 // Err returns the first write error.
 func (j *Writer) Err() error { return j.err }
 
+// SetPacket numbers the runs that follow: from now on every object
+// carries "packet": n after "v", so that a consumer of many runs' events
+// can attribute each to its input. 0 (the default) leaves it out.
+func (j *Writer) SetPacket(n int) { j.packet = n }
+
+// Error writes an "error" event: the input of a run was refused (as
+// BPF_PROG_TEST_RUN refuses it), so no "enter" or "exit" follows for it.
+func (j *Writer) Error(err error) {
+	b := j.start("error")
+	j.end(str(b, "err", err.Error()))
+}
+
 func (j *Writer) start(ev string) []byte {
-	b := append(j.b[:0], `{"v":1,"ev":"`...)
+	b := append(j.b[:0], `{"v":1,`...)
+	if j.packet > 0 {
+		b = append(b, `"packet":`...)
+		b = strconv.AppendInt(b, int64(j.packet), 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"ev":"`...)
 	b = append(b, ev...)
 	return append(b, '"')
 }
