@@ -14,7 +14,6 @@
 package pktfield
 
 import (
-	"sort"
 	"strconv"
 
 	"github.com/gopacket/gopacket"
@@ -290,9 +289,20 @@ func (f *Fields) Name(off, size int) string {
 
 // find returns the index of the field holding byte off, or -1.
 func (f *Fields) find(off int) int {
-	i := sort.Search(len(f.fields), func(i int) bool { return f.fields[i].off+f.fields[i].len > off })
-	if i < len(f.fields) && f.fields[i].off <= off {
-		return i
+	if off < 0 || off >= f.end {
+		return -1 // payload: most of the bytes a program reads one by one
+	}
+	lo, hi := 0, len(f.fields)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if f.fields[m].off+f.fields[m].len > off {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	if lo < len(f.fields) && f.fields[lo].off <= off {
+		return lo
 	}
 	return -1
 }

@@ -52,6 +52,7 @@ type Writer struct {
 	// Raw turns names from debug info and dissection off: regions and
 	// offsets only ("map .bss[0]+8", "pkt+26"), keys and values in hex.
 	Raw   bool
+	insp  hooks.Inspector // the Inspector of the latest step
 	types mapTypes
 }
 
@@ -125,7 +126,7 @@ func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	}
 	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
 	t.notes = t.notes[:0]
-	t.types.use(ev.M)
+	t.insp = ev.M
 	if l := ev.M.Line(ev.PC); l != nil && !sameLine(l, t.src) {
 		t.src = l
 		b := indent(t.line[:0], ev.Depth)
@@ -316,7 +317,6 @@ func (t *Writer) appendWhere(b []byte, ev *hooks.Access) []byte {
 	if t.Raw {
 		return append(b, where...)
 	}
-	t.types.use(ev.M)
 	return AppendWhere(b, where, Name(ev))
 }
 
@@ -389,7 +389,8 @@ func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	}
 	var kt, vt btf.Type
 	if !t.Raw {
-		kt, vt = t.types.of(ev.Map, namerOf(t.types.m))
+		t.types.use(t.insp)
+		kt, vt = t.types.of(ev.Map, namerOf(t.insp))
 	}
 	if ev.Key != nil {
 		b = append(b, " key="...)
