@@ -28,6 +28,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 	m.state = running
 	r := &m.regs
 	code, orig := m.codeOf(m.prog), m.prog.code
+	gen := m.hooks.gen
 	pc, n := m.pc, m.n
 	ins := &code[pc]
 
@@ -111,7 +112,10 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				return m.stop(ret, err)
 			}
 			r[0] = ret
-			n = m.n // callbacks the helper ran (bpf_loop) count too
+			n = m.n                 // callbacks the helper ran (bpf_loop) count too
+			if gen != m.hooks.gen { // an alarm in a callback attached hooks
+				code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
+			}
 			if m.tailProg != nil {
 				m.prog, m.tailProg = m.tailProg, nil
 				m.flushPCs() // a batch holds the pcs of one program
@@ -155,6 +159,9 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				}
 				return 0, ErrPaused
 			}
+			if gen != m.hooks.gen { // a hook attached others (see Attach)
+				code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
+			}
 			// Dispatch the real instruction: undo the count the trap took.
 			pc, n = pc-1, n-1
 			ins = &orig[pc]
@@ -177,7 +184,10 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			m.flushPCs()
 		}
 		if n >= m.budget {
-			return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+			if !m.ring() {
+				return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+			}
+			code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
 		}
 		if ctx.Err() != nil {
 			return m.stop(0, m.fault(ErrCanceled, 0, 0, context.Cause(ctx).Error()))

@@ -99,7 +99,7 @@ type Machine struct {
 	fp     uint64               // current frame pointer, for naming stack slots
 	pc     int
 	n      uint64 // instructions executed in this run
-	budget uint64
+	budget uint64 // the count at which the slow path next looks (limit or alarm)
 	tails  int
 
 	helpers   []HelperFunc // by id, for static calls
@@ -117,6 +117,7 @@ type Machine struct {
 	pcs    pcBuf
 	result uint64
 	entry  *Program
+	alarm  alarm
 }
 
 type frame struct {
@@ -313,6 +314,9 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	m.depth, m.n, m.tails, m.pc = 0, 0, 0, 0
 	m.loops[0] = maxLoops
 	m.budget = m.cfg.MaxInsns
+	if m.alarm.fn != nil && m.alarm.at < m.budget {
+		m.budget = m.alarm.at
+	}
 	m.setFP()
 	m.regs[10] = m.fp
 	m.state = running
