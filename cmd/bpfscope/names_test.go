@@ -116,3 +116,42 @@ func TestNamesRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalsFromDWARF: with -g, the text trace names C variables next to
+// registers and stack slots; stripped DWARF or --locals=false names none,
+// and --raw turns every name off.
+func TestLocalsFromDWARF(t *testing.T) {
+	out := traceNames(t, "names.o")
+	for _, want := range []string{
+		"r7=71 (len)",
+		"store u32 fp-16 (key): 0 -> 33554442",
+		"store u32 fp-12 (key+4): 0 -> 889192458",
+		"helper load 16B fp-16 (key) = ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the trace:\n%s", want, out)
+		}
+	}
+	for _, c := range []struct {
+		obj  string
+		args []string
+	}{
+		{"names-nodwarf.o", nil},
+		{"names.o", []string{"--locals=false"}},
+		{"names.o", []string{"--raw"}},
+	} {
+		out := traceNames(t, c.obj, c.args...)
+		if strings.Contains(out, "(len)") || strings.Contains(out, "(key)") {
+			t.Errorf("%s %v: variable names:\n%s", c.obj, c.args, out)
+		}
+		if !strings.Contains(out, "r7=71\n") && !strings.Contains(out, "r7=71 ") {
+			t.Errorf("%s %v: no r7=71:\n%s", c.obj, c.args, out)
+		}
+	}
+	raw := traceNames(t, "names.o", "--raw")
+	for _, want := range []string{"load u32 map .rodata[0] = 1500", "load u16 pkt+36 = 13568", "key=0a0000020a0000359c40003511000000"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("--raw: no %q:\n%s", want, raw)
+		}
+	}
+}

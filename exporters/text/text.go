@@ -54,6 +54,9 @@ type Writer struct {
 	Raw   bool
 	insp  hooks.Inspector // the Inspector of the latest step
 	types mapTypes
+
+	locals map[string]*localNames // by program (SetLocals)
+	cur    *localNames            // the running program's, nil if none
 }
 
 // New returns a Writer that writes to w.
@@ -185,6 +188,9 @@ func (t *Writer) flushLine(ev *hooks.Step) {
 			b = strconv.AppendInt(b, int64(r), 10)
 			b = append(b, '=')
 			b = appendValue(b, ev.Regs[r])
+			if t.cur != nil && r < 10 {
+				b = t.appendRegName(b, ev, r)
+			}
 		}
 	}
 	if len(t.notes) > 0 {
@@ -224,6 +230,9 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 	}
 	b = append(b, ' ')
 	b = t.appendWhere(b, ev)
+	if t.cur != nil {
+		b = t.appendSlotName(b, ev)
+	}
 	switch {
 	case ev.Bytes != nil:
 		b = append(b, " = "...)
@@ -441,6 +450,7 @@ func (t *Writer) disasm(ev *hooks.Step) string {
 	if ev.Prog != t.prog {
 		t.prog = ev.Prog
 		clear(t.texts)
+		t.cur = t.locals[ev.Prog]
 	}
 	if ev.PC < len(t.texts) && t.texts[ev.PC] != "" {
 		return t.texts[ev.PC]
