@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/gopacket/gopacket/pcapgo"
 )
+
+var writeTestdata = flag.Bool("write-testdata", false, "TestReplayKernelRuns writes its capture to testdata/firewall-testrun.pcapng")
 
 // tcpdumpPacketLine matches the first line tcpdump prints for a packet.
 var tcpdumpPacketLine = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d+ `)
@@ -289,6 +292,17 @@ func TestReplayKernelRuns(t *testing.T) {
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
+	}
+	if err := w.WriteStats(&Stats{Runs: uint64(len(frames)), Written: uint64(len(frames)), Received: uint64(len(frames)), Ended: "test runs done", Time: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if *writeTestdata {
+		if err := os.WriteFile(filepath.Join("testdata", "firewall-testrun.pcapng"), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f, err := Read(bytes.NewReader(buf.Bytes()))
 	if err != nil {

@@ -14,6 +14,7 @@
 //	bpfscope profile [flags] [PROG.o]            instruction profile (pprof, Perfetto)
 //	bpfscope verify  [flags] PROG.o              compare with the kernel
 //	bpfscope disasm  [flags] [PROG.o|PROG.bin]   disassemble with source lines
+//	bpfscope capture [flags] -o FILE TARGET      record a running program's runs
 //
 // With no program, run, trace, cover and profile use the bundled example:
 // xdp_firewall.o over a small capture (see package examples), with the
@@ -57,6 +58,7 @@ func init() {
 		"profile": {"instruction profile as pprof, spans as Chrome trace JSON", cmdProfile},
 		"verify":  {"run packets in bpfscope and in the kernel and compare", cmdVerify},
 		"disasm":  {"disassemble a program in kernel syntax with source lines", cmdDisasm},
+		"capture": {"record what a program running in the kernel saw and did (pcapng)", cmdCapture},
 	}
 }
 
