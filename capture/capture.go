@@ -68,6 +68,12 @@ type Options struct {
 	RingSize int
 	// FilterText is recorded in the file as the filter given.
 	FilterText string
+	// tracepoints, for tests, attach the entry and exit programs to these
+	// BTF tracepoints (tp_btf) instead of the target: ones whose first
+	// argument is the target's context object (struct sk_buff *), the
+	// exit's second an int, so the kernel's verifier and the ring buffer
+	// path can be tested where trampolines are refused.
+	tracepoints [2]string
 	// Progress, if set, is called after each record written (and the
 	// snapshot that follows it, if any). It runs on Run's goroutine.
 	Progress func(written int)
@@ -151,9 +157,13 @@ func Attach(t *Target, opts Options) (*Capture, error) {
 			delete(spec.Programs, name)
 		}
 	}
-	for _, name := range []string{entry, exit} {
-		spec.Programs[name].AttachTarget = t.Prog
-		spec.Programs[name].AttachTo = t.Func
+	for i, name := range []string{entry, exit} {
+		ps := spec.Programs[name]
+		if tp := opts.tracepoints[i]; tp != "" {
+			ps.AttachType, ps.AttachTo = ebpf.AttachTraceRawTp, tp
+			continue
+		}
+		ps.AttachTarget, ps.AttachTo = t.Prog, t.Func
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {

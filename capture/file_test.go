@@ -59,6 +59,17 @@ func TestRecordLayout(t *testing.T) {
 	for n := range want {
 		t.Errorf("parseRecord reads %s, which struct record lacks", n)
 	}
+	// The ring buffer gets the record and the frames in one piece, from
+	// the per-CPU scratch value: the frames must follow the record.
+	var scr *btf.Struct
+	if err := spec.TypeByName("scratch", &scr); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range scr.Members {
+		if m.Name == "buf" && m.Offset.Bytes() != recordSize {
+			t.Errorf("scratch.buf at %d, want right after the %d-byte record", m.Offset.Bytes(), recordSize)
+		}
+	}
 }
 
 // TestParseRecord decodes a record laid out as capture.c writes it.
