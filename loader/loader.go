@@ -100,6 +100,9 @@ func LoadReader(r io.ReaderAt, opts Options) (*Collection, error) {
 }
 
 func load(object string, r io.ReaderAt, opts Options) (*Collection, error) {
+	if err := checkObjectBTF(r); err != nil {
+		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
+	}
 	spec, err := parse(r)
 	if err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}

@@ -275,6 +275,14 @@ func loadBTF(path string) (*btf.Spec, error) {
 	if s, ok := btfCache.Load(path); ok {
 		return s.(*btf.Spec), nil
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("target BTF: %w", err)
+	}
+	defer f.Close()
+	if err := checkBTFFile(f); err != nil {
+		return nil, fmt.Errorf("target BTF %s: %w", path, err)
+	}
 	s, err := btf.LoadSpec(path)
 	if err != nil {
 		return nil, fmt.Errorf("target BTF %s: %w", path, err)

@@ -150,7 +150,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 
 	out := inst.Output()
 	res.DataSize, res.CtxSize = len(out.Data), len(out.Ctx)
-	res.DataOut, err = clamp(out.Data, opts.DataSizeOut, nil)
+	res.DataOut, err = clampData(out, opts.DataSizeOut)
 	res.CtxOut, err = clamp(out.Ctx, opts.CtxSizeOut, err)
 	return res, err
 }
@@ -165,6 +165,23 @@ func clamp(b []byte, size int, err error) ([]byte, error) {
 		return b[:size], fmt.Errorf("output of %d bytes, buffer of %d: %w", len(b), size, ErrNoSpace)
 	}
 	return b, err
+}
+
+// clampData is clamp for data_out: bpf_test_finish gives a fragmented
+// frame's fragments whole and cuts its linear part to fit them, and
+// copies nothing when the fragments alone do not fit.
+func clampData(out bpfctx.Output, size int) ([]byte, error) {
+	b, frags := out.Data, out.FragBytes
+	if frags == 0 || size <= 0 || len(b) <= size {
+		return clamp(b, size, nil)
+	}
+	err := fmt.Errorf("output of %d bytes, buffer of %d: %w", len(b), size, ErrNoSpace)
+	if size < frags {
+		return nil, err
+	}
+	cut := make([]byte, 0, size)
+	cut = append(cut, b[:size-frags]...)
+	return append(cut, b[len(b)-frags:]...), err
 }
 
 // RunProgram binds the program prog of c to a new machine (see

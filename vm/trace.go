@@ -66,8 +66,6 @@ type traceState struct {
 	helperEv hooks.HelperCall
 	callEv   hooks.CallEvent
 	runEv    hooks.Run
-	mapEv    hooks.MapOp
-	outEv    hooks.Output
 
 	// helperWrites are the spans helpers asked to write during the calls
 	// in progress, reported when each call returns.
@@ -290,7 +288,7 @@ func (m *Machine) flushAfter() hooks.Action {
 		t.plan.active = false
 		ev := &t.accessEv
 		p := &t.plan
-		*ev = hooks.Access{PC: t.pendPC, Kind: p.kind, Addr: p.addr, Size: p.size, Old: p.old, M: m}
+		*ev = hooks.Access{PC: t.pendPC, Kind: p.kind, Addr: p.addr, Size: p.size, Old: p.old, Region: m.Locate(p.addr), M: m}
 		if p.kind == hooks.Load {
 			ev.Value = m.regs[p.dst]
 		} else {
@@ -351,7 +349,7 @@ func (m *Machine) reportHelperWrites(from int) {
 
 func (m *Machine) helperEventAccess(kind hooks.AccessKind, addr uint64, b []byte, old uint64) {
 	ev := &m.trace.accessEv
-	*ev = hooks.Access{PC: m.pc, Kind: kind, Addr: addr, Size: len(b), Helper: m.curHelper, M: m}
+	*ev = hooks.Access{PC: m.pc, Kind: kind, Addr: addr, Size: len(b), Helper: m.curHelper, Region: m.Locate(addr), M: m}
 	if scalarSize(len(b)) {
 		ev.Value, ev.Old = getN(b), old
 	} else {

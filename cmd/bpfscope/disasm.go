@@ -15,7 +15,7 @@ func cmdDisasm(e *env, args []string) error {
 		fs.PrintDefaults()
 	}
 	var in inputFlags
-	in.register(fs)
+	in.registerProgram(fs)
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return err

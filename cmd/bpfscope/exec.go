@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/testrun"
-	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 )
 
@@ -49,13 +47,4 @@ func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet
 	st := in.hs.State(in.m)
 	r.Redirect, r.Printk = st.Redirect, st.Printk
 	return r
-}
-
-// faultPC returns the pc of a run error, or -1.
-func faultPC(err error) int {
-	var re *vm.RunError
-	if errors.As(err, &re) {
-		return re.PC
-	}
-	return -1
 }

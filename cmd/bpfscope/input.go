@@ -43,8 +43,7 @@ type inputFlags struct {
 }
 
 func (in *inputFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&in.prog, "prog", "", "program `NAME` or section of the object (default: its only or first program)")
-	fs.StringVar(&in.typ, "type", "", "program `TYPE` of raw bytecode: xdp, tc, socket, ... (default xdp)")
+	in.registerProgram(fs)
 	fs.StringVar(&in.dataIn, "data-in", "", "run on the packet in `FILE` (data_in; - for stdin)")
 	fs.StringVar(&in.ctxIn, "ctx-in", "", "pass the context structure in `FILE` (ctx_in)")
 	fs.StringVar(&in.pcap, "pcap", "", "run on every packet of the pcap or pcapng `FILE`, in order")
@@ -52,6 +51,13 @@ func (in *inputFlags) register(fs *flag.FlagSet) {
 		in.mapSets = append(in.mapSets, s)
 		return nil
 	})
+}
+
+// registerProgram registers only the flags that choose the program, for
+// commands that do not run it.
+func (in *inputFlags) registerProgram(fs *flag.FlagSet) {
+	fs.StringVar(&in.prog, "prog", "", "program `NAME` or section of the object (default: its only or first program)")
+	fs.StringVar(&in.typ, "type", "", "program `TYPE` of raw bytecode: xdp, tc, socket, ... (default xdp)")
 }
 
 // program is a loaded program with what is needed to build machines for

@@ -19,7 +19,6 @@ import (
 // calls), and optionally collects spans for a Chrome trace.
 type profiler struct {
 	progs  map[string]*vm.Program
-	prog   string
 	stack  []int // call-site pcs, outermost first
 	counts map[sampleKey]int64
 	stacks map[string][]int // interned call stacks by key
@@ -242,6 +241,9 @@ instructions (1us = 1 instruction).
 `
 
 func cmdProfile(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicProfile(e, args)
+	}
 	fs := flag.NewFlagSet("profile", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), profileUsage); fs.PrintDefaults() }
 	var in inputFlags
