@@ -54,13 +54,14 @@ type running struct {
 	path    string
 	written atomic.Int64
 	cancel  context.CancelFunc
-	done    chan error
+	done    chan struct{} // closed when Run has returned
+	err     error
 	stats   *Stats
 }
 
 func startCapture(t testing.TB, tgt *Target, opts Options) *running {
 	t.Helper()
-	r := &running{path: filepath.Join(t.TempDir(), "capture.pcapng"), done: make(chan error, 1)}
+	r := &running{path: filepath.Join(t.TempDir(), "capture.pcapng"), done: make(chan struct{})}
 	opts.Progress = func(n int) { r.written.Store(int64(n)) }
 	c, err := Attach(tgt, opts)
 	if errors.Is(err, ErrNoTrampolines) {
@@ -81,15 +82,22 @@ func startCapture(t testing.TB, tgt *Target, opts Options) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
+		defer close(r.done)
 		st, err := c.Run(ctx, w)
 		r.stats = st
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-		c.Close()
-		r.done <- err
+		r.err = err
 	}()
-	t.Cleanup(func() { cancel(); c.Close() })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+		}
+		c.Close()
+	})
 	return r
 }
 
@@ -106,9 +114,9 @@ func (r *running) stop(t testing.TB) (*Stats, *File) {
 	t.Helper()
 	r.cancel()
 	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Fatalf("capture: %v", err)
+	case <-r.done:
+		if r.err != nil {
+			t.Fatalf("capture: %v", r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("capture did not stop")
