@@ -112,16 +112,19 @@ func cmdCapture(e *env, args []string) error {
 			return err
 		}
 	}
-	c, err := kcap.Attach(tgt, opts)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	// The file first: nothing is attached when it cannot be written.
 	f, err := os.Create(*out)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	c, err := kcap.Attach(tgt, opts)
+	if err != nil {
+		f.Close()
+		os.Remove(*out)
+		return err
+	}
+	defer c.Close()
 	w, err := kcap.NewWriter(f, c.Header())
 	if err != nil {
 		return err
