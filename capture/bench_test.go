@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"io"
 	"testing"
 	"time"
 
@@ -82,4 +83,30 @@ func benchVeth(b *testing.B, mode string) {
 	n := last - start
 	b.ReportMetric(float64(n)/el.Seconds(), "frames/s")
 	b.ReportMetric(float64(uint64(b.N)-n), "unseen")
+}
+
+// BenchmarkRecordToFile is user space's work per record: decode it from
+// the ring buffer and write it to the file (packet and run block).
+func BenchmarkRecordToFile(b *testing.B) {
+	rec := make([]byte, recordSize+2*100)
+	binary.LittleEndian.PutUint32(rec[24:], 100)
+	binary.LittleEndian.PutUint32(rec[28:], 100)
+	binary.LittleEndian.PutUint32(rec[32:], 100)
+	binary.LittleEndian.PutUint32(rec[36:], 100)
+	binary.LittleEndian.PutUint32(rec[40:], 1)
+	w, err := NewWriter(io.Discard, Program{Kind: "xdp"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mono := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := parseRecord(rec, mono)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := w.WriteRun("xdp", r); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -289,6 +289,10 @@ func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
 				ended = fmt.Sprintf("count %d reached", c.opts.Count)
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Idle: put what was recorded in the file.
+			if err := w.Flush(); err != nil {
+				return st, err
+			}
 		case errors.Is(err, ringbuf.ErrClosed):
 			ended = "stopped"
 		default:
