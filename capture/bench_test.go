@@ -16,9 +16,11 @@ import (
 // tracepoint, the same recording programs on the sender's net_dev_queue
 // and net_dev_xmit tracepoints (TestRecordPathOnTracepoint), which runs
 // where the kernel refuses trampolines and costs the same copies and ring
-// buffer writes without the trampoline's few nanoseconds.
+// buffer writes without the trampoline's few nanoseconds; and
+// tracepoint-filtered, the same with a verdict filter no run passes (the
+// kernel side's cost alone: entry copy, exit filter, no record).
 func BenchmarkVethFirewall(b *testing.B) {
-	for _, mode := range []string{"plain", "captured", "tracepoint"} {
+	for _, mode := range []string{"plain", "captured", "tracepoint", "tracepoint-filtered"} {
 		b.Run(mode, func(b *testing.B) { benchVeth(b, mode) })
 	}
 }
@@ -35,14 +37,20 @@ func benchVeth(b *testing.B, mode string) {
 	}
 	defer xl.Close()
 	switch mode {
-	case "tracepoint":
+	case "tracepoint", "tracepoint-filtered":
 		tc := loadExample(b, "tc_classifier.o", "tc_dnat")
 		info, err := tc.Programs["tc_dnat"].Info()
 		if err != nil {
 			b.Fatal(err)
 		}
 		tgt := &Target{Prog: tc.Programs["tc_dnat"], Info: info, Func: "tc_dnat", Where: "tracepoints"}
-		startCapture(b, tgt, Options{tracepoints: [2]string{"net_dev_queue", "net_dev_xmit"}})
+		opts := Options{tracepoints: [2]string{"net_dev_queue", "net_dev_xmit"}}
+		if mode == "tracepoint-filtered" {
+			// Every frame copied at entry, none kept at exit: the kernel
+			// side's cost without user space's.
+			opts.Verdicts = []int32{30}
+		}
+		startCapture(b, tgt, opts)
 	case "captured":
 		var tgt *Target
 		if err := l.in(l.nsB, func() (err error) { tgt, err = Resolve(TargetSpec{Iface: labIfB}); return err }); err != nil {
