@@ -42,6 +42,7 @@ type held struct {
 	locks    map[uint64][]byte      // spin locks held: address and lock word
 	reserved map[uint64]reservation // ring buffer records not yet committed
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
+	conns    map[*Conn]uint64       // nf_conn images mapped in this run
 }
 
 // keySlot names a bpf_for_each_map_elem key buffer: one per map and call

@@ -338,7 +338,7 @@ func classicCover(e *env, args []string) error {
 	if err := os.WriteFile(listing, []byte(p.Filter.String()), 0o644); err != nil {
 		return err
 	}
-	report := cov.report(filepath.Dir(listing))
+	report := cov.report(&sourceDir{dir: filepath.Dir(listing), explicit: true})
 	if err := writeFile(out, func(w io.Writer) error { return report.writeLcov(w, label) }); err != nil {
 		return err
 	}
@@ -376,7 +376,7 @@ func classicProfile(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	prof := pr.build()
+	prof := pr.build(&sourceDir{})
 	if err := prof.CheckValid(); err != nil {
 		return err
 	}

@@ -52,7 +52,11 @@ type Writer struct {
 	// Raw turns names from debug info and dissection off: regions and
 	// offsets only ("map .bss[0]+8", "pkt+26"), keys and values in hex.
 	Raw   bool
+	insp  hooks.Inspector // the Inspector of the latest step
 	types mapTypes
+
+	locals map[string]*localNames // by program (SetLocals)
+	cur    *localNames            // the running program's, nil if none
 }
 
 // New returns a Writer that writes to w.
@@ -125,7 +129,7 @@ func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	}
 	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
 	t.notes = t.notes[:0]
-	t.types.use(ev.M)
+	t.insp = ev.M
 	if l := ev.M.Line(ev.PC); l != nil && !sameLine(l, t.src) {
 		t.src = l
 		b := indent(t.line[:0], ev.Depth)
@@ -184,6 +188,9 @@ func (t *Writer) flushLine(ev *hooks.Step) {
 			b = strconv.AppendInt(b, int64(r), 10)
 			b = append(b, '=')
 			b = appendValue(b, ev.Regs[r])
+			if t.cur != nil && r < 10 {
+				b = t.appendRegName(b, ev, r)
+			}
 		}
 	}
 	if len(t.notes) > 0 {
@@ -223,6 +230,9 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 	}
 	b = append(b, ' ')
 	b = t.appendWhere(b, ev)
+	if t.cur != nil {
+		b = t.appendSlotName(b, ev)
+	}
 	switch {
 	case ev.Bytes != nil:
 		b = append(b, " = "...)
@@ -246,15 +256,17 @@ func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 	b := t.scratch[:0]
 	b = append(b, ev.Name...)
 	b = append(b, '(')
-	n := len(ev.Args)
-	for n > 0 && ev.Args[n-1] == 0 {
-		n--
+	// The arguments the helper takes, in one base with its result.
+	args := ev.Arguments()
+	inHex := needsHex(ev.Ret)
+	for _, a := range args {
+		inHex = inHex || needsHex(a)
 	}
-	for i, a := range ev.Args[:n] {
+	for i, a := range args {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = appendValue(b, a)
+		b = appendBase(b, a, inHex)
 	}
 	b = append(b, ")"...)
 	if ev.Err != nil {
@@ -262,7 +274,7 @@ func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 		b = append(b, ev.Err.Error()...)
 	} else {
 		b = append(b, " = "...)
-		b = appendValue(b, ev.Ret)
+		b = appendBase(b, ev.Ret, inHex)
 	}
 	if len(t.notes) > 0 {
 		b = append(b, " | "...)
@@ -316,7 +328,6 @@ func (t *Writer) appendWhere(b []byte, ev *hooks.Access) []byte {
 	if t.Raw {
 		return append(b, where...)
 	}
-	t.types.use(ev.M)
 	return AppendWhere(b, where, Name(ev))
 }
 
@@ -389,7 +400,8 @@ func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	}
 	var kt, vt btf.Type
 	if !t.Raw {
-		kt, vt = t.types.of(ev.Map, namerOf(t.types.m))
+		t.types.use(t.insp)
+		kt, vt = t.types.of(ev.Map, namerOf(t.insp))
 	}
 	if ev.Key != nil {
 		b = append(b, " key="...)
@@ -440,6 +452,7 @@ func (t *Writer) disasm(ev *hooks.Step) string {
 	if ev.Prog != t.prog {
 		t.prog = ev.Prog
 		clear(t.texts)
+		t.cur = t.locals[ev.Prog]
 	}
 	if ev.PC < len(t.texts) && t.texts[ev.PC] != "" {
 		return t.texts[ev.PC]
@@ -476,9 +489,18 @@ func indent(b []byte, depth int) []byte {
 // appendValue prints a register or memory value: in decimal when it reads
 // as a small signed or unsigned 32-bit number, in hex otherwise (pointers,
 // wide constants).
-func appendValue(b []byte, v uint64) []byte {
-	if s := int64(v); s >= -1<<31 && s < 1<<32 {
-		return strconv.AppendInt(b, s, 10)
+func appendValue(b []byte, v uint64) []byte { return appendBase(b, v, needsHex(v)) }
+
+// needsHex reports a value appendValue writes in hex: one that is not a
+// small signed or unsigned 32-bit number, such as an address.
+func needsHex(v uint64) bool {
+	s := int64(v)
+	return s < -1<<31 || s >= 1<<32
+}
+
+func appendBase(b []byte, v uint64, inHex bool) []byte {
+	if !inHex {
+		return strconv.AppendInt(b, int64(v), 10)
 	}
 	b = append(b, "0x"...)
 	return strconv.AppendUint(b, v, 16)
