@@ -49,6 +49,14 @@ type Reusable interface {
 	Reuse(in Input) error
 }
 
+// OutputAppender is an Instance that can put its output into buffers a
+// loop over packets reuses: AppendOutput is Output with Data appended to
+// data and Ctx to ctx (both passed with length 0).
+type OutputAppender interface {
+	Instance
+	AppendOutput(data, ctx []byte) Output
+}
+
 // Provider builds contexts for one program type. A user adds a program
 // type by implementing it and calling Register.
 type Provider interface {

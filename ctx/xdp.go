@@ -224,10 +224,15 @@ func (x *XDP) Len() int { return int(x.end-x.data) + int(x.fragBytes) }
 // CtxOut is the xdp_md the kernel copies back: ctx_in (zeros without one)
 // with data and data_end updated, relative to data_meta.
 func (x *XDP) CtxOut() []byte {
+	md := x.ctxOut()
+	return md[:]
+}
+
+func (x *XDP) ctxOut() [xdpMdSize]byte {
 	md := x.ctxIn
 	binary.LittleEndian.PutUint32(md[xdpData:], x.data-x.meta)
 	binary.LittleEndian.PutUint32(md[xdpDataEnd:], x.end-x.meta)
-	return md[:]
+	return md
 }
 
 // Load implements vm.View: the kernel rewrites these 4-byte loads into
@@ -445,10 +450,15 @@ func (x *XDP) describeCtx(off uint32) string {
 // returns metadata and data together) followed by the fragments, and the
 // xdp_md.
 func (x *XDP) Output() Output {
-	out := make([]byte, 0, int(x.end-x.meta)+int(x.fragBytes))
-	out = append(out, x.buf[x.meta:x.end]...)
+	return x.AppendOutput(make([]byte, 0, int(x.end-x.meta)+int(x.fragBytes)), nil)
+}
+
+// AppendOutput implements OutputAppender.
+func (x *XDP) AppendOutput(data, ctx []byte) Output {
+	data = append(data, x.buf[x.meta:x.end]...)
 	for i := range x.nfrags {
-		out = append(out, x.frags[i].page[:x.frags[i].size]...)
+		data = append(data, x.frags[i].page[:x.frags[i].size]...)
 	}
-	return Output{Data: out, Ctx: x.CtxOut(), FragBytes: int(x.fragBytes)}
+	md := x.ctxOut()
+	return Output{Data: data, Ctx: append(ctx, md[:]...), FragBytes: int(x.fragBytes)}
 }

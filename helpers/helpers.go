@@ -7,6 +7,7 @@ package helpers
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/vm"
@@ -20,6 +21,8 @@ type Set struct {
 
 	ctOnce sync.Once
 	ct     *Conntrack // the default conntrack table
+
+	last atomic.Pointer[lastState] // State's last answer
 }
 
 // New returns the helpers this package implements, drawing host state from env

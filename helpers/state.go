@@ -105,6 +105,23 @@ var states struct {
 
 // State returns the helper state of m's runs.
 func (s *Set) State(m *vm.Machine) *RunState {
+	// A Set mostly serves one machine, which asks at every run and many
+	// helper calls: the last answer saves the lock, weak.Make and lookup.
+	if l := s.last.Load(); l != nil && l.m.Value() == m {
+		return l.st
+	}
+	st := s.lookupState(m)
+	s.last.Store(&lastState{weak.Make(m), st})
+	return st
+}
+
+// lastState is a Set's last answer to State.
+type lastState struct {
+	m  weak.Pointer[vm.Machine]
+	st *RunState
+}
+
+func (s *Set) lookupState(m *vm.Machine) *RunState {
 	states.Lock()
 	defer states.Unlock()
 	k := weak.Make(m)

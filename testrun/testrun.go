@@ -80,6 +80,8 @@ type Result struct {
 	Duration time.Duration
 	// Insns is the number of instructions executed over all repeats.
 	Insns uint64
+
+	ran bool // the context was built and the program started
 }
 
 // attrRules are checks BPF_PROG_TEST_RUN makes on the attributes before
@@ -114,38 +116,74 @@ func Run(m *vm.Machine, typ ebpf.ProgramType, opts Options) (*Result, error) {
 // A Runner test-runs one machine again and again, as a loop over packets
 // does. Where the type's context can take new input in place
 // (ctx.Reusable, as XDP's can), it is built once and reused, so a run
-// allocates nothing for its context. A Runner is not safe for concurrent
-// use (nor is its machine).
+// allocates nothing for its context; RunShared also reuses the Result and
+// its output buffers. A Runner is not safe for concurrent use (nor is its
+// machine).
 type Runner struct {
 	m    *vm.Machine
 	typ  ebpf.ProgramType
 	inst bpfctx.Reusable // the context of the last run, if reusable
+
+	// Looked up once: a loop over packets pays for no map lookups.
+	rule     struct{ noData, noRepeat, noCtxOut bool }
+	zeroed   int
+	provider bpfctx.Provider
+	lookErr  error
+
+	shared          Result // RunShared's
+	dataBuf, ctxBuf []byte // its outputs' buffers
 }
 
 // NewRunner returns a Runner for m as a program of type typ.
 func NewRunner(m *vm.Machine, typ ebpf.ProgramType) *Runner {
-	return &Runner{m: m, typ: typ}
+	r := &Runner{m: m, typ: typ, rule: attrRules[typ], zeroed: zeroedCtx[typ]}
+	r.provider, r.lookErr = bpfctx.Lookup(typ)
+	return r
 }
 
 // Run test-runs once; see the function Run.
 func (r *Runner) Run(opts Options) (*Result, error) {
-	m, typ := r.m, r.typ
-	rule := attrRules[typ]
+	res := &Result{}
+	err := r.run(opts, res, false)
+	if err != nil && !res.ran {
+		return nil, err // refused before the program ran
+	}
+	return res, err
+}
+
+// RunShared is Run with a Result the Runner owns: it and its DataOut and
+// CtxOut stay valid until the next run, whose outputs go to the same
+// buffers. A loop over packets that looks at each result before the
+// next run then allocates nothing per packet (for contexts that can be
+// reused and copy their outputs into buffers: ctx.OutputAppender).
+func (r *Runner) RunShared(opts Options) (*Result, error) {
+	res := &r.shared
+	*res = Result{}
+	err := r.run(opts, res, true)
+	if err != nil && !res.ran {
+		return nil, err
+	}
+	return res, err
+}
+
+// run test-runs once into res. reuse says res's output slices are
+// buffers to fill in place.
+func (r *Runner) run(opts Options, res *Result, reuse bool) error {
+	m, typ, rule := r.m, r.typ, r.rule
 	if rule.noData && len(opts.Data) > 0 {
-		return nil, fmt.Errorf("%s takes no data_in: %w", typ, ErrInvalid)
+		return fmt.Errorf("%s takes no data_in: %w", typ, ErrInvalid)
 	}
 	if rule.noRepeat && opts.Repeat > 1 {
-		return nil, fmt.Errorf("%s cannot repeat: %w", typ, ErrInvalid)
+		return fmt.Errorf("%s cannot repeat: %w", typ, ErrInvalid)
 	}
 	if rule.noCtxOut && opts.WantCtxOut {
-		return nil, fmt.Errorf("%s returns no ctx_out: %w", typ, ErrInvalid)
+		return fmt.Errorf("%s returns no ctx_out: %w", typ, ErrInvalid)
 	}
 	if opts.Repeat < 0 || opts.DataSizeOut < 0 || opts.CtxSizeOut < 0 {
-		return nil, fmt.Errorf("negative repeat or output size: %w", ErrInvalid)
+		return fmt.Errorf("negative repeat or output size: %w", ErrInvalid)
 	}
-	p, err := bpfctx.Lookup(typ)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotSupported, err)
+	if r.lookErr != nil {
+		return fmt.Errorf("%w: %v", ErrNotSupported, r.lookErr)
 	}
 	runCtx := opts.Context
 	if runCtx == nil {
@@ -155,38 +193,45 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 
 	m.Reset()
 	in := bpfctx.Input{Data: opts.Data, Ctx: opts.Ctx, KernelTypes: opts.KernelTypes}
-	if n := zeroedCtx[typ]; in.Ctx == nil && opts.WantCtxOut && n > 0 {
+	if n := r.zeroed; in.Ctx == nil && opts.WantCtxOut && n > 0 {
 		in.Ctx = make([]byte, n)
 	}
 	var inst bpfctx.Instance
+	var err error
 	if r.inst != nil {
 		err = r.inst.Reuse(in)
 		inst = r.inst
 	} else {
-		inst, err = p.New(m, in)
+		inst, err = r.provider.New(m, in)
 	}
 	if err != nil {
 		r.inst = nil // a failed reuse may leave it half set up
-		return nil, err
+		return err
 	}
 	r.inst, _ = inst.(bpfctx.Reusable)
-	res := &Result{}
+	res.ran = true
 	start := time.Now()
 	for range repeat {
 		r0, err := m.Run(runCtx, inst.Arg())
 		res.Insns += m.Insns()
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Retval = uint32(r0)
 	}
 	res.Duration = time.Since(start) / time.Duration(repeat)
 
-	out := inst.Output()
+	var out bpfctx.Output
+	if a, ok := inst.(bpfctx.OutputAppender); ok && reuse {
+		out = a.AppendOutput(r.dataBuf[:0], r.ctxBuf[:0])
+		r.dataBuf, r.ctxBuf = out.Data, out.Ctx
+	} else {
+		out = inst.Output()
+	}
 	res.DataSize, res.CtxSize = len(out.Data), len(out.Ctx)
 	res.DataOut, err = clampData(out, opts.DataSizeOut)
 	res.CtxOut, err = clamp(out.Ctx, opts.CtxSizeOut, err)
-	return res, err
+	return err
 }
 
 // clamp truncates an output to the caller's buffer, as bpf_test_finish

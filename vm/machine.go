@@ -139,6 +139,8 @@ type Machine struct {
 	skb       SkbData
 	nested    int // callbacks running inside helpers
 
+	fixedMaps int // maps bound by New: the rest are inner maps a run bound
+
 	ctx    context.Context
 	state  runState
 	hooks  hookSet
@@ -186,6 +188,7 @@ func New(p *Program, cfg Config) (*Machine, error) {
 		return nil, err
 	}
 	m.fixed = len(m.mem)
+	m.fixedMaps = len(m.maps)
 	return m, nil
 }
 
@@ -230,7 +233,7 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	}
 	name := mp.Name()
 	b := mapBinding{m: mp}
-	b.handle = m.mapRegion(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }}, false)
+	b.handle = m.mapRegion(&Region{Name: "map " + name, View: mapHandleView{mp}, Describe: func(uint32) string { return "map " + name }}, false)
 	stride := uint32(mp.ValueStride())
 	kind := hooks.RegionMapValue
 	if strings.HasPrefix(name, ".") { // .data, .rodata, .bss as the loader names them
@@ -313,15 +316,10 @@ func (m *Machine) MapAt(addr uint64) (Map, bool) {
 	if !ok || off != 0 {
 		return nil, false
 	}
-	if _, isHandle := r.View.(mapHandleView); !isHandle {
-		return nil, false
-	}
-	for mp, b := range m.maps {
-		if b.handle == addr {
-			return mp, true
-		}
-	}
-	return nil, false
+	// The handle's region holds its map: helpers look maps up on every
+	// call, so this is no search.
+	h, isHandle := r.View.(mapHandleView)
+	return h.m, isHandle
 }
 
 // Program returns the program running (or that will run).
@@ -345,9 +343,11 @@ func (m *Machine) Reset() {
 	m.win = m.win[:m.fixed]
 	m.free = slices.DeleteFunc(m.free, func(id int) bool { return id >= m.fixed })
 	m.runRegions = m.runRegions[:0]
-	for mp, b := range m.maps { // inner maps bound during a run
-		if b.handle>>regionShift >= uint64(m.fixed) {
-			delete(m.maps, mp)
+	if len(m.maps) > m.fixedMaps { // inner maps bound during a run
+		for mp, b := range m.maps {
+			if b.handle>>regionShift >= uint64(m.fixed) {
+				delete(m.maps, mp)
+			}
 		}
 	}
 	m.state = idle
@@ -583,8 +583,9 @@ type codeView struct{}
 func (codeView) Load(uint32, int) (uint64, error) { return 0, fmt.Errorf("code is not readable") }
 func (codeView) Store(uint32, int, uint64) error  { return fmt.Errorf("code is not writable") }
 
-// mapHandleView stands for struct bpf_map, which programs only pass to helpers.
-type mapHandleView struct{}
+// mapHandleView stands for struct bpf_map, which programs only pass to
+// helpers; it names the map its region is the handle of.
+type mapHandleView struct{ m Map }
 
 func (mapHandleView) Load(uint32, int) (uint64, error) {
 	return 0, fmt.Errorf("map pointer is not readable")

@@ -30,14 +30,36 @@ func (r *result) modified() bool {
 // execute test-runs the instance on one packet. hook, if not nil, is
 // attached for this run only.
 func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, hook any) *result {
+	r := &result{}
+	in.executeInto(ctx, typ, pk, ctxIn, repeat, hook, r, false)
+	return r
+}
+
+// executeShared is execute untraced into r, with outputs (r.DataOut,
+// r.CtxOut) that stay valid only until the next run of in: a loop over
+// packets then allocates nothing per packet.
+func (in *instance) executeShared(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, r *result) {
+	in.executeInto(ctx, typ, pk, ctxIn, repeat, nil, r, true)
+}
+
+func (in *instance) executeInto(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, hook any, r *result, shared bool) {
 	in.hs.ResetState(in.m)
-	in.m.Attach(hook)
-	defer in.m.Attach(nil)
+	if !shared { // the shared path runs untraced, and nothing else attaches
+		in.m.Attach(hook)
+		defer in.m.Attach(nil)
+	}
 	if in.run == nil {
 		in.run = testrun.NewRunner(in.m, typ) // reuses the context where it can
 	}
-	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut})
-	r := &result{Packet: pk, Err: err}
+	opts := testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut}
+	var res *testrun.Result
+	var err error
+	if shared {
+		res, err = in.run.RunShared(opts)
+	} else {
+		res, err = in.run.Run(opts)
+	}
+	*r = result{Packet: pk, Err: err}
 	if res != nil {
 		r.Retval, r.DataOut, r.CtxOut, r.Insns = res.Retval, res.DataOut, res.CtxOut, res.Insns
 	}
@@ -46,5 +68,4 @@ func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet
 	}
 	st := in.hs.State(in.m)
 	r.Redirect, r.Printk = st.Redirect, st.Printk
-	return r
 }

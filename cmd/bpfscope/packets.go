@@ -115,6 +115,7 @@ func (s *single) Close() error              { return nil }
 // packetReader is what pcapgo's pcap and pcapng readers have in common.
 type packetReader interface {
 	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 	LinkType() layers.LinkType
 }
 
@@ -149,10 +150,25 @@ func openCapture(rc io.ReadCloser, name string) (*capture, error) {
 }
 
 func (c *capture) Next() (packet, error) {
+	pk, err := c.NextShared()
+	pk.Data = bytes.Clone(pk.Data)
+	return pk, err
+}
+
+// sharedSource is a source that can also hand out packets without
+// copying them: NextShared's packet Data stays valid only until the next
+// call. A loop done with each packet before reading the next uses it.
+type sharedSource interface {
+	source
+	NextShared() (packet, error)
+}
+
+// NextShared implements sharedSource: the packet is the reader's buffer.
+func (c *capture) NextShared() (packet, error) {
 	if c.err != nil {
 		return packet{}, c.err
 	}
-	data, ci, err := c.r.ReadPacketData()
+	data, ci, err := c.r.ZeroCopyReadPacketData()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			c.err = io.EOF
@@ -165,7 +181,7 @@ func (c *capture) Next() (packet, error) {
 		return packet{}, c.err
 	}
 	c.n++
-	return packet{N: c.n, Info: ci, Data: bytes.Clone(data)}, nil
+	return packet{N: c.n, Info: ci, Data: data}, nil
 }
 
 func (c *capture) LinkType() layers.LinkType { return c.r.LinkType() }

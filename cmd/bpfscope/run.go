@@ -115,18 +115,8 @@ func cmdRun(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		for {
-			pk, err := src.Next()
-			if err != nil {
-				if err != io.EOF {
-					readErr = err
-				}
-				break
-			}
-			if err := out.add(inst.execute(ctx, p.typ, pk, ctxIn, *repeat, nil)); err != nil {
-				return err
-			}
-			prog.tick(pk.N)
+		if readErr, err = runSerial(ctx, inst, p.typ, src, ctxIn, *repeat, out, prog); err != nil {
+			return err
 		}
 	} else {
 		readErr, err = runParallel(ctx, p, src, n, ctxIn, *repeat, func(r *result) error {
@@ -186,6 +176,32 @@ func readOptional(path string) ([]byte, error) {
 		return nil, nil
 	}
 	return os.ReadFile(path)
+}
+
+// runSerial runs every packet of src on inst in order, handing each
+// result to out. out is done with a result before the next run, so the
+// packet (from a sharedSource) and the result's outputs are buffers used
+// again for the next packet: the loop allocates nothing per packet.
+func runSerial(ctx context.Context, inst *instance, typ ebpf.ProgramType, src source, ctxIn []byte, repeat int, out *runOutput, prog *progress) (readErr, err error) {
+	next := src.Next
+	if s, ok := src.(sharedSource); ok && !out.keepsResults() {
+		next = s.NextShared
+	}
+	var r result
+	for {
+		pk, err := next()
+		if err != nil {
+			if err != io.EOF {
+				readErr = err
+			}
+			return readErr, nil
+		}
+		inst.executeShared(ctx, typ, pk, ctxIn, repeat, &r)
+		if err := out.add(&r); err != nil {
+			return readErr, err
+		}
+		prog.tick(pk.N)
+	}
 }
 
 // runParallel runs packets on n workers, each with its own machine and
@@ -248,9 +264,22 @@ type runOutput struct {
 	pcapOut, dropOut *pcapWriter
 
 	total, failed, modified int
-	counts                  map[uint32]int
+	small                   [8]int         // packets by retval, for the retvals every type uses
+	counts                  map[uint32]int // by the other retvals
 	redirects               map[string]int
 	last                    *result
+}
+
+// keepsResults says whether o holds on to a result after add returns.
+func (o *runOutput) keepsResults() bool { return o.single }
+
+// count adds a packet that returned retval.
+func (o *runOutput) count(retval uint32) {
+	if retval < uint32(len(o.small)) {
+		o.small[retval]++
+	} else {
+		o.counts[retval]++
+	}
 }
 
 // jsonResult is the --json form of one packet's result.
@@ -274,7 +303,7 @@ func (o *runOutput) add(r *result) error {
 	if r.Err != nil {
 		o.failed++
 	} else {
-		o.counts[r.Retval]++
+		o.count(r.Retval)
 	}
 	if r.modified() {
 		o.modified++
@@ -386,6 +415,11 @@ func (o *runOutput) finish() error {
 	}
 	if err := o.dropOut.close(); err != nil {
 		return err
+	}
+	for r, n := range o.small {
+		if n > 0 {
+			o.counts[uint32(r)] += n
+		}
 	}
 	rets := make([]uint32, 0, len(o.counts))
 	for r := range o.counts {

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"github.com/bpfscope/bpfscope/helpers"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bpfscope/bpfscope/internal/pcapgen"
+)
+
+// benchFrames is the length of the capture the run benchmarks go over:
+// long enough that loading the program is a small part of a command.
+const benchFrames = 20000
+
+// benchCapture writes benchFrames frames of pcapgen's mix (64 to 1514
+// bytes, plus runts and oversized frames) to a file in dir.
+func benchCapture(b *testing.B, dir, name string) string {
+	b.Helper()
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	if strings.HasSuffix(name, ".pcapng") {
+		err = pcapgen.WritePcapng(w, benchFrames, 1)
+	} else {
+		err = pcapgen.WritePcap(w, benchFrames, 1)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// benchCommand runs 'bpfscope ARGS' b.N times and reports per packet of
+// the capture: CPU nanoseconds (user and system time, which a busy
+// machine's waiting does not inflate), packets per CPU second and
+// allocations. Loading the program and the first packets are part of
+// every command, spread over benchFrames packets.
+func benchCommand(b *testing.B, args ...string) {
+	e := &env{stdout: io.Discard, stderr: io.Discard, stdin: strings.NewReader("")}
+	if code := run(args, e); code != 0 {
+		b.Fatalf("bpfscope %s: exit status %d", strings.Join(args, " "), code)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := cpuTime()
+	for range b.N {
+		run(args, e)
+	}
+	el := cpuTime() - start
+	pkts := float64(b.N) * benchFrames
+	b.ReportMetric(float64(el.Nanoseconds())/pkts, "cpu-ns/packet")
+	b.ReportMetric(pkts/el.Seconds(), "packets/cpu-s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pkts, "ns/packet")
+}
+
+// cpuTime is the process's user and system time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRunPcap is 'bpfscope run -q --pcap' of the bundled firewall,
+// untraced, over a pcap and a pcapng capture, on one worker.
+func BenchmarkRunPcap(b *testing.B) {
+	dir := b.TempDir()
+	for _, name := range []string{"mixed.pcap", "mixed.pcapng"} {
+		path := benchCapture(b, dir, name)
+		b.Run(strings.TrimPrefix(name, "mixed."), func(b *testing.B) {
+			benchCommand(b, "run", "-q", "--jobs", "1", "--pcap", path)
+		})
+	}
+}
+
+// BenchmarkRunLoop is the packet loop of 'bpfscope run -q' alone, the
+// bundled firewall loaded once, over an in-memory capture: what each
+// packet costs once the command is under way. Stages: read only reads
+// the capture; run also runs the program (context, run, outputs); all
+// also counts verdicts as -q does.
+func BenchmarkRunLoop(b *testing.B) {
+	var buf bytes.Buffer
+	if err := pcapgen.WritePcap(&buf, benchFrames, 1); err != nil {
+		b.Fatal(err)
+	}
+	capBytes := buf.Bytes()
+	var in inputFlags
+	p, err := in.load(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	coll, err := p.collection()
+	if err != nil {
+		b.Fatal(err)
+	}
+	inst, err := p.instantiate(coll, helpers.NewDefaultEnv())
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := func() sharedSource {
+		c, err := openCapture(io.NopCloser(bytes.NewReader(capBytes)), "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	runCtx := context.Background()
+	stages := []struct {
+		name string
+		loop func(src sharedSource)
+	}{
+		{"read", func(src sharedSource) {
+			for _, err := src.NextShared(); err == nil; _, err = src.NextShared() {
+			}
+		}},
+		{"run", func(src sharedSource) {
+			var r result
+			for pk, err := src.NextShared(); err == nil; pk, err = src.NextShared() {
+				inst.executeShared(runCtx, p.typ, pk, nil, 0, &r)
+			}
+		}},
+		{"all", func(src sharedSource) {
+			out := &runOutput{w: io.Discard, typ: p.typ, quiet: true, counts: map[uint32]int{}, redirects: map[string]int{}}
+			if _, err := runSerial(runCtx, inst, p.typ, src, nil, 0, out, nil); err != nil {
+				b.Fatal(err)
+			}
+		}},
+	}
+	for _, st := range stages {
+		b.Run(st.name, func(b *testing.B) {
+			st.loop(open()) // warm up
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := cpuTime()
+			for range b.N {
+				st.loop(open())
+			}
+			el := cpuTime() - start
+			pkts := float64(b.N) * benchFrames
+			b.ReportMetric(float64(el.Nanoseconds())/pkts, "cpu-ns/packet")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pkts, "ns/packet")
+			b.ReportMetric(pkts/b.Elapsed().Seconds(), "packets/s")
+		})
+	}
+}
