@@ -95,6 +95,11 @@ type XDP struct {
 
 	pktRegion, ctxRegion vm.Region // mapped anew by each Reset
 	fields               pktfield.Cache
+
+	// dirtyLo and dirtyHi bound the bytes of buf the last run could
+	// have written: every window it had (see sync). Reset zeroes only
+	// those, not the whole page.
+	dirtyLo, dirtyHi uint32
 }
 
 // NewXDP maps an XDP context for one run. ctxIn, if not empty, is a struct
@@ -170,10 +175,11 @@ func (x *XDP) Reset(data, ctxIn []byte) error {
 		return fmt.Errorf("xdp: frame of %d bytes needs %d fragments after its %d-byte linear part, the kernel allocates at most %d (%d bytes in all): %w",
 			len(data), nfrags, linear, XDPMaxFrags, XDPMaxFrame+metaLen, syscall.ENOMEM)
 	}
-	clear(x.buf) // the kernel's buffer starts zeroed
+	clear(x.buf[x.dirtyLo:x.dirtyHi]) // the kernel's buffer starts zeroed
 	x.meta = XDPHeadroom - metaLen
 	x.data = XDPHeadroom
 	x.end = x.meta + linear
+	x.dirtyLo, x.dirtyHi = x.meta, x.end
 	copy(x.buf[x.meta:], data[:linear])
 	x.pktRegion.Lo, x.pktRegion.Hi, x.pktRegion.Origin = x.meta, x.end, x.data
 	x.pkt = m.Map(&x.pktRegion)
@@ -419,6 +425,7 @@ func (x *XDP) Bytes(off uint32, n uint32) ([]byte, bool) {
 
 // sync publishes the new packet window to the machine.
 func (x *XDP) sync() {
+	x.dirtyLo, x.dirtyHi = min(x.dirtyLo, x.meta), max(x.dirtyHi, x.end)
 	x.pktRegion.Origin = x.data
 	x.m.SetWindow(x.pkt, x.meta, x.end)
 }

@@ -51,7 +51,8 @@ func (in *instance) executeInto(ctx context.Context, typ ebpf.ProgramType, pk pa
 	if in.run == nil {
 		in.run = testrun.NewRunner(in.m, typ) // reuses the context where it can
 	}
-	opts := testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut}
+	// Nothing here reports the run's duration.
+	opts := testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut, NoDuration: true}
 	var res *testrun.Result
 	var err error
 	if shared {

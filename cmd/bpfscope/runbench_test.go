@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,15 +60,24 @@ func benchCommand(b *testing.B, args ...string) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	mallocs := mallocCount()
 	start := cpuTime()
 	for range b.N {
 		run(args, e)
 	}
 	el := cpuTime() - start
 	pkts := float64(b.N) * benchFrames
+	b.ReportMetric(float64(mallocCount()-mallocs)/pkts, "allocs/packet")
 	b.ReportMetric(float64(el.Nanoseconds())/pkts, "cpu-ns/packet")
 	b.ReportMetric(pkts/el.Seconds(), "packets/cpu-s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pkts, "ns/packet")
+}
+
+// mallocCount is the number of heap allocations so far.
+func mallocCount() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
 }
 
 // cpuTime is the process's user and system time.
@@ -121,6 +131,7 @@ func BenchmarkRunLoop(b *testing.B) {
 		return c
 	}
 	runCtx := context.Background()
+	var insns uint64
 	stages := []struct {
 		name string
 		loop func(src sharedSource)
@@ -133,6 +144,7 @@ func BenchmarkRunLoop(b *testing.B) {
 			var r result
 			for pk, err := src.NextShared(); err == nil; pk, err = src.NextShared() {
 				inst.executeShared(runCtx, p.typ, pk, nil, 0, &r)
+				insns += r.Insns
 			}
 		}},
 		{"all", func(src sharedSource) {
@@ -147,15 +159,25 @@ func BenchmarkRunLoop(b *testing.B) {
 			st.loop(open()) // warm up
 			b.ReportAllocs()
 			b.ResetTimer()
+			srcs := make([]sharedSource, b.N)
+			for i := range srcs {
+				srcs[i] = open()
+			}
+			insns = 0
+			mallocs := mallocCount()
 			start := cpuTime()
-			for range b.N {
-				st.loop(open())
+			for _, src := range srcs {
+				st.loop(src)
 			}
 			el := cpuTime() - start
 			pkts := float64(b.N) * benchFrames
+			b.ReportMetric(float64(mallocCount()-mallocs)/pkts, "allocs/packet")
 			b.ReportMetric(float64(el.Nanoseconds())/pkts, "cpu-ns/packet")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pkts, "ns/packet")
 			b.ReportMetric(pkts/b.Elapsed().Seconds(), "packets/s")
+			if insns > 0 {
+				b.ReportMetric(float64(insns)/pkts, "insns/packet")
+			}
 		})
 	}
 }
