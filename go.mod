@@ -14,3 +14,5 @@ require (
 	github.com/chzyer/readline v1.5.1
 	golang.org/x/net v0.55.0
 )
+
+require github.com/google/go-dap v0.12.0
