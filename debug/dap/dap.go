@@ -27,11 +27,11 @@ import (
 // all the bundled firewall is debugged.
 type LaunchArgs struct {
 	Program     string `json:"program"`
-	Prog        string `json:"prog"`    // program name or section in the object
-	Pcap        string `json:"pcap"`    // capture to take the frame from
-	Packet      int    `json:"packet"`  // frame number, from 1
-	DataIn      string `json:"dataIn"`  // a file holding the packet
-	CtxIn       string `json:"ctxIn"`   // a file holding ctx_in
+	Prog        string `json:"prog"`   // program name or section in the object
+	Pcap        string `json:"pcap"`   // capture to take the frame from
+	Packet      int    `json:"packet"` // frame number, from 1
+	DataIn      string `json:"dataIn"` // a file holding the packet
+	CtxIn       string `json:"ctxIn"`  // a file holding ctx_in
 	StopOnEntry bool   `json:"stopOnEntry"`
 }
 
@@ -60,7 +60,7 @@ type server struct {
 	refs    map[int]func() []dap.Variable
 	nextRef int
 	dataIDs map[string]string // variable name -> watch specification (map elements)
-	done    bool // the run ended: terminated was sent
+	done    bool              // the run ended: terminated was sent
 }
 
 func (sv *server) loop() error {

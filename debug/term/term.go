@@ -827,4 +827,3 @@ func (t *terminal) watchValue(w *debug.Watchpoint, b []byte) string {
 	}
 	return fmt.Sprintf("%x", b)
 }
-
