@@ -168,7 +168,8 @@ type Frame struct {
 	Func   string
 	Kind   FrameKind
 	CallPC int    // where the caller called it (-1 for the entry)
-	Helper string // the helper that called a callback
+	Helper string // the helper that called a callback (set by Session.Backtrace)
+	helper int32
 }
 
 // tracer is the session's hook in the run goroutine.
@@ -180,6 +181,12 @@ type tracer struct {
 
 	frames  []Frame
 	pending *Stop // decided after an instruction: reported before the next
+	// recent holds the positions traced since recentFrom (the last
+	// recentSize of them), so a reverse step finds the line before
+	// without re-executing twice.
+	recent     [recentSize]position
+	recentFrom uint64
+	recentOn   bool
 	// What goalRecord and goalScan collect.
 	trail     []position
 	hits      []*Stop
@@ -191,6 +198,23 @@ type tracer struct {
 	alarmed   bool // the first traced step after an alarm is next
 	aborted   bool
 	fast      bool
+}
+
+// recentTrail returns the remembered positions before count (the
+// current one), oldest first, and whether they reach back to the start.
+func (t *tracer) recentTrail(count uint64) ([]position, bool) {
+	if !t.recentOn || count < t.recentFrom {
+		return nil, false
+	}
+	from := t.recentFrom
+	if count > recentSize && count-recentSize+1 > from {
+		from = count - recentSize + 1
+	}
+	out := make([]position, 0, count-from)
+	for c := from; c < count; c++ {
+		out = append(out, t.recent[c%recentSize])
+	}
+	return out, from == 0
 }
 
 // fullHook is the traced hook; fastHook sees only calls (to keep the call
@@ -227,7 +251,7 @@ func (t *tracer) call(ev *hooks.CallEvent) {
 	case hooks.Call:
 		f := Frame{Prog: ev.Prog, Func: ev.Func, Kind: FrameCall, CallPC: ev.PC}
 		if p := t.m.Program(); ev.PC >= 0 && ev.PC < len(p.Insns) && isHelperCall(p.Insns[ev.PC]) {
-			f.Kind, f.Helper = FrameCallback, t.m.HelperName(p.Insns[ev.PC].Imm)
+			f.Kind, f.helper = FrameCallback, p.Insns[ev.PC].Imm // named when shown: callbacks can be millions
 		}
 		t.frames = append(t.frames, f)
 	case hooks.Return:
@@ -244,8 +268,15 @@ func isHelperCall(in isa.Insn) bool {
 	return in.Op == isa.ClassJMP|isa.JmpCall && in.Src == 0
 }
 
+// recentSize is how many positions a traced run remembers.
+const recentSize = 4096
+
 func (t *tracer) before(ev *hooks.Step) hooks.Action {
 	t.prog, t.pc, t.count, t.depth = ev.Prog, ev.PC, ev.Count, ev.Depth
+	if !t.recentOn {
+		t.recentFrom, t.recentOn = ev.Count, true
+	}
+	t.recent[ev.Count%recentSize] = position{ev.Count, ev.Prog, ev.PC, ev.Depth}
 	st, err := t.check(ev)
 	if err == nil && st == nil {
 		return hooks.Continue
@@ -262,6 +293,7 @@ func (t *tracer) before(ev *hooks.Step) hooks.Action {
 	t.g = g
 	if g.kind == goalContinue && !t.s.needTrace() {
 		t.m.Attach(fastHook{t}) // nothing can stop the run: full speed to the end
+		t.recentOn = false
 	}
 	return hooks.Continue
 }

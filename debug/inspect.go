@@ -251,7 +251,11 @@ func (s *Session) Backtrace() []StackFrame {
 		if name == "" && p != nil {
 			name = p.FuncAt(pc)
 		}
-		out = append(out, StackFrame{Func: name, Prog: f.Prog, PC: pc, Line: line, File: file, LineNo: lineNo, Kind: f.Kind, Helper: f.Helper, Depth: i})
+		helper := ""
+		if f.Kind == FrameCallback {
+			helper = s.ex.inst.Machine.HelperName(f.helper)
+		}
+		out = append(out, StackFrame{Func: name, Prog: f.Prog, PC: pc, Line: line, File: file, LineNo: lineNo, Kind: f.Kind, Helper: helper, Depth: i})
 	}
 	return out
 }

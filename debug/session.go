@@ -222,7 +222,10 @@ func (s *Session) RunTo(count uint64) (*Stop, error) {
 	if s.stop == nil {
 		return nil, ErrNotRunning
 	}
-	if s.ex != nil && !s.ex.done && count >= s.stop.Count {
+	if s.ex != nil && !s.ex.done && count == s.stop.Count {
+		return s.stop, nil
+	}
+	if s.ex != nil && !s.ex.done && count > s.stop.Count {
 		return s.move(goal{kind: goalCount, count: count})
 	}
 	return s.relaunch(count)
@@ -261,9 +264,12 @@ func (s *Session) launch(g goal, at uint64) (*Stop, error) {
 
 // relaunch re-executes the run up to position count.
 func (s *Session) relaunch(count uint64) (*Stop, error) {
+	// Trace the last stretch before the position: enough for the alarm's
+	// slack, and for the next reverse step to find its line in what the
+	// tracer remembers.
 	at := uint64(0)
-	if slack := s.slack(); count > slack {
-		at = count - slack
+	if back := max(s.slack(), recentSize/2); count > back {
+		at = count - back
 	}
 	st, err := s.launch(goal{kind: goalCount, count: count}, at)
 	if errors.Is(err, errOvershot) { // callbacks ran past the alarm: all traced

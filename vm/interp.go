@@ -1372,6 +1372,9 @@ func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
 		return 0, m.fault(ErrBadCall, 0, 0, "more than 5 callback arguments")
 	}
 	callPC := m.pc
+	if m.n >= m.budget { // an alarm due in a run of straight-line callbacks
+		m.ring()
+	}
 	if err := m.pushFrame(-1, pc); err != nil {
 		return 0, err
 	}
