@@ -1410,9 +1410,6 @@ func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
 		}
 	}
 	callPC := m.pc
-	if m.n >= m.budget { // an alarm due in a run of straight-line callbacks
-		m.ring()
-	}
 	if err := m.pushFrame(-1, pc); err != nil {
 		return 0, err
 	}
