@@ -473,8 +473,8 @@ func (s *Session) breakAt(t *tracer, ev *hooks.Step) (*Breakpoint, error) {
 }
 
 func (t *tracer) inCallback() bool {
-	for _, f := range t.frames {
-		if f.Kind == FrameCallback {
+	for _, f := range t.m.CallStack() {
+		if f.Callback {
 			return true
 		}
 	}

@@ -65,7 +65,6 @@ type event struct {
 func newExecution(s *Session, inst *Instance) *execution {
 	ex := &execution{inst: inst, goals: make(chan goal), events: make(chan event), finished: make(chan struct{})}
 	ex.tr = &tracer{s: s, ex: ex, m: inst.Machine}
-	ex.tr.frames = []Frame{{Prog: inst.Machine.Program().Name, Func: inst.Machine.Program().FuncAt(0), Kind: FrameEntry}}
 	return ex
 }
 
@@ -161,17 +160,6 @@ func (k FrameKind) String() string {
 	return [...]string{"entry", "call", "callback", "tail call"}[k]
 }
 
-// Frame is one BPF function activation (inlined C functions are listed by
-// Backtrace, not here).
-type Frame struct {
-	Prog   string
-	Func   string
-	Kind   FrameKind
-	CallPC int    // where the caller called it (-1 for the entry)
-	Helper string // the helper that called a callback (set by Session.Backtrace)
-	helper int32
-}
-
 // tracer is the session's hook in the run goroutine.
 type tracer struct {
 	s  *Session
@@ -179,7 +167,6 @@ type tracer struct {
 	m  *vm.Machine
 	g  goal
 
-	frames  []Frame
 	pending *Stop // decided after an instruction: reported before the next
 	// recent holds the positions traced since recentFrom (the last
 	// recentSize of them), so a reverse step finds the line before
@@ -217,17 +204,16 @@ func (t *tracer) recentTrail(count uint64) ([]position, bool) {
 	return out, from == 0
 }
 
-// fullHook is the traced hook; fastHook sees only calls (to keep the call
-// stack) and runs, so the machine runs its plain loop.
+// fullHook is the traced hook; fastHook sees only the run's bounds, so
+// the machine runs its plain loop (the call stack is the machine's own:
+// vm.Machine.CallStack).
 type fullHook struct{ *tracer }
 type fastHook struct{ *tracer }
 
-func (h fastHook) Call(ev *hooks.CallEvent) hooks.Action { h.call(ev); return hooks.Continue }
-func (h fastHook) Enter(*hooks.Run)                      {}
-func (h fastHook) Exit(*hooks.Run)                       {}
+func (h fastHook) Enter(*hooks.Run) {}
+func (h fastHook) Exit(*hooks.Run)  {}
 
 func (h fullHook) Call(ev *hooks.CallEvent) hooks.Action {
-	h.call(ev)
 	if ev.Kind == hooks.TailCall && h.g.kind != goalCount {
 		if b := h.s.tailCallBreak(); b != nil && h.pending == nil {
 			b.Hits++
@@ -244,24 +230,6 @@ func (h fullHook) AfterStep(*hooks.Step) hooks.Action   { return hooks.Continue 
 func (h fullHook) Access(ev *hooks.Access) hooks.Action { h.access(ev); return hooks.Continue }
 func (h fullHook) BeforeStep(ev *hooks.Step) hooks.Action {
 	return h.before(ev)
-}
-
-func (t *tracer) call(ev *hooks.CallEvent) {
-	switch ev.Kind {
-	case hooks.Call:
-		f := Frame{Prog: ev.Prog, Func: ev.Func, Kind: FrameCall, CallPC: ev.PC}
-		if p := t.m.Program(); ev.PC >= 0 && ev.PC < len(p.Insns) && isHelperCall(p.Insns[ev.PC]) {
-			f.Kind, f.helper = FrameCallback, p.Insns[ev.PC].Imm // named when shown: callbacks can be millions
-		}
-		t.frames = append(t.frames, f)
-	case hooks.Return:
-		if len(t.frames) > 1 {
-			t.frames = t.frames[:len(t.frames)-1]
-		}
-	case hooks.TailCall:
-		top := &t.frames[len(t.frames)-1]
-		*top = Frame{Prog: ev.Prog, Func: ev.Func, Kind: FrameTailCall, CallPC: ev.PC}
-	}
 }
 
 func isHelperCall(in isa.Insn) bool {
