@@ -352,11 +352,7 @@ func (s *Session) ReadMemory(addr uint64, n int) ([]byte, error) {
 	if s.ex == nil {
 		return nil, ErrNotRunning
 	}
-	b, err := s.ex.inst.Machine.Bytes(addr, n, false)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(b), nil
+	return peek(s.ex.inst.Machine, addr, n)
 }
 
 // MapInfo describes one map of the program.
