@@ -135,6 +135,7 @@ func traceSession(name string, raw []byte, tr *tracefile.Trace) (*debug.Session,
 			return m.Run(context.Background(), args...)
 		}}, nil
 	}
+	t.SourceDirs = []string{filepath.Dir(name), "examples/progs"}
 	return debug.New(t)
 }
 
