@@ -2,15 +2,12 @@ package debug
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"runtime"
 	"testing"
 
-	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/loader"
 	"github.com/bpfscope/bpfscope/testrun"
-	"github.com/bpfscope/bpfscope/vm"
 )
 
 // longSession debugs testdata/long_loop.o's program prog (about ten
@@ -170,7 +167,3 @@ func BenchmarkReverseStep(b *testing.B) {
 func BenchmarkReverseStepInstructionCallback(b *testing.B) {
 	benchReverse(b, "long_callback", (*Session).ReverseStepInstruction)
 }
-
-var _ = context.Background
-var _ = helpers.New
-var _ = vm.New

@@ -11,7 +11,6 @@ import (
 
 	"github.com/bpfscope/bpfscope/debuginfo"
 	"github.com/bpfscope/bpfscope/isa"
-	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -496,5 +495,3 @@ func (s *Session) Disassemble(prog string, pc int) string {
 	}
 	return isa.Format(p.Insns, pc)
 }
-
-var _ = maps.Type(0)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -388,5 +387,3 @@ func TestOrderAndDisconnect(t *testing.T) {
 		t.Fatal("Serve did not return when the client went away")
 	}
 }
-
-var _ = fmt.Sprint
