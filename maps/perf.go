@@ -15,10 +15,29 @@ const (
 // PerfEventArrayMap implements BPF_MAP_TYPE_PERF_EVENT_ARRAY. Each slot
 // holds an emulated BPF-output perf event bound to one CPU: Put stores it
 // with the CPU number as the value, where the kernel takes the fd of an
-// event opened on that CPU. Records wait, unbounded, until Drain.
+// event opened on that CPU. Records wait until Drain: unbounded, or, after
+// SetRingSize, within each CPU's ring as a perf reader maps it.
 type PerfEventArrayMap struct {
 	*fdArray
-	records []Record
+	records  []Record
+	ringSize int
+	used     map[int]int // bytes of unread records per CPU
+}
+
+// perfRecordHeader is sizeof(struct perf_event_header) plus the u32 size
+// of the PERF_SAMPLE_RAW field: what a BPF output record takes in the ring
+// besides its RawSample.
+const perfRecordHeader = 8 + 4
+
+// SetRingSize bounds the unread records of each CPU to n bytes, the data
+// area of the ring a reader mapped (cilium/ebpf's perf.NewReader
+// per-CPU buffer size rounded up to pages, libbpf's page_cnt pages): a
+// record that does not fit fails with -ENOSPC, as perf_output_begin
+// fails it, and Drain empties the rings. 0 means unbounded.
+func (p *PerfEventArrayMap) SetRingSize(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ringSize = n
 }
 
 // perfEvent is the reference a slot holds: an event open on cpu.
@@ -74,7 +93,18 @@ func (p *PerfEventArrayMap) Output(cpu int, flags uint64, data []byte) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.records = append(p.records, Record{CPU: cpu, Data: slices.Clone(data)})
+	rec := Record{CPU: cpu, Data: slices.Clone(data)}
+	if p.ringSize > 0 {
+		need := perfRecordHeader + int(rec.RawSize())
+		if p.used[cpu]+need > p.ringSize {
+			return ENOSPC
+		}
+		if p.used == nil {
+			p.used = map[int]int{}
+		}
+		p.used[cpu] += need
+	}
+	p.records = append(p.records, rec)
 	return nil
 }
 
@@ -83,6 +113,6 @@ func (p *PerfEventArrayMap) Drain() []Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	recs := p.records
-	p.records = nil
+	p.records, p.used = nil, nil
 	return recs
 }

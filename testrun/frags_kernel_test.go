@@ -99,7 +99,8 @@ func fragsFrame(rng *rand.Rand, size int, meta, dataEnd uint32) []byte {
 	binary.LittleEndian.PutUint16(c[6:], uint16(int16(pick(-16, 14, -(216-int(meta)), -(217-int(meta)), linear-14, linear-13, 0))))
 	binary.LittleEndian.PutUint16(c[8:], uint16(int16(pick(-4, -8, -32, -36, -6, -216, -220, 4, 0))))
 	binary.LittleEndian.PutUint16(c[10:], uint16(offsets()))
-	c[12] = byte(rng.IntN(128))
+	c[12] = byte(rng.IntN(256))
+	c[13] = byte(rng.IntN(256)) // the perf record's payload length
 	copy(b[size-16:], c[:])
 	return b
 }

@@ -6,7 +6,9 @@
  * a 16-byte command in the frame's last 16 bytes (read across fragments):
  * bpf_xdp_load_bytes, bpf_xdp_store_bytes, bpf_xdp_adjust_tail (grow or
  * shrink, across fragments), bpf_xdp_adjust_head, bpf_xdp_adjust_meta and
- * bpf_xdp_get_buff_len, recording every helper's return in .bss.
+ * bpf_xdp_get_buff_len, and bpf_perf_event_output appending packet bytes
+ * (from the fragments too) to a record, recording every helper's return
+ * in .bss.
  * xdp_frags is loaded frags-aware (SEC("xdp.frags"), BPF_F_XDP_HAS_FRAGS);
  * xdp_frags_unaware is not: test_run hands it fragments all the same.
  */
@@ -30,6 +32,13 @@ struct command {
 #define OP_META  0x10
 #define OP_LOAD2 0x20
 #define OP_TX    0x40
+#define OP_PERF  0x80	/* a perf record of the results and load2_off packet bytes */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} perf_events SEC(".maps");
 
 struct results {
 	__u32 len0;		/* bpf_xdp_get_buff_len at entry */
@@ -46,6 +55,7 @@ struct results {
 	__u32 len1;		/* bpf_xdp_get_buff_len at exit */
 	__u32 linear1;		/* data_end - data at exit */
 	__u32 runs;
+	__s32 perf_ret;
 };
 
 struct results frags_aware, frags_unaware;
@@ -96,6 +106,10 @@ static __always_inline int steps(struct xdp_md *ctx, struct results *r)
 	}
 	r->len1 = bpf_xdp_get_buff_len(ctx);
 	r->linear1 = ctx->data_end - ctx->data;
+	if (c.ops & OP_PERF)
+		r->perf_ret = bpf_perf_event_output(ctx, &perf_events,
+						    BPF_F_CURRENT_CPU | (__u64)c.load2_off << 32,
+						    &r->len0, 1 + (c.pad[0] & 15));
 	return c.ops & OP_TX ? XDP_TX : XDP_PASS;
 }
 
