@@ -554,7 +554,7 @@ func TestPerfRawSample(t *testing.T) {
 	}
 	m := mustNew(t, &Spec{Name: "perf", Type: PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: 2}, WithPossibleCPUs(2)).(*PerfEventArrayMap)
 	m.OpenAll()
-	m.SetRingSize(72)
+	m.SetRingSize(73) // one byte always stays free
 	wantErr(t, "Output 36", m.Output(0, PerfCurrentCPU, make([]byte, 36)), 0) // 8 + 4 + 36 = 48 bytes
 	wantErr(t, "Output 5", m.Output(0, PerfCurrentCPU, make([]byte, 5)), 0)   // 8 + 4 + 12 = 24: full
 	wantErr(t, "Output 1 more", m.Output(0, PerfCurrentCPU, make([]byte, 1)), ENOSPC)
@@ -563,4 +563,10 @@ func TestPerfRawSample(t *testing.T) {
 		t.Fatalf("drained %d records, want 3", got)
 	}
 	wantErr(t, "Output after Drain", m.Output(0, PerfCurrentCPU, make([]byte, 5)), 0)
+	// A one-page ring, as Linux 6.18 fills it (measured): records of up to
+	// 4088 bytes.
+	m.Drain()
+	m.SetRingSize(4096)
+	wantErr(t, "Output 4077", m.Output(0, PerfCurrentCPU, make([]byte, 4077)), ENOSPC)
+	wantErr(t, "Output 4076", m.Output(0, PerfCurrentCPU, make([]byte, 4076)), 0)
 }

@@ -33,7 +33,8 @@ const perfRecordHeader = 8 + 4
 // area of the ring a reader mapped (cilium/ebpf's perf.NewReader
 // per-CPU buffer size rounded up to pages, libbpf's page_cnt pages): a
 // record that does not fit fails with -ENOSPC, as perf_output_begin
-// fails it, and Drain empties the rings. 0 means unbounded.
+// fails it (a 4096-byte ring takes records of up to 4088 bytes: a
+// RawSample of 4076), and Drain empties the rings. 0 means unbounded.
 func (p *PerfEventArrayMap) SetRingSize(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -96,7 +97,9 @@ func (p *PerfEventArrayMap) Output(cpu int, flags uint64, data []byte) error {
 	rec := Record{CPU: cpu, Data: slices.Clone(data)}
 	if p.ringSize > 0 {
 		need := perfRecordHeader + int(rec.RawSize())
-		if p.used[cpu]+need > p.ringSize {
+		// perf_output_begin wants CIRC_SPACE: one byte of the ring
+		// always stays free, so a record never fills it.
+		if p.used[cpu]+need > p.ringSize-1 {
 			return ENOSPC
 		}
 		if p.used == nil {
