@@ -93,13 +93,19 @@ func (a Action) Kind() Action {
 // tracer or SIGSYS handler sees.
 func (a Action) Data() uint16 { return uint16(a & retData) }
 
-func (a Action) String() string {
+// Name is the action's name without its data: "SECCOMP_RET_ERRNO".
+func (a Action) Name() string {
 	names := map[Action]string{
 		RetKillProcess: "KILL_PROCESS", RetKillThread: "KILL_THREAD", RetTrap: "TRAP", RetErrno: "ERRNO",
 		RetUserNotif: "USER_NOTIF", RetTrace: "TRACE", RetLog: "LOG", RetAllow: "ALLOW",
 	}
+	return "SECCOMP_RET_" + names[a.Kind()]
+}
+
+// String is the action with its data: "SECCOMP_RET_ERRNO(13 EACCES)".
+func (a Action) String() string {
 	k := a.Kind()
-	s := "SECCOMP_RET_" + names[k]
+	s := a.Name()
 	switch {
 	case k == RetErrno:
 		s += fmt.Sprintf("(%d", a.Data())

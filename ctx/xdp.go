@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/pktfield"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -93,6 +94,7 @@ type XDP struct {
 	fragBytes uint32 // sinfo->xdp_frags_size
 
 	pktRegion, ctxRegion vm.Region // mapped anew by each Reset
+	fields               pktfield.Cache
 }
 
 // NewXDP maps an XDP context for one run. ctxIn, if not empty, is a struct
@@ -103,6 +105,7 @@ type XDP struct {
 func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 	x := &XDP{m: m, buf: make([]byte, XDPFrameSize)}
 	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt, Kind: hooks.RegionPacket}
+	x.pktRegion.Field = x.fieldPkt
 	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx, Kind: hooks.RegionCtx}
 	if err := x.Reset(data, ctxIn); err != nil {
 		return nil, err
@@ -420,6 +423,15 @@ func (x *XDP) describePkt(off uint32) string {
 		return metaNames.name(off - x.meta)
 	}
 	return pktNames.name(off - x.data)
+}
+
+// fieldPkt names packet bytes by header field, dissecting the frame as it
+// is now: after bpf_xdp_adjust_head, the new frame.
+func (x *XDP) fieldPkt(off uint32, size int) string {
+	if off < x.data || off >= x.end {
+		return ""
+	}
+	return x.fields.Name(x.buf[x.data:x.end], int(off-x.data), size)
 }
 
 func (x *XDP) describeCtx(off uint32) string {

@@ -116,6 +116,11 @@ func (in *inputFlags) load(args []string) (*program, error) {
 				name = strings.TrimSuffix(p.label, filepath.Ext(p.label))
 			}
 			if p.raw, err = loader.Raw(name, b, typ); err != nil {
+				var le *vm.LoadError
+				if errors.As(err, &le) && le.PC <= 0 {
+					// Not one instruction makes sense: the file is something else.
+					return nil, fmt.Errorf("%s: not an ELF object or raw bytecode (%v)", p.label, le)
+				}
 				return nil, fmt.Errorf("%s: %w", p.label, err)
 			}
 			p.name, p.typ = p.raw.Name, typ

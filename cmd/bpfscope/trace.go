@@ -22,6 +22,9 @@ import (
 
 const traceUsage = `usage: bpfscope trace [flags] [PROG.o|PROG.bin]
 
+Classic BPF filters (tcpdump expressions, socket filters, seccomp policies)
+run with --cbpf, --cbpf-expr or --seccomp: see 'bpfscope trace --cbpf x -h'.
+
 Runs a program like 'bpfscope run' (same inputs; packets always run in
 order on one machine) and prints what every instruction did: registers it
 changed, memory it touched by region name, helper calls, map operations,
@@ -50,6 +53,9 @@ type traceFlags struct {
 }
 
 func cmdTrace(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicRun(e, args, true)
+	}
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), traceUsage); fs.PrintDefaults() }
 	var in inputFlags
@@ -124,9 +130,7 @@ func cmdTrace(e *env, args []string) error {
 		t := text.New(w)
 		out, hook = t, t
 		fmt.Fprintf(w, "%s: %s (%s)\n", p.label, p.name, p.typ)
-		for _, s := range p.mapSets {
-			fmt.Fprintf(w, "  map %s\n", s)
-		}
+		mapListing(w, coll, p.mapSets)
 	}
 	if tf.quiet {
 		hook = nil
