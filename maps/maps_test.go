@@ -554,7 +554,8 @@ func TestPerfRawSample(t *testing.T) {
 	}
 	m := mustNew(t, &Spec{Name: "perf", Type: PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: 2}, WithPossibleCPUs(2)).(*PerfEventArrayMap)
 	m.OpenAll()
-	m.SetRingSize(73) // one byte always stays free
+	m.SetRingSize(73) // 72 usable: one byte always stays free
+
 	wantErr(t, "Output 36", m.Output(0, PerfCurrentCPU, make([]byte, 36)), 0) // 8 + 4 + 36 = 48 bytes
 	wantErr(t, "Output 5", m.Output(0, PerfCurrentCPU, make([]byte, 5)), 0)   // 8 + 4 + 12 = 24: full
 	wantErr(t, "Output 1 more", m.Output(0, PerfCurrentCPU, make([]byte, 1)), ENOSPC)
