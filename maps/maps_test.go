@@ -570,4 +570,14 @@ func TestPerfRawSample(t *testing.T) {
 	m.SetRingSize(4096)
 	wantErr(t, "Output 4077", m.Output(0, PerfCurrentCPU, make([]byte, 4077)), ENOSPC)
 	wantErr(t, "Output 4076", m.Output(0, PerfCurrentCPU, make([]byte, 4076)), 0)
+	// perf_event_header.size is a u16 (measured with packets appended from
+	// a 73152-byte XDP frame): 65516 bytes take 65528 and do not fit,
+	// 65520 take 65536 = 0 and "fit", 73000 take 73016 = 7480 and do not.
+	m.Drain()
+	wantErr(t, "Output 65516", m.Output(0, PerfCurrentCPU, make([]byte, 65516)), ENOSPC)
+	wantErr(t, "Output 65520", m.Output(0, PerfCurrentCPU, make([]byte, 65520)), 0)
+	wantErr(t, "Output 73000", m.Output(0, PerfCurrentCPU, make([]byte, 73000)), ENOSPC)
+	if recs := m.Drain(); len(recs) != 0 {
+		t.Errorf("a reader got %d records of 64 KiB or more, the kernel's none", len(recs))
+	}
 }

@@ -35,6 +35,10 @@ const perfRecordHeader = 8 + 4
 // record that does not fit fails with -ENOSPC, as perf_output_begin
 // fails it (a 4096-byte ring takes records of up to 4088 bytes: a
 // RawSample of 4076), and Drain empties the rings. 0 means unbounded.
+// A record of 64 KiB or more (a packet appended from a jumbo XDP frame)
+// overflows perf_event_header's u16 size; the helper still succeeds when
+// the truncated size fits, and no reader gets the record, as measured on
+// Linux 6.18.
 func (p *PerfEventArrayMap) SetRingSize(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -95,8 +99,12 @@ func (p *PerfEventArrayMap) Output(cpu int, flags uint64, data []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rec := Record{CPU: cpu, Data: slices.Clone(data)}
+	size := perfRecordHeader + int(rec.RawSize())
+	// perf_event_header.size is a u16: the kernel reserves a record of
+	// 64 KiB or more by its size modulo 64 Ki, and readers then find a
+	// corrupt record where it should be.
+	need := size & 0xffff
 	if p.ringSize > 0 {
-		need := perfRecordHeader + int(rec.RawSize())
 		// perf_output_begin wants CIRC_SPACE: one byte of the ring
 		// always stays free, so a record never fills it.
 		if p.used[cpu]+need > p.ringSize-1 {
@@ -106,6 +114,9 @@ func (p *PerfEventArrayMap) Output(cpu int, flags uint64, data []byte) error {
 			p.used = map[int]int{}
 		}
 		p.used[cpu] += need
+	}
+	if size > 0xffff {
+		return nil // the helper succeeds, no reader gets the record
 	}
 	p.records = append(p.records, rec)
 	return nil

@@ -105,8 +105,10 @@ func fragsFrame(rng *rand.Rand, size int, meta, dataEnd uint32) []byte {
 	binary.LittleEndian.PutUint16(c[8:], uint16(int16(pick(-4, -8, -32, -36, -6, -216, -220, 4, 0))))
 	binary.LittleEndian.PutUint16(c[10:], uint16(offsets()))
 	c[12] = byte(rng.IntN(256))
-	c[13] = byte(rng.IntN(256)) // the perf record's payload length
-	copy(b[size-16:], c[:])
+	c[13] = byte(rng.IntN(256))               // the perf record's payload length
+	c[14] = byte(rng.IntN(4))                 // check_mtu, dynptr slice
+	at := int(meta) + min(total, 0xffff) - 16 // the helpers reach no further
+	copy(b[at:], c[:])
 	return b
 }
 
