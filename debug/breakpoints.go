@@ -2,6 +2,7 @@ package debug
 
 import (
 	"bytes"
+	"debug/dwarf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bpfscope/bpfscope/debuginfo"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/vm"
@@ -392,6 +394,14 @@ func (s *Session) resolveFunc(b *Breakpoint, progs []*vm.Program, name string) e
 	if len(b.PCs) == 0 {
 		return fmt.Errorf("no function %q (nor line number)", name)
 	}
+	for _, p := range progs {
+		if pcs := b.PCs[p.Name]; len(pcs) > 0 {
+			if l := p.Line(pcs[0]); l != nil {
+				b.File, b.Line = l.File, l.Line
+			}
+			break
+		}
+	}
 	b.index()
 	return nil
 }
@@ -491,7 +501,7 @@ type Watchpoint struct {
 	Size int
 	// Where names the memory as traces do: "pkt+26", "map blocked_v4[c0000242]".
 	Where string
-	Type  any // a debuginfo type for formatting, when known (dwarf.Type)
+	Type  dwarf.Type // the C type of the watched value, when known
 	Name  string
 	last  []byte
 }
@@ -590,8 +600,15 @@ func (s *Session) watchTarget(w *Watchpoint) error {
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", spec, err)
 	}
+	if v.typ == nil && !v.addressable { // a number: an address, 8 bytes
+		if _, err := m.Bytes(v.u, 8, false); err != nil {
+			return fmt.Errorf("watch %s: %#x is outside every region of the run", spec, v.u)
+		}
+		w.Addr, w.Size = v.u, 8
+		return nil
+	}
 	if !v.addressable {
-		return fmt.Errorf("watch %s: not in memory (%s); watch a memory location", spec, v.where)
+		return fmt.Errorf("watch %s: it lives in %s, not in memory; watch a memory location", spec, v.where)
 	}
 	w.Addr, w.Size, w.Type, w.Name = v.addr, len(v.b), v.typ, v.name
 	if w.Size == 0 {
@@ -623,6 +640,7 @@ func (s *Session) watchMap(w *Watchpoint, spec string) error {
 		return fmt.Errorf("watch map %s: no element with key %x (yet)", spec, key)
 	}
 	w.Addr, w.Size = inst.Machine.MapValue(mp, off), mp.ValueSize()
+	_, w.Type = s.mapTypes(name)
 	return nil
 }
 
@@ -790,4 +808,13 @@ func afterPrologue(p *vm.Program, start, end int) int {
 		}
 	}
 	return start
+}
+
+// FormatWatch renders a watched value with its C type when the watch has
+// one (a global, a local, a map value), or "" when it has none.
+func (s *Session) FormatWatch(w *Watchpoint, b []byte) string {
+	if w.Type == nil || int(w.Type.Size()) != len(b) {
+		return ""
+	}
+	return debuginfo.Format(w.Type, b, w.Name)
 }

@@ -307,6 +307,18 @@ func field(v value, name string) (value, error) {
 		return value{}, fmt.Errorf("%s is not a struct (%s)", nameOr(v), debuginfo.CType(v.typ))
 	}
 	for _, f := range st.Field {
+		if f.Name == "" && f.BitSize == 0 { // an anonymous struct or union: look inside
+			if _, ok := stripType(f.Type).(*dwarf.StructType); ok {
+				off, size := int(f.ByteOffset), int(f.Type.Size())
+				if off+size <= len(v.b) && size >= 0 {
+					inner := value{typ: f.Type, b: v.b[off : off+size], name: v.name, where: v.where, addressable: v.addressable, addr: v.addr + uint64(off)}
+					if got, err := field(inner, name); err == nil {
+						return got, nil
+					}
+				}
+			}
+			continue
+		}
 		if f.Name != name {
 			continue
 		}

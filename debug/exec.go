@@ -93,7 +93,15 @@ func (ex *execution) run() {
 	if in.Helpers != nil {
 		in.Helpers.ResetState(in.Machine)
 	}
-	res, err := testrun.Run(in.Machine, in.Type, in.Input)
+	var res *testrun.Result
+	var err error
+	if in.Run != nil {
+		var r0 uint64
+		r0, err = in.Run(in.Machine)
+		res = &testrun.Result{Retval: uint32(r0)}
+	} else {
+		res, err = testrun.Run(in.Machine, in.Type, in.Input)
+	}
 	in.Machine.Attach(nil)
 	if ex.tr.aborted {
 		return

@@ -42,6 +42,9 @@ type Instance struct {
 	Helpers *helpers.Set       // for the run's printk output; may be nil
 	Type    ebpf.ProgramType
 	Input   testrun.Options // Data and Ctx
+	// Run, if set, runs the machine instead of a BPF_PROG_TEST_RUN of
+	// Input (a trace file's recorded run maps its own context).
+	Run func(*vm.Machine) (uint64, error)
 }
 
 // Target is what a session debugs. New must build a fresh Instance each
@@ -315,4 +318,12 @@ func lineKey(l *isa.Line) (string, int) {
 		return "", 0
 	}
 	return l.File, l.Line
+}
+
+// Type returns the program type of the target's entry program.
+func (s *Session) Type() ebpf.ProgramType {
+	if inst := s.probe(); inst != nil {
+		return inst.Type
+	}
+	return ebpf.UnspecifiedProgram
 }

@@ -138,7 +138,7 @@ var docs = map[asm.BuiltinFunc]doc{
 // writeTable writes HELPERS.md: every helper New registers, by id.
 func writeTable(w io.Writer) error {
 	s := New(nil)
-	ids := s.IDs()
+	ids := slices.DeleteFunc(s.IDs(), func(id int32) bool { return id >= KfuncBase })
 	slices.Sort(ids)
 	var b strings.Builder
 	b.WriteString("# Implemented helpers\n\n")
@@ -153,6 +153,7 @@ func writeTable(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\n%d helpers.\n", len(ids))
 	writeCoverage(&b, s)
+	writeKfuncs(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -250,4 +251,18 @@ func writeCoverage(b *strings.Builder, s *Set) {
 		fmt.Fprintf(b, " %d/%d |", n, len(kernelHelpers[c.name]))
 	}
 	b.WriteString("\n")
+}
+
+// writeKfuncs lists the implemented kfuncs.
+func writeKfuncs(b *strings.Builder) {
+	b.WriteString("\n## Kfuncs\n\n")
+	b.WriteString("The loader resolves a kfunc call against kernel BTF (the running kernel's, or the\n")
+	b.WriteString("prototypes bundled in loader/kfuncs.btf) and calls these; any other kfunc is a\n")
+	b.WriteString("load error naming it.\n\n")
+	b.WriteString("| kfunc | semantics | injectable |\n|---|---|---|\n")
+	for _, n := range kfuncTable() {
+		e := kfuncRegistry[n]
+		fmt.Fprintf(b, "| `%s` | %s | %s |\n", n, e.doc, e.env)
+	}
+	fmt.Fprintf(b, "\n%d kfuncs.\n", len(kfuncTable()))
 }

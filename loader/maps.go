@@ -36,7 +36,7 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 
 // isDataSection reports whether a map holds a global data section.
 func isDataSection(name string) bool {
-	return name == ".bss" || name == ".data" || name == ".rodata" ||
+	return name == ".bss" || name == ".data" || name == ".rodata" || name == kconfigMap ||
 		strings.HasPrefix(name, ".data.") || strings.HasPrefix(name, ".rodata.")
 }
 

@@ -23,12 +23,21 @@ func (m *Machine) SetAlarm(n uint64, fn func()) {
 // ring calls the alarm if it is due, and restores the budget's own limit.
 // It reports false when the budget itself is exhausted.
 func (m *Machine) ring() bool {
-	if m.alarm.fn == nil || m.n >= m.cfg.MaxInsns {
+	if m.alarm.fn == nil || m.n >= m.limit {
 		return false
 	}
 	fn := m.alarm.fn
 	m.alarm = alarm{}
-	m.budget = m.cfg.MaxInsns
+	m.budget = m.limit
 	fn()
 	return true
+}
+
+// setBudget sets the count at which the slow path next looks: the run's
+// limit, or a pending alarm before it.
+func (m *Machine) setBudget() {
+	m.budget = m.limit
+	if m.alarm.fn != nil && m.alarm.at < m.budget {
+		m.budget = m.alarm.at
+	}
 }

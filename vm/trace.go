@@ -37,7 +37,20 @@ type hookSet struct {
 // the new hooks from the next instruction (a debugger runs untraced to a
 // point, then traced). A PC hook must not be attached or detached during
 // a run.
-func (m *Machine) Attach(h any) {
+//
+// Attach refuses, with an error wrapping ErrNotAHook and leaving the hooks
+// as they were, a value that would miss events it looks meant for: one
+// that implements no hook interface (a T whose methods have *T receivers),
+// or has a method named like a hook method with another signature
+// (Access(hooks.Access)). A compile-time assertion catches both earlier:
+//
+//	var _ hooks.AccessHook = (*myHook)(nil)
+func (m *Machine) Attach(h any) error {
+	if h != nil {
+		if err := checkHook(h); err != nil {
+			return err
+		}
+	}
 	s := hookSet{gen: m.hooks.gen + 1}
 	s.step, _ = h.(hooks.StepHook)
 	s.access, _ = h.(hooks.AccessHook)
@@ -52,6 +65,7 @@ func (m *Machine) Attach(h any) {
 	if m.state == running { // what the old hooks planned is not the new ones'
 		m.trace.pending, m.trace.plan.active = false, false
 	}
+	return nil
 }
 
 // traceState is the per-run state of tracing and pausing; its events are

@@ -59,6 +59,7 @@ func init() {
 		"profile": {"instruction profile as pprof, spans as Chrome trace JSON", cmdProfile},
 		"verify":  {"run packets in bpfscope and in the kernel and compare", cmdVerify},
 		"disasm":  {"disassemble a program in kernel syntax with source lines", cmdDisasm},
+		"debug":   {"debug a program interactively, forwards and backwards (gdb commands)", cmdDebug},
 		"version": {"print the module version and how this binary was built", cmdVersion},
 	}
 }
