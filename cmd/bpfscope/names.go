@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"debug/dwarf"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -81,6 +82,65 @@ func setLocals(t *text.Writer, p *program, c *loader.Collection) {
 		return
 	}
 	for name, lp := range c.Programs {
-		t.SetLocals(name, info.Program(lp.Prog))
+		t.SetLocals(name, dwarfLocals{info.Program(lp.Prog)})
 	}
+}
+
+// dwarfLocals names a byte inside a stack variable by its member
+// ("key.daddr", "init.mac[2]"), from the variable's DWARF type.
+type dwarfLocals struct{ *debuginfo.Prog }
+
+func (d dwarfLocals) SlotName(pc int, off int64) (string, int64) {
+	name, at := d.Prog.SlotName(pc, off)
+	if name == "" || at == 0 {
+		return name, at
+	}
+	v, ok := d.Prog.Local(pc, name)
+	if !ok {
+		return name, at
+	}
+	path, rest := memberPath(v.Type, at)
+	return name + path, rest
+}
+
+// memberPath walks structs and arrays of a DWARF type down to the member
+// holding byte off: its path and the offset left inside it.
+func memberPath(t dwarf.Type, off int64) (string, int64) {
+	var b strings.Builder
+	for range 16 {
+		switch tt := t.(type) {
+		case *dwarf.TypedefType:
+			t = tt.Type
+			continue
+		case *dwarf.QualType:
+			t = tt.Type
+			continue
+		case *dwarf.StructType:
+			var found *dwarf.StructField
+			for _, f := range tt.Field {
+				if size := f.Type.Size(); f.BitSize == 0 && off >= f.ByteOffset && off < f.ByteOffset+size {
+					found = f
+					break
+				}
+			}
+			if found == nil {
+				return b.String(), off
+			}
+			if found.Name != "" {
+				b.WriteString("." + found.Name)
+			}
+			t, off = found.Type, off-found.ByteOffset
+			continue
+		case *dwarf.ArrayType:
+			elem := tt.Type.Size()
+			if elem <= 0 {
+				return b.String(), off
+			}
+			fmt.Fprintf(&b, "[%d]", off/elem)
+			t, off = tt.Type, off%elem
+			continue
+		}
+		break
+	}
+	return b.String(), off
 }

@@ -125,7 +125,8 @@ func TestLocalsFromDWARF(t *testing.T) {
 	for _, want := range []string{
 		"r7=71 (len)",
 		"store u32 fp-16 (key): 0 -> 33554442",
-		"store u32 fp-12 (key+4): 0 -> 889192458",
+		"store u32 fp-12 (key.daddr): 0 -> 889192458",
+		"store u8 fp-23 (init.mac[5]): 0 -> 2",
 		"helper load 16B fp-16 (key) = ",
 	} {
 		if !strings.Contains(out, want) {
