@@ -116,6 +116,9 @@ func memberPath(t dwarf.Type, off int64) (string, int64) {
 			t = tt.Type
 			continue
 		case *dwarf.StructType:
+			if tt.Kind == "union" { // which member is meant is anyone's guess
+				return b.String(), off
+			}
 			var found *dwarf.StructField
 			for _, f := range tt.Field {
 				if size := f.Type.Size(); f.BitSize == 0 && off >= f.ByteOffset && off < f.ByteOffset+size {
