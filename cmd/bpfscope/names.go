@@ -116,7 +116,9 @@ func memberPath(t dwarf.Type, off int64) (string, int64) {
 			t = tt.Type
 			continue
 		case *dwarf.StructType:
-			if tt.Kind == "union" { // which member is meant is anyone's guess
+			// Which member of a union is meant is anyone's guess; an
+			// in6_addr is an address, not its union.
+			if tt.Kind == "union" || tt.StructName == "in6_addr" {
 				return b.String(), off
 			}
 			var found *dwarf.StructField
