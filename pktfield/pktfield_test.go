@@ -282,6 +282,17 @@ func TestCacheFollowsFrame(t *testing.T) {
 	if got := c.Name(encap, 34+12, 4); got != "inner.ipv4.src" {
 		t.Errorf("after encapsulation: got %q, want inner.ipv4.src", got)
 	}
+	// An IPv4 header gopacket cannot decode (all zero), then written: the
+	// bytes past the Ethernet header are watched too.
+	frame := make([]byte, len(udp))
+	copy(frame, udp[:14])
+	if got := c.Name(frame, 26, 4); got != "" {
+		t.Errorf("zero IPv4 header: got %q", got)
+	}
+	copy(frame[14:], udp[14:])
+	if got := c.Name(frame, 26, 4); got != "ipv4.src" {
+		t.Errorf("after headers were written: got %q, want ipv4.src", got)
+	}
 }
 
 func TestUndecodable(t *testing.T) {
