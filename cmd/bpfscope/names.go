@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
@@ -86,28 +87,41 @@ func setLocals(t *text.Writer, p *program, c *loader.Collection) {
 	}
 }
 
-// dwarfLocals names a byte inside a stack variable by its member
-// ("key.daddr", "init.mac[2]"), from the variable's DWARF type.
+// dwarfLocals adapts debuginfo.Prog to text.Locals: it names the bytes
+// of a stack slot by the variable and the member they lie in ("key.daddr",
+// "init.mac[5]"), from the variable's DWARF type.
 type dwarfLocals struct{ *debuginfo.Prog }
 
-func (d dwarfLocals) SlotName(pc int, off int64) (string, int64) {
+func (d dwarfLocals) SlotName(pc int, off int64, size int) string {
 	name, at := d.Prog.SlotName(pc, off)
-	if name == "" || at == 0 {
-		return name, at
+	if name == "" {
+		return ""
 	}
 	v, ok := d.Prog.Local(pc, name)
 	if !ok {
-		return name, at
+		return name + offSuffix(at)
 	}
-	path, rest := memberPath(v.Type, at)
-	return name + path, rest
+	path, rest := memberPath(v.Type, at, int64(max(size, 1)))
+	return name + path + offSuffix(rest)
+}
+
+func offSuffix(off int64) string {
+	if off == 0 {
+		return ""
+	}
+	return "+" + strconv.FormatInt(off, 10)
 }
 
 // memberPath walks structs and arrays of a DWARF type down to the member
-// holding byte off: its path and the offset left inside it.
-func memberPath(t dwarf.Type, off int64) (string, int64) {
+// holding the size bytes at off, as btfvalue.Path does for BTF: its path
+// and the offset left inside it. An access covering a whole struct or
+// array stops there; one spanning members is named where it starts.
+func memberPath(t dwarf.Type, off, size int64) (string, int64) {
 	var b strings.Builder
 	for range 16 {
+		if off == 0 && size >= t.Size() {
+			break
+		}
 		switch tt := t.(type) {
 		case *dwarf.TypedefType:
 			t = tt.Type
