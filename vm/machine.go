@@ -268,6 +268,8 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	return b
 }
 
+var _ hooks.Namer = (*Machine)(nil)
+
 // fieldNamer is a Map that names the bytes of its values for traces
 // (package maps does, from BTF).
 type fieldNamer interface {
