@@ -3,6 +3,7 @@ package cbpf
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -247,8 +248,8 @@ func TestTraceNamesClassicInstructions(t *testing.T) {
 	r, _ := p.NewSocketRunner(nil, vm.Config{})
 	var classic []int
 	rec := &stepRecorder{fn: func(s *hooks.Step) {
-		if l := r.Machine().Line(s.PC); l != nil && (len(classic) == 0 || classic[len(classic)-1] != l.Line) {
-			classic = append(classic, l.Line)
+		if l := r.Machine().Line(s.PC); l != nil && (len(classic) == 0 || classic[len(classic)-1] != l.Line-1) {
+			classic = append(classic, l.Line-1)
 		}
 	}}
 	if err := attach(r.Machine(), rec); err != nil {
@@ -267,7 +268,7 @@ func TestTraceNamesClassicInstructions(t *testing.T) {
 			t.Fatalf("classic pcs must only go forward: %v", classic)
 		}
 	}
-	if got := p.EBPF.Lines[len(p.EBPF.Lines)-1].Text; !strings.HasPrefix(got, "ret") {
+	if got := p.EBPF.Lines[len(p.EBPF.Lines)-1].Text; !strings.HasPrefix(got, fmt.Sprintf("(%03d) ret", len(f)-1)) {
 		t.Errorf("last eBPF instruction's classic line is %q", got)
 	}
 }

@@ -59,13 +59,19 @@ const (
 	skbVlanPresent, skbVlanTCI, skbVlanProto, skbIfindex, skbHash = 20, 24, 28, 40, 68
 )
 
+// ListingFile is the file name the converted program's lines give: the
+// filter's listing, as Filter.String writes it.
+const ListingFile = "filter.cbpf"
+
 // Program is a checked classic filter and the eBPF program it became.
 type Program struct {
 	Filter Filter
 	Mode   Mode
 	// EBPF is the converted program. Its Lines name, for every
-	// instruction, the classic instruction it came from (file "cbpf", line
-	// = the classic index; nil for the prologue), so traces print both.
+	// instruction, the classic instruction it came from as a line of the
+	// filter's listing (Filter.String: file ListingFile, line = classic
+	// index + 1, text "(003) jeq ..."; nil for the prologue), so traces,
+	// coverage and profiles speak of classic instructions.
 	EBPF *vm.Program
 	// Origin maps each eBPF pc to its classic index (-1: the prologue).
 	Origin []int
@@ -123,7 +129,7 @@ func Convert(name string, f Filter, mode Mode) (*Program, error) {
 	lines := make([]*isa.Line, len(c.out))
 	texts := make([]*isa.Line, len(f))
 	for i, in := range f {
-		texts[i] = &isa.Line{Func: name, File: "cbpf", Line: i, Text: Disasm(in, i)}
+		texts[i] = &isa.Line{Func: name, File: ListingFile, Line: i + 1, Text: fmt.Sprintf("(%03d) %s", i, Disasm(in, i))}
 	}
 	for pc, e := range c.out {
 		if e.target >= len(f) {

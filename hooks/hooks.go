@@ -255,6 +255,21 @@ type HelperCall struct {
 	Depth int
 }
 
+// Arguments returns the arguments the helper takes: as many of Args as the
+// kernel's helper of that id has when Name is its name (isa.HelperArity),
+// else, for a helper of the caller's own, Args without trailing zeros.
+// The registers past them hold whatever the program left there.
+func (h *HelperCall) Arguments() []uint64 {
+	if h.Name == isa.HelperName(h.ID) {
+		return h.Args[:isa.HelperArity(h.ID)]
+	}
+	n := len(h.Args)
+	for n > 0 && h.Args[n-1] == 0 {
+		n--
+	}
+	return h.Args[:n]
+}
+
 // HelperHook sees every helper call.
 type HelperHook interface {
 	Helper(*HelperCall) Action

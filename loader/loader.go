@@ -14,6 +14,7 @@ package loader
 
 import (
 	"cmp"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +111,10 @@ func LoadReader(r io.ReaderAt, opts Options) (*Collection, error) {
 }
 
 func load(object string, r io.ReaderAt, opts Options) (*Collection, error) {
+	var magic [4]byte
+	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || string(magic[:]) != elf.ELFMAG {
+		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: fmt.Errorf("%w (starts with %q)", ErrNotELF, magic[:n])}
+	}
 	if err := checkObjectBTF(r); err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
 	}

@@ -204,6 +204,15 @@ func (d *differ) input(rng *rand.Rand, canonical bool) kernel.Input {
 	if canonical {
 		return in
 	}
+	// Sometimes no ctx_out buffer (the kernel then builds no context
+	// structure: the skb family sees wire_len 0), or for XDP only a
+	// ctx_out buffer (a zeroed xdp_md: the whole frame in fragments).
+	switch rng.IntN(6) {
+	case 0:
+		in.NoCtxOut = oracleCtxOut[ps.Type]
+	case 1:
+		in.NoCtxIn = ps.Type == ebpf.XDP
+	}
 	in.Maps = map[string][]kernel.KV{}
 	for name, ms := range d.spec.Maps {
 		if isData(name) {
@@ -434,25 +443,25 @@ func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, error) {
 			}
 		}
 	}
+	typ := d.spec.Programs[d.prog].Type
 	ctxIn := in.Ctx
-	if n := zeroCtx[d.spec.Programs[d.prog].Type]; ctxIn == nil && n > 0 {
-		// The oracle passes a ctx_out buffer; with one and no ctx_in the
-		// kernel runs with a zeroed context structure (bpf_ctx_init).
-		ctxIn = make([]byte, n)
+	if typ == ebpf.XDP && ctxIn == nil && !in.NoCtxIn && !in.NoCtxOut {
+		ctxIn = kernel.Marshal(kernel.XDPMd{DataEnd: uint32(len(in.Data))}) // what the oracle passes
 	}
 	env := fibEnv{helpers.NewDefaultEnv(), d.fib}
-	res, err := RunProgram(c, d.prog, vm.Config{Helpers: helpers.New(env)}, Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat})
+	opts := Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat, WantCtxOut: oracleCtxOut[typ] && !in.NoCtxOut}
+	res, err := RunProgram(c, d.prog, vm.Config{Helpers: helpers.New(env)}, opts)
 	if res == nil {
 		res = &Result{}
 	}
 	return res, dumpMaps(c), err
 }
 
-// zeroCtx sizes the zeroed ctx_in the kernel uses when only ctx_out is
-// given: __sk_buff for the skb family, bpf_flow_keys for flow dissectors.
-var zeroCtx = map[ebpf.ProgramType]int{
-	ebpf.SocketFilter: 192, ebpf.SchedCLS: 192, ebpf.SchedACT: 192, ebpf.CGroupSKB: 192,
-	ebpf.LWTIn: 192, ebpf.LWTOut: 192, ebpf.LWTXmit: 192, ebpf.FlowDissector: 56,
+// oracleCtxOut are the types the oracle (package kernel) passes a ctx_out
+// buffer for, unless told not to.
+var oracleCtxOut = map[ebpf.ProgramType]bool{
+	ebpf.XDP: true, ebpf.SocketFilter: true, ebpf.SchedCLS: true, ebpf.SchedACT: true, ebpf.CGroupSKB: true,
+	ebpf.LWTIn: true, ebpf.LWTOut: true, ebpf.LWTXmit: true,
 }
 
 func isData(name string) bool {

@@ -32,7 +32,20 @@ type hookSet struct {
 // Attach installs h, replacing any hook attached before; h may implement any
 // of the interfaces of package hooks (combine several with hooks.Multi).
 // Attach(nil) detaches. It must not be called while a run is in progress.
-func (m *Machine) Attach(h any) {
+//
+// Attach refuses, with an error wrapping ErrNotAHook and leaving the hooks
+// as they were, a value that would miss events it looks meant for: one
+// that implements no hook interface (a T whose methods have *T receivers),
+// or has a method named like a hook method with another signature
+// (Access(hooks.Access)). A compile-time assertion catches both earlier:
+//
+//	var _ hooks.AccessHook = (*myHook)(nil)
+func (m *Machine) Attach(h any) error {
+	if h != nil {
+		if err := checkHook(h); err != nil {
+			return err
+		}
+	}
 	var s hookSet
 	s.step, _ = h.(hooks.StepHook)
 	s.access, _ = h.(hooks.AccessHook)
@@ -44,6 +57,7 @@ func (m *Machine) Attach(h any) {
 	s.pcs, _ = h.(hooks.PCHook)
 	s.traced = s.step != nil || s.access != nil
 	m.hooks = s
+	return nil
 }
 
 // traceState is the per-run state of tracing and pausing; its events are

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -30,6 +31,9 @@ type classicFlags struct {
 	syscalls            []string
 	syscallsJSON        string
 	quiet               bool
+	// hook, if set, is attached to the filter's machine (cover, profile).
+	hook any
+	runs int // inputs run so far
 }
 
 // wantsClassic reports whether a run or trace command line names a
@@ -199,9 +203,7 @@ func (c *classicFlags) runSocket(e *env, p *cbpf.Program, label string, tw *text
 	if err != nil {
 		return err
 	}
-	if tw != nil {
-		r.Machine().Attach(tw)
-	}
+	c.attach(r.Machine(), tw)
 	fmt.Fprintf(e.stdout, "classic socket filter %s, %d instructions (%d eBPF), on %s\n", label, len(p.Filter), p.EBPF.Len(), what)
 	if tw != nil {
 		fmt.Fprint(e.stdout, indent(p.Filter.String(), "  "))
@@ -218,6 +220,7 @@ func (c *classicFlags) runSocket(e *env, p *cbpf.Program, label string, tw *text
 			return err
 		}
 		total++
+		c.runs++
 		if tw != nil {
 			fmt.Fprintf(e.stdout, "=== packet %d: %s (%d bytes) ===\n", pkt.N, summarize(pkt.Data, layers.LinkTypeEthernet), len(pkt.Data))
 		}
@@ -257,6 +260,145 @@ func (c *classicFlags) runSocket(e *env, p *cbpf.Program, label string, tw *text
 			fmt.Fprintf(e.stdout, "wrote %d frame(s) to %s\n", w.n, w.path)
 		}
 	}
+	return nil
+}
+
+// attach attaches the text trace and the flags' hook, if any.
+func (c *classicFlags) attach(m *vm.Machine, tw *text.Writer) {
+	for _, h := range []any{tw, c.hook} {
+		if h != nil && h != (*text.Writer)(nil) {
+			m.Attach(h)
+		}
+	}
+}
+
+// classicLoad parses the flags of cover and profile for a classic filter
+// (those of run, and out as the output flag) and loads the filter.
+func classicLoad(e *env, name string, args []string, out *string, def string) (*classicFlags, *cbpf.Program, string, error) {
+	fset := flag.NewFlagSet(name, flag.ContinueOnError)
+	fset.Usage = func() { fmt.Fprintf(fset.Output(), classicUsage, name); fset.PrintDefaults() }
+	c := &classicFlags{}
+	c.register(fset, true)
+	fset.StringVar(out, "o", def, "write the output to `FILE`")
+	pos, err := parse(e, fset, args)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(pos) > 0 {
+		return nil, nil, "", usagef(e, name, "a classic filter takes no program argument (got %s)", strings.Join(pos, " "))
+	}
+	f, mode, label, err := c.filter()
+	if errors.Is(err, errUsage) {
+		return nil, nil, "", usagef(e, name, "give one of --cbpf, --cbpf-expr and --seccomp")
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p, err := cbpf.Load("cbpf", f, mode)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("%s: %w", label, err)
+	}
+	return c, p, label, nil
+}
+
+// runQuietly runs the filter over all its inputs with c.hook
+// attached and returns how many runs there were.
+func (c *classicFlags) runQuietly(e *env, p *cbpf.Program, label string) (int, error) {
+	var out bytes.Buffer
+	quiet := &env{stdout: &out, stderr: e.stderr, stdin: e.stdin}
+	c.quiet = true
+	var err error
+	if p.Mode == cbpf.Seccomp {
+		err = c.runSeccomp(quiet, p, label, nil)
+	} else {
+		err = c.runSocket(quiet, p, label, nil)
+	}
+	return c.runs, err
+}
+
+// classicCover is cover for a classic filter: which classic instructions
+// and branches ran, as lcov over the filter's listing (written beside it).
+func classicCover(e *env, args []string) error {
+	var out string
+	c, p, label, err := classicLoad(e, "cover", args, &out, "bpfscope.lcov")
+	if err != nil {
+		return err
+	}
+	cov := newCoverage()
+	cov.progs[p.EBPF.Name] = &progCover{prog: p.EBPF, count: make([]uint64, p.EBPF.Len()), taken: make([]uint64, p.EBPF.Len()), fallen: make([]uint64, p.EBPF.Len())}
+	c.hook = cov
+	runs, err := c.runQuietly(e, p, label)
+	if err != nil {
+		return err
+	}
+	listing := filepath.Join(filepath.Dir(out), cbpf.ListingFile)
+	if out == "-" {
+		listing = cbpf.ListingFile
+	}
+	if err := os.WriteFile(listing, []byte(p.Filter.String()), 0o644); err != nil {
+		return err
+	}
+	report := cov.report(&sourceDir{dir: filepath.Dir(listing), explicit: true})
+	if err := writeFile(out, func(w io.Writer) error { return report.writeLcov(w, label) }); err != nil {
+		return err
+	}
+	if out == "-" {
+		return nil
+	}
+	report.summary(e.stdout, runs)
+	// Per classic instruction: how often it ran.
+	counts := make([]uint64, len(p.Filter))
+	for pc, n := range cov.progs[p.EBPF.Name].count {
+		if i := p.ClassicPC(pc); i >= 0 {
+			counts[i] = max(counts[i], n)
+		}
+	}
+	fmt.Fprintf(e.stdout, "\n%8s  %s\n", "runs", "classic instruction")
+	for i, in := range p.Filter {
+		fmt.Fprintf(e.stdout, "%8d  (%03d) %s\n", counts[i], i, cbpf.Disasm(in, i))
+	}
+	fmt.Fprintf(e.stdout, "wrote %s and %s\n", out, listing)
+	return nil
+}
+
+// classicProfile is profile for a classic filter: eBPF instructions
+// executed per classic instruction, as pprof.
+func classicProfile(e *env, args []string) error {
+	var out string
+	c, p, label, err := classicLoad(e, "profile", args, &out, "bpfscope.pprof")
+	if err != nil {
+		return err
+	}
+	pr := newProfiler()
+	pr.progs[p.EBPF.Name] = p.EBPF
+	c.hook = pr
+	runs, err := c.runQuietly(e, p, label)
+	if err != nil {
+		return err
+	}
+	prof := pr.build(&sourceDir{})
+	if err := prof.CheckValid(); err != nil {
+		return err
+	}
+	if err := writeFile(out, prof.Write); err != nil {
+		return err
+	}
+	byInsn := map[int64]int64{}
+	var total int64
+	for _, s := range prof.Sample {
+		byInsn[s.Location[0].Line[0].Line] += s.Value[0]
+		total += s.Value[0]
+	}
+	fmt.Fprintf(e.stdout, "%d runs, %d eBPF instructions executed\n%10s %6s  %s\n", runs, total, "insns", "share", "classic instruction")
+	for i, in := range p.Filter {
+		if n := byInsn[int64(i+1)]; n > 0 {
+			fmt.Fprintf(e.stdout, "%10d %5.1f%%  (%03d) %s\n", n, 100*float64(n)/float64(total), i, cbpf.Disasm(in, i))
+		}
+	}
+	if n := byInsn[0]; n > 0 {
+		fmt.Fprintf(e.stdout, "%10d %5.1f%%  (prologue: A = X = 0, ctx in r6)\n", n, 100*float64(n)/float64(total))
+	}
+	fmt.Fprintf(e.stdout, "wrote %s\n", out)
 	return nil
 }
 
@@ -301,15 +443,14 @@ func (c *classicFlags) runSeccomp(e *env, p *cbpf.Program, label string, tw *tex
 	if err != nil {
 		return err
 	}
-	if tw != nil {
-		r.Machine().Attach(tw)
-	}
+	c.attach(r.Machine(), tw)
 	fmt.Fprintf(e.stdout, "seccomp filter %s, %d instructions (%d eBPF)\n\n", label, len(p.Filter), p.EBPF.Len())
 	counts := map[string]int{}
 	for i, d := range calls {
 		if tw != nil {
 			fmt.Fprintf(e.stdout, "=== system call %d: %s ===\n", i+1, syscallString(d))
 		}
+		c.runs++
 		a, err := r.Run(context.Background(), d)
 		if tw != nil {
 			tw.Flush()

@@ -90,7 +90,7 @@ func TestClassicCommands(t *testing.T) {
 		t.Fatalf("raw bytes: status %d: %s\n%s", code, errs, out)
 	}
 	out, _, code = bpfscope(t, "trace", "--cbpf", ddd)
-	if code != 0 || !strings.Contains(out, "; cbpf:0: ldh [12]") || !strings.Contains(out, "r0 = *(u16 *)skb[12]") || !strings.Contains(out, "; cbpf:2: ret #64") {
+	if code != 0 || !strings.Contains(out, "; filter.cbpf:1: (000) ldh [12]") || !strings.Contains(out, "r0 = *(u16 *)skb[12]") || !strings.Contains(out, "; filter.cbpf:3: (002) ret #64") {
 		t.Fatalf("trace: status %d\n%s", code, out)
 	}
 
@@ -135,5 +135,31 @@ func TestClassicCommands(t *testing.T) {
 		if code != c.code || !strings.Contains(errs, c.msg) {
 			t.Errorf("%q: status %d, %q; want %d and %q", c.args, code, errs, c.code, c.msg)
 		}
+	}
+}
+
+// TestClassicCoverProfile: cover and profile count classic instructions.
+func TestClassicCoverProfile(t *testing.T) {
+	dir := t.TempDir()
+	ddd := "4\n40 0 0 12\n21 0 1 2048\n6 0 0 64\n6 0 0 0\n" // IPv4: 9 of the 12 sample frames
+	lcov := filepath.Join(dir, "c.lcov")
+	out, errs, code := bpfscope(t, "cover", "--cbpf", ddd, "-o", lcov)
+	if code != 0 {
+		t.Fatalf("cover: status %d: %s", code, errs)
+	}
+	for _, want := range []string{"12  (000) ldh [12]", "12  (001) jeq #0x800 jt 2 jf 3", "9  (002) ret #64", "3  (003) ret #0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cover lacks %q:\n%s", want, out)
+		}
+	}
+	b, _ := os.ReadFile(lcov)
+	listing, _ := os.ReadFile(filepath.Join(dir, "filter.cbpf"))
+	if !strings.Contains(string(b), "SF:"+filepath.Join(dir, "filter.cbpf")) || !strings.Contains(string(b), "DA:3,9") ||
+		!strings.HasPrefix(string(listing), "(000) ldh [12]\n") {
+		t.Errorf("lcov:\n%s\nlisting:\n%s", b, listing)
+	}
+	out, errs, code = bpfscope(t, "profile", "--cbpf", ddd, "-o", filepath.Join(dir, "p.pprof"))
+	if code != 0 || !strings.Contains(out, "12 runs") || !strings.Contains(out, "(002) ret #64") {
+		t.Fatalf("profile: status %d: %s\n%s", code, errs, out)
 	}
 }

@@ -340,20 +340,17 @@ func minusMulti(a, b []keyed) []keyed {
 }
 
 // eventTexts lists the helper calls or map operations of a run. Helper
-// calls are alike when made at the same pc with the same result: the
-// registers past a helper's arguments hold leftovers, which the events
-// cannot tell from arguments.
+// calls are alike when made at the same pc with the same arguments (as
+// many as the helper takes: the registers past them hold leftovers) and
+// the same result.
 func eventTexts(t *tracefile.Trace, k hooks.Kind) []keyed {
 	var out []keyed
 	for _, r := range t.Events {
 		if r.Kind != k {
 			continue
 		}
-		e := keyed{eventText(t, r), eventText(t, r)}
-		if k == hooks.KindHelper {
-			e.key = fmt.Sprintf("%d %s %#x %v", r.Helper.PC, r.Helper.Name, r.Helper.Ret, r.Helper.Err)
-		}
-		out = append(out, e)
+		s := eventText(t, r)
+		out = append(out, keyed{s, s})
 	}
 	return out
 }
@@ -377,13 +374,9 @@ func eventText(t *tracefile.Trace, r *hooks.Record) string {
 		return fmt.Sprintf("%s: %#x -> %#x", s, a.Old, a.Value)
 	case hooks.KindHelper:
 		h := &r.Helper
-		n := len(h.Args)
-		for n > 0 && h.Args[n-1] == 0 {
-			n--
-		}
-		args := make([]string, n)
-		for i := range n {
-			args[i] = fmt.Sprintf("%#x", h.Args[i])
+		args := make([]string, 0, len(h.Args))
+		for _, a := range h.Arguments() { // the registers past them are dead
+			args = append(args, fmt.Sprintf("%#x", a))
 		}
 		if h.Err != nil {
 			return fmt.Sprintf("pc %d: %s(%s) failed: %v", h.PC, h.Name, strings.Join(args, ", "), h.Err)

@@ -151,3 +151,72 @@ func TestTraceQuietRecord(t *testing.T) {
 		t.Errorf("replay: %s%s", out, errs)
 	}
 }
+
+// TestNotAProgram: a file that is neither ELF nor bytecode is said to be
+// so, in one line that does not repeat itself.
+func TestNotAProgram(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "x.o")
+	os.WriteFile(text, []byte("this is a text file, not a program\n"), 0o644)
+	_, errs, code := bpfscope(t, "run", text)
+	if code != 1 || !strings.Contains(errs, "x.o: not an ELF object or raw bytecode") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("status %d, stderr %q", code, errs)
+	}
+	bad := filepath.Join(dir, "bad.bin") // r11 = 0; exit: the second slot is wrong
+	os.WriteFile(bad, []byte{0xb7, 0, 0, 0, 2, 0, 0, 0, 0xb7, 0x0b, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0}, 0o644)
+	_, errs, _ = bpfscope(t, "run", "--data-in", samplePath(t), bad)
+	if strings.Contains(errs, "pc 1") || !strings.Contains(errs, "insn 1: invalid program: op 0xb7: invalid register") {
+		t.Errorf("stderr %q: want the pc once, as insn 1", errs)
+	}
+}
+
+// TestSourceDir: --source-dir finds the sources an object names under
+// another directory, by the longest tail of the recorded path that exists
+// there, as debuggers' substitute-path does.
+func TestSourceDir(t *testing.T) {
+	dir := t.TempDir()
+	nested := filepath.Join(dir, "checkout", "examples", "progs")
+	os.MkdirAll(nested, 0o755)
+	os.WriteFile(filepath.Join(nested, "fw.c"), []byte("int x;\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "top.c"), []byte("int y;\n"), 0o644)
+	for _, tt := range []struct {
+		s          sourceDir
+		file, want string
+	}{
+		// An absolute path from the machine that built the object.
+		{sourceDir{dir: filepath.Join(dir, "checkout"), explicit: true}, "/home/builder/src/examples/progs/fw.c", filepath.Join(nested, "fw.c")},
+		{sourceDir{dir: nested, explicit: true}, "/home/builder/src/examples/progs/fw.c", filepath.Join(nested, "fw.c")},
+		// A relative path, as build.sh records them.
+		{sourceDir{dir: dir, explicit: true}, "./top.c", filepath.Join(dir, "top.c")},
+		// Nothing there: a --source-dir still re-roots, a default does not.
+		{sourceDir{dir: dir, explicit: true}, "/elsewhere/gone.c", filepath.Join(dir, "gone.c")},
+		{sourceDir{dir: dir}, "./gone.c", "./gone.c"},
+		// A path that exists and is not under DIR (a system header) stays.
+		{sourceDir{dir: dir, explicit: true}, "/usr/include/stdio.h", "/usr/include/stdio.h"},
+	} {
+		if tt.file == "/usr/include/stdio.h" {
+			if _, err := os.Stat(tt.file); err != nil {
+				continue
+			}
+		}
+		if got := tt.s.resolve(tt.file); got != tt.want {
+			t.Errorf("%+v resolve(%s) = %s, want %s", tt.s, tt.file, got, tt.want)
+		}
+	}
+
+	// The command: lcov, disasm and profile name the sources under DIR.
+	progs, _ := filepath.Abs("../../examples/progs")
+	want := filepath.Join(progs, "xdp_firewall.c")
+	out, errs, code := bpfscope(t, "cover", "--source-dir", progs, "-o", "-")
+	if code != 0 || !strings.Contains(out, "SF:"+want+"\n") {
+		t.Errorf("cover --source-dir: status %d, %s\n%s", code, errs, out)
+	}
+	out, errs, code = bpfscope(t, "disasm", "--source-dir", progs)
+	if code != 0 || !strings.Contains(out, "; "+want+":112:") {
+		t.Errorf("disasm --source-dir: status %d, %s\n%s", code, errs, out)
+	}
+	out, errs, code = bpfscope(t, "profile", "--source-dir", progs, "-o", filepath.Join(dir, "p.pprof"))
+	if code != 0 || !strings.Contains(out, want+":125") {
+		t.Errorf("profile --source-dir: status %d, %s\n%s", code, errs, out)
+	}
+}

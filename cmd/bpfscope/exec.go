@@ -36,7 +36,7 @@ func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet
 	if in.run == nil {
 		in.run = testrun.NewRunner(in.m, typ) // reuses the context where it can
 	}
-	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx})
+	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut})
 	r := &result{Packet: pk, Err: err}
 	if res != nil {
 		r.Retval, r.DataOut, r.CtxOut, r.Insns = res.Retval, res.DataOut, res.CtxOut, res.Insns

@@ -71,6 +71,9 @@ type program struct {
 	typ     ebpf.ProgramType
 	bundled bool
 	mapSets []string
+	// ctxOut: the runs pass a ctx_out buffer (run --ctx-out), which
+	// changes what test_run builds when there is no ctx_in.
+	ctxOut bool
 	// first is the collection load made, handed to the first caller of
 	// collection so the object is not loaded twice.
 	first *loader.Collection
@@ -113,6 +116,11 @@ func (in *inputFlags) load(args []string) (*program, error) {
 				name = strings.TrimSuffix(p.label, filepath.Ext(p.label))
 			}
 			if p.raw, err = loader.Raw(name, b, typ); err != nil {
+				var le *vm.LoadError
+				if errors.As(err, &le) && le.PC <= 0 {
+					// Not one instruction makes sense: the file is something else.
+					return nil, fmt.Errorf("%s: not an ELF object or raw bytecode (%v)", p.label, le)
+				}
 				return nil, fmt.Errorf("%s: %w", p.label, err)
 			}
 			p.name, p.typ = p.raw.Name, typ
@@ -196,11 +204,12 @@ func kernelTypes() *btf.Spec {
 
 // instance is one machine bound to the program, with its own helpers.
 type instance struct {
-	m    *vm.Machine
-	run  *testrun.Runner // created by execute, for the program's type
-	hs   *helpers.Set
-	coll *loader.Collection // nil for raw bytecode
-	prog *vm.Program
+	m      *vm.Machine
+	run    *testrun.Runner // created by execute, for the program's type
+	hs     *helpers.Set
+	coll   *loader.Collection // nil for raw bytecode
+	prog   *vm.Program
+	ctxOut bool // see program.ctxOut
 }
 
 // instantiate builds a machine for p on a fresh copy of its maps (or on
@@ -212,7 +221,7 @@ func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instan
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.label, err)
 		}
-		return &instance{m: m, hs: hs, prog: p.raw.Prog}, nil
+		return &instance{m: m, hs: hs, prog: p.raw.Prog, ctxOut: p.ctxOut}, nil
 	}
 	if coll == nil {
 		var err error
@@ -224,7 +233,7 @@ func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instan
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.label, err)
 	}
-	return &instance{m: m, hs: hs, coll: coll, prog: coll.Programs[p.name].Prog}, nil
+	return &instance{m: m, hs: hs, coll: coll, prog: coll.Programs[p.name].Prog, ctxOut: p.ctxOut}, nil
 }
 
 // writableMaps reports whether runs of p can change state a later run

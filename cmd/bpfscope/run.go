@@ -79,6 +79,13 @@ func cmdRun(e *env, args []string) error {
 		return errors.New("--data-out and --ctx-out need a single packet (--data-in); use --pcap-out for captures")
 	}
 
+	if *ctxOut != "" {
+		// As a ctx_out buffer given to BPF_PROG_TEST_RUN does.
+		p.ctxOut = true
+		if p.typ == ebpf.XDP && ctxIn == nil {
+			fmt.Fprintln(e.stderr, "bpfscope run: note: --ctx-out without --ctx-in: as in the kernel, the run starts from a zeroed xdp_md, whose data_end 0 puts the whole frame in fragments (give --ctx-in to set data_end)")
+		}
+	}
 	coll, err := p.collection()
 	if err != nil {
 		return err

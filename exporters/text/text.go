@@ -246,15 +246,17 @@ func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 	b := t.scratch[:0]
 	b = append(b, ev.Name...)
 	b = append(b, '(')
-	n := len(ev.Args)
-	for n > 0 && ev.Args[n-1] == 0 {
-		n--
+	// The arguments the helper takes, in one base with its result.
+	args := ev.Arguments()
+	inHex := needsHex(ev.Ret)
+	for _, a := range args {
+		inHex = inHex || needsHex(a)
 	}
-	for i, a := range ev.Args[:n] {
+	for i, a := range args {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = appendValue(b, a)
+		b = appendBase(b, a, inHex)
 	}
 	b = append(b, ")"...)
 	if ev.Err != nil {
@@ -262,7 +264,7 @@ func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 		b = append(b, ev.Err.Error()...)
 	} else {
 		b = append(b, " = "...)
-		b = appendValue(b, ev.Ret)
+		b = appendBase(b, ev.Ret, inHex)
 	}
 	if len(t.notes) > 0 {
 		b = append(b, " | "...)
@@ -476,9 +478,18 @@ func indent(b []byte, depth int) []byte {
 // appendValue prints a register or memory value: in decimal when it reads
 // as a small signed or unsigned 32-bit number, in hex otherwise (pointers,
 // wide constants).
-func appendValue(b []byte, v uint64) []byte {
-	if s := int64(v); s >= -1<<31 && s < 1<<32 {
-		return strconv.AppendInt(b, s, 10)
+func appendValue(b []byte, v uint64) []byte { return appendBase(b, v, needsHex(v)) }
+
+// needsHex reports a value appendValue writes in hex: one that is not a
+// small signed or unsigned 32-bit number, such as an address.
+func needsHex(v uint64) bool {
+	s := int64(v)
+	return s < -1<<31 || s >= 1<<32
+}
+
+func appendBase(b []byte, v uint64, inHex bool) []byte {
+	if !inHex {
+		return strconv.AppendInt(b, int64(v), 10)
 	}
 	b = append(b, "0x"...)
 	return strconv.AppendUint(b, v, 16)
