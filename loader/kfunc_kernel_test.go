@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -56,9 +57,20 @@ func TestKfuncsKernel(t *testing.T) {
 	if err := kernel.Available(); err != nil {
 		t.Skip(err)
 	}
-	for _, prog := range []string{"xdp_dynptr", "tc_dynptr", "xdp_iter", "xdp_ct", "tc_ct"} {
-		t.Run(prog, func(t *testing.T) {
-			in := kernel.Input{Data: udpFrame()}
+	jumbo := append(udpFrame(), make([]byte, 5000)...) // linear part and fragments
+	for i := range jumbo[60:] {
+		jumbo[60+i] = byte(i)
+	}
+	for _, c := range []struct {
+		prog  string
+		frame []byte
+	}{
+		{"xdp_dynptr", udpFrame()}, {"xdp_dynptr", jumbo}, {"tc_dynptr", udpFrame()}, {"xdp_iter", udpFrame()},
+		{"xdp_ct", udpFrame()}, {"tc_ct", udpFrame()},
+	} {
+		prog := c.prog
+		t.Run(fmt.Sprintf("%s/%d", prog, len(c.frame)), func(t *testing.T) {
+			in := kernel.Input{Data: c.frame}
 			var want *kernel.Result
 			var kerr error
 			inFreshNetns(t, func() { want, kerr = kernel.Run(obj, prog, in) })

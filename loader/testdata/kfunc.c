@@ -76,6 +76,19 @@ int xdp_dynptr(struct xdp_md *ctx)
 	out[6] = bpf_dynptr_size(&d);
 	out[7] = bpf_dynptr_adjust(&d, 0, 100);
 	out[8] = bpf_dynptr_from_xdp(ctx, 1, &d);
+	/* Past the linear part of a jumbo frame: a fragment, or across. */
+	bpf_dynptr_from_xdp(ctx, 0, &d);
+	__u8 *p = bpf_dynptr_slice(&d, 4500, buf, 8);
+	if (p) {
+		out[11] = p[0] | (__u64)p[7] << 8;
+		out[12] = p == buf;
+	}
+	p = bpf_dynptr_slice(&d, 3516, buf, 8); /* across the linear end */
+	if (p) {
+		out[13] = p[0] | (__u64)p[7] << 8;
+		out[14] = p == buf;
+	}
+	out[15] = bpf_dynptr_write(&d, 4094, &ttl, 1, 0);
 	return XDP_PASS;
 }
 
