@@ -72,11 +72,19 @@ func init() {
 	register(asm.FnGetNetnsCookie, "bpf_get_netns_cookie", func(s *Set, _ *vm.Machine, _ vm.Args) (uint64, error) {
 		return s.netnsCookie(), nil
 	})
-	skb(asm.FnSkAssign, "bpf_sk_assign", func(_ *Set, _ *vm.Machine, _ *ctx.SKB, a vm.Args) (uint64, error) {
-		if a[1] == 0 || a[2] != 0 {
-			return neg(syscall.EINVAL), nil
+	register(asm.FnSkAssign, "bpf_sk_assign", skAssign)
+	register(asm.FnSkCgroupId, "bpf_sk_cgroup_id", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+		if !isTestRunSock(m, a[0]) {
+			return 0, nil
 		}
-		return neg(syscall.EOPNOTSUPP), nil // a test-run skb is not at tc ingress
+		p := s.cgroups(true)
+		return p[len(p)-1], nil
+	})
+	register(asm.FnSkAncestorCgroupId, "bpf_sk_ancestor_cgroup_id", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+		if !isTestRunSock(m, a[0]) {
+			return 0, nil
+		}
+		return ancestor(s.cgroups(true), int32(a[1])), nil
 	})
 	for _, l := range []struct {
 		id   asm.BuiltinFunc
@@ -138,6 +146,27 @@ func ancestor(path []uint64, level int32) uint64 {
 func isTestRunSock(m *vm.Machine, addr uint64) bool {
 	r, off, ok := m.RegionAt(addr)
 	return ok && off == 0 && r.Name == "bpf_sock"
+}
+
+// skAssign is tc's bpf_sk_assign(skb, sk, flags) and sk_lookup's
+// bpf_sk_lookup_assign(ctx, sk, flags).
+func skAssign(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+	if _, err := skbArg(m, a[0]); err == nil {
+		if a[1] == 0 || a[2] != 0 {
+			return neg(syscall.EINVAL), nil
+		}
+		return neg(syscall.EOPNOTSUPP), nil // a test-run skb is not at tc ingress
+	}
+	const replace, noReuseport = 1 << 0, 1 << 1
+	if a[2]&^uint64(replace|noReuseport) != 0 {
+		return neg(syscall.EINVAL), nil
+	}
+	if a[1] != 0 {
+		// Only NULL can reach it: the lookups find no socket and
+		// socket maps are not modelled.
+		return 0, fmt.Errorf("bpf_sk_lookup_assign: sockets are not modelled")
+	}
+	return 0, nil // no socket selected before or after
 }
 
 // Redirect flags of bpf_redirect_neigh and peer (BPF_F_NEIGH, BPF_F_PEER,
