@@ -66,7 +66,7 @@ func TestKfuncsKernel(t *testing.T) {
 		frame []byte
 	}{
 		{"xdp_dynptr", udpFrame()}, {"xdp_dynptr", jumbo}, {"tc_dynptr", udpFrame()}, {"xdp_iter", udpFrame()},
-		{"xdp_ct", udpFrame()}, {"tc_ct", udpFrame()},
+		{"xdp_ct", udpFrame()}, {"xdp_nat", udpFrame()}, {"tc_ct", udpFrame()},
 	} {
 		prog := c.prog
 		t.Run(fmt.Sprintf("%s/%d", prog, len(c.frame)), func(t *testing.T) {
