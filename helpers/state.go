@@ -26,8 +26,6 @@ type RunState struct {
 	Clones []Clone
 	// Tunnel is the metadata bpf_skb_set_tunnel_key attached, nil if none.
 	Tunnel *Tunnel
-	// Timers are the bpf_timers the program initialised in this run.
-	Timers []Timer
 
 	csumUnnecessary bool  // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
 	csumLevel       uint8 // and its csum_level

@@ -50,7 +50,16 @@ func inFreshNetns(t *testing.T, f func()) {
 // in a fresh network namespace, and in bpfscope, and compares the return
 // value, data_out and the results the programs store in out[].
 func TestKfuncsKernel(t *testing.T) {
-	const obj = "testdata/kfunc.o"
+	runKernelCompare(t, "testdata/kfunc.o", "xdp_dynptr", "tc_dynptr", "xdp_iter", "xdp_ct", "xdp_nat", "tc_ct")
+}
+
+// TestTimersKernel compares the bpf_timer helpers' answers: init, set
+// callback, start, cancel, in and out of order (testdata/timer.o).
+func TestTimersKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/timer.o", "xdp_timer")
+}
+
+func runKernelCompare(t *testing.T, obj string, progs ...string) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
@@ -61,16 +70,26 @@ func TestKfuncsKernel(t *testing.T) {
 	for i := range jumbo[60:] {
 		jumbo[60+i] = byte(i)
 	}
-	for _, c := range []struct {
-		prog  string
-		frame []byte
-	}{
-		{"xdp_dynptr", udpFrame()}, {"xdp_dynptr", jumbo}, {"tc_dynptr", udpFrame()}, {"xdp_iter", udpFrame()},
-		{"xdp_ct", udpFrame()}, {"xdp_nat", udpFrame()}, {"tc_ct", udpFrame()},
-	} {
-		prog := c.prog
-		t.Run(fmt.Sprintf("%s/%d", prog, len(c.frame)), func(t *testing.T) {
-			in := kernel.Input{Data: c.frame}
+	type run struct {
+		prog   string
+		frame  []byte
+		repeat int
+	}
+	var runs []run
+	for _, p := range progs {
+		runs = append(runs, run{p, udpFrame(), 0})
+		switch p {
+		case "xdp_dynptr":
+			runs = append(runs, run{p, jumbo, 0})
+		case "xdp_timer": // timers outlive a run
+			runs = append(runs, run{p, udpFrame(), 3})
+		}
+	}
+	for _, r := range runs {
+		prog, repeat := r.prog, r.repeat
+		c := r
+		t.Run(fmt.Sprintf("%s/%d/%d", prog, len(c.frame), c.repeat), func(t *testing.T) {
+			in := kernel.Input{Data: c.frame, Repeat: c.repeat}
 			var want *kernel.Result
 			var kerr error
 			inFreshNetns(t, func() { want, kerr = kernel.Run(obj, prog, in) })
@@ -81,7 +100,7 @@ func TestKfuncsKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := testrun.RunProgram(c, prog, vm.Config{Helpers: helpers.New(nil)}, testrun.Options{Data: in.Data})
+			got, err := testrun.RunProgram(c, prog, vm.Config{Helpers: helpers.New(nil)}, testrun.Options{Data: in.Data, Repeat: repeat})
 			if err != nil {
 				t.Fatal(err)
 			}
