@@ -59,6 +59,12 @@ func TestTimersKernel(t *testing.T) {
 	runKernelCompare(t, "testdata/timer.o", "xdp_timer")
 }
 
+// TestSocketHelpersKernel compares the socket helpers on the test
+// runner's socket, in tc and cgroup_skb programs (testdata/sock.o).
+func TestSocketHelpersKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/sock.o", "tc_sock", "cg_sock")
+}
+
 func runKernelCompare(t *testing.T, obj string, progs ...string) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
