@@ -11,6 +11,7 @@ require (
 )
 
 require (
+	github.com/chzyer/readline v1.5.1
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/net v0.55.0

@@ -15,7 +15,7 @@
 //     src_ip, addr, ...) or a __be32 with no name (a map's key or value),
 //     struct in6_addr, or 16 bytes named like an address; MAC addresses for 6-byte arrays named like one (mac,
 //     h_source, h_dest, ...);
-//   - structs as {name=value, ...}, arrays as [a, b, ...] with runs of
+//   - structs as {name=value, ...} (zero padding members left out), arrays as [a, b, ...] with runs of
 //     equal elements folded ("0 x12"), printable char arrays as strings;
 //   - pointers in hex.
 package btfvalue
@@ -258,7 +258,7 @@ func appendMembers(b []byte, ms []btf.Member, data []byte, depth int) []byte {
 	first := true
 	for _, m := range ms {
 		f, ok := member(m, data)
-		if !ok {
+		if !ok || isPadding(m.Name) && isZero(f) {
 			continue
 		}
 		if !first {
@@ -276,6 +276,13 @@ func appendMembers(b []byte, ms []btf.Member, data []byte, depth int) []byte {
 		b = appendText(b, m.Type, f, m.Name, depth+1)
 	}
 	return append(b, '}')
+}
+
+// isPadding reports a member named as padding (pad, __pad1, reserved):
+// text leaves it out while it is zero.
+func isPadding(name string) bool {
+	n := strings.TrimLeft(name, "_")
+	return strings.HasPrefix(n, "pad") || strings.HasPrefix(n, "reserved")
 }
 
 // member returns the bytes of m in data: for a bitfield, the bytes its bits

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -68,6 +69,12 @@ type Options struct {
 	RingSize int
 	// FilterText is recorded in the file as the filter given.
 	FilterText string
+	// tracepoints, for tests, attach the entry and exit programs to these
+	// BTF tracepoints (tp_btf) instead of the target: ones whose first
+	// argument is the target's context object (struct sk_buff *), the
+	// exit's second an int, so the kernel's verifier and the ring buffer
+	// path can be tested where trampolines are refused.
+	tracepoints [2]string
 	// Progress, if set, is called after each record written (and the
 	// snapshot that follows it, if any). It runs on Run's goroutine.
 	Progress func(written int)
@@ -75,6 +82,7 @@ type Options struct {
 
 // Capture is an attached capture: call Run, then Close.
 type Capture struct {
+	mu    sync.Mutex // links, rd and coll: Close may come from another goroutine
 	t     *Target
 	opts  Options
 	coll  *ebpf.Collection
@@ -151,9 +159,13 @@ func Attach(t *Target, opts Options) (*Capture, error) {
 			delete(spec.Programs, name)
 		}
 	}
-	for _, name := range []string{entry, exit} {
-		spec.Programs[name].AttachTarget = t.Prog
-		spec.Programs[name].AttachTo = t.Func
+	for i, name := range []string{entry, exit} {
+		ps := spec.Programs[name]
+		if tp := opts.tracepoints[i]; tp != "" {
+			ps.AttachType, ps.AttachTo = ebpf.AttachTraceRawTp, tp
+			continue
+		}
+		ps.AttachTarget, ps.AttachTo = t.Prog, t.Func
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
@@ -184,6 +196,8 @@ func Attach(t *Target, opts Options) (*Capture, error) {
 
 // Close detaches everything and releases the programs and maps.
 func (c *Capture) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var errs []error
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
@@ -221,6 +235,12 @@ func Header(t *Target, opts Options, start time.Time) Program {
 // first map snapshot before anything else, and the final counters last;
 // the file holds every record received whatever ends the capture.
 func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
+	c.mu.Lock()
+	rd := c.rd
+	c.mu.Unlock()
+	if rd == nil {
+		return nil, errors.New("capture: Run after Close")
+	}
 	snap, err := c.Snapshot(0)
 	if err != nil {
 		return nil, err
@@ -241,8 +261,8 @@ func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
 			ended = "stopped"
 			break
 		}
-		c.rd.SetDeadline(time.Now().Add(100 * time.Millisecond))
-		err := c.rd.ReadInto(&rec)
+		rd.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		err := rd.ReadInto(&rec)
 		switch {
 		case err == nil:
 			st.Received++
@@ -290,13 +310,15 @@ func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
 		}
 	}
 	// Detach, then drain what is already in the ring buffer.
+	c.mu.Lock()
 	for _, l := range c.links {
 		l.Close()
 	}
 	c.links = nil
+	c.mu.Unlock()
 	for c.opts.Count == 0 || uint64(w.Runs()) < c.opts.Count {
-		c.rd.SetDeadline(time.Now())
-		if err := c.rd.ReadInto(&rec); err != nil {
+		rd.SetDeadline(time.Now())
+		if err := rd.ReadInto(&rec); err != nil {
 			break
 		}
 		st.Received++
@@ -319,6 +341,11 @@ func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
 
 // readStats sums the per-CPU counters of capture.c.
 func (c *Capture) readStats(st *Stats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.coll == nil {
+		return // closed meanwhile
+	}
 	m := c.coll.Maps["stats"]
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {

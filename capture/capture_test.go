@@ -25,7 +25,7 @@ import (
 const progsDir = "../examples/progs"
 
 // loadExample loads an example object into the kernel.
-func loadExample(t *testing.T, obj string, progs ...string) *ebpf.Collection {
+func loadExample(t testing.TB, obj string, progs ...string) *ebpf.Collection {
 	t.Helper()
 	spec, err := ebpf.LoadCollectionSpec(filepath.Join(progsDir, obj))
 	if err != nil {
@@ -54,13 +54,14 @@ type running struct {
 	path    string
 	written atomic.Int64
 	cancel  context.CancelFunc
-	done    chan error
+	done    chan struct{} // closed when Run has returned
+	err     error
 	stats   *Stats
 }
 
-func startCapture(t *testing.T, tgt *Target, opts Options) *running {
+func startCapture(t testing.TB, tgt *Target, opts Options) *running {
 	t.Helper()
-	r := &running{path: filepath.Join(t.TempDir(), "capture.pcapng"), done: make(chan error, 1)}
+	r := &running{path: filepath.Join(t.TempDir(), "capture.pcapng"), done: make(chan struct{})}
 	opts.Progress = func(n int) { r.written.Store(int64(n)) }
 	c, err := Attach(tgt, opts)
 	if errors.Is(err, ErrNoTrampolines) {
@@ -81,20 +82,27 @@ func startCapture(t *testing.T, tgt *Target, opts Options) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
+		defer close(r.done)
 		st, err := c.Run(ctx, w)
 		r.stats = st
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-		c.Close()
-		r.done <- err
+		r.err = err
 	}()
-	t.Cleanup(func() { cancel(); c.Close() })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+		}
+		c.Close()
+	})
 	return r
 }
 
 // waitFor waits until n records are written (bounded).
-func (r *running) waitFor(t *testing.T, n int) {
+func (r *running) waitFor(t testing.TB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for r.written.Load() < int64(n) && time.Now().Before(deadline) {
@@ -102,13 +110,13 @@ func (r *running) waitFor(t *testing.T, n int) {
 	}
 }
 
-func (r *running) stop(t *testing.T) (*Stats, *File) {
+func (r *running) stop(t testing.TB) (*Stats, *File) {
 	t.Helper()
 	r.cancel()
 	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Fatalf("capture: %v", err)
+	case <-r.done:
+		if r.err != nil {
+			t.Fatalf("capture: %v", r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("capture did not stop")
@@ -125,7 +133,7 @@ func (r *running) stop(t *testing.T) (*Stats, *File) {
 	return r.stats, f
 }
 
-func ser(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+func ser(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
@@ -155,7 +163,7 @@ func srcMAC(round, kind int) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0xca, 0, 0, byte(round), byte(kind)}
 }
 
-func firewallFrame(t *testing.T, dst net.HardwareAddr, round, kind int) []byte {
+func firewallFrame(t testing.TB, dst net.HardwareAddr, round, kind int) []byte {
 	src := srcMAC(round, kind)
 	eth := func(et layers.EthernetType) *layers.Ethernet {
 		return &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: et}

@@ -347,9 +347,14 @@ func Read(r io.Reader) (*File, error) {
 		if total < 12 || total%4 != 0 || total > 64<<20 {
 			return f, fmt.Errorf("block of type %#x: bad length %d", typ, total)
 		}
-		body := make([]byte, total-8)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return f, fmt.Errorf("block of type %#x: %w", typ, truncated(err))
+		// Read what is there rather than allocate the stated length: a
+		// damaged length must not cost 64 MiB.
+		body, err := io.ReadAll(io.LimitReader(br, int64(total-8)))
+		if err != nil {
+			return f, fmt.Errorf("block of type %#x: %w", typ, err)
+		}
+		if len(body) != int(total-8) {
+			return f, fmt.Errorf("block of type %#x: file truncated", typ)
 		}
 		body = body[:len(body)-4] // trailing length
 		switch typ {

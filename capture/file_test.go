@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/gopacket/gopacket/pcapgo"
 )
+
+var writeTestdata = flag.Bool("write-testdata", false, "TestReplayKernelRuns writes its capture to testdata/firewall-testrun.pcapng")
 
 // tcpdumpPacketLine matches the first line tcpdump prints for a packet.
 var tcpdumpPacketLine = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d+ `)
@@ -55,6 +58,17 @@ func TestRecordLayout(t *testing.T) {
 	}
 	for n := range want {
 		t.Errorf("parseRecord reads %s, which struct record lacks", n)
+	}
+	// The ring buffer gets the record and the frames in one piece, from
+	// the per-CPU scratch value: the frames must follow the record.
+	var scr *btf.Struct
+	if err := spec.TypeByName("scratch", &scr); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range scr.Members {
+		if m.Name == "buf" && m.Offset.Bytes() != recordSize {
+			t.Errorf("scratch.buf at %d, want right after the %d-byte record", m.Offset.Bytes(), recordSize)
+		}
 	}
 }
 
@@ -289,6 +303,17 @@ func TestReplayKernelRuns(t *testing.T) {
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
+	}
+	if err := w.WriteStats(&Stats{Runs: uint64(len(frames)), Written: uint64(len(frames)), Received: uint64(len(frames)), Ended: "test runs done", Time: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if *writeTestdata {
+		if err := os.WriteFile(filepath.Join("testdata", "firewall-testrun.pcapng"), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f, err := Read(bytes.NewReader(buf.Bytes()))
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // lab is two network namespaces of the test's own joined by a veth pair:
 // capA in nsA, capB in nsB. Traffic stays on the pair.
 type lab struct {
-	t          *testing.T
+	t          testing.TB
 	nsA, nsB   netns.NsHandle
 	ifA, ifB   int // ifindexes, each in its namespace
 	macA, macB net.HardwareAddr
@@ -28,7 +28,7 @@ const (
 )
 
 // newLab builds the lab, or skips the test where that is refused.
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces, veth and BPF trampolines")
@@ -129,7 +129,7 @@ func (l *lab) packetSocket(ns netns.NsHandle, ifindex int) int {
 
 // send writes one frame on the socket, with the frame's ethertype as the
 // skb protocol.
-func send(t *testing.T, fd, ifindex int, frame []byte) {
+func send(t testing.TB, fd, ifindex int, frame []byte) {
 	t.Helper()
 	proto := uint16(0)
 	if len(frame) >= 14 {
@@ -144,7 +144,7 @@ func send(t *testing.T, fd, ifindex int, frame []byte) {
 
 // received reads the frames that arrive on fd (not the ones the
 // namespace sends) until quiet for the given time.
-func received(t *testing.T, fd int, quiet time.Duration) [][]byte {
+func received(t testing.TB, fd int, quiet time.Duration) [][]byte {
 	t.Helper()
 	tv := unix.NsecToTimeval(quiet.Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {

@@ -267,7 +267,8 @@ func checkTrampolines(err error) error {
 		// hypervisor that forbids patching kernel text) refuses the
 		// program type; `bpftool feature probe kernel` shows
 		// "program_type tracing is NOT available".
-		return fmt.Errorf("%w (EPERM as root; see `bpftool feature probe kernel | grep tracing`): %v", ErrNoTrampolines, err)
+		// cilium/ebpf's wording suggests RLIMIT_MEMLOCK, which is not it.
+		return fmt.Errorf("%w: loading one fails with EPERM as root (`bpftool feature probe kernel | grep tracing` tells whether this kernel has them)", ErrNoTrampolines)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("the kernel refused: capture needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN): %w", err)
 	}

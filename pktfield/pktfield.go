@@ -14,7 +14,6 @@
 package pktfield
 
 import (
-	"sort"
 	"strconv"
 
 	"github.com/gopacket/gopacket"
@@ -58,8 +57,14 @@ func (f *Fields) dissect(frame []byte) {
 			break
 		}
 		off += len(c)
+		// Two headers gopacket does not decode past: GUE on its Linux port,
+		// and what follows the first fragment of an IPv6 packet.
 		if u, ok := l.(*layers.UDP); ok && (u.DstPort == GUEPort || u.SrcPort == GUEPort) && len(u.Payload) > 0 {
-			d.inner(u.Payload, off)
+			d.decodeFrom(u.Payload, off, layers.LayerTypeAGUEVar0)
+			break
+		}
+		if fr, ok := l.(*layers.IPv6Fragment); ok && fr.FragmentOffset == 0 && len(fr.Payload) > 0 {
+			d.decodeFrom(fr.Payload, off, fr.NextHeader.LayerType())
 			break
 		}
 	}
@@ -68,9 +73,10 @@ func (f *Fields) dissect(frame []byte) {
 	}
 }
 
-// inner dissects a GUE payload gopacket does not reach by port.
-func (d *dissector) inner(payload []byte, off int) {
-	pkt := gopacket.NewPacket(payload, layers.LayerTypeAGUEVar0, gopacket.DecodeOptions{NoCopy: true})
+// decodeFrom dissects payload, at off in the frame, as a header of type lt
+// and what follows it.
+func (d *dissector) decodeFrom(payload []byte, off int, lt gopacket.LayerType) {
+	pkt := gopacket.NewPacket(payload, lt, gopacket.DecodeOptions{NoCopy: true})
 	end := off + len(payload)
 	for _, l := range pkt.Layers() {
 		c := l.LayerContents()
@@ -199,12 +205,12 @@ func (d *dissector) layer(l gopacket.Layer, off int, c []byte) bool {
 		d.fixed(off, p, c, "ver_optlen", 1, "flags", 1, "protocol", 2, "vni", 3, "reserved", 1)
 		d.add(off+8, len(c)-8, p+"options")
 		d.tunnel = true
-	case *layers.AGUEVar0:
+	case layers.AGUEVar0:
 		p := d.prefix("gue")
 		d.fixed(off, p, c, "ver_c_hlen", 1, "proto", 1, "flags", 2)
 		d.add(off+4, len(c)-4, p+"extensions")
 		d.tunnel = true
-	case *layers.AGUEVar1:
+	case layers.AGUEVar1:
 		d.tunnel = true // variant 1 has no header: the IP header follows
 	default:
 		return false
@@ -283,9 +289,20 @@ func (f *Fields) Name(off, size int) string {
 
 // find returns the index of the field holding byte off, or -1.
 func (f *Fields) find(off int) int {
-	i := sort.Search(len(f.fields), func(i int) bool { return f.fields[i].off+f.fields[i].len > off })
-	if i < len(f.fields) && f.fields[i].off <= off {
-		return i
+	if off < 0 || off >= f.end {
+		return -1 // payload: most of the bytes a program reads one by one
+	}
+	lo, hi := 0, len(f.fields)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if f.fields[m].off+f.fields[m].len > off {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	if lo < len(f.fields) && f.fields[lo].off <= off {
+		return lo
 	}
 	return -1
 }

@@ -117,7 +117,8 @@ type Machine struct {
 	fp     uint64               // current frame pointer, for naming stack slots
 	pc     int
 	n      uint64 // instructions executed in this run
-	budget uint64 // MaxInsns less the helper work charged (Charge)
+	budget uint64 // the count at which the slow path next looks: limit, or an alarm before it
+	limit  uint64 // MaxInsns less the helper work charged (Charge)
 	tails  int
 
 	// Per-run bookkeeping outside the interpreter loop: work charged by
@@ -145,6 +146,7 @@ type Machine struct {
 	pcs    pcBuf
 	result uint64
 	entry  *Program
+	alarm  alarm
 }
 
 type frame struct {
@@ -391,7 +393,9 @@ func (m *Machine) Charge(units uint64) error {
 		return nil
 	}
 	m.work += units
-	if m.budget -= min(units, m.budget); m.n >= m.budget {
+	m.limit -= min(units, m.limit)
+	m.setBudget()
+	if m.n >= m.limit {
 		return m.fault(ErrBudget, 0, 0, fmt.Sprintf("%d instructions and %d units of helper work", m.n, m.work))
 	}
 	if m.work >= m.nextWorkCheck {
@@ -456,8 +460,9 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	m.runID++
 	clear(m.mem[stackRegion].data)
 	m.loops[0] = maxLoops
-	m.budget = m.cfg.MaxInsns
+	m.limit = m.cfg.MaxInsns
 	m.work, m.output, m.nextCheck, m.nextWorkCheck = 0, 0, checkEvery, checkEvery
+	m.setBudget()
 	m.setFP()
 	m.regs[10] = m.fp
 	m.state = running

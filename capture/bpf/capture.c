@@ -92,12 +92,14 @@ struct record {
 	__u64 tstamp;
 };
 
+/* The ring buffer gets r and the frames after it in one piece: buf must
+ * follow r directly (sizeof(struct record) is a multiple of 8). */
 struct scratch {
 	struct record r;
+	__u8 buf[2 * MAX_SNAP];
 	__u64 sample;		/* runs seen on this CPU, for --sample */
 	__u32 active;		/* fentry chose this run */
 	__u32 pad;
-	__u8 buf[2 * MAX_SNAP];
 };
 
 struct {

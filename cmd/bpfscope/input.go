@@ -77,6 +77,9 @@ type program struct {
 	// first is the collection load made, handed to the first caller of
 	// collection so the object is not loaded twice.
 	first *loader.Collection
+	// captureFile is --pcap: a bpfscope capture's first map snapshot
+	// seeds the maps.
+	captureFile string
 }
 
 // load reads the program named by args (at most one), or the bundled
@@ -85,7 +88,7 @@ func (in *inputFlags) load(args []string) (*program, error) {
 	if len(args) > 1 {
 		return nil, fmt.Errorf("one program expected, got %d arguments: %s", len(args), strings.Join(args, " "))
 	}
-	p := &program{mapSets: in.mapSets}
+	p := &program{mapSets: in.mapSets, captureFile: in.pcap}
 	if len(args) == 0 {
 		b, err := fs.ReadFile(examples.Progs, defaultObject)
 		if err != nil {
@@ -182,6 +185,9 @@ func (p *program) collection() (*loader.Collection, error) {
 		if errors.As(err, &le) {
 			le.Object = p.label
 		}
+		return nil, err
+	}
+	if err := seedFromCapture(c, p.captureFile); err != nil {
 		return nil, err
 	}
 	for _, s := range p.mapSets {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/debuginfo"
+	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/loader"
 )
 
@@ -64,4 +67,20 @@ func mapSetText(c *loader.Collection, s string) string {
 		b = append(b, v...)
 	}
 	return string(b)
+}
+
+// setLocals lets t name C variables next to registers and stack slots,
+// from the object's DWARF, for every program of the collection (a tail
+// call may reach any). Objects without DWARF name none.
+func setLocals(t *text.Writer, p *program, c *loader.Collection) {
+	if p.elf == nil || c == nil {
+		return
+	}
+	info, err := debuginfo.Load(bytes.NewReader(p.elf))
+	if err != nil || !info.HasDWARF() {
+		return
+	}
+	for name, lp := range c.Programs {
+		t.SetLocals(name, info.Program(lp.Prog))
+	}
 }

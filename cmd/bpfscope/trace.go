@@ -42,6 +42,8 @@ before its extension) for 'bpfscope dump', 'replay' and 'diff'.
 // traceFlags select and shape what trace prints.
 type traceFlags struct {
 	format   string
+	locals   bool // DWARF variable names in the text trace
+	raw      bool // no names at all
 	record   string
 	packets  string
 	funcs    string
@@ -62,6 +64,8 @@ func cmdTrace(e *env, args []string) error {
 	in.register(fs)
 	var tf traceFlags
 	fs.StringVar(&tf.format, "format", "text", "output `FORMAT`: text (verifier-log style) or json (JSON Lines, docs/jsonl-schema.md)")
+	fs.BoolVar(&tf.locals, "locals", true, "name C variables next to registers and stack slots, from the object's DWARF (built with -g)")
+	fs.BoolVar(&tf.raw, "raw", false, "no names from debug info or packet dissection: regions and offsets, keys and values in hex")
 	fs.StringVar(&tf.record, "record", "", "write each traced packet's run to the trace `FILE`")
 	fs.StringVar(&tf.packets, "packet", "", "trace only packets `N` (1-based; a list such as 1,3-5)")
 	fs.StringVar(&tf.funcs, "func", "", "trace only instructions of the BPF functions `NAMES` (comma-separated)")
@@ -125,12 +129,21 @@ func cmdTrace(e *env, args []string) error {
 	var js *jsonl.Writer
 	if tf.format == "json" {
 		js = jsonl.New(w)
+		js.Raw = tf.raw
 		out, hook = js, js
 	} else {
 		t := text.New(w)
+		t.Raw = tf.raw
+		if tf.locals && !tf.raw {
+			setLocals(t, p, coll)
+		}
 		out, hook = t, t
 		fmt.Fprintf(w, "%s: %s (%s)\n", p.label, p.name, p.typ)
-		mapListing(w, coll, p.mapSets)
+		if tf.raw {
+			mapListing(w, nil, p.mapSets)
+		} else {
+			mapListing(w, coll, p.mapSets)
+		}
 	}
 	if tf.quiet {
 		hook = nil

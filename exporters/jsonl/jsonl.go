@@ -42,7 +42,6 @@ type Writer struct {
 	// Raw leaves out what debug info and dissection add: access names
 	// and decoded map keys and values.
 	Raw   bool
-	m     hooks.Inspector // the Inspector of the latest step
 	types struct {
 		m          hooks.Inspector
 		name       string
@@ -134,7 +133,6 @@ func (j *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	}
 	j.pending = true
 	j.before = *ev
-	j.m = ev.M
 	return hooks.Continue
 }
 
@@ -298,13 +296,14 @@ func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 // mapTypes returns the BTF of a map's keys and values from the running
 // machine, when it knows them (hooks.Namer).
 func (j *Writer) mapTypes(name string) (key, value btf.Type) {
-	n, ok := j.m.(hooks.Namer)
+	m := j.before.M // the Inspector of the latest step
+	n, ok := m.(hooks.Namer)
 	if j.Raw || !ok {
 		return nil, nil
 	}
 	c := &j.types
-	if c.m != j.m || c.name != name {
-		c.m, c.name = j.m, name
+	if c.m != m || c.name != name {
+		c.m, c.name = m, name
 		c.key, c.value = n.MapTypes(name)
 	}
 	return c.key, c.value

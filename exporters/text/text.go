@@ -52,7 +52,11 @@ type Writer struct {
 	// Raw turns names from debug info and dissection off: regions and
 	// offsets only ("map .bss[0]+8", "pkt+26"), keys and values in hex.
 	Raw   bool
+	insp  hooks.Inspector // the Inspector of the latest step
 	types mapTypes
+
+	locals map[string]*localNames // by program (SetLocals)
+	cur    *localNames            // the running program's, nil if none
 }
 
 // New returns a Writer that writes to w.
@@ -125,7 +129,7 @@ func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	}
 	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
 	t.notes = t.notes[:0]
-	t.types.use(ev.M)
+	t.insp = ev.M
 	if l := ev.M.Line(ev.PC); l != nil && !sameLine(l, t.src) {
 		t.src = l
 		b := indent(t.line[:0], ev.Depth)
@@ -184,6 +188,9 @@ func (t *Writer) flushLine(ev *hooks.Step) {
 			b = strconv.AppendInt(b, int64(r), 10)
 			b = append(b, '=')
 			b = appendValue(b, ev.Regs[r])
+			if t.cur != nil && r < 10 {
+				b = t.appendRegName(b, ev, r)
+			}
 		}
 	}
 	if len(t.notes) > 0 {
@@ -223,6 +230,9 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 	}
 	b = append(b, ' ')
 	b = t.appendWhere(b, ev)
+	if t.cur != nil {
+		b = t.appendSlotName(b, ev)
+	}
 	switch {
 	case ev.Bytes != nil:
 		b = append(b, " = "...)
@@ -318,7 +328,6 @@ func (t *Writer) appendWhere(b []byte, ev *hooks.Access) []byte {
 	if t.Raw {
 		return append(b, where...)
 	}
-	t.types.use(ev.M)
 	return AppendWhere(b, where, Name(ev))
 }
 
@@ -391,7 +400,8 @@ func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	}
 	var kt, vt btf.Type
 	if !t.Raw {
-		kt, vt = t.types.of(ev.Map, namerOf(t.types.m))
+		t.types.use(t.insp)
+		kt, vt = t.types.of(ev.Map, namerOf(t.insp))
 	}
 	if ev.Key != nil {
 		b = append(b, " key="...)
@@ -442,6 +452,7 @@ func (t *Writer) disasm(ev *hooks.Step) string {
 	if ev.Prog != t.prog {
 		t.prog = ev.Prog
 		clear(t.texts)
+		t.cur = t.locals[ev.Prog]
 	}
 	if ev.PC < len(t.texts) && t.texts[ev.PC] != "" {
 		return t.texts[ev.PC]
