@@ -298,14 +298,15 @@ func ecnSetCE(_ *Set, _ *vm.Machine, k *ctx.SKB, _ vm.Args) (uint64, error) {
 	if k.VlanPresent {
 		proto = k.VlanProto
 	}
-	net := k.NetworkOffset()
 	if isVlanProto(proto) {
-		// skb_protocol(skb, true): the protocol after the VLAN tags.
+		// skb_protocol(skb, true): the protocol after the VLAN tags; the
+		// header changed is still the one at the network offset.
 		var ok bool
-		if proto, net, ok = skipVlans(k, proto); !ok {
+		if proto, ok = skipVlans(k, proto); !ok {
 			return 0, nil
 		}
 	}
+	net := k.NetworkOffset()
 	switch proto {
 	case 0x0800:
 		h, ok := k.Bytes(uint32(net), 20)
@@ -349,21 +350,22 @@ func csum16AddBE(a, b uint16) uint16 {
 
 func isVlanProto(p uint16) bool { return p == 0x8100 || p == 0x88a8 }
 
-// skipVlans follows VLAN headers in the packet from the network offset.
-func skipVlans(k *ctx.SKB, proto uint16) (uint16, int, bool) {
+// skipVlans follows the VLAN headers in the packet from the network
+// offset to the protocol they carry.
+func skipVlans(k *ctx.SKB, proto uint16) (uint16, bool) {
 	off := k.NetworkOffset()
 	for range 8 {
 		if !isVlanProto(proto) {
-			return proto, off, true
+			return proto, true
 		}
 		h, ok := k.Bytes(uint32(off), 4)
 		if !ok || off < 0 {
-			return 0, 0, false
+			return 0, false
 		}
 		proto = binary.BigEndian.Uint16(h[2:])
 		off += 4
 	}
-	return 0, 0, false
+	return 0, false
 }
 
 // csumLevel is bpf_csum_level(skb, level) on the test run's skb, which

@@ -269,6 +269,8 @@ func TestNetHelpersKernel(t *testing.T) {
 		{"ecn/ce", ebpf.SchedCLS, frameTOS(0x13), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/ipv6", ebpf.SchedCLS, udp6(0x02), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/ipv6_not_ect", ebpf.SchedCLS, udp6(0x20), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
+		{"ecn/vlan", ebpf.SchedCLS, vlanFrame(), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
+		{"ecn/vlan_ect", ebpf.SchedCLS, func() []byte { f := vlanFrame(); f[19] = 0x12; return f }(), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/arp", ebpf.SchedCLS, func() []byte { f := frameTOS(2); f[13] = 6; return f }(), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"check_mtu/skb", ebpf.SchedCLS, udp4(), mtu(0), []bcall{
 			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 0, 0}, ptr: 2},
