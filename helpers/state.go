@@ -41,6 +41,7 @@ type held struct {
 	reserved map[uint64]reservation // ring buffer records not yet committed
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
 	conns    map[*Conn]uint64       // nf_conn images mapped in this run
+	storage  []storageOwner         // socket storage of the test runner's socket
 }
 
 // keySlot names a bpf_for_each_map_elem key buffer: one per map and call
@@ -158,6 +159,9 @@ func (st *RunState) release(m *vm.Machine, id uint64) {
 	}
 	for _, addr := range st.conns {
 		m.Unmap(addr)
+	}
+	for _, o := range st.storage {
+		o.m.DeleteStorage(o.owner) // the socket is freed with its storage
 	}
 	st.held = held{run: id}
 }

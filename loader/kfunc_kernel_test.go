@@ -65,6 +65,12 @@ func TestSocketHelpersKernel(t *testing.T) {
 	runKernelCompare(t, "testdata/sock.o", "tc_sock", "cg_sock")
 }
 
+// TestStorageKernel compares socket storage on the test runner's socket
+// (tc, cgroup_skb) and task storage on the current task (XDP).
+func TestStorageKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/storage.o", "tc_storage", "cg_storage", "xdp_task_storage")
+}
+
 func runKernelCompare(t *testing.T, obj string, progs ...string) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")

@@ -191,6 +191,8 @@ func New(spec *Spec, opts ...Option) (Map, error) {
 		return newCPUMap(s, cfg)
 	case XSKMap:
 		return newXSKMap(s, cfg)
+	case SkStorage, TaskStorage, CgrpStorage:
+		return newLocalStorage(s, cfg)
 	}
 	return nil, specError(s, EINVAL, "unsupported map type")
 }
