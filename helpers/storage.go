@@ -107,3 +107,54 @@ type storageOwner struct {
 	m     *maps.LocalStorageMap
 	owner uint64
 }
+
+func init() {
+	register(asm.FnUserRingbufDrain, "bpf_user_ringbuf_drain", userRingbufDrain)
+}
+
+const maxUserRingbufSamples = 128 << 10 // BPF_MAX_USER_RINGBUF_SAMPLES
+
+// userRingbufDrain is bpf_user_ringbuf_drain(map, callback, ctx, flags):
+// callback(dynptr, ctx) for each sample user space submitted (a local
+// dynptr over it), until it returns 1 or the ring is empty; the number of
+// samples taken, -EINVAL for flags other than the wakeup ones.
+func userRingbufDrain(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+	mp, err := mapArg(m, a[0])
+	if err != nil {
+		return 0, err
+	}
+	u, ok := mp.(*maps.UserRingBufMap)
+	if !ok {
+		return 0, fmt.Errorf("map %s is a %v, not a user ring buffer", mp.Name(), mp.Type())
+	}
+	if a[3]&^uint64(ringbufNoWakeup|ringbufForceWakeup) != 0 {
+		return neg(syscall.EINVAL), nil
+	}
+	var dp [dynptrSize]byte
+	dpAddr := m.Map(&vm.Region{Name: "user ringbuf dynptr", Data: dp[:]})
+	defer m.Unmap(dpAddr)
+	var samples uint64
+	for samples < maxUserRingbufSamples {
+		n, ok := u.Next()
+		if !ok {
+			break
+		}
+		dynptr{data: m.MapValue(u, 0), size: uint32(n), typ: dynptrLocal}.put(dp[:])
+		ret, err := m.CallFunc(a[1], dpAddr, a[2])
+		u.Release()
+		samples++
+		if err != nil {
+			return 0, err
+		}
+		if ret != 0 {
+			break
+		}
+	}
+	return samples, nil
+}
+
+// Wakeup flags of the ring buffer helpers.
+const (
+	ringbufNoWakeup    = 1 << 0
+	ringbufForceWakeup = 1 << 1
+)

@@ -135,6 +135,7 @@ var docs = map[asm.BuiltinFunc]doc{
 	asm.FnTaskStorageDelete:          {notes: "-ENOENT without a value", inject: ""},
 	asm.FnCgrpStorageGet:             {notes: "as task_storage_get, for a cgroup pointer", inject: ""},
 	asm.FnCgrpStorageDelete:          {notes: "as task_storage_delete", inject: ""},
+	asm.FnUserRingbufDrain:           {notes: "callback(dynptr, ctx) per sample user space submitted (maps.UserRingBufMap.Submit) until it returns 1; samples taken; -EINVAL for flags", inject: ""},
 	asm.FnGetFuncIp:                  {"attach address", "ProbeEnv (default 0)"},
 	asm.FnGetAttachCookie:            {"attach cookie", "ProbeEnv (default 0)"},
 	asm.FnSendSignal:                 {"recorded in RunState.Signals; -EINVAL above 64, -EPERM for init", "TaskEnv"},

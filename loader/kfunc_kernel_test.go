@@ -12,6 +12,7 @@ import (
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/internal/kernel"
 	"github.com/bpfscope/bpfscope/loader"
+	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/testrun"
 	"github.com/bpfscope/bpfscope/vm"
 	"golang.org/x/sys/unix"
@@ -173,5 +174,40 @@ func TestKfuncMetadata(t *testing.T) {
 		if g := binary.LittleEndian.Uint64(out[8*i:]); g != w {
 			t.Errorf("out[%d] = %#x, want %#x", i, g, w)
 		}
+	}
+}
+
+// TestUserRingbufKernel drains an empty user ring buffer in both (0
+// samples; -EINVAL for unknown flags).
+func TestUserRingbufKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/userringbuf.o", "drain")
+}
+
+// TestUserRingbuf drains samples user space submitted: the callback sees
+// each through a dynptr, in order, and stops the drain by returning 1.
+func TestUserRingbuf(t *testing.T) {
+	c, err := loader.Load("testdata/userringbuf.o", loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.Maps["urb"].(*bpfmaps.UserRingBufMap)
+	for _, v := range []uint32{5, 7, 0xffffffff, 11} {
+		if err := u.Submit(binary.LittleEndian.AppendUint32(nil, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := testrun.RunProgram(c, "drain", vm.Config{Helpers: helpers.New(nil)}, testrun.Options{Data: udpFrame()}); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 64)
+	if err := c.Maps[".bss"].Get(make([]byte, 4), out); err != nil {
+		t.Fatal(err)
+	}
+	get := func(i int) uint64 { return binary.LittleEndian.Uint64(out[8*i:]) }
+	// The first drain takes 5, 7 and the stopping sample; the second has
+	// an unknown flag: -EINVAL, and 11 stays.
+	einval := int64(unix.EINVAL)
+	if get(0) != 3 || get(1) != uint64(-einval) || get(2) != 5+7+0xffffffff || get(3) != 3 || u.Pending() != 1 {
+		t.Errorf("out %d %#x %#x %d, %d pending", get(0), get(1), get(2), get(3), u.Pending())
 	}
 }

@@ -35,6 +35,7 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 	ebpf.SkStorage:      bpfmaps.SkStorage,
 	ebpf.TaskStorage:    bpfmaps.TaskStorage,
 	ebpf.CgroupStorage:  bpfmaps.CgrpStorage,
+	ebpf.UserRingbuf:    bpfmaps.UserRingBuf,
 }
 
 // isDataSection reports whether a map holds a global data section.
