@@ -7,7 +7,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -249,11 +248,8 @@ func dynptrSlice(s *Set, m *vm.Machine, a vm.Args, rdwr bool) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		// bpf_xdp_pointer: a direct pointer when the range lies in the
-		// linear part or in one fragment.
-		var segs [1 + ctx.XDPMaxFrags]ctx.Segment
-		if seg, ok := x.Segments(at, n, segs[:0]); ok && len(seg) == 1 && at <= 0xffff && n <= 0xffff {
-			return seg[0].Addr, nil
+		if addr, ok := x.Pointer(at, n); ok {
+			return addr, nil // in the linear part or one fragment
 		}
 		if buf == 0 {
 			return 0, nil
