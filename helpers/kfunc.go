@@ -88,7 +88,7 @@ func init() {
 		}
 		return dynptrFromCtx(m, a, dynptrXDP, uint32(x.Len()))
 	})
-	registerKfunc("bpf_dynptr_slice", "pointer into the data, the packet when linear, else a copy into the buffer; NULL out of range", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+	registerKfunc("bpf_dynptr_slice", "pointer into the data (packet, or one XDP fragment), else a copy into the buffer; NULL out of range", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		return dynptrSlice(s, m, a, false)
 	})
 	registerKfunc("bpf_dynptr_slice_rdwr", "as bpf_dynptr_slice; NULL for read-only dynptrs", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {

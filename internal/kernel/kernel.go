@@ -209,6 +209,10 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 	}
 	for name, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
+		switch ms.Type {
+		case ebpf.SkStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.InodeStorage:
+			continue // sized by their owners: max_entries must stay 0
+		}
 		if ms.MaxEntries == 0 && ms.Type != ebpf.PerfEventArray {
 			ms.MaxEntries = DefaultMaxEntries
 		}
