@@ -220,3 +220,85 @@ func TestSourceDir(t *testing.T) {
 		t.Errorf("profile --source-dir: status %d, %s\n%s", code, errs, out)
 	}
 }
+
+// TestBadFlagValues: out-of-range values are one-line usage errors;
+// filters that select nothing are warnings.
+func TestBadFlagValues(t *testing.T) {
+	b := filepath.Join("testdata", "blocked.bpft")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--jobs", "0"}, "--jobs 0: want 1 or more"},
+		{[]string{"run", "--jobs", "-3"}, "--jobs -3: want 1 or more"},
+		{[]string{"run", "--repeat", "-1"}, "--repeat -1: want 0 or more"},
+		{[]string{"run", "--data-size-out", "-1"}, "--data-size-out -1"},
+		{[]string{"trace", "--flight", "-1"}, "--flight -1: want 1 or more"},
+		{[]string{"diff", "--context", "-3", b, b}, "--context -3: want 0 or more"},
+		{[]string{"profile", "--top", "-1"}, "--top -1: want 0 or more"},
+		{[]string{"trace", "--packet", "0"}, "--packet 0: packets are numbered from 1"},
+	} {
+		out, errs, code := bpfscope(t, tt.args...)
+		if code != 2 || out != "" || !strings.Contains(errs, tt.want) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want one line with %q, status 2", tt.args, code, out, errs, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"trace", "-q", "--packet", "99"}, "--packet 99: the input has 12 packet(s)"},
+		{[]string{"trace", "-q", "--line", "9999"}, "no instruction of xdp_firewall matches --line 9999"},
+		{[]string{"trace", "-q", "--pc", "5000"}, "no instruction of xdp_firewall matches --pc 5000"},
+	} {
+		_, errs, code := bpfscope(t, tt.args...)
+		if code != 0 || !strings.Contains(errs, "warning: "+tt.want) {
+			t.Errorf("%v: status %d, stderr %q; want a warning %q", tt.args, code, errs, tt.want)
+		}
+	}
+}
+
+// TestNoInput: a packet program with no input says what to give.
+func TestNoInput(t *testing.T) {
+	_, errs, code := bpfscope(t, "run", "../../examples/progs/tc_classifier.o")
+	if code != 1 || errs != "bpfscope run: no input: give --data-in, --pcap or --ctx-in\n" {
+		t.Errorf("status %d, stderr %q", code, errs)
+	}
+}
+
+// TestRunLikeBpftool: the duration, output buffer sizes, - for stdout,
+// ctx_out refused where the kernel refuses it, repeated printk once.
+func TestRunLikeBpftool(t *testing.T) {
+	dir := t.TempDir()
+	pkt := filepath.Join(dir, "pkt")
+	frames := readPcap(t, samplePath(t))
+	os.WriteFile(pkt, frames[0], 0o644)
+	out, errs, code := bpfscope(t, "run", "--data-in", pkt)
+	if code != 0 || !durations.MatchString(out) {
+		t.Errorf("no duration: %s%s", out, errs)
+	}
+	// data_out to stdout, byte for byte; the report on stderr.
+	out, errs, code = bpfscope(t, "run", "--data-in", pkt, "--data-out", "-")
+	if code != 0 || out != string(frames[0]) || !strings.Contains(errs, "Return value: 2 (XDP_PASS)") {
+		t.Errorf("--data-out -: status %d, %d bytes on stdout, stderr %q", code, len(out), errs)
+	}
+	// A buffer too small: cut there, ENOSPC, as the kernel.
+	out, _, code = bpfscope(t, "run", "--data-in", pkt, "--data-size-out", "10", "--data-out", filepath.Join(dir, "cut"))
+	cut, _ := os.ReadFile(filepath.Join(dir, "cut"))
+	if code != 1 || !strings.Contains(out, "no space left on device") || len(cut) != 0 {
+		t.Errorf("--data-size-out 10: status %d, %d bytes written, %s", code, len(cut), out)
+	}
+	// raw_tp takes no ctx_out: the kernel refuses it (EINVAL).
+	ctxOut := filepath.Join(dir, "ctx")
+	_, errs, code = bpfscope(t, "run", "--ctx-in", pkt, "--ctx-out", ctxOut, "../../examples/progs/raw_tp.o")
+	if _, err := os.Stat(ctxOut); code != 1 || !strings.Contains(errs, "EINVAL") || err == nil {
+		t.Errorf("raw_tp --ctx-out: status %d, %q, file left: %v", code, errs, err == nil)
+	}
+	// The blocked frame prints once per run: shown once with --repeat.
+	blocked := filepath.Join(dir, "blocked")
+	os.WriteFile(blocked, frames[9], 0o644)
+	out, errs, _ = bpfscope(t, "run", "--data-in", blocked, "--repeat", "5")
+	if n := strings.Count(out, "bpf_printk:"); n != 1 || !strings.Contains(out, "(each of 5 runs)") {
+		t.Errorf("--repeat 5: %d printk lines:\n%s%s", n, out, errs)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/examples"
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -91,8 +92,19 @@ func (in *inputFlags) packets(p *program) (source, error) {
 			return nil, err
 		}
 		return openCapture(io.NopCloser(bytes.NewReader(b)), examples.SamplePcap)
+	case in.ctxIn == "" && takesData(p.typ):
+		return nil, errors.New("no input: give --data-in, --pcap or --ctx-in")
 	}
 	return &single{}, nil
+}
+
+// takesData reports the program types whose test runs need a packet.
+func takesData(t ebpf.ProgramType) bool {
+	switch t {
+	case ebpf.SkLookup, ebpf.RawTracepoint, ebpf.Syscall, ebpf.Netfilter:
+		return false
+	}
+	return true
 }
 
 // single is one packet (possibly empty) from --data-in.
