@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -300,5 +302,68 @@ func TestRunLikeBpftool(t *testing.T) {
 	out, errs, _ = bpfscope(t, "run", "--data-in", blocked, "--repeat", "5")
 	if n := strings.Count(out, "bpf_printk:"); n != 1 || !strings.Contains(out, "(each of 5 runs)") {
 		t.Errorf("--repeat 5: %d printk lines:\n%s%s", n, out, errs)
+	}
+}
+
+// TestLinkTypes: raw IP and Linux cooked captures run as the Ethernet
+// frames they carry; other link types are refused at once.
+func TestLinkTypes(t *testing.T) {
+	dir := t.TempDir()
+	frame := readPcap(t, samplePath(t))[0] // 10.0.0.2:40000 > 10.0.0.53:53 UDP
+	ip := frame[14:]
+	sll := append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 2, 0, 0, 0x08, 0x00}, ip...)
+	sll2 := append([]byte{0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 2, 0, 0}, ip...)
+	llc := []byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 2, 0, 0, 0x00, 0x04, 0xaa, 0xaa, 3}
+	want := "10.0.0.2:40000 > 10.0.0.53:53 UDP"
+	for _, tt := range []struct {
+		name   string
+		link   layers.LinkType
+		frames [][]byte
+	}{
+		{"raw", layers.LinkTypeRaw, [][]byte{ip}},
+		{"ipv4", layers.LinkTypeIPv4, [][]byte{ip}},
+		{"sll", layers.LinkTypeLinuxSLL, [][]byte{sll, llc}},
+		{"sll2", layers.LinkTypeLinuxSLL2, [][]byte{sll2}},
+	} {
+		in := filepath.Join(dir, tt.name+".pcap")
+		writePcap(t, in, tt.link, tt.frames...)
+		out, errs, _ := bpfscope(t, "run", "--pcap", in)
+		if !strings.Contains(out, "#1") || !strings.Contains(out, "XDP_PASS      "+want+" (71 bytes)") {
+			t.Errorf("%s: frame 1 not run as Ethernet:\n%s%s", tt.name, out, errs)
+		}
+		if len(tt.frames) > 1 && !strings.Contains(out, "#2") && !strings.Contains(out, "has no Ethernet form") {
+			t.Errorf("%s: frame 2 (802.2 LLC) not reported:\n%s%s", tt.name, out, errs)
+		}
+	}
+	// The program sees the same bytes as from the Ethernet capture.
+	pcapOut := filepath.Join(dir, "out.pcap")
+	bpfscope(t, "run", "--pcap", filepath.Join(dir, "sll.pcap"), "--pcap-out", pcapOut)
+	if got := readPcap(t, pcapOut); len(got) != 1 || !bytes.Equal(got[0][12:], frame[12:]) {
+		t.Errorf("converted frame differs from the Ethernet one past the addresses")
+	}
+	ppp := filepath.Join(dir, "ppp.pcap")
+	writePcap(t, ppp, layers.LinkTypePPP, ip)
+	_, errs, code := bpfscope(t, "run", "--pcap", ppp)
+	if code != 1 || !strings.Contains(errs, "link type PPP (9) is not supported") {
+		t.Errorf("PPP capture: status %d, %q", code, errs)
+	}
+}
+
+// TestSummaryKeepsWhatDecoded: a payload gopacket cannot decode (not DNS
+// on port 53, not NTP on 123, not VXLAN on 4789) leaves the addresses.
+func TestSummaryKeepsWhatDecoded(t *testing.T) {
+	for _, port := range []layers.UDPPort{53, 123, 4789} {
+		eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 2}, DstMAC: []byte{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: []byte{10, 0, 0, 2}, DstIP: []byte{10, 0, 0, 9}}
+		udp := &layers.UDP{SrcPort: 40000, DstPort: port}
+		udp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload{0xff}); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("10.0.0.2:40000 > 10.0.0.9:%d UDP", port)
+		if got := summarize(buf.Bytes(), layers.LinkTypeEthernet); got != want {
+			t.Errorf("port %d: %q, want %q", port, got, want)
+		}
 	}
 }

@@ -42,6 +42,9 @@ func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet
 type outSizes struct{ data, ctx int }
 
 func (in *instance) executeSized(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, hook any, sizes outSizes) *result {
+	if pk.Err != nil {
+		return &result{Packet: pk, Err: pk.Err, Repeats: 1}
+	}
 	in.hs.ResetState(in.m)
 	in.m.Attach(hook)
 	defer in.m.Attach(nil)

@@ -35,6 +35,11 @@ connection tables), so the default is one worker for programs with any
 writable map, and every core for programs without one (or with read-only
 maps only). Results are reported in capture order either way.
 
+Programs run on Ethernet frames. Captures of raw IP get a synthetic
+Ethernet header, Linux cooked captures (SLL, SLL2: 'tcpdump -i any') one
+with the recorded protocol and source address; other link types are
+refused.
+
 Exit status is 1 if a run failed or the capture is damaged (the packets
 before the damage are still run and reported).
 
