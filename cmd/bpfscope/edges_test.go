@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -364,6 +365,65 @@ func TestSummaryKeepsWhatDecoded(t *testing.T) {
 		want := fmt.Sprintf("10.0.0.2:40000 > 10.0.0.9:%d UDP", port)
 		if got := summarize(buf.Bytes(), layers.LinkTypeEthernet); got != want {
 			t.Errorf("port %d: %q, want %q", port, got, want)
+		}
+	}
+}
+
+// TestMapSettings: --map takes numbers where BTF says the key or value is
+// an integer (in its size and byte order), raw hex otherwise or with hex:,
+// and says what is wrong with a size instead of repeating bytes to fit.
+func TestMapSettings(t *testing.T) {
+	var in inputFlags
+	p, err := in.load(nil) // the bundled firewall
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.collection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(m, key string) string {
+		mp := c.Maps[m]
+		k, _ := hex.DecodeString(key)
+		v := make([]byte, mp.UserValueSize())
+		if err := mp.Get(k, v); err != nil {
+			return err.Error()
+		}
+		return hex.EncodeToString(v)
+	}
+	for _, tt := range []struct{ set, m, key, want string }{
+		{"action_packets:2=7", "action_packets", "02000000", "0700000000000000"},
+		{"action_packets:0x3=0x100", "action_packets", "03000000", "0001000000000000"},
+		{"blocked_v4:3221226050=5", "blocked_v4", "c0000242", "0500000000000000"}, // __be32 key
+		{"blocked_v4:hex:0a000001=hex:0900000000000000", "blocked_v4", "0a000001", "0900000000000000"},
+		{"blocked_v4:0a000002=01", "blocked_v4", "0a000002", "0100000000000000"}, // a number: 1
+	} {
+		if err := setMap(c, p.mapTypes(), tt.set); err != nil {
+			t.Errorf("%s: %v", tt.set, err)
+			continue
+		}
+		if got := get(tt.m, tt.key); got != tt.want {
+			t.Errorf("%s: %s[%s] = %s, want %s", tt.set, tt.m, tt.key, got, tt.want)
+		}
+	}
+	// A per-CPU map: one value for every CPU.
+	if err := setMap(c, p.mapTypes(), "action_bytes:1=9"); err != nil {
+		t.Fatal(err)
+	}
+	if got, one := get("action_bytes", "01000000"), "0900000000000000"; got != strings.Repeat(one, len(got)/len(one)) {
+		t.Errorf("action_bytes[1] = %s, want %s on every CPU", got, one)
+	}
+	for _, tt := range []struct{ set, want string }{
+		{"blocked_v4:hex:c0000242=hex:01", "value is 8 bytes, got 1"},
+		{"blocked_v6:01=0", "key is 16 bytes, got 1"},
+		{"action_packets:5=1", "index 5 >= max_entries 5"},
+		{"action_packets:1=-1", "-1 does not fit a 64-bit unsigned integer"},
+		{"action_packets:x=1", `key: "x" is neither a number nor hex bytes`},
+		{"nope:1=1", `no map "nope"`},
+	} {
+		err := setMap(c, p.mapTypes(), tt.set)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error saying %q", tt.set, err, tt.want)
 		}
 	}
 }
