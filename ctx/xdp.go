@@ -3,6 +3,7 @@ package ctx
 import (
 	"encoding/binary"
 	"fmt"
+	"syscall"
 
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/vm"
@@ -207,8 +208,11 @@ func (x *XDP) AdjustTail(delta int32) error {
 // AdjustMeta moves data_meta by delta, as bpf_xdp_adjust_meta.
 func (x *XDP) AdjustMeta(delta int32) error {
 	nm := int64(x.meta) + int64(delta)
-	if nm > int64(x.data) || nm < xdpFrameSize || int64(x.data)-nm > xdpMetaMaxSize || (int64(x.data)-nm)%4 != 0 {
+	if nm > int64(x.data) || nm < xdpFrameSize {
 		return errInval
+	}
+	if l := int64(x.data) - nm; l > xdpMetaMaxSize || l%4 != 0 {
+		return syscall.EACCES // xdp_metalen_invalid
 	}
 	x.meta = uint32(nm)
 	x.sync()
