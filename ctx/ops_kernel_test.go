@@ -96,6 +96,9 @@ func TestSkbOpsKernel(t *testing.T) {
 		{"vlan_push", asm.FnSkbVlanPush, []int64{ethP8021Q, 5}, udpFrame()},
 		{"vlan_push bad proto", asm.FnSkbVlanPush, []int64{ethPIPv4, 5}, udpFrame()},
 		{"vlan_pop untagged", asm.FnSkbVlanPop, nil, udpFrame()},
+		{"vlan_pop tagged", asm.FnSkbVlanPop, nil, vlanFrame()},
+		{"vlan_push on tagged", asm.FnSkbVlanPush, []int64{ethP8021Q, 9}, vlanFrame()},
+		{"adjust_room tagged", asm.FnSkbAdjustRoom, []int64{8, adjRoomNet, 0}, vlanFrame()},
 		{"change_tail longer", asm.FnSkbChangeTail, []int64{100, 0}, udpFrame()},
 		{"change_tail shorter", asm.FnSkbChangeTail, []int64{40, 0}, udpFrame()},
 		{"change_tail too short", asm.FnSkbChangeTail, []int64{10, 0}, udpFrame()},
@@ -188,4 +191,79 @@ func TestXDPOpsKernel(t *testing.T) {
 			compareOps(t, tt.name, ebpf.XDP, moved(tt.fn, tt.delta), udpFrame(), nil, 0)
 		})
 	}
+}
+
+// readFields records the given (offset, size) fields of the structure r2
+// points to in the result slots, in order.
+func readFields(fields [][2]int) asm.Instructions {
+	insns := asm.Instructions{asm.LoadMapValue(asm.R7, resultMap, 0)}
+	for i, f := range fields {
+		insns = append(insns,
+			asm.LoadMem(asm.R3, asm.R2, int16(f[0]), sizes[f[1]]),
+			asm.StoreMem(asm.R7, int16(8*i), asm.R3, asm.DWord))
+	}
+	return insns
+}
+
+// TestSockKernel reads __sk_buff.sk, the socket a test run attaches to
+// its skb, as the kernel builds it from the packet's addresses.
+func TestSockKernel(t *testing.T) {
+	needKernel(t)
+	for _, fields := range [][][2]int{
+		{{0, 4}, {4, 4}, {24, 4}, {52, 4}, {44, 4}, {48, 4}, {72, 4}, {76, 4}}, // bound_dev_if family src_ip4 dst_ip4 src_port dst_port state rx_queue_mapping
+		{{28, 4}, {32, 4}, {36, 4}, {40, 4}, {56, 4}, {60, 4}, {64, 4}, {68, 4}}, // src_ip6, dst_ip6
+		{{4, 2}, {24, 1}, {25, 1}, {26, 2}, {48, 2}, {52, 2}, {72, 1}, {76, 2}}, // narrow loads
+	} {
+		insns := asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 168, asm.DWord), // skb->sk
+			asm.JEq.Imm(asm.R2, 0, "out"),
+		}
+		insns = append(insns, readFields(fields)...)
+		insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), asm.Return())
+		for _, frame := range [][]byte{udpFrame(), tcp6Frame()} {
+			compareOps(t, "sock", ebpf.SchedCLS, insns, frame, nil, 0)
+		}
+	}
+}
+
+// TestXDPCtxKernel reads the xdp_md fields a ctx_in sets, and the packet
+// through bpf_xdp_load_bytes and bpf_xdp_store_bytes.
+func TestXDPCtxKernel(t *testing.T) {
+	needKernel(t)
+	frame := udpFrame()
+	ctxIn := make([]byte, 24)
+	ctxIn[4] = byte(len(frame)) // data_end
+	ctxIn[12] = 1               // ingress_ifindex: lo
+	fields := asm.Instructions{asm.Mov.Reg(asm.R2, asm.R1)}
+	fields = append(fields, readFields([][2]int{{12, 4}, {16, 4}})...)
+	fields = append(fields, asm.Mov.Imm(asm.R0, 2), asm.Return())
+	compareOps(t, "xdp_md fields", ebpf.XDP, fields, frame, ctxIn, 24)
+
+	for _, tt := range []struct {
+		name     string
+		off, len int32
+	}{{"inside", 10, 8}, {"at the end", int32(len(frame)) - 8, 8}, {"past the end", int32(len(frame)) - 4, 8}} {
+		bytesProg := asm.Instructions{
+			asm.Mov.Reg(asm.R6, asm.R1),
+			asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Imm(asm.R2, tt.off),
+			asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, -8), asm.Mov.Imm(asm.R4, tt.len),
+			asm.FnXdpLoadBytes.Call(),
+			asm.LoadMapValue(asm.R7, resultMap, 0), asm.StoreMem(asm.R7, 0, asm.R0, asm.DWord),
+			asm.JNE.Imm(asm.R0, 0, "out"),
+			asm.LoadMem(asm.R2, asm.RFP, -8, asm.DWord), asm.StoreMem(asm.R7, 8, asm.R2, asm.DWord),
+			asm.Xor.Imm(asm.R2, -1), asm.StoreMem(asm.RFP, -8, asm.R2, asm.DWord),
+			asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Imm(asm.R2, 0),
+			asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, -8), asm.Mov.Imm(asm.R4, 8),
+			asm.FnXdpStoreBytes.Call(),
+			asm.StoreMem(asm.R7, 16, asm.R0, asm.DWord),
+			asm.Mov.Imm(asm.R0, 2).WithSymbol("out"), asm.Return(),
+		}
+		compareOps(t, "xdp bytes "+tt.name, ebpf.XDP, bytesProg, frame, nil, 0)
+	}
+}
+
+// vlanFrame is udpFrame with an 802.1Q tag (VLAN 5) in the packet.
+func vlanFrame() []byte {
+	f := udpFrame()
+	return append(append(append([]byte{}, f[:12]...), 0x81, 0x00, 0x00, 0x05), f[12:]...)
 }
