@@ -210,9 +210,9 @@ func readFields(fields [][2]int) asm.Instructions {
 func TestSockKernel(t *testing.T) {
 	needKernel(t)
 	for _, fields := range [][][2]int{
-		{{0, 4}, {4, 4}, {24, 4}, {52, 4}, {44, 4}, {48, 4}, {72, 4}, {76, 4}}, // bound_dev_if family src_ip4 dst_ip4 src_port dst_port state rx_queue_mapping
+		{{0, 4}, {4, 4}, {24, 4}, {52, 4}, {44, 4}, {48, 4}, {72, 4}, {76, 4}},   // bound_dev_if family src_ip4 dst_ip4 src_port dst_port state rx_queue_mapping
 		{{28, 4}, {32, 4}, {36, 4}, {40, 4}, {56, 4}, {60, 4}, {64, 4}, {68, 4}}, // src_ip6, dst_ip6
-		{{4, 2}, {24, 1}, {25, 1}, {26, 2}, {48, 2}, {52, 2}, {72, 1}, {76, 2}}, // narrow loads
+		{{4, 2}, {24, 1}, {25, 1}, {26, 2}, {48, 2}, {52, 2}, {72, 1}, {76, 2}},  // narrow loads
 	} {
 		insns := asm.Instructions{
 			asm.LoadMem(asm.R2, asm.R1, 168, asm.DWord), // skb->sk
