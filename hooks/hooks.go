@@ -8,7 +8,10 @@
 // keeps an event must copy it (see the Clone methods).
 package hooks
 
-import "github.com/bpfscope/bpfscope/isa"
+import (
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
+)
 
 // Action is a hook's answer to an event.
 type Action uint8
@@ -45,6 +48,21 @@ type Inspector interface {
 	Line(pc int) *isa.Line
 	// HelperName returns the kernel name of helper id ("bpf_map_lookup_elem").
 	HelperName(id int32) string
+}
+
+// Namer is an Inspector that also names memory by what the program's debug
+// info and input say lies there, and knows the C types of map keys and
+// values. Exporters find it by type assertion on an event's Inspector; it is
+// never asked during an untraced run.
+type Namer interface {
+	// Name names the size bytes at addr: a global ("cfg.max_frame_len"),
+	// a member of a map value ("flows[{saddr=10.0.0.2}].packets"), a
+	// packet header field ("ipv4.src"); "" when nothing beyond Describe
+	// is known.
+	Name(addr uint64, size int) string
+	// MapTypes returns the BTF of the named map's keys and values, nil
+	// where unknown (print them with package btfvalue).
+	MapTypes(mapName string) (key, value btf.Type)
 }
 
 // Step describes one instruction, before or after it runs.

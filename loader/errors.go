@@ -22,8 +22,8 @@ var (
 	ErrInvalidMap = errors.New("invalid map definition")
 	// ErrMapContents: a map's initial contents (.values, data) do not fit it.
 	ErrMapContents = errors.New("invalid initial map contents")
-	// ErrKfunc: the program calls a kernel function (__ksym), which has no
-	// user-space implementation.
+	// ErrKfunc: the program calls a kernel function (__ksym) that is not
+	// in the kernel's BTF or that package helpers does not implement.
 	ErrKfunc = errors.New("kfunc call")
 	// ErrExtern: the program reads an extern (__kconfig or __ksym variable).
 	ErrExtern = errors.New("unresolved extern")

@@ -47,15 +47,24 @@ func (e *LoadError) Unwrap() error { return e.Err }
 
 // Run-time errors, wrapped in a *RunError carrying the machine state.
 var (
-	ErrOutOfBounds   = errors.New("memory access out of bounds")
-	ErrUnmapped      = errors.New("access to unmapped memory")
-	ErrReadOnly      = errors.New("write to read-only memory")
-	ErrBudget        = errors.New("instruction budget exhausted")
-	ErrCallDepth     = errors.New("call depth limit exceeded")
-	ErrCanceled      = errors.New("run canceled")
-	ErrAborted       = errors.New("run aborted by hook")
-	ErrBadCall       = errors.New("call to an invalid target")
-	ErrHelperFailed  = errors.New("helper failed")
+	ErrOutOfBounds = errors.New("memory access out of bounds")
+	ErrUnmapped    = errors.New("access to unmapped memory")
+	ErrReadOnly    = errors.New("write to read-only memory")
+	ErrBudget      = errors.New("instruction budget exhausted")
+	ErrCallDepth   = errors.New("call depth limit exceeded")
+	// ErrCanceled: the run's context was done. The RunError wraps the
+	// context's cause too (context.Canceled, context.DeadlineExceeded, or
+	// the cause given to a CancelCauseFunc).
+	ErrCanceled     = errors.New("run canceled")
+	ErrAborted      = errors.New("run aborted by hook")
+	ErrBadCall      = errors.New("call to an invalid target")
+	ErrHelperFailed = errors.New("helper failed")
+	// ErrHelperPanic: a helper panicked. It is a bug in the helper; the
+	// run ends with this error instead of the panic reaching the caller.
+	ErrHelperPanic = errors.New("helper panicked")
+	// ErrOutputLimit: the run produced more output (trace_printk text,
+	// ring buffer and perf event records) than Config.MaxOutput allows.
+	ErrOutputLimit   = errors.New("output limit exceeded")
 	ErrContextAccess = errors.New("invalid context access")
 	ErrNoPacket      = errors.New("LD_ABS/LD_IND without a socket buffer")
 	ErrNotPaused     = errors.New("machine is not paused")
@@ -76,6 +85,9 @@ type RunError struct {
 	Depth  int
 	Insns  uint64 // instructions executed
 	Msg    string
+	// Cause is what ended the run besides Err, if anything: the
+	// context's cause for ErrCanceled. errors.Is sees both.
+	Cause error
 }
 
 func (e *RunError) Error() string {
@@ -89,7 +101,14 @@ func (e *RunError) Error() string {
 	return s
 }
 
-func (e *RunError) Unwrap() error { return e.Err }
+// Unwrap returns Err and, if set, Cause: errors.Is(err,
+// context.DeadlineExceeded) holds for a run its deadline ended.
+func (e *RunError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.Cause}
+}
 
 // ErrUnwind, returned by a helper, ends the program at once with the
 // helper's return value as r0 (uBPF's "unwind" helper, used by the

@@ -26,12 +26,17 @@ type hookSet struct {
 	mapOp  hooks.MapHook
 	output hooks.OutputHook
 	pcs    hooks.PCHook
-	traced bool // step or access hooks: run the trap code
+	traced bool   // step or access hooks: run the trap code
+	gen    uint32 // counts Attach calls, so a run sees hooks attached during it
 }
 
 // Attach installs h, replacing any hook attached before; h may implement any
 // of the interfaces of package hooks (combine several with hooks.Multi).
-// Attach(nil) detaches. It must not be called while a run is in progress.
+// Attach(nil) detaches. During a run it may be called only from a hook or
+// an alarm (see SetAlarm), on the run's goroutine: the run goes on under
+// the new hooks from the next instruction (a debugger runs untraced to a
+// point, then traced). A PC hook must not be attached or detached during
+// a run.
 //
 // Attach refuses, with an error wrapping ErrNotAHook and leaving the hooks
 // as they were, a value that would miss events it looks meant for: one
@@ -46,7 +51,7 @@ func (m *Machine) Attach(h any) error {
 			return err
 		}
 	}
-	var s hookSet
+	s := hookSet{gen: m.hooks.gen + 1}
 	s.step, _ = h.(hooks.StepHook)
 	s.access, _ = h.(hooks.AccessHook)
 	s.helper, _ = h.(hooks.HelperHook)
@@ -57,6 +62,9 @@ func (m *Machine) Attach(h any) error {
 	s.pcs, _ = h.(hooks.PCHook)
 	s.traced = s.step != nil || s.access != nil
 	m.hooks = s
+	if m.state == running { // what the old hooks planned is not the new ones'
+		m.trace.pending, m.trace.plan.active = false, false
+	}
 	return nil
 }
 

@@ -107,6 +107,9 @@ run instruction; a branch is a conditional jump, taken or not.
 `
 
 func cmdCover(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicCover(e, args)
+	}
 	fs := flag.NewFlagSet("cover", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), coverUsage); fs.PrintDefaults() }
 	var in inputFlags

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/exporters/tracefile"
 	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/cilium/ebpf/btf"
 )
 
 const diffUsage = `usage: bpfscope diff [--context N] A B
@@ -248,7 +251,7 @@ func valueDiff(w io.Writer, a, b *diffSide, context int) bool {
 		if i < len(s.t.Events) {
 			ev = s.t.Events[i]
 		}
-		fmt.Fprintf(w, "  %s %s\n", s.label, eventText(ev))
+		fmt.Fprintf(w, "  %s %s\n", s.label, eventText(s.t, ev))
 	}
 	if k >= 0 {
 		fmt.Fprintln(w)
@@ -349,21 +352,22 @@ func eventTexts(t *tracefile.Trace, k hooks.Kind) []keyed {
 		if r.Kind != k {
 			continue
 		}
-		s := eventText(r)
+		s := eventText(t, r)
 		out = append(out, keyed{s, s})
 	}
 	return out
 }
 
-// eventText describes an event in a line, with memory by name.
-func eventText(r *hooks.Record) string {
+// eventText describes an event of t in a line, with memory by name and map
+// keys and values decoded by their BTF, when t has it.
+func eventText(t *tracefile.Trace, r *hooks.Record) string {
 	if r == nil {
 		return "(no more events)"
 	}
 	switch r.Kind {
 	case hooks.KindAccess:
 		a := &r.Access
-		s := fmt.Sprintf("pc %d: %s u%d %s", a.PC, a.Kind, a.Size*8, a.Where())
+		s := fmt.Sprintf("pc %d: %s u%d %s", a.PC, a.Kind, a.Size*8, text.AppendWhere(nil, a.Where(), text.Name(a)))
 		switch {
 		case a.Bytes != nil:
 			return s + " = " + hex.EncodeToString(a.Bytes)
@@ -384,14 +388,15 @@ func eventText(r *hooks.Record) string {
 	case hooks.KindMapOp:
 		m := &r.MapOp
 		s := fmt.Sprintf("pc %d: map %s %s", m.PC, m.Map, m.Op)
+		kt, vt := traceMapTypes(t, m.Map)
 		if m.Key != nil {
-			s += " key=" + hex.EncodeToString(m.Key)
+			s += " key=" + string(btfvalue.AppendTextOrHex(nil, kt, m.Key))
 		}
 		if m.Op == hooks.MapLookup {
 			s += map[bool]string{true: " hit", false: " miss"}[m.Hit]
 		}
 		if m.Value != nil {
-			s += " value=" + hex.EncodeToString(m.Value)
+			s += " value=" + string(btfvalue.AppendTextOrHex(nil, vt, m.Value))
 		}
 		if m.Errno != 0 {
 			s += fmt.Sprintf(" errno=%d", m.Errno)
@@ -399,6 +404,20 @@ func eventText(r *hooks.Record) string {
 		return s
 	}
 	return describeRecord(r)
+}
+
+// traceMapTypes returns the BTF of the keys and values of t's map name.
+func traceMapTypes(t *tracefile.Trace, name string) (key, value btf.Type) {
+	if t == nil || t.Capture == nil {
+		return nil, nil
+	}
+	for _, m := range t.Capture.Maps {
+		if m.Name() == name {
+			s := m.Spec()
+			return s.Key, s.Value
+		}
+	}
+	return nil, nil
 }
 
 func countSteps(evs []*hooks.Record) int {

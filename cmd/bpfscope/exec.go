@@ -51,7 +51,7 @@ func (in *instance) executeSized(ctx context.Context, typ ebpf.ProgramType, pk p
 	if in.run == nil {
 		in.run = testrun.NewRunner(in.m, typ) // reuses the context where it can
 	}
-	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, DataSizeOut: sizes.data, CtxSizeOut: sizes.ctx})
+	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut, DataSizeOut: sizes.data, CtxSizeOut: sizes.ctx})
 	r := &result{Packet: pk, Err: err, Repeats: 1}
 	if res != nil {
 		r.Retval, r.DataOut, r.CtxOut, r.Insns, r.Duration = res.Retval, res.DataOut, res.CtxOut, res.Insns, res.Duration

@@ -71,10 +71,16 @@ type program struct {
 	typ     ebpf.ProgramType
 	bundled bool
 	mapSets []string
+	// ctxOut: the runs pass a ctx_out buffer (run --ctx-out), which
+	// changes what test_run builds when there is no ctx_in.
+	ctxOut bool
 	// first is the collection load made, handed to the first caller of
 	// collection so the object is not loaded twice.
 	first *loader.Collection
 	btf   mapBTF // the maps' key and value types, parsed on first use
+	// captureFile is --pcap: a bpfscope capture's first map snapshot
+	// seeds the maps.
+	captureFile string
 }
 
 // load reads the program named by args (at most one), or the bundled
@@ -83,7 +89,7 @@ func (in *inputFlags) load(args []string) (*program, error) {
 	if len(args) > 1 {
 		return nil, fmt.Errorf("one program expected, got %d arguments: %s", len(args), strings.Join(args, " "))
 	}
-	p := &program{mapSets: in.mapSets}
+	p := &program{mapSets: in.mapSets, captureFile: in.pcap}
 	if len(args) == 0 {
 		b, err := fs.ReadFile(examples.Progs, defaultObject)
 		if err != nil {
@@ -182,6 +188,9 @@ func (p *program) collection() (*loader.Collection, error) {
 		}
 		return nil, err
 	}
+	if err := seedFromCapture(c, p.captureFile); err != nil {
+		return nil, err
+	}
 	for _, s := range p.mapSets {
 		if err := setMap(c, p.mapTypes(), s); err != nil {
 			return nil, err
@@ -202,11 +211,12 @@ func kernelTypes() *btf.Spec {
 
 // instance is one machine bound to the program, with its own helpers.
 type instance struct {
-	m    *vm.Machine
-	run  *testrun.Runner // created by execute, for the program's type
-	hs   *helpers.Set
-	coll *loader.Collection // nil for raw bytecode
-	prog *vm.Program
+	m      *vm.Machine
+	run    *testrun.Runner // created by execute, for the program's type
+	hs     *helpers.Set
+	coll   *loader.Collection // nil for raw bytecode
+	prog   *vm.Program
+	ctxOut bool // see program.ctxOut
 }
 
 // instantiate builds a machine for p on a fresh copy of its maps (or on
@@ -218,7 +228,7 @@ func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instan
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.label, err)
 		}
-		return &instance{m: m, hs: hs, prog: p.raw.Prog}, nil
+		return &instance{m: m, hs: hs, prog: p.raw.Prog, ctxOut: p.ctxOut}, nil
 	}
 	if coll == nil {
 		var err error
@@ -230,7 +240,7 @@ func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instan
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.label, err)
 	}
-	return &instance{m: m, hs: hs, coll: coll, prog: coll.Programs[p.name].Prog}, nil
+	return &instance{m: m, hs: hs, coll: coll, prog: coll.Programs[p.name].Prog, ctxOut: p.ctxOut}, nil
 }
 
 // writableMaps reports whether runs of p can change state a later run

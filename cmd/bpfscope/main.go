@@ -14,6 +14,7 @@
 //	bpfscope profile [flags] [PROG.o]            instruction profile (pprof, Perfetto)
 //	bpfscope verify  [flags] PROG.o              compare with the kernel
 //	bpfscope disasm  [flags] [PROG.o|PROG.bin]   disassemble with source lines
+//	bpfscope capture [flags] -o FILE TARGET      record a running program's runs
 //	bpfscope version                             module version and build
 //
 // With no program, run, trace, cover and profile use the bundled example:
@@ -59,6 +60,8 @@ func init() {
 		"profile": {"instruction profile as pprof, spans as Chrome trace JSON", cmdProfile},
 		"verify":  {"run packets in bpfscope and in the kernel and compare", cmdVerify},
 		"disasm":  {"disassemble a program in kernel syntax with source lines", cmdDisasm},
+		"debug":   {"debug a program interactively, forwards and backwards (gdb commands)", cmdDebug},
+		"capture": {"record what a program running in the kernel saw and did (pcapng)", cmdCapture},
 		"version": {"print the module version and how this binary was built", cmdVersion},
 	}
 }

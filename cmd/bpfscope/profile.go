@@ -241,6 +241,9 @@ instructions (1us = 1 instruction).
 `
 
 func cmdProfile(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicProfile(e, args)
+	}
 	fs := flag.NewFlagSet("profile", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), profileUsage); fs.PrintDefaults() }
 	var in inputFlags

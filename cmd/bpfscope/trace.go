@@ -23,6 +23,9 @@ import (
 
 const traceUsage = `usage: bpfscope trace [flags] [PROG.o|PROG.bin]
 
+Classic BPF filters (tcpdump expressions, socket filters, seccomp policies)
+run with --cbpf, --cbpf-expr or --seccomp: see 'bpfscope trace --cbpf x -h'.
+
 Runs a program like 'bpfscope run' (same inputs; packets always run in
 order on one machine) and prints what every instruction did: registers it
 changed, memory it touched by region name, helper calls, map operations,
@@ -40,6 +43,8 @@ before its extension) for 'bpfscope dump', 'replay' and 'diff'.
 // traceFlags select and shape what trace prints.
 type traceFlags struct {
 	format   string
+	locals   bool // DWARF variable names in the text trace
+	raw      bool // no names at all
 	record   string
 	packets  string
 	funcs    string
@@ -51,12 +56,17 @@ type traceFlags struct {
 }
 
 func cmdTrace(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicRun(e, args, true)
+	}
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), traceUsage); fs.PrintDefaults() }
 	var in inputFlags
 	in.register(fs)
 	var tf traceFlags
 	fs.StringVar(&tf.format, "format", "text", "output `FORMAT`: text (verifier-log style) or json (JSON Lines, docs/jsonl-schema.md)")
+	fs.BoolVar(&tf.locals, "locals", true, "name C variables next to registers and stack slots, from the object's DWARF (built with -g)")
+	fs.BoolVar(&tf.raw, "raw", false, "no names from debug info or packet dissection: regions and offsets, keys and values in hex")
 	fs.StringVar(&tf.record, "record", "", "write each traced packet's run to the trace `FILE`")
 	fs.StringVar(&tf.packets, "packet", "", "trace only packets `N` (1-based; a list such as 1,3-5)")
 	fs.StringVar(&tf.funcs, "func", "", "trace only instructions of the BPF functions `NAMES` (comma-separated)")
@@ -129,13 +139,20 @@ func cmdTrace(e *env, args []string) error {
 	var js *jsonl.Writer
 	if tf.format == "json" {
 		js = jsonl.New(w)
+		js.Raw = tf.raw
 		out, hook = js, js
 	} else {
 		t := text.New(w)
+		t.Raw = tf.raw
+		if tf.locals && !tf.raw {
+			setLocals(t, p, coll)
+		}
 		out, hook = t, t
 		fmt.Fprintf(w, "%s: %s (%s)\n", p.label, p.name, p.typ)
-		for _, s := range p.mapSets {
-			fmt.Fprintf(w, "  map %s\n", s)
+		if tf.raw {
+			mapListing(w, nil, p.mapSets)
+		} else {
+			mapListing(w, coll, p.mapSets)
 		}
 	}
 	if tf.quiet {
