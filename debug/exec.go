@@ -190,7 +190,6 @@ type tracer struct {
 	depth     int
 	alarmed   bool // the first traced step after an alarm is next
 	aborted   bool
-	fast      bool
 }
 
 // fullHook is the traced hook; fastHook sees only calls (to keep the call

@@ -35,10 +35,3 @@ func (l *slotList) remove(i int32) {
 		l.prev[n] = l.prev[i]
 	}
 }
-
-func (l *slotList) moveToBack(i int32) {
-	if l.tail != i {
-		l.remove(i)
-		l.pushBack(i)
-	}
-}
