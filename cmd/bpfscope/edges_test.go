@@ -397,6 +397,7 @@ func TestMapSettings(t *testing.T) {
 		{"blocked_v4:3221226050=5", "blocked_v4", "c0000242", "0500000000000000"}, // __be32 key
 		{"blocked_v4:hex:0a000001=hex:0900000000000000", "blocked_v4", "0a000001", "0900000000000000"},
 		{"blocked_v4:0a000002=01", "blocked_v4", "0a000002", "0100000000000000"}, // a number: 1
+		{"blocked_v4:10.0.0.7=2", "blocked_v4", "0a000007", "0200000000000000"},  // __be32 as an address
 	} {
 		if err := setMap(c, p.mapTypes(), tt.set); err != nil {
 			t.Errorf("%s: %v", tt.set, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ import (
 
 const mapFlagHelp = "before the first run, set an element: `NAME:KEY=VALUE` (repeatable). " +
 	"KEY and VALUE are numbers where the map's BTF says they are integers (decimal or 0x..., " +
-	"written in the type's size and byte order: little-endian, big-endian for __be types), " +
+	"written in the type's size and byte order: little-endian, big-endian for __be types; an IPv4 address for __be32), " +
 	"else raw bytes in hex in memory order; hex:... forces raw bytes. A per-CPU map takes one value for every CPU, or one per CPU"
 
 // mapBTF is the key and value type of each map of an object, from its BTF.
@@ -111,6 +112,9 @@ func encodeValue(text string, size int, t btf.Type) ([]byte, error) {
 		return hex.DecodeString(raw)
 	}
 	bits, signed, bigEndian, isInt := intType(t)
+	if a, err := netip.ParseAddr(text); err == nil && a.Is4() && isInt && bigEndian && bits == 32 {
+		return a.AsSlice(), nil // a __be32 address, as traces print it
+	}
 	if !isInt || !number.MatchString(text) {
 		b, err := hex.DecodeString(text)
 		if err != nil && isInt {
