@@ -2,9 +2,14 @@ package ctx_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"testing"
 
+	"github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 )
@@ -123,8 +128,8 @@ func TestSkbOpsKernel(t *testing.T) {
 		asm.Mov.Imm(asm.R2, ethP8021Q), asm.Mov.Imm(asm.R3, 7), asm.FnSkbVlanPush.Call(),
 		asm.LoadMapValue(asm.R7, resultMap, 0), asm.StoreMem(asm.R7, 0, asm.R0, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), asm.StoreMem(asm.R7, 8, asm.R2, asm.DWord),
-		asm.LoadMem(asm.R2, asm.R6, 68, asm.Word), asm.StoreMem(asm.R7, 16, asm.R2, asm.DWord), // vlan_present
-		asm.LoadMem(asm.R2, asm.R6, 72, asm.Word), asm.StoreMem(asm.R7, 24, asm.R2, asm.DWord), // vlan_tci
+		asm.LoadMem(asm.R2, asm.R6, 20, asm.Word), asm.StoreMem(asm.R7, 16, asm.R2, asm.DWord), // vlan_present
+		asm.LoadMem(asm.R2, asm.R6, 24, asm.Word), asm.StoreMem(asm.R7, 24, asm.R2, asm.DWord), // vlan_tci
 		asm.Mov.Reg(asm.R1, asm.R6), asm.FnSkbVlanPop.Call(),
 		asm.LoadMapValue(asm.R7, resultMap, 0), asm.StoreMem(asm.R7, 32, asm.R0, asm.DWord),
 		asm.Mov.Imm(asm.R0, 0), asm.Return(),
@@ -266,4 +271,93 @@ func TestXDPCtxKernel(t *testing.T) {
 func vlanFrame() []byte {
 	f := udpFrame()
 	return append(append(append([]byte{}, f[:12]...), 0x81, 0x00, 0x00, 0x05), f[12:]...)
+}
+
+// TestVlanStackKernel pushes two tags and pops them again: the second push
+// moves the first (accelerated) tag into the packet, as the kernel does.
+func TestVlanStackKernel(t *testing.T) {
+	needKernel(t)
+	const ethP8021Q, ethP8021AD = 0x0081, 0xa888
+	step := func(slot int16, call ...asm.Instruction) asm.Instructions {
+		out := asm.Instructions{asm.Mov.Reg(asm.R1, asm.R6)}
+		out = append(out, call...)
+		return append(out,
+			asm.LoadMapValue(asm.R7, resultMap, 0), asm.StoreMem(asm.R7, slot, asm.R0, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), asm.StoreMem(asm.R7, slot+8, asm.R2, asm.DWord))
+	}
+	for _, outer := range []int32{ethP8021Q, ethP8021AD} {
+		insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
+		insns = append(insns, step(0, asm.Mov.Imm(asm.R2, ethP8021Q), asm.Mov.Imm(asm.R3, 5), asm.FnSkbVlanPush.Call())...)
+		insns = append(insns, step(16, asm.Mov.Imm(asm.R2, outer), asm.Mov.Imm(asm.R3, 9), asm.FnSkbVlanPush.Call())...)
+		insns = append(insns, step(32, asm.FnSkbVlanPop.Call())...)
+		insns = append(insns,
+			asm.LoadMem(asm.R2, asm.R6, 24, asm.Word), asm.StoreMem(asm.R7, 48, asm.R2, asm.DWord), // vlan_tci
+			asm.LoadMem(asm.R2, asm.R6, 28, asm.Word), asm.StoreMem(asm.R7, 56, asm.R2, asm.DWord), // vlan_proto
+			asm.Mov.Imm(asm.R0, 0), asm.Return())
+		compareOps(t, "vlan stack", ebpf.SchedCLS, insns, udpFrame(), noGSO(), 192)
+		compareOps(t, "vlan stack on a tagged frame", ebpf.SchedCLS, insns, vlanFrame(), noGSO(), 192)
+	}
+}
+
+// TestXDPReuseKernel: a context reused for the next packet (as testrun's
+// Runner does) is the context the kernel builds for that packet alone.
+func TestXDPReuseKernel(t *testing.T) {
+	needKernel(t)
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+		asm.Mov.Reg(asm.R4, asm.R2), asm.Add.Imm(asm.R4, 14),
+		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+		asm.LoadMem(asm.R5, asm.R2, 12, asm.Half),
+		asm.LoadMapValue(asm.R7, resultMap, 0), asm.StoreMem(asm.R7, 0, asm.R5, asm.DWord),
+		asm.StoreImm(asm.R2, 0, 0x77, asm.Byte),
+		asm.Mov.Imm(asm.R0, 2).WithSymbol("out"), asm.Return(),
+	}
+	second := tcp6Frame()
+	want := kernel(t, ebpf.XDP, insns, second, nil, 0)
+	if want.Err != nil {
+		t.Fatal(want.Err)
+	}
+	var code bytes.Buffer
+	if err := withMap(insns, 0).Marshal(&code, binary.LittleEndian); err != nil {
+		t.Fatal(err)
+	}
+	p, err := vm.Load("reuse", code.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := maps.New(&maps.Spec{Name: "result", Type: maps.Array, KeySize: 4, ValueSize: 64, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := vm.New(p, vm.Config{Maps: []vm.Map{mp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := ctx.NewXDP(m, udpFrame(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Run(context.Background(), x.Arg()); err != nil {
+		t.Fatal(err)
+	}
+	m.Reset()
+	if err := x.Reuse(ctx.Input{Data: second}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(x.Data(), second) || len(x.Meta()) != 0 || len(x.Frags()) != 0 {
+		t.Fatalf("reused context holds %x, meta %x, %d frags; want the second frame alone", x.Data(), x.Meta(), len(x.Frags()))
+	}
+	r0, err := m.Run(context.Background(), x.Arg())
+	if err != nil || uint32(r0) != want.R0 {
+		t.Fatalf("r0 %d, %v; kernel %d", r0, err, want.R0)
+	}
+	v := make([]byte, 64)
+	mp.Get([]byte{0, 0, 0, 0}, v)
+	if got := binary.LittleEndian.Uint64(v); got != want.Vals[0] {
+		t.Errorf("ethertype read %#x, kernel %#x", got, want.Vals[0])
+	}
+	if got := x.Output().Data; !bytes.Equal(got, want.Out.Data) {
+		t.Errorf("data_out\nkernel   %x\nbpfscope %x", want.Out.Data, got)
+	}
 }
