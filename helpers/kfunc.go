@@ -248,12 +248,8 @@ func dynptrSlice(s *Set, m *vm.Machine, a vm.Args, rdwr bool) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if _, ok := x.Bytes(at, n); ok {
-			data, err := x.Load(0, 4)
-			if err != nil {
-				return 0, err
-			}
-			return data + uint64(at), nil
+		if addr, ok := x.Pointer(at, n); ok {
+			return addr, nil // in the linear part or one fragment
 		}
 		if buf == 0 {
 			return 0, nil

@@ -241,7 +241,7 @@ func checkMTU(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 			v, _ := x.Load(xdpIngressIfindexOff, 4)
 			ifindex = uint32(v)
 		}
-		length = int32(x.Len())
+		length = int32(len(x.Data())) // bpf_xdp_check_mtu: the linear part only
 	}
 	dev, ok := s.netdev(ifindex)
 	if !ok {

@@ -1,7 +1,7 @@
 package maps
 
 // slotList is a doubly linked list threaded through slot indexes, so
-// iteration order and LRU order cost no allocation per element.
+// iteration order costs no allocation per element.
 type slotList struct {
 	next, prev []int32
 	head, tail int32

@@ -151,6 +151,7 @@ type Machine struct {
 
 type frame struct {
 	ret   int
+	from  int // the call instruction (for a callback: the helper's call)
 	prog  *Program
 	saved [4]uint64 // r6..r9
 }
