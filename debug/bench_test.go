@@ -63,7 +63,7 @@ func TestLongRun(t *testing.T) {
 		if err != nil || st.Count != mid-1 {
 			t.Fatalf("%s: reverse-stepi: %+v %v", prog, st, err)
 		}
-		st, err = s.StepInstruction()
+		_, err = s.StepInstruction()
 		if r2, _ := s.Registers(); err != nil || r2 != regs {
 			t.Fatalf("%s: back and forth: %v %v", prog, r2, regs)
 		}

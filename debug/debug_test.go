@@ -471,7 +471,7 @@ func TestHelperExitAndOtherWatches(t *testing.T) {
 	if _, err := s.Break("record", "", ""); err != nil {
 		t.Fatal(err)
 	}
-	st = ok(t)(s.Continue())
+	ok(t)(s.Continue())
 	if v, err := s.Watch("action", WatchAccess); err != nil || v.Size != 4 || !strings.HasPrefix(v.Where, "fp") {
 		t.Fatalf("watch action: %+v %v", v, err)
 	}
@@ -528,7 +528,7 @@ func TestWithoutDWARF(t *testing.T) {
 	if v, err := s.Eval("r10 - 8"); err != nil || v.Value == "" {
 		t.Errorf("registers: %v %v", v, err)
 	}
-	st = ok(t)(s.Step())
+	ok(t)(s.Step())
 	st = ok(t)(s.Continue())
 	if st.Reason != ReasonExited || st.Exit.Err != nil {
 		t.Fatalf("exit %+v", st)

@@ -184,7 +184,6 @@ type tracer struct {
 	depth     int
 	alarmed   bool // the first traced step after an alarm is next
 	aborted   bool
-	fast      bool
 }
 
 // recentTrail returns the remembered positions before count (the

@@ -144,7 +144,7 @@ func usage(w io.Writer) {
 
 // bundledDefault lists the commands that run the bundled example when
 // given no program.
-var bundledDefault = []string{"run", "trace", "cover", "profile", "verify", "disasm"}
+var bundledDefault = []string{"run", "trace", "debug", "cover", "profile", "verify", "disasm"}
 
 // errUsage marks a command line error; the flag package has printed it.
 var errUsage = errors.New("usage")

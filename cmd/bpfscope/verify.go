@@ -95,6 +95,10 @@ func cmdVerify(e *env, args []string) error {
 			break
 		}
 		n++
+		if pk.Err != nil { // nothing to give either side
+			fmt.Fprintf(e.stdout, "#%-4d %-13s %-9s %v\n", pk.N, "error", "skipped", pk.Err)
+			continue
+		}
 		before := snapshot(coll)
 		kres, kerr := kernel.Run(objPath, p.name, kernel.Input{Data: pk.Data, Ctx: ctxIn, Maps: before})
 		r := inst.execute(context.Background(), p.typ, pk, ctxIn, 0, nil)

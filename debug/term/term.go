@@ -260,6 +260,7 @@ func (t *terminal) repeat(arg string, f func() (*debug.Stop, error)) error {
 func (t *terminal) show(st *debug.Stop, err error) error {
 	if err != nil {
 		if errors.Is(err, debug.ErrNotRunning) {
+			//lint:ignore ST1005 gdb's own words, as its users expect them
 			return errors.New("The program is not being run. Use \"run\".")
 		}
 		return err
@@ -491,10 +492,12 @@ func (t *terminal) info(arg string) error {
 	case "frame", "f":
 		st := t.s.Stopped()
 		if st == nil || !t.s.Running() {
+			//lint:ignore ST1005 gdb's own words, as its users expect them
 			return errors.New("No stack.")
 		}
 		bt := t.s.Backtrace()
 		if len(bt) == 0 {
+			//lint:ignore ST1005 gdb's own words, as its users expect them
 			return errors.New("No stack.")
 		}
 		f := bt[0]
@@ -541,6 +544,7 @@ func (t *terminal) info(arg string) error {
 
 func (t *terminal) notRunning(err error) error {
 	if errors.Is(err, debug.ErrNotRunning) {
+		//lint:ignore ST1005 gdb's own words, as its users expect them
 		return errors.New("No frame selected.")
 	}
 	return err
