@@ -56,6 +56,16 @@ func KfuncID(name string) (int32, bool) {
 	return KfuncBase + int32(i), true
 }
 
+// KfuncName is the kfunc a helper id from KfuncID serves, false for
+// other ids.
+func KfuncName(id int32) (string, bool) {
+	names := kfuncTable()
+	if i := int(id - KfuncBase); id >= KfuncBase && i < len(names) {
+		return names[i], true
+	}
+	return "", false
+}
+
 // Kfuncs lists the implemented kfuncs by name.
 func Kfuncs() []string { return slices.Clone(kfuncTable()) }
 
