@@ -87,6 +87,12 @@ func writeTable(w io.Writer) error {
 		fmt.Fprintf(&b, "| %d | `%s` | %s | %s |\n", id, h.Name, d.notes, d.inject)
 	}
 	fmt.Fprintf(&b, "\n%d helpers.\n", len(ids))
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		h, _ := s.Helper(id)
+		names[i] = h.Name
+	}
+	writeHostState(&b, names)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
