@@ -312,3 +312,56 @@ skip:	r1 = map[id:0]
 		})
 	}
 }
+
+// TestSpinLockExcludesMachines: machines sharing a map on several
+// goroutines exclude each other with bpf_spin_lock, as CPUs do: no
+// increment under the lock is lost (and -race sees the lock order).
+func TestSpinLockExcludesMachines(t *testing.T) {
+	p := assemble(t, `
+	r1 = 30000
+	r2 = subprog[cb]
+	r3 = 0
+	r4 = 0
+	call bpf_loop
+	r0 = 0
+	exit
+cb:	*(u32 *)(r10 -4) = 0
+	r1 = map[id:0]
+	r2 = r10
+	r2 += -4
+	call bpf_map_lookup_elem
+	if r0 == 0 goto out
+	r6 = r0
+	r1 = r0
+	call bpf_spin_lock
+	r1 = *(u64 *)(r6 +8)
+	r1 += 1
+	*(u64 *)(r6 +8) = r1
+	r1 = r6
+	call bpf_spin_unlock
+out:	r0 = 0
+	exit`)
+	arr := newMap(t, maps.Spec{Name: "locks", Type: maps.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1})
+	const workers = 4
+	errs := make(chan error, workers)
+	for range workers {
+		m, err := vm.New(p, vm.Config{Helpers: New(nil), Maps: []vm.Map{arr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, err := m.Run(context.Background()); errs <- err }()
+	}
+	for range workers {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("runs still going after 60s")
+		}
+	}
+	if got := binary.LittleEndian.Uint64(arr.Memory()[8:]); got != workers*30000 {
+		t.Fatalf("counter %d, want %d", got, workers*30000)
+	}
+}

@@ -137,7 +137,7 @@ func (st *RunState) release(m *vm.Machine, id uint64) {
 		m.Unmap(addr)
 	}
 	for _, word := range st.locks {
-		clear(word)
+		unlock(word)
 	}
 	st.held = held{run: id}
 }
