@@ -34,6 +34,17 @@ type kstructKey struct {
 	name string
 }
 
+// Bounds on what a kernel BTF (a file the user names) can make layoutOf
+// do: the kernel structs programs see are a few hundred bytes, and their
+// members nest a few levels. A struct that contains itself, or shares
+// member types so that walking them blows up, hits the walk budget.
+const (
+	maxKstructSize  = 64 << 10
+	maxKstructDepth = 32      // the kernel's MAX_RESOLVE_DEPTH
+	maxKstructWalk  = 1 << 16 // members visited
+	maxKstructBits  = 1 << 24 // bits marked covered, overlaps counted
+)
+
 // layoutOf returns struct name's layout in spec.
 func layoutOf(spec *btf.Spec, name string) (*kstruct, error) {
 	key := kstructKey{spec, name}
@@ -44,18 +55,60 @@ func layoutOf(spec *btf.Spec, name string) (*kstruct, error) {
 	if err := spec.TypeByName(name, &st); err != nil {
 		return nil, fmt.Errorf("struct %s in the kernel BTF: %w", name, err)
 	}
+	if st.Size > maxKstructSize {
+		return nil, fmt.Errorf("struct %s in the kernel BTF is %d bytes, more than the %d this reader accepts", name, st.Size, maxKstructSize)
+	}
 	k := &kstruct{name: name, size: st.Size, byName: map[string]kfield{}, covered: make([]byte, st.Size)}
-	k.flatten(st.Members, 0)
-	k.cover(st.Members, 0)
+	w := kwalk{budget: maxKstructWalk}
+	k.flatten(&w, st.Members, 0, 0)
+	k.cover(&w, st.Members, 0, 0)
+	if w.err != nil {
+		return nil, fmt.Errorf("struct %s in the kernel BTF: %w", name, w.err)
+	}
 	kstructCache.Store(key, k)
 	return k, nil
 }
 
-func (k *kstruct) flatten(ms []btf.Member, base uint32) {
+// kwalk bounds the walks of a struct's members.
+type kwalk struct {
+	budget int // members
+	bits   uint64
+	err    error
+}
+
+// marks reports whether the walk may mark n more bits covered: members
+// overlapping in unions may mark bits more than once, not without end.
+func (w *kwalk) marks(n uint64) bool {
+	if w.bits += n; w.bits > maxKstructBits {
+		w.err = fmt.Errorf("members cover more than %d bits", uint64(maxKstructBits))
+		return false
+	}
+	return true
+}
+
+// enter reports whether the walk may look at the members at depth.
+func (w *kwalk) enter(depth, members int) bool {
+	switch {
+	case w.err != nil:
+	case depth > maxKstructDepth:
+		w.err = fmt.Errorf("members nest deeper than %d (the kernel's MAX_RESOLVE_DEPTH), or a struct contains itself", maxKstructDepth)
+	case members > w.budget:
+		w.err = fmt.Errorf("more than %d members to walk", maxKstructWalk)
+	default:
+		w.budget -= members
+		return true
+	}
+	return false
+}
+
+func (k *kstruct) flatten(w *kwalk, ms []btf.Member, base uint32, depth int) {
+	if !w.enter(depth, len(ms)) {
+		return
+	}
 	for _, m := range ms {
 		off := base + uint32(m.Offset)
 		if m.Name == "" {
-			k.flatten(members(m.Type), off)
+			k.flatten(w, members(m.Type), off, depth+1)
 			continue
 		}
 		bits := uint32(m.BitfieldSize)
@@ -76,11 +129,14 @@ func (k *kstruct) flatten(ms []btf.Member, base uint32) {
 
 // cover marks the bits of the scalar leaves under ms, looking into named
 // structs and unions too: their padding is padding of the whole.
-func (k *kstruct) cover(ms []btf.Member, base uint32) {
+func (k *kstruct) cover(w *kwalk, ms []btf.Member, base uint32, depth int) {
+	if !w.enter(depth, len(ms)) {
+		return
+	}
 	for _, m := range ms {
 		off := base + uint32(m.Offset)
 		if inner := members(m.Type); inner != nil {
-			k.cover(inner, off)
+			k.cover(w, inner, off, depth+1)
 			continue
 		}
 		bits := uint32(m.BitfieldSize)
@@ -88,7 +144,11 @@ func (k *kstruct) cover(ms []btf.Member, base uint32) {
 			n, _ := btf.Sizeof(m.Type)
 			bits = uint32(max(n, 0)) * 8
 		}
-		for b := off; b < off+bits && b/8 < k.size; b++ {
+		end := min(uint64(off)+uint64(bits), uint64(k.size)*8)
+		if end > uint64(off) && !w.marks(end-uint64(off)) {
+			return
+		}
+		for b := uint64(off); b < end; b++ {
 			k.covered[b/8] |= 1 << (b % 8)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/pktfield"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 )
@@ -53,6 +55,7 @@ type SKB struct {
 	typ    ebpf.ProgramType
 	l2     bool // data starts at the MAC header (tc)
 	region *vm.Region
+	fields pktfield.Cache
 	pkt    uint64 // base address of buf
 
 	buf []byte
@@ -172,10 +175,11 @@ func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, erro
 		}
 	}
 
-	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt}
+	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt, Kind: hooks.RegionPacket, Origin: s.data}
+	s.region.Field = s.fieldPkt
 	s.pkt = m.Map(s.region)
-	s.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: s.ctxImage[:], View: s, Describe: s.describeCtx})
-	s.sockAddr = m.Map(&vm.Region{Name: "bpf_sock", Data: make([]byte, sockSize), View: sockView{s}, Describe: describeSock})
+	s.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: s.ctxImage[:], View: s, Describe: s.describeCtx, Kind: hooks.RegionCtx})
+	s.sockAddr = m.Map(&vm.Region{Name: "bpf_sock", Data: make([]byte, sockSize), View: sockView{s}, Describe: describeSock, Kind: hooks.RegionCtx})
 	if s.typ == ebpf.SocketFilter || s.l2 {
 		m.SetSkb(s) // LD_ABS/LD_IND: may_access_skb
 	} else {
@@ -317,7 +321,7 @@ func (s *SKB) ClearHash() { s.Hash, s.SwHash, s.L4Hash = 0, false, false }
 
 // sync publishes the packet window after a helper moved it.
 func (s *SKB) sync() {
-	s.region.Data = s.buf
+	s.region.Data, s.region.Origin = s.buf, s.data
 	s.m.SetWindow(s.pkt, s.data, s.tail)
 }
 
@@ -389,6 +393,16 @@ func (s *SKB) describePkt(off uint32) string {
 		return fmt.Sprintf("pkt%d", int(off)-int(s.data))
 	}
 	return pktNames.name(off - s.data)
+}
+
+// fieldPkt names packet bytes by header field, dissecting the frame from
+// its MAC header as it is now (after bpf_skb_adjust_room and friends, the
+// new frame).
+func (s *SKB) fieldPkt(off uint32, size int) string {
+	if off < s.mac || off >= s.tail || s.mac > s.tail {
+		return ""
+	}
+	return s.fields.Name(s.buf[s.mac:s.tail], int(off-s.mac), size)
 }
 
 func (s *SKB) describeCtx(off uint32) string { return "ctx __sk_buff." + skbFieldName(off) }

@@ -188,7 +188,7 @@ func (s *Set) keyRegion(m *vm.Machine, mp maps.Map) (uint64, []byte) {
 		return r.addr, r.buf
 	}
 	buf := make([]byte, mp.KeySize())
-	r := keyRegion{m.Map(&vm.Region{Name: "key " + mp.Name(), Data: buf, ReadOnly: true}), buf}
+	r := keyRegion{m.Map(&vm.Region{Name: "key " + mp.Name(), Data: buf, ReadOnly: true, Kind: hooks.RegionHelperBuffer}), buf}
 	if st.keys == nil {
 		st.keys = map[keySlot]keyRegion{}
 	}

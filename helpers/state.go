@@ -22,8 +22,16 @@ type RunState struct {
 	Redirect *Redirect
 	// Signals lists the signals bpf_send_signal(_thread) sent.
 	Signals []Signal
+	// Clones are the packets bpf_clone_redirect sent, in order.
+	Clones []Clone
+	// Tunnel is the metadata bpf_skb_set_tunnel_key attached, nil if none.
+	Tunnel *Tunnel
+	// Timers are the bpf_timers the program initialised in this run.
+	Timers []Timer
 
-	held // what the current run holds, released when it ends
+	csumUnnecessary bool  // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
+	csumLevel       uint8 // and its csum_level
+	held                  // what the current run holds, released when it ends
 }
 
 // held is what one run holds host-side: bpfscope's own bookkeeping, never
@@ -34,6 +42,7 @@ type held struct {
 	locks    map[uint64][]byte      // spin locks held: address and lock word
 	reserved map[uint64]reservation // ring buffer records not yet committed
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
+	conns    map[*Conn]uint64       // nf_conn images mapped in this run
 }
 
 // keySlot names a bpf_for_each_map_elem key buffer: one per map and call
@@ -63,6 +72,16 @@ type Redirect struct {
 	Map     string // bpf_redirect_map's map
 	Key     uint64 // and index (a cpumap's CPU, an xskmap's queue)
 	Flags   uint64 // as passed
+	// Nexthop is bpf_redirect_neigh's struct bpf_redir_neigh, when Flags
+	// has BPF_F_NEXTHOP (1<<3).
+	Nexthop [20]byte
+}
+
+// Clone is a copy of the packet bpf_clone_redirect sent to a device.
+type Clone struct {
+	Ifindex uint32
+	Flags   uint64 // BPF_F_INGRESS or 0
+	Data    []byte // the packet from skb->data when it was cloned
 }
 
 // Signal is a signal a program sent to the current task or thread.

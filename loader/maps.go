@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bpfscope/bpfscope/btfvalue"
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
@@ -35,7 +36,7 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 
 // isDataSection reports whether a map holds a global data section.
 func isDataSection(name string) bool {
-	return name == ".bss" || name == ".data" || name == ".rodata" ||
+	return name == ".bss" || name == ".data" || name == ".rodata" || name == kconfigMap ||
 		strings.HasPrefix(name, ".data.") || strings.HasPrefix(name, ".rodata.")
 }
 
@@ -51,6 +52,14 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 		Name: name, Type: typ, KeySize: ms.KeySize, ValueSize: ms.ValueSize,
 		MaxEntries: ms.MaxEntries, Flags: ms.Flags,
 	}
+	// BTF that disagrees with the sizes would name the wrong bytes: traces
+	// then show raw bytes instead.
+	if btfvalue.Size(ms.Key) == int(ms.KeySize) {
+		s.Key = ms.Key
+	}
+	if btfvalue.Size(ms.Value) == int(ms.ValueSize) {
+		s.Value = ms.Value
+	}
 	if n, ok := l.opts.MaxEntries[name]; ok {
 		s.MaxEntries = n
 	} else if s.MaxEntries == 0 {
@@ -63,14 +72,17 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 		// cilium/ebpf clamps a cpumap to the possible CPUs.
 		s.MaxEntries = uint32(l.opts.PossibleCPUs)
 	}
-	locks := spinLocks(ms.Value, 0, nil)
+	locks, err := spinLocks(ms.Value)
+	if err != nil {
+		return nil, &Error{Object: l.object, Map: name, Insn: -1, Err: ErrInvalidMap, Detail: "(value type)", Cause: err}
+	}
 	switch len(locks) {
 	case 0:
 	case 1:
 		s.HasSpinLock, s.SpinLockOff = true, locks[0]
 	default:
 		return nil, &Error{Object: l.object, Map: name, Insn: -1, Err: ErrInvalidMap,
-			Detail: fmt.Sprintf("(%d bpf_spin_locks in the value, the kernel allows one)", len(locks))}
+			Detail: "(several bpf_spin_locks in the value, the kernel allows one)"}
 	}
 	if ms.InnerMap != nil {
 		inner, err := l.mapSpec(name+".inner", ms.InnerMap)
@@ -82,28 +94,86 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 	return s, nil
 }
 
+// maxBTFDepth is the kernel's MAX_RESOLVE_DEPTH: BTF whose types nest
+// deeper (a struct in a struct in ..., or a struct that contains itself,
+// which C cannot write but BTF can) fails the kernel's BTF check.
+const maxBTFDepth = 32
+
 // spinLocks lists the offsets of the struct bpf_spin_lock fields in a
-// value's BTF, looking into nested structs and data section variables as
-// the kernel's btf_parse_fields does.
-func spinLocks(t btf.Type, base uint32, found []uint32) []uint32 {
-	switch v := btf.UnderlyingType(t).(type) {
+// value's BTF (at most two: one more than the kernel allows), looking into
+// nested structs and data section variables as the kernel's
+// btf_parse_fields does. Each type is walked once, so types shared by many
+// members cost nothing more; a type that contains itself or nests past
+// maxBTFDepth is an error.
+func spinLocks(t btf.Type) ([]uint32, error) {
+	w := lockWalk{}
+	info, err := w.walk(t)
+	if err != nil {
+		return nil, err
+	}
+	return info.offs, nil
+}
+
+type lockWalk map[btf.Type]*lockInfo
+
+type lockInfo struct {
+	offs   []uint32 // relative to the type's start
+	height int      // levels of nesting below the type
+	busy   bool     // being walked: meeting it again is a cycle
+}
+
+func (w lockWalk) walk(t btf.Type) (*lockInfo, error) {
+	t = btf.UnderlyingType(t)
+	if info, ok := w[t]; ok {
+		if info.busy {
+			return nil, fmt.Errorf("type %s contains itself", t.TypeName())
+		}
+		return info, nil
+	}
+	info := &lockInfo{busy: true}
+	w[t] = info
+	add := func(child btf.Type, off uint32) error {
+		c, err := w.walk(child)
+		if err != nil {
+			return err
+		}
+		info.height = max(info.height, c.height+1)
+		for _, o := range c.offs {
+			if len(info.offs) < 2 {
+				info.offs = append(info.offs, off+o)
+			}
+		}
+		return nil
+	}
+	switch v := t.(type) {
 	case *btf.Struct:
 		if v.Name == "bpf_spin_lock" {
-			return append(found, base)
+			info.offs = []uint32{0}
+			break
 		}
 		for _, m := range v.Members {
 			if m.BitfieldSize == 0 {
-				found = spinLocks(m.Type, base+m.Offset.Bytes(), found)
+				if err := add(m.Type, m.Offset.Bytes()); err != nil {
+					return nil, err
+				}
 			}
 		}
 	case *btf.Datasec:
 		for _, vs := range v.Vars {
-			found = spinLocks(vs.Type, base+vs.Offset, found)
+			if err := add(vs.Type, vs.Offset); err != nil {
+				return nil, err
+			}
 		}
 	case *btf.Var:
-		found = spinLocks(v.Type, base, found)
+		if err := add(v.Type, 0); err != nil {
+			return nil, err
+		}
 	}
-	return found
+	if info.height > maxBTFDepth {
+		return nil, fmt.Errorf("types nest %d deep, more than the kernel's MAX_RESOLVE_DEPTH of %d", info.height, maxBTFDepth)
+	}
+	info.busy = false
+	return info, nil
 }
 
 func (l *linker) newMap(name string, ms *ebpf.MapSpec) (bpfmaps.Map, error) {

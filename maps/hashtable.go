@@ -2,20 +2,20 @@ package maps
 
 // hashTable maps keys to preallocated slots. It keeps the elements in
 // insertion order, which is the NextKey order (the kernel's order depends
-// on a random hash seed, so any order is faithful), and for LRU maps in
-// order of use.
+// on a random hash seed, so any order is faithful). The slots of an LRU
+// map are handed out and taken back by its kernelLRU, which also decides
+// what to evict.
 type hashTable struct {
 	keySize int
 	index   map[string]int32
 	keys    []byte // keySize bytes per slot
 	used    []bool
-	free    []int32 // stack of free slots
+	free    []int32 // stack of free slots (not for LRU maps)
 	order   slotList
-	lru     bool
-	recency slotList // LRU maps: least recently used first
+	lru     *kernelLRU
 }
 
-func newHashTable(keySize, n int, lru bool) *hashTable {
+func newHashTable(keySize, n int) *hashTable {
 	t := &hashTable{
 		keySize: keySize,
 		index:   make(map[string]int32),
@@ -23,15 +23,36 @@ func newHashTable(keySize, n int, lru bool) *hashTable {
 		used:    make([]bool, n),
 		free:    make([]int32, n),
 		order:   newSlotList(n),
-		lru:     lru,
 	}
 	for i := range t.free {
 		t.free[i] = int32(n - 1 - i) // hand out low slots first
 	}
-	if lru {
-		t.recency = newSlotList(n)
-	}
 	return t
+}
+
+// newLRUHashTable is a hashTable whose slots a kernelLRU manages for
+// cpus possible CPUs, with per-CPU lists if percpuLRU.
+func newLRUHashTable(keySize, n, cpus int, percpuLRU bool) *hashTable {
+	t := newHashTable(keySize, n)
+	t.free = nil
+	t.lru = newKernelLRU(n, cpus, percpuLRU, t.unbind)
+	return t
+}
+
+// bind makes slot the element of key, which must be absent.
+func (t *hashTable) bind(slot int32, key []byte) {
+	copy(t.key(slot), key)
+	t.index[string(key)] = slot
+	t.used[slot] = true
+	t.order.pushBack(slot)
+}
+
+// unbind takes slot's element out of the table, leaving the slot to
+// whoever manages it.
+func (t *hashTable) unbind(slot int32) {
+	delete(t.index, string(t.key(slot)))
+	t.used[slot] = false
+	t.order.remove(slot)
 }
 
 func (t *hashTable) len() int { return len(t.index) }
@@ -45,44 +66,32 @@ func (t *hashTable) key(i int32) []byte {
 	return t.keys[int(i)*t.keySize:][:t.keySize]
 }
 
-// insert adds key, which must be absent. When the table is full an LRU
-// table evicts its least recently used element, reported as evicted;
-// otherwise insert fails with E2BIG, as htab_map_update_elem does.
-func (t *hashTable) insert(key []byte) (slot, evicted int32, err error) {
-	evicted = noSlot
+// insert adds key, which must be absent, or fails with E2BIG when the
+// table is full, as htab_map_update_elem does. Not for LRU tables.
+func (t *hashTable) insert(key []byte) (int32, error) {
 	if len(t.free) == 0 {
-		if !t.lru {
-			return noSlot, noSlot, E2BIG
-		}
-		evicted = t.recency.head
-		t.remove(evicted)
+		return noSlot, E2BIG
 	}
-	slot = t.free[len(t.free)-1]
+	slot := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]
-	copy(t.key(slot), key)
-	t.index[string(key)] = slot
-	t.used[slot] = true
-	t.order.pushBack(slot)
-	if t.lru {
-		t.recency.pushBack(slot)
-	}
-	return slot, evicted, nil
+	t.bind(slot, key)
+	return slot, nil
 }
 
+// remove deletes slot's element and frees the slot.
 func (t *hashTable) remove(slot int32) {
-	delete(t.index, string(t.key(slot)))
-	t.used[slot] = false
-	t.order.remove(slot)
-	if t.lru {
-		t.recency.remove(slot)
+	t.unbind(slot)
+	if t.lru != nil {
+		t.lru.push(slot)
+		return
 	}
 	t.free = append(t.free, slot)
 }
 
-// touch marks slot as most recently used.
+// touch records a program's lookup of slot: an LRU node's reference bit.
 func (t *hashTable) touch(slot int32) {
-	if t.lru {
-		t.recency.moveToBack(slot)
+	if t.lru != nil {
+		t.lru.setRef(slot)
 	}
 }
 

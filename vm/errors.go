@@ -18,18 +18,25 @@ var (
 	ErrUnknownMap      = errors.New("unknown map")
 	ErrUnsupported     = errors.New("unsupported instruction")
 	ErrEmptyProgram    = errors.New("empty program")
+	ErrBytecodeLength  = errors.New("bytecode length is not a multiple of 8")
 )
 
-// LoadError reports an instruction that cannot be loaded.
+// LoadError reports an instruction that cannot be loaded, or a program
+// that cannot be as a whole (empty, or bytecode of a length that is not a
+// whole number of instructions). Every error Load, NewProgram and New
+// return is one.
 type LoadError struct {
-	PC  int
-	Op  uint8 // raw opcode at PC
-	Err error
+	PC  int    // -1 for errors of the whole program
+	Op  uint8  // raw opcode at PC
+	Err error  // one of the Err values above
 	Msg string // detail, may be empty
 }
 
 func (e *LoadError) Error() string {
 	s := fmt.Sprintf("pc %d (op %#02x): %v", e.PC, e.Op, e.Err)
+	if e.PC < 0 {
+		s = e.Err.Error()
+	}
 	if e.Msg != "" {
 		s += ": " + e.Msg
 	}

@@ -31,6 +31,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 	m.state = running
 	r := &m.regs
 	code, orig := m.codeOf(m.prog), m.prog.code
+	gen := m.hooks.gen
 	pc, n := m.pc, m.n
 	ins := &code[pc]
 
@@ -114,7 +115,10 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				return m.stop(ret, err)
 			}
 			r[0] = ret
-			n = m.n // callbacks the helper ran (bpf_loop) count too
+			n = m.n                 // callbacks the helper ran (bpf_loop) count too
+			if gen != m.hooks.gen { // an alarm in a callback attached hooks
+				code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
+			}
 			if m.tailProg != nil {
 				m.prog, m.tailProg = m.tailProg, nil
 				m.flushPCs() // a batch holds the pcs of one program
@@ -158,12 +162,15 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				}
 				return 0, ErrPaused
 			}
+			if gen != m.hooks.gen { // a hook attached others (see Attach)
+				code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
+			}
 			// Dispatch the real instruction: undo the count the trap took.
 			pc, n = pc-1, n-1
 			ins = &orig[pc]
 			continue
 
-		default: // opInvalid and opSecondSlot cannot be reached in a validated program
+		default: // op 0 and opSecondSlot cannot be reached in a validated program
 			return m.stop(0, m.fault(ErrUnsupported, 0, 0, "invalid instruction reached"))
 		}
 		if n < lim && (m.hooks.pcs == nil || m.pcs.room(len(code)) > 0) {
@@ -180,7 +187,10 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			m.flushPCs()
 		}
 		if n >= m.budget {
-			return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+			if !m.ring() {
+				return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+			}
+			code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
 		}
 		if n >= m.nextCheck {
 			m.nextCheck = n + checkEvery
@@ -1390,7 +1400,7 @@ func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
 	}
 	// A helper may call back millions of times (bpf_loop): each entry
 	// looks at the budget and, every CheckInterval, at the context.
-	if m.n >= m.budget {
+	if m.n >= m.budget && !m.ring() {
 		return 0, m.fault(ErrBudget, 0, 0, "")
 	}
 	if m.n >= m.nextCheck {

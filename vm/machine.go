@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Kernel limits the machine enforces.
@@ -115,7 +117,8 @@ type Machine struct {
 	fp     uint64               // current frame pointer, for naming stack slots
 	pc     int
 	n      uint64 // instructions executed in this run
-	budget uint64 // MaxInsns less the helper work charged (Charge)
+	budget uint64 // the count at which the slow path next looks: limit, or an alarm before it
+	limit  uint64 // MaxInsns less the helper work charged (Charge)
 	tails  int
 
 	// Per-run bookkeeping outside the interpreter loop: work charged by
@@ -143,6 +146,7 @@ type Machine struct {
 	pcs    pcBuf
 	result uint64
 	entry  *Program
+	alarm  alarm
 }
 
 type frame struct {
@@ -173,7 +177,7 @@ func New(p *Program, cfg Config) (*Machine, error) {
 		cfg.MaxOutput = DefaultMaxOutput
 	}
 	m := &Machine{prog: p, entry: p, cfg: cfg, mem: make([]region, 1, 16), win: make([]window, 1, 16), maps: map[Map]mapBinding{}}
-	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth)})
+	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth), Kind: hooks.RegionStack})
 	m.Map(&Region{Name: "code", View: codeView{}})
 	for _, mp := range cfg.Maps {
 		m.mapByIdx = append(m.mapByIdx, m.bindMap(mp))
@@ -228,12 +232,17 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	b := mapBinding{m: mp}
 	b.handle = m.mapRegion(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }}, false)
 	stride := uint32(mp.ValueStride())
+	kind := hooks.RegionMapValue
+	if strings.HasPrefix(name, ".") { // .data, .rodata, .bss as the loader names them
+		kind = hooks.RegionGlobal
+	}
 	data := mp.Memory()
 	if _, ok := mp.(HelperOnly); ok {
 		data = nil
 	}
 	b.values = m.mapRegion(&Region{
 		Name:     "map " + name,
+		Kind:     kind,
 		Data:     data,
 		ReadOnly: mp.ReadOnly(),
 		Stride:   stride,
@@ -251,8 +260,44 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 			return "map " + elem
 		},
 	}, false)
+	if f, ok := mp.(fieldNamer); ok {
+		m.mem[b.values>>regionShift].desc.Field = f.FieldName
+	}
 	m.maps[mp] = b
 	return b
+}
+
+// fieldNamer is a Map that names the bytes of its values for traces
+// (package maps does, from BTF).
+type fieldNamer interface {
+	FieldName(off uint32, size int) string
+}
+
+// typedMap is a Map that knows the BTF of its keys and values.
+type typedMap interface {
+	Types() (key, value btf.Type)
+}
+
+// MapTypes implements hooks.Namer: the BTF of the keys and values of the
+// bound map named name, nil where unknown.
+func (m *Machine) MapTypes(name string) (key, value btf.Type) {
+	for _, b := range m.mapByIdx {
+		if b.m.Name() == name {
+			if t, ok := b.m.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	for mp := range m.maps {
+		if mp.Name() == name {
+			if t, ok := mp.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	return nil, nil
 }
 
 // MapHandle returns the address programs use to name mp (what ld_imm64
@@ -348,7 +393,9 @@ func (m *Machine) Charge(units uint64) error {
 		return nil
 	}
 	m.work += units
-	if m.budget -= min(units, m.budget); m.n >= m.budget {
+	m.limit -= min(units, m.limit)
+	m.setBudget()
+	if m.n >= m.limit {
 		return m.fault(ErrBudget, 0, 0, fmt.Sprintf("%d instructions and %d units of helper work", m.n, m.work))
 	}
 	if m.work >= m.nextWorkCheck {
@@ -413,8 +460,9 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	m.runID++
 	clear(m.mem[stackRegion].data)
 	m.loops[0] = maxLoops
-	m.budget = m.cfg.MaxInsns
+	m.limit = m.cfg.MaxInsns
 	m.work, m.output, m.nextCheck, m.nextWorkCheck = 0, 0, checkEvery, checkEvery
+	m.setBudget()
 	m.setFP()
 	m.regs[10] = m.fp
 	m.state = running

@@ -3,6 +3,9 @@ package vm
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
+
+	"github.com/bpfscope/bpfscope/hooks"
 )
 
 // The program's address space is a table of regions. Region i occupies the
@@ -31,6 +34,14 @@ type Region struct {
 	// Describe, if set, names an offset for traces: "xdp_md.data",
 	// "counters[3]+8". The default is Name+offset.
 	Describe func(off uint32) string
+	// Kind and Origin locate accesses for hooks (hooks.Access.Region):
+	// what the region is, and the offset that counts as 0 (a packet's data).
+	Kind   hooks.RegionKind
+	Origin uint32
+	// Field, if set, names the size bytes at off by what lies there, for
+	// traces: a global or map value member by its BTF, a packet header
+	// field; "" when it knows nothing more than Describe.
+	Field func(off uint32, size int) string
 }
 
 // View serves accesses to a region whose bytes are not plain memory.
@@ -298,6 +309,19 @@ func putN(b []byte, v uint64) {
 	}
 }
 
+// Name implements hooks.Namer: the region's Field name of the size bytes
+// at addr, "" if it has none.
+func (m *Machine) Name(addr uint64, size int) string {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) || id == stackRegion {
+		return ""
+	}
+	if f := m.mem[id].desc.Field; f != nil {
+		return f(uint32(addr), size)
+	}
+	return ""
+}
+
 // Describe names the memory at addr for traces: "fp-16", "pkt+14",
 // "ctx xdp_md.data", "map counters[3]+8".
 func (m *Machine) Describe(addr uint64) string {
@@ -323,4 +347,22 @@ func (m *Machine) Describe(addr uint64) string {
 		return g.desc.Name
 	}
 	return fmt.Sprintf("%s+%d", g.desc.Name, off)
+}
+
+// Locate is Describe's structured form: the kind and name of the region at
+// addr and the offset of addr in it (see hooks.Region).
+func (m *Machine) Locate(addr uint64) hooks.Region {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) {
+		return hooks.Region{Offset: int64(addr)}
+	}
+	if id == stackRegion {
+		return hooks.Region{Kind: hooks.RegionStack, Name: "stack", Offset: int64(addr) - int64(m.fp)}
+	}
+	d := m.mem[id].desc
+	r := hooks.Region{Kind: d.Kind, Name: d.Name, Offset: int64(uint32(addr)) - int64(d.Origin)}
+	if d.Kind == hooks.RegionMapValue || d.Kind == hooks.RegionGlobal {
+		r.Name = strings.TrimPrefix(d.Name, "map ")
+	}
+	return r
 }

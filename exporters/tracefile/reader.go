@@ -2,12 +2,15 @@ package tracefile
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/helpers"
@@ -16,6 +19,7 @@ import (
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // MapImage is a map as the file stores it: its spec and initial entries.
@@ -56,6 +60,7 @@ type Reader struct {
 	curProg string
 	strings []string
 	where   string // Where of the latest access
+	name    string // and its name (hooks.Namer), if recorded
 	args    [5]uint64
 	names   map[int32]string
 	index   int
@@ -112,6 +117,21 @@ func NewReader(r io.Reader) (*Reader, error) {
 				t.input.Ctx = nil
 			}
 		}
+		if d.err == nil && !d.done() {
+			d.fail("%d bytes of trailing data", len(d.b)-d.off)
+		}
+		if err := sectionErr(kind, off, &d); err != nil {
+			return nil, err
+		}
+	}
+	// The optional types section.
+	if b, err := t.r.Peek(1); err == nil && b[0] == secTypes {
+		kind, payload, off, err := t.section()
+		if err != nil {
+			return nil, err
+		}
+		d := dec{b: payload}
+		t.decodeTypes(&d)
 		if d.err == nil && !d.done() {
 			d.fail("%d bytes of trailing data", len(d.b)-d.off)
 		}
@@ -213,32 +233,57 @@ func decodeCode(d *dec, name string) *vm.Program {
 		d.fail("program %s does not load: %v", name, err)
 		return nil
 	}
-	for range d.n(len(d.b)) {
+	// Names come sorted by start, as the writer keeps p.Funcs: one pass
+	// names them, so a file cannot make naming quadratic.
+	byStart := make(map[int]int, len(p.Funcs))
+	for i, f := range p.Funcs {
+		byStart[f.Start] = i
+	}
+	var added []vm.Func
+	last := -1
+	for range d.n(min(len(d.b)/2, len(insns))) { // a start and a length at least
 		start, fn := d.small(), d.str()
-		if d.err == nil {
-			p.SetFuncName(start, fn)
+		if d.err != nil {
+			return nil
+		}
+		if start <= last || start >= len(insns) {
+			d.fail("function %q starts at pc %d (after %d, program of %d)", fn, start, last, len(insns))
+			return nil
+		}
+		last = start
+		if i, ok := byStart[start]; ok {
+			p.Funcs[i].Name = fn
+		} else {
+			added = append(added, vm.Func{Name: fn, Start: start})
 		}
 	}
-	for range d.n(len(d.b)) {
+	if len(added) > 0 {
+		p.Funcs = append(p.Funcs, added...)
+		slices.SortFunc(p.Funcs, func(a, b vm.Func) int { return cmp.Compare(a.Start, b.Start) })
+	}
+	for range d.n(len(d.b)) { // each name has its length byte
 		p.Maps = append(p.Maps, d.str())
 	}
-	runs := d.n(len(d.b))
+	// Runs come in pc order and do not overlap, so filling them is linear.
+	runs := d.n(min(len(d.b)/7, len(insns))) // seven fields of a byte at least
 	if runs > 0 && d.err == nil {
 		p.Lines = make([]*isa.Line, len(insns))
 	}
+	end := 0
 	for range runs {
 		pc, cnt := d.small(), d.small()
 		l := &isa.Line{Func: d.str(), File: d.str(), Line: d.small(), Col: d.small(), Text: d.str()}
 		if d.err != nil {
 			return nil
 		}
-		if pc+cnt > len(insns) || pc+cnt < pc {
-			d.fail("line info for pcs %d..%d beyond the program", pc, pc+cnt)
+		if pc < end || pc+cnt > len(insns) || pc+cnt < pc {
+			d.fail("line info for pcs %d..%d overlaps an earlier run or lies beyond the program of %d", pc, pc+cnt, len(insns))
 			return nil
 		}
 		for i := pc; i < pc+cnt; i++ {
 			p.Lines[i] = l
 		}
+		end = pc + cnt
 	}
 	return p
 }
@@ -257,6 +302,13 @@ func (t *Reader) decodeMaps(d *dec) {
 		n := d.n(len(d.b))
 		if n > 0 {
 			img.UserValueSize = d.n(len(d.b))
+			// Every entry holds its key and value: a count the rest of the
+			// section cannot hold is refused before anything is allocated.
+			if per := uint64(img.Spec.KeySize) + uint64(img.UserValueSize); per == 0 || uint64(n) > uint64(len(d.b)-d.off)/per {
+				d.fail("%d entries of %d-byte keys and %d-byte values in %d bytes", n, img.Spec.KeySize, img.UserValueSize, len(d.b)-d.off)
+				return
+			}
+			img.Keys, img.Values = make([][]byte, 0, n), make([][]byte, 0, n)
 		}
 		for range n {
 			k := d.raw(int(img.Spec.KeySize))
@@ -564,8 +616,11 @@ func (t *Reader) decodeEvent(d *dec) {
 		if flags&accessHelper != 0 {
 			a.Helper = int32(d.i())
 		}
-		t.where = t.string(d)
-		if flags>>4 != 0 || a.Kind > hooks.Atomic {
+		t.where, t.name = t.string(d), ""
+		if flags&accessName != 0 {
+			t.name = t.string(d)
+		}
+		if flags>>5 != 0 || a.Kind > hooks.Atomic {
 			d.fail("access flags %#x", flags)
 		}
 		r.Kind, r.Access = hooks.KindAccess, a
@@ -664,6 +719,24 @@ func (t *Reader) Describe(addr uint64) string {
 	return "0x" + strconv.FormatUint(addr, 16)
 }
 
+// Name implements hooks.Namer: the name recorded with the latest access.
+func (t *Reader) Name(addr uint64, size int) string {
+	if t.rec.Kind == hooks.KindAccess && addr == t.rec.Access.Addr {
+		return t.name
+	}
+	return ""
+}
+
+// MapTypes implements hooks.Namer from the types section.
+func (t *Reader) MapTypes(name string) (key, value btf.Type) {
+	for _, img := range t.maps {
+		if img.Spec.Name == name {
+			return img.Spec.Key, img.Spec.Value
+		}
+	}
+	return nil, nil
+}
+
 // Line implements hooks.Inspector from the recorded line info.
 func (t *Reader) Line(pc int) *isa.Line {
 	if t.curProg != t.prog.Name {
@@ -688,13 +761,41 @@ type Trace struct {
 	Events  []*hooks.Record
 }
 
-// ReadAll reads a whole trace file.
-func ReadAll(r io.Reader) (*Trace, error) {
+// DefaultMaxEventMemory is how much memory ReadAll lets the events it
+// holds take. A held event costs a few hundred bytes however few the file
+// spent on it, so a small file can describe gigabytes of events.
+const DefaultMaxEventMemory = 1 << 30
+
+// LimitError reports a file that needs more memory than a limit allows.
+type LimitError struct {
+	Limit string // the limit's name: "event memory"
+	Max   int64  // the limit in bytes
+	Need  int64  // what the file needed when it was refused (at least)
+	Hint  string // how to raise the limit
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("tracefile: the file needs more than %d bytes of %s (limit %d bytes; %s)", e.Need, e.Limit, e.Max, e.Hint)
+}
+
+// eventCost is what holding rec costs: the record and the bytes it owns.
+func eventCost(rec *hooks.Record) int64 {
+	return int64(unsafe.Sizeof(*rec)) + int64(len(rec.Access.Bytes)+len(rec.MapOp.Key)+len(rec.MapOp.Value)+len(rec.Output.Data))
+}
+
+// ReadAll reads a whole trace file, holding at most DefaultMaxEventMemory
+// bytes of events.
+func ReadAll(r io.Reader) (*Trace, error) { return ReadAllLimit(r, DefaultMaxEventMemory) }
+
+// ReadAllLimit reads a whole trace file; the events it holds may take at
+// most maxEventMemory bytes, or it fails with a *LimitError.
+func ReadAllLimit(r io.Reader, maxEventMemory int64) (*Trace, error) {
 	tr, err := NewReader(r)
 	if err != nil {
 		return nil, err
 	}
 	t := new(Trace)
+	var held int64
 	for {
 		rec, err := tr.Next()
 		if err == io.EOF {
@@ -703,9 +804,13 @@ func ReadAll(r io.Reader) (*Trace, error) {
 		if err != nil {
 			return nil, err
 		}
+		if held += eventCost(rec); held > maxEventMemory {
+			return nil, &LimitError{Limit: "event memory", Max: maxEventMemory, Need: held,
+				Hint: "read it event by event with NewReader and Next, or pass a larger limit to ReadAllLimit"}
+		}
 		c := rec.Clone()
 		if c.Kind == hooks.KindAccess {
-			c.Access.M = &recorded{tr, c.Access.Addr, tr.where}
+			c.Access.M = &recorded{tr, c.Access.Addr, tr.where, tr.name}
 		}
 		t.Events = append(t.Events, c)
 	}
@@ -723,6 +828,14 @@ type recorded struct {
 	*Reader
 	addr  uint64
 	where string
+	name  string
+}
+
+func (r *recorded) Name(addr uint64, size int) string {
+	if addr == r.addr {
+		return r.name
+	}
+	return ""
 }
 
 func (r *recorded) Describe(addr uint64) string {
