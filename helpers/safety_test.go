@@ -365,3 +365,48 @@ out:	r0 = 0
 		t.Fatalf("counter %d, want %d", got, workers*30000)
 	}
 }
+
+// TestForgedDynptr: a dynptr's data pointer, size and type are
+// bpfscope's bookkeeping; a program that rewrites its struct bpf_dynptr
+// (which the verifier forbids) is stopped instead of trusted.
+func TestForgedDynptr(t *testing.T) {
+	base := `
+	*(u64 *)(r10 -64) = 0
+	r1 = r10
+	r1 += -64
+	r2 = 8
+	r3 = 0
+	r4 = r10
+	r4 += -24
+	call bpf_dynptr_from_mem
+	%s
+	r1 = r10
+	r1 += -48
+	r2 = 16
+	r3 = r10
+	r3 += -24
+	r4 = 0
+	r5 = 0
+	call bpf_dynptr_read
+	exit`
+	for _, tc := range []struct{ name, forge, want string }{
+		{"untouched", "", ""},
+		{"size", "*(u32 *)(r10 -16) = 268435488 ; local, 32 bytes", "wrote to its bpf_dynptr at fp-24"},
+		{"data", "*(u64 *)(r10 -24) = 0", "wrote to its bpf_dynptr at fp-24"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := assemble(t, strings.Replace(base, "%s", tc.forge, 1))
+			m, err := vm.New(p, vm.Config{Helpers: New(nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r0, err := m.Run(context.Background())
+			switch {
+			case tc.want == "" && (err != nil || int64(r0) != -int64(7)): // E2BIG: 16 bytes of an 8-byte dynptr
+				t.Fatalf("r0 = %d, err = %v; want -E2BIG", int64(r0), err)
+			case tc.want != "" && (!errors.Is(err, vm.ErrHelperFailed) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -159,7 +159,7 @@ func writeTable(w io.Writer) error {
 		h, _ := s.Helper(id)
 		names[i] = h.Name
 	}
-	writeHostState(&b, names)
+	writeHostState(&b, append(names, kfuncTable()...))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
