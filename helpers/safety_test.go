@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
@@ -406,6 +407,61 @@ func TestForgedDynptr(t *testing.T) {
 				t.Fatalf("r0 = %d, err = %v; want -E2BIG", int64(r0), err)
 			case tc.want != "" && (!errors.Is(err, vm.ErrHelperFailed) || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// stopAt pauses a run before the instruction at pc.
+type stopAt struct{ pc int }
+
+func (s stopAt) BeforeStep(ev *hooks.Step) hooks.Action {
+	if ev.PC == s.pc {
+		return hooks.Stop
+	}
+	return hooks.Continue
+}
+func (stopAt) AfterStep(*hooks.Step) hooks.Action { return hooks.Continue }
+
+// TestAbandonedRunReleases: a run paused by a hook and never resumed
+// releases what it held when the machine is Reset or runs again.
+func TestAbandonedRunReleases(t *testing.T) {
+	p := assemble(t, `
+	r1 = map[id:0]
+	r2 = 8
+	r3 = 0
+	call bpf_ringbuf_reserve
+	if r0 == 0 goto out
+	*(u64 *)(r0 +0) = 42
+	r1 = r0
+	r2 = 0
+	call bpf_ringbuf_submit
+out:	r0 = 0
+	exit`)
+	for _, next := range []string{"Reset", "Run"} {
+		t.Run(next, func(t *testing.T) {
+			rb := newMap(t, maps.Spec{Name: "rb", Type: maps.RingBuf, MaxEntries: 4096})
+			m, err := vm.New(p, vm.Config{Helpers: New(nil), Maps: []vm.Map{rb}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Attach(stopAt{6}); err != nil { // the store into the record
+				t.Fatal(err)
+			}
+			if _, err := m.Run(context.Background()); !errors.Is(err, vm.ErrPaused) {
+				t.Fatalf("err = %v, want ErrPaused", err)
+			}
+			if next == "Reset" {
+				m.Reset()
+			}
+			if err := m.Attach(nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if recs := rb.(*maps.RingBufMap).Drain(); len(recs) != 1 {
+				t.Fatalf("drained %d records, want the second run's one", len(recs))
 			}
 		})
 	}
