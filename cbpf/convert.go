@@ -106,7 +106,8 @@ func Load(name string, f Filter, mode Mode) (*Program, error) {
 // bpf_skb_load_helper_N) computes the same value and ends the filter with
 // 0 when the bytes are not there; the prologue therefore does not cache
 // skb->data and the headlen in r8 and r9. SKF_AD_HATYPE calls a function
-// (HelperDevType) where the kernel loads skb->dev->type.
+// (HelperDevType, answering the device's type) where the kernel loads
+// skb->dev->type.
 func Convert(name string, f Filter, mode Mode) (*Program, error) {
 	if len(f) == 0 || len(f) > MaxInsns {
 		return nil, bad(f, -1, "%d instructions, need 1 to BPF_MAXINSNS (%d)", len(f), MaxInsns)

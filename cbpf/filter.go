@@ -95,8 +95,7 @@ func (f Filter) Bytes() []byte {
 // the line.
 func Parse(text string) (Filter, error) {
 	var f Filter
-	var lines []int // source line of each instruction
-	count := -1     // the -ddd count line, if any
+	count := -1 // the -ddd count line, if any
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -141,7 +140,6 @@ func Parse(text string) (Filter, error) {
 			return nil, fmt.Errorf("line %d: more than BPF_MAXINSNS (%d) instructions: %w", n, MaxInsns, ErrSyntax)
 		}
 		f = append(f, bpf.RawInstruction{Op: uint16(v[0]), Jt: uint8(v[1]), Jf: uint8(v[2]), K: uint32(v[3])})
-		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrSyntax)

@@ -126,7 +126,7 @@ func TestCheckAgainstKernel(t *testing.T) {
 // TestAncillaryLoads reads each ancillary value of a VLAN-tagged frame as a
 // packet socket on the loopback device sees it: the values eth_type_trans
 // and the flow dissector derive from the frame (the tag stays in the frame,
-// as without VLAN offload), loopback's ifindex, an Ethernet device type.
+// as without VLAN offload), loopback's ifindex and device type.
 func TestAncillaryLoads(t *testing.T) {
 	frames := testFrames(t, 0)
 	vlanFrame := frames[7] // VLAN-tagged UDP: the tag stays in the frame (no offload here)
@@ -137,7 +137,7 @@ func TestAncillaryLoads(t *testing.T) {
 		{bpf.ExtProto, 0x8100},
 		{bpf.ExtType, 3}, // PACKET_OTHERHOST: 02:00:00:00:00:02 is not loopback's address
 		{bpf.ExtInterfaceIndex, 1},
-		{bpf.ExtLinkLayerType, ARPHRDEther},
+		{bpf.ExtLinkLayerType, 772}, // ARPHRD_LOOPBACK
 		{bpf.ExtLen, uint32(len(vlanFrame))},
 		{bpf.ExtVLANTagPresent, 0},
 		{bpf.ExtPayloadOffset, 14 + 4 + 20 + 8},

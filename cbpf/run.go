@@ -11,10 +11,6 @@ import (
 	"github.com/bpfscope/bpfscope/vm"
 )
 
-// ARPHRDEther is ARPHRD_ETHER, the device type SKF_AD_HATYPE reports by
-// default: the frames a packet socket filter sees here are Ethernet frames.
-const ARPHRDEther = 1
-
 // Machine binds the converted program to a new machine with the kernel
 // helpers a classic filter can reach (SKF_AD_CPU, SKF_AD_RANDOM) drawing on
 // env (nil: helpers.NewDefaultEnv), and the kernel functions the
@@ -25,7 +21,7 @@ func (p *Program) Machine(env helpers.Env, cfg vm.Config) (*vm.Machine, error) {
 	hs.Add(HelperPayOffset, vm.Helper{Name: "bpf_skb_get_pay_offset", Fn: withSKB(payOffset)})
 	hs.Add(HelperNlattr, vm.Helper{Name: "bpf_skb_get_nlattr", Fn: withSKB(nlattr)})
 	hs.Add(HelperNlattrNest, vm.Helper{Name: "bpf_skb_get_nlattr_nest", Fn: withSKB(nlattrNest)})
-	hs.Add(HelperDevType, vm.Helper{Name: "skb_dev_type", Fn: withSKB(func(*bpfctx.SKB, vm.Args) uint64 { return ARPHRDEther })})
+	hs.Add(HelperDevType, vm.Helper{Name: "skb_dev_type", Fn: withSKB(func(s *bpfctx.SKB, _ vm.Args) uint64 { return uint64(s.DevType) })})
 	cfg.Helpers = hs
 	return vm.New(p.EBPF, cfg)
 }
@@ -65,6 +61,10 @@ func (v Verdict) Accepted() bool { return v.Ret != 0 }
 type SocketRunner struct {
 	p *Program
 	m *vm.Machine
+	// Device is the device frames arrive on, which ancillary loads see
+	// (ifindex, hatype, and pkt_type from its address). The default is
+	// ctx.Loopback, the device of a test run.
+	Device bpfctx.Device
 }
 
 // ErrMode is returned when a program runs in the wrong kind of runner.
@@ -79,7 +79,7 @@ func (p *Program) NewSocketRunner(env helpers.Env, cfg vm.Config) (*SocketRunner
 	if err != nil {
 		return nil, err
 	}
-	return &SocketRunner{p: p, m: m}, nil
+	return &SocketRunner{p: p, m: m, Device: bpfctx.Loopback}, nil
 }
 
 // Machine is the machine the filter runs in, for hooks.
@@ -88,7 +88,7 @@ func (r *SocketRunner) Machine() *vm.Machine { return r.m }
 // Run runs the filter on one frame.
 func (r *SocketRunner) Run(ctx context.Context, frame []byte) (Verdict, error) {
 	r.m.Reset()
-	s, err := bpfctx.NewPacketSocketSKB(r.m, frame)
+	s, err := bpfctx.NewPacketSocketSKB(r.m, frame, r.Device)
 	if err != nil {
 		return Verdict{}, err
 	}

@@ -74,6 +74,7 @@ type SKB struct {
 	VlanProto      uint16 // host order
 	IngressIfindex uint32
 	Ifindex        uint32
+	DevType        uint16 // dev->type, ARPHRD_*
 	TCIndex        uint16
 	CB             [20]byte
 	Hash           uint32
@@ -117,7 +118,7 @@ const tcpClose = 7 // sk_state after sock_init_data
 // only mark, priority, ingress_ifindex, ifindex, cb, tstamp, wire_len,
 // gso_segs, gso_size and hwtstamp may be set.
 func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, error) {
-	s := &SKB{m: m, typ: typ, Ifindex: loopbackIfidx}
+	s := &SKB{m: m, typ: typ, Ifindex: loopbackIfidx, DevType: Loopback.Type}
 	switch typ {
 	case ebpf.SchedCLS, ebpf.SchedACT:
 		s.l2 = true
@@ -191,24 +192,8 @@ func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, erro
 // ethTypeTrans sets pkt_type and protocol as eth_type_trans does on the
 // loopback device, whose address is all zeros.
 func (s *SKB) ethTypeTrans(frame []byte) {
-	dst := frame[:6]
-	switch {
-	case dst[0]&1 != 0:
-		// loopback's broadcast address is all zeros, so even
-		// ff:ff:ff:ff:ff:ff counts as multicast.
-		s.PktType = PacketMulticast
-	case [6]byte(dst) != [6]byte{}:
-		s.PktType = PacketOtherhost
-	}
-	proto := binary.BigEndian.Uint16(frame[12:])
-	switch {
-	case proto >= 0x600: // eth_proto_is_802_3
-		s.Protocol = proto
-	case len(frame) >= 16 && frame[14] == 0xff && frame[15] == 0xff:
-		s.Protocol = 0x0001 // ETH_P_802_3: raw IPX
-	default:
-		s.Protocol = 0x0004 // ETH_P_802_2
-	}
+	s.PktType = Loopback.pktType([6]byte(frame[:6]))
+	s.setProtocol(frame)
 }
 
 // applyCtxIn is convert___skb_to_skb: only the permitted fields may be set.
