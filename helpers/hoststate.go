@@ -46,6 +46,7 @@ var hostState = map[string]string{
 	"bpf_get_stack":              "-",
 	"bpf_get_stackid":            "-",
 	"bpf_get_current_comm":       "-",
+	"bpf_user_ringbuf_drain":     "the sample's dynptr, in a region of its own per call, checked as any dynptr; each callback entry looks at the budget and the context",
 	"bpf_timer_init":             "RunState.Timers, by the timer's address; the bpf_timer bytes are not read back",
 	"bpf_timer_set_callback":     "as bpf_timer_init; the callback is recorded, never called",
 	"bpf_timer_start":            "as bpf_timer_init",
