@@ -1,7 +1,10 @@
 package helpers
 
 import (
+	"bytes"
+	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"weak"
 
@@ -42,6 +45,10 @@ type held struct {
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
 	conns    map[*Conn]uint64       // nf_conn images mapped in this run
 	storage  []storageOwner         // socket storage of the test runner's socket
+	// shadow holds the bytes helpers last wrote into the program-held
+	// structures they keep state in (dynptrs, iterators), by location:
+	// a helper reading one back checks the program left it alone.
+	shadow map[*byte][]byte
 }
 
 // keySlot names a bpf_for_each_map_elem key buffer: one per map and call
@@ -54,6 +61,31 @@ type keySlot struct {
 type keyRegion struct {
 	addr uint64
 	buf  []byte
+}
+
+// setShadow records b as what a helper wrote into a program-held
+// structure (all zeros: none there).
+func setShadow(m *vm.Machine, b []byte) {
+	st := (*Set)(nil).run(m)
+	if st.shadow == nil {
+		st.shadow = map[*byte][]byte{}
+	}
+	st.shadow[&b[0]] = bytes.Clone(b)
+}
+
+// checkShadow fails unless b, the program-held structure what at addr,
+// holds what a helper last wrote there in this run, or zeros (an
+// uninitialised or null one, which helpers treat as such).
+func checkShadow(m *vm.Machine, b []byte, what string, addr uint64) error {
+	st := (*Set)(nil).run(m)
+	want, ok := st.shadow[&b[0]]
+	switch {
+	case ok && bytes.Equal(want, b), !ok && !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }):
+		return nil
+	case ok:
+		return fmt.Errorf("the program wrote to its %s at %s (the verifier rejects this)", what, m.Describe(addr))
+	}
+	return fmt.Errorf("%s at %s was not initialised by a helper in this run (the verifier rejects this)", what, m.Describe(addr))
 }
 
 // maxReserved bounds the ring buffer records one run may hold reserved:
@@ -155,7 +187,7 @@ func (st *RunState) release(m *vm.Machine, id uint64) {
 		m.Unmap(addr)
 	}
 	for _, word := range st.locks {
-		clear(word)
+		unlock(word)
 	}
 	for _, addr := range st.conns {
 		m.Unmap(addr)

@@ -139,7 +139,7 @@ func userRingbufDrain(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		if !ok {
 			break
 		}
-		dynptr{data: m.MapValue(u, 0), size: uint32(n), typ: dynptrLocal}.put(dp[:])
+		dynptr{data: m.MapValue(u, 0), size: uint32(n), typ: dynptrLocal}.put(m, dp[:])
 		ret, err := m.CallFunc(a[1], dpAddr, a[2])
 		u.Release()
 		samples++

@@ -163,6 +163,12 @@ func writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "\n%d helpers.\n", len(ids))
 	writeCoverage(&b, s)
 	writeKfuncs(&b)
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		h, _ := s.Helper(id)
+		names[i] = h.Name
+	}
+	writeHostState(&b, append(names, kfuncTable()...))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
