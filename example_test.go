@@ -12,6 +12,13 @@ import (
 // counter is a hook that counts executed instructions and stack stores.
 type counter struct{ steps, stores int }
 
+// The interfaces counter means to implement: a method with a wrong
+// signature fails the build here instead of silently receiving nothing.
+var (
+	_ hooks.StepHook   = (*counter)(nil)
+	_ hooks.AccessHook = (*counter)(nil)
+)
+
 func (c *counter) BeforeStep(*hooks.Step) hooks.Action { c.steps++; return hooks.Continue }
 func (c *counter) AfterStep(*hooks.Step) hooks.Action  { return hooks.Continue }
 func (c *counter) Access(a *hooks.Access) hooks.Action {

@@ -4,16 +4,40 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"sync"
 
+	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Pseudo sources of ld_imm64 whose imm the kernel leaves out of the tag:
-// BPF_PSEUDO_MAP_FD and BPF_PSEUDO_MAP_VALUE (include/uapi/linux/bpf.h).
+// BPF_PSEUDO_MAP_FD and BPF_PSEUDO_MAP_VALUE (include/uapi/linux/bpf.h);
+// and the call source of a kfunc, BPF_PSEUDO_KFUNC_CALL.
 const (
-	pseudoMapFD    = 1
-	pseudoMapValue = 2
+	pseudoMapFD     = 1
+	pseudoMapValue  = 2
+	pseudoKfuncCall = 2
 )
+
+// kfuncIDs gives the kernel BTF id of a kfunc, for calls bpfscope's loader
+// turned into helper calls: the kernel hashes the call as the program
+// loader gave it, src BPF_PSEUDO_KFUNC_CALL and imm the function's id in
+// the running kernel's BTF.
+var kfuncIDs = sync.OnceValue(func() func(string) (int32, bool) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return func(string) (int32, bool) { return 0, false }
+	}
+	return func(name string) (int32, bool) {
+		var fn *btf.Func
+		if spec.TypeByName(name, &fn) != nil {
+			return 0, false
+		}
+		id, err := spec.TypeID(fn)
+		return int32(id), err == nil
+	}
+})
 
 // Tags computes the kernel's prog_tag of instructions as a loader hands
 // them to BPF_PROG_LOAD, following bpf_prog_calc_tag in kernel/bpf/core.c:
@@ -41,6 +65,13 @@ func Tags(insns []isa.Insn) (sha256Tag, sha1Tag string) {
 		case wasLdMap && in.Op == 0 && in.Dst == 0 && in.Src == 0 && in.Off == 0:
 			wasLdMap = false
 			in.Imm = 0
+		case in.Op == isa.ClassJMP|isa.JmpCall && in.Src == 0:
+			wasLdMap = false
+			if name, ok := helpers.KfuncName(in.Imm); ok {
+				if id, ok := kfuncIDs()(name); ok {
+					in.Src, in.Imm = pseudoKfuncCall, id
+				}
+			}
 		default:
 			wasLdMap = false
 		}

@@ -429,8 +429,8 @@ func sockCommonAccessOK(off uint32, size int) bool {
 	}
 	in := func(start, n uint32) bool { return off >= start && off < start+n }
 	switch {
-	case in(sockType, 12):
-		return false // full-socket fields
+	case in(sockType, sockSrcIP4-sockType):
+		return false // full-socket fields: type till priority
 	case off == sockState, off == sockFamily, off == sockSrcPort, off == sockRxQueueMapping,
 		in(sockSrcIP4, 4), in(sockSrcIP6, 16), in(sockDstIP4, 4), in(sockDstIP6, 16):
 		return narrowOK(off, size, 4)

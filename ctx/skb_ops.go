@@ -51,9 +51,17 @@ func (s *SKB) ChangeTail(newLen uint32, flags uint64) error {
 		clear(s.buf[s.tail : s.data+newLen])
 	}
 	s.tail = s.data + newLen
+	if s.GSOSize != 0 { // skb_gso_reset; ctx_out shows it in gso_segs only
+		s.GSOSegs, s.GSOSize = 0, 0
+	}
 	s.sync()
 	return nil
 }
+
+// udpGSO reports an skb that bpf_skb_net_grow and bpf_skb_net_shrink
+// refuse to resize (ENOTSUPP): a GSO skb that is not TCP GSO. A test run
+// sets gso_size from ctx_in but never gso_type, so any gso_size is one.
+func (s *SKB) udpGSO() bool { return s.GSOSize != 0 }
 
 // ChangeHead is bpf_skb_change_head: room zero bytes are pushed in front
 // and become the new MAC header.
@@ -191,6 +199,9 @@ func (s *SKB) AdjustRoom(diff int32, mode uint32, flags uint64) error {
 		if flags&^uint64(AdjRoomFixedGSO|adjRoomDecapL3Mask|AdjRoomNoCsumReset) != 0 {
 			return syscall.EINVAL
 		}
+		if s.udpGSO() {
+			return ErrNotSupp
+		}
 		if err := s.hdrPop(off, abs); err != nil {
 			return err
 		}
@@ -213,6 +224,9 @@ func (s *SKB) AdjustRoom(diff int32, mode uint32, flags uint64) error {
 			innerMac > abs:
 			return syscall.EINVAL
 		}
+	}
+	if s.udpGSO() {
+		return ErrNotSupp
 	}
 	macLen := s.network - s.mac
 	s.hdrPush(off, abs)

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/hooks"
@@ -256,11 +258,14 @@ func isTailCallLimit(err error) bool {
 	return errors.Is(err, vm.ErrTailCallLimit)
 }
 
-// spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). Runs are
-// single-threaded, so a lock is always free; what the verifier forbids (a
-// lock outside a map value, taking a second lock, unlocking a lock not
-// held) ends the run. The lock word reads 1 while held, as a qspinlock's
-// locked byte does.
+// spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). Machines
+// sharing a map on several goroutines exclude each other as CPUs do: the
+// lock is a host-side mutex per lock word, which a waiting run polls,
+// charging its budget and watching its context, so a run cannot wait
+// forever on one that is paused. What the verifier forbids (a lock
+// outside a map value, taking a second lock, unlocking a lock not held)
+// ends the run. The lock word reads 1 while held, as a qspinlock's
+// locked byte does; bpfscope never reads it back.
 func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	name := "bpf_spin_unlock"
 	if lock {
@@ -284,11 +289,46 @@ func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	case !lock && !held:
 		return 0, fmt.Errorf("bpf_spin_unlock: %s is not locked (the verifier rejects unlocking without a lock)", m.Describe(addr))
 	case lock:
+		mu := lockOf(word)
+		for tries := 0; !mu.TryLock(); tries++ {
+			// Another machine holds it: spin as the kernel does, paying
+			// for each look (outside a run, where nothing is charged, a
+			// while at most).
+			if err := m.Charge(spinCost); err != nil {
+				return 0, err
+			}
+			if tries == maxSpins {
+				return 0, fmt.Errorf("bpf_spin_lock: %s held by another machine through %d looks", m.Describe(addr), maxSpins)
+			}
+			runtime.Gosched()
+		}
 		st.locks = map[uint64][]byte{addr: word}
 		binary.LittleEndian.PutUint32(word, 1)
 	default:
 		delete(st.locks, addr)
-		binary.LittleEndian.PutUint32(word, 0)
+		unlock(word)
 	}
 	return 0, nil
+}
+
+// spinCost is what one look at a lock held elsewhere costs, in
+// instructions of the waiting run's budget.
+const spinCost = 64
+
+// maxSpins bounds the looks even where nothing is charged.
+const maxSpins = 1 << 22
+
+// spinLocks holds the mutex of each lock word, by the word's first byte:
+// map memory never moves, so the address names the lock.
+var spinLocks sync.Map // *byte -> *sync.Mutex
+
+func lockOf(word []byte) *sync.Mutex {
+	mu, _ := spinLocks.LoadOrStore(&word[0], new(sync.Mutex))
+	return mu.(*sync.Mutex)
+}
+
+// unlock clears the word and releases its mutex.
+func unlock(word []byte) {
+	binary.LittleEndian.PutUint32(word, 0)
+	lockOf(word).Unlock()
 }

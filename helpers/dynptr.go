@@ -41,9 +41,17 @@ type dynptr struct {
 	offset uint32
 }
 
+// readDynptr reads the initialised dynptr at addr. Its bytes must be
+// those a helper last wrote there in this run (or zeros, a null dynptr):
+// the verifier keeps programs from writing a dynptr, and bpfscope, which
+// has no verifier, checks that it did not instead of trusting the data
+// pointer, size and type a program could forge.
 func readDynptr(m *vm.Machine, addr uint64) (dynptr, []byte, error) {
 	b, err := m.Bytes(addr, dynptrSize, true)
 	if err != nil {
+		return dynptr{}, nil, err
+	}
+	if err := checkShadow(m, b, "bpf_dynptr", addr); err != nil {
 		return dynptr{}, nil, err
 	}
 	w := binary.NativeEndian.Uint32(b[8:])
@@ -56,7 +64,13 @@ func readDynptr(m *vm.Machine, addr uint64) (dynptr, []byte, error) {
 	}, b, nil
 }
 
-func (d dynptr) put(b []byte) {
+// dynptrSlot returns the bytes of a dynptr a helper is about to
+// initialise (whatever they hold).
+func dynptrSlot(m *vm.Machine, addr uint64) ([]byte, error) {
+	return m.Bytes(addr, dynptrSize, true)
+}
+
+func (d dynptr) put(m *vm.Machine, b []byte) {
 	w := d.size | uint32(d.typ)<<dynptrTypeShift
 	if d.rdonly {
 		w |= dynptrRdonly
@@ -64,10 +78,14 @@ func (d dynptr) put(b []byte) {
 	binary.NativeEndian.PutUint64(b, d.data)
 	binary.NativeEndian.PutUint32(b[8:], w)
 	binary.NativeEndian.PutUint32(b[12:], d.offset)
+	setShadow(m, b[:dynptrSize])
 }
 
 // setNull is bpf_dynptr_set_null: an invalid dynptr reads as all zeros.
-func setNull(b []byte) { clear(b[:dynptrSize]) }
+func setNull(m *vm.Machine, b []byte) {
+	clear(b[:dynptrSize])
+	setShadow(m, b[:dynptrSize])
+}
 
 // checkOffLen is bpf_dynptr_check_off_len.
 func (d dynptr) checkOffLen(off, n uint64) syscall.Errno {
@@ -93,23 +111,23 @@ func init() {
 
 // dynptrFromMem is bpf_dynptr_from_mem(data, size, flags, ptr).
 func dynptrFromMem(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
-	_, b, err := readDynptr(m, a[3])
+	b, err := dynptrSlot(m, a[3])
 	if err != nil {
 		return 0, err
 	}
 	size := uint32(a[1])
 	if a[2] != 0 {
-		setNull(b)
+		setNull(m, b)
 		return neg(syscall.EINVAL), nil
 	}
 	if size > dynptrMaxSize {
-		setNull(b)
+		setNull(m, b)
 		return neg(syscall.E2BIG), nil
 	}
 	if _, err := m.Bytes(a[0], int(size), false); err != nil {
 		return 0, err
 	}
-	dynptr{data: a[0], size: size, typ: dynptrLocal}.put(b)
+	dynptr{data: a[0], size: size, typ: dynptrLocal}.put(m, b)
 	return 0, nil
 }
 
@@ -218,17 +236,17 @@ func dynptrData(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 
 // ringbufReserveDynptr is bpf_ringbuf_reserve_dynptr(ringbuf, size, flags, ptr).
 func ringbufReserveDynptr(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
-	_, b, err := readDynptr(m, a[3])
+	b, err := dynptrSlot(m, a[3])
 	if err != nil {
 		return 0, err
 	}
 	size := uint32(a[1])
 	switch {
 	case a[2] != 0:
-		setNull(b)
+		setNull(m, b)
 		return neg(syscall.EINVAL), nil
 	case size > dynptrMaxSize:
-		setNull(b)
+		setNull(m, b)
 		return neg(syscall.E2BIG), nil
 	}
 	addr, err := ringbufReserve(s, m, vm.Args{a[0], uint64(size), 0})
@@ -236,10 +254,10 @@ func ringbufReserveDynptr(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		return 0, err
 	}
 	if addr == 0 {
-		setNull(b)
+		setNull(m, b)
 		return neg(syscall.EAGAIN), nil
 	}
-	dynptr{data: addr, size: size, typ: dynptrRingbuf}.put(b)
+	dynptr{data: addr, size: size, typ: dynptrRingbuf}.put(m, b)
 	return 0, nil
 }
 
@@ -256,6 +274,6 @@ func ringbufCommitDynptr(s *Set, m *vm.Machine, a vm.Args, discard bool) (uint64
 	if _, err := ringbufCommit(s, m, vm.Args{d.data, a[1]}, discard); err != nil {
 		return 0, err
 	}
-	setNull(b)
+	setNull(m, b)
 	return 0, nil
 }

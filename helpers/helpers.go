@@ -22,6 +22,9 @@ type Set struct {
 	ctOnce sync.Once
 	ct     *Conntrack // the default conntrack table
 
+	timerMu sync.Mutex
+	timers  map[timerKey]*Timer
+
 	last atomic.Pointer[lastState] // State's last answer
 }
 

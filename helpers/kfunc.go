@@ -56,6 +56,16 @@ func KfuncID(name string) (int32, bool) {
 	return KfuncBase + int32(i), true
 }
 
+// KfuncName is the kfunc a helper id from KfuncID serves, false for
+// other ids.
+func KfuncName(id int32) (string, bool) {
+	names := kfuncTable()
+	if i := int(id - KfuncBase); id >= KfuncBase && i < len(names) {
+		return names[i], true
+	}
+	return "", false
+}
+
 // Kfuncs lists the implemented kfuncs by name.
 func Kfuncs() []string { return slices.Clone(kfuncTable()) }
 
@@ -71,6 +81,7 @@ func init() {
 			return 0, err
 		}
 		clear(it)
+		setShadow(m, it)
 		return 0, nil
 	})
 
@@ -88,7 +99,7 @@ func init() {
 		}
 		return dynptrFromCtx(m, a, dynptrXDP, uint32(x.Len()))
 	})
-	registerKfunc("bpf_dynptr_slice", "pointer into the data, the packet when linear, else a copy into the buffer; NULL out of range", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+	registerKfunc("bpf_dynptr_slice", "pointer into the data (packet, or one XDP fragment), else a copy into the buffer; NULL out of range", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		return dynptrSlice(s, m, a, false)
 	})
 	registerKfunc("bpf_dynptr_slice_rdwr", "as bpf_dynptr_slice; NULL for read-only dynptrs", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
@@ -129,7 +140,7 @@ func init() {
 		}
 		d.offset += start
 		d.size = end - start
-		d.put(b)
+		d.put(m, b)
 		return 0, nil
 	})
 	registerKfunc("bpf_dynptr_clone", "copies the dynptr; -EINVAL for a null one (clone nulled)", "", func(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
@@ -137,15 +148,15 @@ func init() {
 		if err != nil {
 			return 0, err
 		}
-		_, cb, err := readDynptr(m, a[1])
+		cb, err := dynptrSlot(m, a[1])
 		if err != nil {
 			return 0, err
 		}
 		if d.data == 0 {
-			setNull(cb)
+			setNull(m, cb)
 			return neg(syscall.EINVAL), nil
 		}
-		d.put(cb)
+		d.put(m, cb)
 		return 0, nil
 	})
 
@@ -174,6 +185,7 @@ func iterNumNew(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer setShadow(m, it) // what the program may find there
 	start, end := int32(a[1]), int32(a[2])
 	switch {
 	case start > end:
@@ -193,6 +205,10 @@ func iterNumNext(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := checkShadow(m, it, "bpf_iter_num", a[0]); err != nil {
+		return 0, err
+	}
+	defer setShadow(m, it)
 	cur, end := int32(binary.NativeEndian.Uint32(it)), int32(binary.NativeEndian.Uint32(it[4:]))
 	if int64(cur)+1 >= int64(end) {
 		clear(it)
@@ -204,15 +220,15 @@ func iterNumNext(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 
 // dynptrFromCtx is bpf_dynptr_from_skb/xdp(ctx, flags, ptr).
 func dynptrFromCtx(m *vm.Machine, a vm.Args, typ uint8, size uint32) (uint64, error) {
-	_, b, err := readDynptr(m, a[2])
+	b, err := dynptrSlot(m, a[2])
 	if err != nil {
 		return 0, err
 	}
 	if a[1] != 0 {
-		setNull(b)
+		setNull(m, b)
 		return neg(syscall.EINVAL), nil
 	}
-	dynptr{data: a[0], size: size, typ: typ}.put(b)
+	dynptr{data: a[0], size: size, typ: typ}.put(m, b)
 	return 0, nil
 }
 
@@ -248,12 +264,8 @@ func dynptrSlice(s *Set, m *vm.Machine, a vm.Args, rdwr bool) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if _, ok := x.Bytes(at, n); ok {
-			data, err := x.Load(0, 4)
-			if err != nil {
-				return 0, err
-			}
-			return data + uint64(at), nil
+		if addr, ok := x.Pointer(at, n); ok {
+			return addr, nil // in the linear part or one fragment
 		}
 		if buf == 0 {
 			return 0, nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
@@ -308,6 +309,159 @@ skip:	r1 = map[id:0]
 			}
 			if st := hs.State(m); len(strings.Join(st.Printk, "")) > 4096 {
 				t.Fatalf("%d bytes of printk kept past the 4096-byte limit", len(strings.Join(st.Printk, "")))
+			}
+		})
+	}
+}
+
+// TestSpinLockExcludesMachines: machines sharing a map on several
+// goroutines exclude each other with bpf_spin_lock, as CPUs do: no
+// increment under the lock is lost (and -race sees the lock order).
+func TestSpinLockExcludesMachines(t *testing.T) {
+	p := assemble(t, `
+	r1 = 30000
+	r2 = subprog[cb]
+	r3 = 0
+	r4 = 0
+	call bpf_loop
+	r0 = 0
+	exit
+cb:	*(u32 *)(r10 -4) = 0
+	r1 = map[id:0]
+	r2 = r10
+	r2 += -4
+	call bpf_map_lookup_elem
+	if r0 == 0 goto out
+	r6 = r0
+	r1 = r0
+	call bpf_spin_lock
+	r1 = *(u64 *)(r6 +8)
+	r1 += 1
+	*(u64 *)(r6 +8) = r1
+	r1 = r6
+	call bpf_spin_unlock
+out:	r0 = 0
+	exit`)
+	arr := newMap(t, maps.Spec{Name: "locks", Type: maps.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1})
+	const workers = 4
+	errs := make(chan error, workers)
+	for range workers {
+		m, err := vm.New(p, vm.Config{Helpers: New(nil), Maps: []vm.Map{arr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, err := m.Run(context.Background()); errs <- err }()
+	}
+	for range workers {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("runs still going after 60s")
+		}
+	}
+	if got := binary.LittleEndian.Uint64(arr.Memory()[8:]); got != workers*30000 {
+		t.Fatalf("counter %d, want %d", got, workers*30000)
+	}
+}
+
+// TestForgedDynptr: a dynptr's data pointer, size and type are
+// bpfscope's bookkeeping; a program that rewrites its struct bpf_dynptr
+// (which the verifier forbids) is stopped instead of trusted.
+func TestForgedDynptr(t *testing.T) {
+	base := `
+	*(u64 *)(r10 -64) = 0
+	r1 = r10
+	r1 += -64
+	r2 = 8
+	r3 = 0
+	r4 = r10
+	r4 += -24
+	call bpf_dynptr_from_mem
+	%s
+	r1 = r10
+	r1 += -48
+	r2 = 16
+	r3 = r10
+	r3 += -24
+	r4 = 0
+	r5 = 0
+	call bpf_dynptr_read
+	exit`
+	for _, tc := range []struct{ name, forge, want string }{
+		{"untouched", "", ""},
+		{"size", "*(u32 *)(r10 -16) = 268435488 ; local, 32 bytes", "wrote to its bpf_dynptr at fp-24"},
+		{"data", "*(u64 *)(r10 -24) = 0", "wrote to its bpf_dynptr at fp-24"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := assemble(t, strings.Replace(base, "%s", tc.forge, 1))
+			m, err := vm.New(p, vm.Config{Helpers: New(nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r0, err := m.Run(context.Background())
+			switch {
+			case tc.want == "" && (err != nil || int64(r0) != -int64(7)): // E2BIG: 16 bytes of an 8-byte dynptr
+				t.Fatalf("r0 = %d, err = %v; want -E2BIG", int64(r0), err)
+			case tc.want != "" && (!errors.Is(err, vm.ErrHelperFailed) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// stopAt pauses a run before the instruction at pc.
+type stopAt struct{ pc int }
+
+func (s stopAt) BeforeStep(ev *hooks.Step) hooks.Action {
+	if ev.PC == s.pc {
+		return hooks.Stop
+	}
+	return hooks.Continue
+}
+func (stopAt) AfterStep(*hooks.Step) hooks.Action { return hooks.Continue }
+
+// TestAbandonedRunReleases: a run paused by a hook and never resumed
+// releases what it held when the machine is Reset or runs again.
+func TestAbandonedRunReleases(t *testing.T) {
+	p := assemble(t, `
+	r1 = map[id:0]
+	r2 = 8
+	r3 = 0
+	call bpf_ringbuf_reserve
+	if r0 == 0 goto out
+	*(u64 *)(r0 +0) = 42
+	r1 = r0
+	r2 = 0
+	call bpf_ringbuf_submit
+out:	r0 = 0
+	exit`)
+	for _, next := range []string{"Reset", "Run"} {
+		t.Run(next, func(t *testing.T) {
+			rb := newMap(t, maps.Spec{Name: "rb", Type: maps.RingBuf, MaxEntries: 4096})
+			m, err := vm.New(p, vm.Config{Helpers: New(nil), Maps: []vm.Map{rb}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Attach(stopAt{6}); err != nil { // the store into the record
+				t.Fatal(err)
+			}
+			if _, err := m.Run(context.Background()); !errors.Is(err, vm.ErrPaused) {
+				t.Fatalf("err = %v, want ErrPaused", err)
+			}
+			if next == "Reset" {
+				m.Reset()
+			}
+			if err := m.Attach(nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if recs := rb.(*maps.RingBufMap).Drain(); len(recs) != 1 {
+				t.Fatalf("drained %d records, want the second run's one", len(recs))
 			}
 		})
 	}

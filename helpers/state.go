@@ -1,7 +1,10 @@
 package helpers
 
 import (
+	"bytes"
+	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"weak"
 
@@ -26,8 +29,6 @@ type RunState struct {
 	Clones []Clone
 	// Tunnel is the metadata bpf_skb_set_tunnel_key attached, nil if none.
 	Tunnel *Tunnel
-	// Timers are the bpf_timers the program initialised in this run.
-	Timers []Timer
 
 	csumUnnecessary bool  // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
 	csumLevel       uint8 // and its csum_level
@@ -43,6 +44,11 @@ type held struct {
 	reserved map[uint64]reservation // ring buffer records not yet committed
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
 	conns    map[*Conn]uint64       // nf_conn images mapped in this run
+	storage  []storageOwner         // socket storage of the test runner's socket
+	// shadow holds the bytes helpers last wrote into the program-held
+	// structures they keep state in (dynptrs, iterators), by location:
+	// a helper reading one back checks the program left it alone.
+	shadow map[*byte][]byte
 }
 
 // keySlot names a bpf_for_each_map_elem key buffer: one per map and call
@@ -55,6 +61,31 @@ type keySlot struct {
 type keyRegion struct {
 	addr uint64
 	buf  []byte
+}
+
+// setShadow records b as what a helper wrote into a program-held
+// structure (all zeros: none there).
+func setShadow(m *vm.Machine, b []byte) {
+	st := (*Set)(nil).run(m)
+	if st.shadow == nil {
+		st.shadow = map[*byte][]byte{}
+	}
+	st.shadow[&b[0]] = bytes.Clone(b)
+}
+
+// checkShadow fails unless b, the program-held structure what at addr,
+// holds what a helper last wrote there in this run, or zeros (an
+// uninitialised or null one, which helpers treat as such).
+func checkShadow(m *vm.Machine, b []byte, what string, addr uint64) error {
+	st := (*Set)(nil).run(m)
+	want, ok := st.shadow[&b[0]]
+	switch {
+	case ok && bytes.Equal(want, b), !ok && !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }):
+		return nil
+	case ok:
+		return fmt.Errorf("the program wrote to its %s at %s (the verifier rejects this)", what, m.Describe(addr))
+	}
+	return fmt.Errorf("%s at %s was not initialised by a helper in this run (the verifier rejects this)", what, m.Describe(addr))
 }
 
 // maxReserved bounds the ring buffer records one run may hold reserved:
@@ -107,10 +138,13 @@ var states struct {
 func (s *Set) State(m *vm.Machine) *RunState {
 	// A Set mostly serves one machine, which asks at every run and many
 	// helper calls: the last answer saves the lock, weak.Make and lookup.
+	if s == nil { // helpers reached without a Set (checkShadow)
+		return lookupState(m)
+	}
 	if l := s.last.Load(); l != nil && l.m.Value() == m {
 		return l.st
 	}
-	st := s.lookupState(m)
+	st := lookupState(m)
 	s.last.Store(&lastState{weak.Make(m), st})
 	return st
 }
@@ -121,7 +155,7 @@ type lastState struct {
 	st *RunState
 }
 
-func (s *Set) lookupState(m *vm.Machine) *RunState {
+func lookupState(m *vm.Machine) *RunState {
 	states.Lock()
 	defer states.Unlock()
 	k := weak.Make(m)
@@ -173,7 +207,13 @@ func (st *RunState) release(m *vm.Machine, id uint64) {
 		m.Unmap(addr)
 	}
 	for _, word := range st.locks {
-		clear(word)
+		unlock(word)
+	}
+	for _, addr := range st.conns {
+		m.Unmap(addr)
+	}
+	for _, o := range st.storage {
+		o.m.DeleteStorage(o.owner) // the socket is freed with its storage
 	}
 	st.held = held{run: id}
 }

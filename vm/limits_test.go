@@ -118,7 +118,7 @@ var limitCases = []limitCase{
 		exit
 	inner:	r0 = 0
 		exit`},
-	{name: "bpf_for_each_map_elem in bpf_loop", budget: 1 << 24, src: `
+	{name: "bpf_for_each_map_elem in bpf_loop", budget: 1 << 22, src: `
 		call 1000
 		r1 = 8388608
 		r2 = subprog[outer]
@@ -175,7 +175,7 @@ var limitCases = []limitCase{
 			}
 			return []vm.Map{pa}
 		}},
-	{name: "bpf_strncmp work in bpf_loop", budget: 1 << 24, src: `
+	{name: "bpf_strncmp work in bpf_loop", budget: 1 << 22, src: `
 		call 1000
 		r1 = 8388608
 		r2 = subprog[cb]
@@ -190,7 +190,7 @@ var limitCases = []limitCase{
 		r0 = 0
 		exit`,
 		maps: func(t *testing.T, _ *vm.Program) []vm.Map { return []vm.Map{filledArray(t, 1<<16, '1')} }},
-	{name: "bpf_strtol work in bpf_loop", budget: 1 << 24, src: `
+	{name: "bpf_strtol work in bpf_loop", budget: 1 << 22, src: `
 		call 1000
 		r1 = 8388608
 		r2 = subprog[cb]

@@ -153,6 +153,7 @@ type Machine struct {
 
 type frame struct {
 	ret   int
+	from  int // the call instruction (for a callback: the helper's call)
 	prog  *Program
 	saved [4]uint64 // r6..r9
 }
@@ -269,6 +270,8 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	m.maps[mp] = b
 	return b
 }
+
+var _ hooks.Namer = (*Machine)(nil)
 
 // fieldNamer is a Map that names the bytes of its values for traces
 // (package maps does, from BTF).

@@ -106,7 +106,9 @@ func summarize(data []byte, link layers.LinkType) string {
 		}
 		return fmt.Sprintf("ARP reply %s is-at %x", ipString(a.SourceProtAddress), a.SourceHwAddress)
 	}
-	if n := pkt.NetworkLayer(); n != nil && pkt.ErrorLayer() == nil {
+	// Layer by layer: what decoded is kept when a later layer does not
+	// (a UDP payload on port 53 that is not DNS).
+	if n := pkt.NetworkLayer(); n != nil && len(n.NetworkFlow().Src().Raw()) > 0 {
 		f := n.NetworkFlow()
 		src, dst = f.Src().String(), f.Dst().String()
 		proto = n.LayerType().String()

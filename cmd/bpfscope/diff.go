@@ -58,6 +58,9 @@ func cmdDiff(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := atLeast(fs, map[string]int{"context": 0}); err != nil {
+		return err
+	}
 	if len(pos) != 2 {
 		fs.Usage()
 		return errUsage

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"time"
 
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/testrun"
@@ -19,7 +20,11 @@ type result struct {
 	Redirect *helpers.Redirect
 	Printk   []string
 	Insns    uint64
-	Err      error // the run failed (a fault, or the kernel's EINVAL for bad input)
+	Duration time.Duration // mean wall time of one run
+	// Repeats is how many times each Printk line was printed: with
+	// --repeat N, runs that print the same lines are shown once.
+	Repeats int
+	Err     error // the run failed (a fault, or the kernel's EINVAL for bad input)
 }
 
 // modified reports whether the program changed the packet.
@@ -30,19 +35,31 @@ func (r *result) modified() bool {
 // execute test-runs the instance on one packet. hook, if not nil, is
 // attached for this run only.
 func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, hook any) *result {
+	return in.executeSized(ctx, typ, pk, ctxIn, repeat, hook, outSizes{})
+}
+
+// outSizes are --data-size-out and --ctx-size-out: 0 means large enough.
+type outSizes struct{ data, ctx int }
+
+func (in *instance) executeSized(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, hook any, sizes outSizes) *result {
 	r := &result{}
-	in.executeInto(ctx, typ, pk, ctxIn, repeat, hook, r, false)
+	in.executeInto(ctx, typ, pk, ctxIn, repeat, hook, sizes, false, false, r)
 	return r
 }
 
-// executeShared is execute untraced into r, with outputs (r.DataOut,
+// executeShared is executeSized untraced into r, with outputs (r.DataOut,
 // r.CtxOut) that stay valid only until the next run of in: a loop over
-// packets then allocates nothing per packet.
-func (in *instance) executeShared(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, r *result) {
-	in.executeInto(ctx, typ, pk, ctxIn, repeat, nil, r, true)
+// packets then allocates nothing per packet. untimed leaves r.Duration 0,
+// saving two clock reads, for callers that do not print it.
+func (in *instance) executeShared(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, sizes outSizes, untimed bool, r *result) {
+	in.executeInto(ctx, typ, pk, ctxIn, repeat, nil, sizes, true, untimed, r)
 }
 
-func (in *instance) executeInto(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, hook any, r *result, shared bool) {
+func (in *instance) executeInto(ctx context.Context, typ ebpf.ProgramType, pk packet, ctxIn []byte, repeat int, hook any, sizes outSizes, shared, untimed bool, r *result) {
+	if pk.Err != nil {
+		*r = result{Packet: pk, Err: pk.Err, Repeats: 1}
+		return
+	}
 	in.hs.ResetState(in.m)
 	if !shared { // the shared path runs untraced, and nothing else attaches
 		in.m.Attach(hook)
@@ -51,8 +68,8 @@ func (in *instance) executeInto(ctx context.Context, typ ebpf.ProgramType, pk pa
 	if in.run == nil {
 		in.run = testrun.NewRunner(in.m, typ) // reuses the context where it can
 	}
-	// Nothing here reports the run's duration.
-	opts := testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut, NoDuration: true}
+	opts := testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut,
+		DataSizeOut: sizes.data, CtxSizeOut: sizes.ctx, NoDuration: untimed}
 	var res *testrun.Result
 	var err error
 	if shared {
@@ -60,13 +77,31 @@ func (in *instance) executeInto(ctx context.Context, typ ebpf.ProgramType, pk pa
 	} else {
 		res, err = in.run.Run(opts)
 	}
-	*r = result{Packet: pk, Err: err}
+	*r = result{Packet: pk, Err: err, Repeats: 1}
 	if res != nil {
-		r.Retval, r.DataOut, r.CtxOut, r.Insns = res.Retval, res.DataOut, res.CtxOut, res.Insns
+		r.Retval, r.DataOut, r.CtxOut, r.Insns, r.Duration = res.Retval, res.DataOut, res.CtxOut, res.Insns, res.Duration
 	}
 	if err == nil {
 		r.Verdict = verdict(typ, r.Retval)
 	}
 	st := in.hs.State(in.m)
 	r.Redirect, r.Printk = st.Redirect, st.Printk
+	if repeat > 1 {
+		r.Printk, r.Repeats = collapse(r.Printk, repeat)
+	}
+}
+
+// collapse returns lines once, and n, when they are n copies of the same
+// sequence (every repeat of a run printed alike); else lines and 1.
+func collapse(lines []string, n int) ([]string, int) {
+	if len(lines) == 0 || len(lines)%n != 0 {
+		return lines, 1
+	}
+	k := len(lines) / n
+	for i := k; i < len(lines); i++ {
+		if lines[i] != lines[i%k] {
+			return lines, 1
+		}
+	}
+	return lines[:k], n
 }

@@ -47,7 +47,7 @@ func (in *inputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&in.dataIn, "data-in", "", "run on the packet in `FILE` (data_in; - for stdin)")
 	fs.StringVar(&in.ctxIn, "ctx-in", "", "pass the context structure in `FILE` (ctx_in)")
 	fs.StringVar(&in.pcap, "pcap", "", "run on every packet of the pcap or pcapng `FILE`, in order")
-	fs.Func("map", "before the first run, set an element: `NAME:KEY=VALUE` in hex (repeatable)", func(s string) error {
+	fs.Func("map", mapFlagHelp, func(s string) error {
 		in.mapSets = append(in.mapSets, s)
 		return nil
 	})
@@ -77,6 +77,7 @@ type program struct {
 	// first is the collection load made, handed to the first caller of
 	// collection so the object is not loaded twice.
 	first *loader.Collection
+	btf   mapBTF // the maps' key and value types, parsed on first use
 	// captureFile is --pcap: a bpfscope capture's first map snapshot
 	// seeds the maps.
 	captureFile string
@@ -191,7 +192,7 @@ func (p *program) collection() (*loader.Collection, error) {
 		return nil, err
 	}
 	for _, s := range p.mapSets {
-		if err := setMap(c, s); err != nil {
+		if err := setMap(c, p.mapTypes(), s); err != nil {
 			return nil, err
 		}
 	}
@@ -266,35 +267,6 @@ func mapsInOrder(c *loader.Collection) []maps.Map {
 		ms = append(ms, c.Maps[n])
 	}
 	return ms
-}
-
-// setMap applies one --map NAME:KEY=VALUE setting.
-func setMap(c *loader.Collection, s string) error {
-	name, kv, ok := strings.Cut(s, ":")
-	k, v, ok2 := strings.Cut(kv, "=")
-	if !ok || !ok2 {
-		return fmt.Errorf("--map %q: want NAME:KEY=VALUE", s)
-	}
-	m, found := c.Maps[name]
-	if !found {
-		return fmt.Errorf("--map %q: no map %q; maps: %s", s, name, strings.Join(c.MapNames(), ", "))
-	}
-	key, err := hex.DecodeString(k)
-	if err != nil {
-		return fmt.Errorf("--map %q: key: %v", s, err)
-	}
-	val, err := hex.DecodeString(v)
-	if err != nil {
-		return fmt.Errorf("--map %q: value: %v", s, err)
-	}
-	// A per-CPU map takes one value for every CPU.
-	if n := m.UserValueSize(); len(val) > 0 && n > len(val) && n%len(val) == 0 {
-		val = bytes.Repeat(val, n/len(val))
-	}
-	if err := m.Put(key, val, 0); err != nil {
-		return fmt.Errorf("--map %q: %v", s, err)
-	}
-	return nil
 }
 
 // hexAddr is an IP address in network byte order, as hex.

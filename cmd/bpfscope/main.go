@@ -61,6 +61,7 @@ func init() {
 		"verify":  {"run packets in bpfscope and in the kernel and compare", cmdVerify},
 		"disasm":  {"disassemble a program in kernel syntax with source lines", cmdDisasm},
 		"debug":   {"debug a program interactively, forwards and backwards (gdb commands)", cmdDebug},
+		"dap":     {"serve the Debug Adapter Protocol for editors (stdio or --listen ADDR)", cmdDAP},
 		"capture": {"record what a program running in the kernel saw and did (pcapng)", cmdCapture},
 		"version": {"print the module version and how this binary was built", cmdVersion},
 	}
@@ -143,7 +144,7 @@ func usage(w io.Writer) {
 
 // bundledDefault lists the commands that run the bundled example when
 // given no program.
-var bundledDefault = []string{"run", "trace", "cover", "profile", "verify", "disasm"}
+var bundledDefault = []string{"run", "trace", "debug", "cover", "profile", "verify", "disasm"}
 
 // errUsage marks a command line error; the flag package has printed it.
 var errUsage = errors.New("usage")

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +40,7 @@ func golden(t *testing.T, name, got, dir string) {
 	if dir != "" {
 		got = strings.ReplaceAll(got, dir, "$TMP")
 	}
+	got = durations.ReplaceAllString(got, "duration (average) $$Nns") // wall time varies
 	path := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -54,6 +56,8 @@ func golden(t *testing.T, name, got, dir string) {
 		t.Errorf("%s differs from the output (go test -update rewrites it):\n%s", path, got)
 	}
 }
+
+var durations = regexp.MustCompile(`duration \(average\) \d+ns`)
 
 func TestGolden(t *testing.T) {
 	tests := []struct {

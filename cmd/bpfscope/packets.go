@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/examples"
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -21,6 +22,7 @@ type packet struct {
 	N    int // 1-based position in the input
 	Info gopacket.CaptureInfo
 	Data []byte
+	Err  error // the packet cannot be run (a capture frame with no Ethernet form)
 }
 
 // source yields packets in order. Next returns io.EOF at the end; any
@@ -91,8 +93,19 @@ func (in *inputFlags) packets(p *program) (source, error) {
 			return nil, err
 		}
 		return openCapture(io.NopCloser(bytes.NewReader(b)), examples.SamplePcap)
+	case in.ctxIn == "" && takesData(p.typ):
+		return nil, errors.New("no input: give --data-in, --pcap or --ctx-in")
 	}
 	return &single{}, nil
+}
+
+// takesData reports the program types whose test runs need a packet.
+func takesData(t ebpf.ProgramType) bool {
+	switch t {
+	case ebpf.SkLookup, ebpf.RawTracepoint, ebpf.Syscall, ebpf.Netfilter:
+		return false
+	}
+	return true
 }
 
 // single is one packet (possibly empty) from --data-in.
@@ -125,6 +138,7 @@ type capture struct {
 	c    io.Closer
 	n    int
 	err  error
+	conv func([]byte) ([]byte, error) // to Ethernet, for other link types
 }
 
 // pcapng files start with a section header block.
@@ -145,6 +159,9 @@ func openCapture(rc io.ReadCloser, name string) (*capture, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %v", name, err)
+	}
+	if c.conv, err = toEthernet(c.r.LinkType()); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	return c, nil
 }
@@ -181,10 +198,18 @@ func (c *capture) NextShared() (packet, error) {
 		return packet{}, c.err
 	}
 	c.n++
+	if c.conv != nil {
+		if data, err = c.conv(data); err != nil {
+			return packet{N: c.n, Info: ci, Err: err}, nil
+		}
+		ci.CaptureLength, ci.Length = len(data), ci.Length-ci.CaptureLength+len(data)
+		return packet{N: c.n, Info: ci, Data: data}, nil
+	}
 	return packet{N: c.n, Info: ci, Data: data}, nil
 }
 
-func (c *capture) LinkType() layers.LinkType { return c.r.LinkType() }
+// LinkType is Ethernet for every capture: other link types are converted.
+func (c *capture) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
 func (c *capture) Close() error              { return c.c.Close() }
 
 // pcapWriter writes packets to a pcap file, created on first use.

@@ -257,6 +257,9 @@ func cmdProfile(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := atLeast(fs, map[string]int{"top": 0}); err != nil {
+		return err
+	}
 	p, err := in.load(pos)
 	if err != nil {
 		return err

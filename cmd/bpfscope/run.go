@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/loader"
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -38,6 +39,11 @@ connection tables), so the default is one worker for programs with any
 writable map, and every core for programs without one (or with read-only
 maps only). Results are reported in capture order either way.
 
+Programs run on Ethernet frames. Captures of raw IP get a synthetic
+Ethernet header, Linux cooked captures (SLL, SLL2: 'tcpdump -i any') one
+with the recorded protocol and source address; other link types are
+refused.
+
 Exit status is 1 if a run failed or the capture is damaged (the packets
 before the damage are still run and reported).
 
@@ -52,8 +58,10 @@ func cmdRun(e *env, args []string) error {
 	var in inputFlags
 	in.register(fs)
 	var (
-		dataOut = fs.String("data-out", "", "write the output packet (data_out) of the run to `FILE`")
-		ctxOut  = fs.String("ctx-out", "", "write the output context (ctx_out) of the run to `FILE`")
+		dataOut = fs.String("data-out", "", "write the output packet (data_out) of the run to `FILE` (- for stdout; the report then goes to stderr)")
+		ctxOut  = fs.String("ctx-out", "", "write the output context (ctx_out) of the run to `FILE` (- for stdout; the report then goes to stderr)")
+		dataCap = fs.Int("data-size-out", 0, "the data_out buffer holds `N` bytes: a longer output is cut there and the run fails with ENOSPC, as in the kernel (default: large enough)")
+		ctxCap  = fs.Int("ctx-size-out", 0, "the ctx_out buffer holds `N` bytes, as --data-size-out")
 		pcapOut = fs.String("pcap-out", "", "write the packets that were not dropped, as the program left them, to the pcap `FILE`")
 		dropOut = fs.String("drop-out", "", "write the packets that were dropped (or failed), as they came in, to the pcap `FILE`")
 		repeat  = fs.Int("repeat", 0, "run the program `N` times over each packet, as test_run's repeat")
@@ -64,6 +72,16 @@ func cmdRun(e *env, args []string) error {
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return err
+	}
+	if err := atLeast(fs, map[string]int{"jobs": 1, "repeat": 0, "data-size-out": 0, "ctx-size-out": 0}); err != nil {
+		return err
+	}
+	if *dataOut == "-" && *ctxOut == "-" {
+		return &statusError{code: 2, err: errors.New("--data-out and --ctx-out cannot both be - (stdout)")}
+	}
+	report := e.stdout
+	if *dataOut == "-" || *ctxOut == "-" {
+		report = e.stderr // stdout carries the bytes
 	}
 	p, err := in.load(pos)
 	if err != nil {
@@ -77,6 +95,10 @@ func cmdRun(e *env, args []string) error {
 	_, isSingle := src.(*single)
 	if !isSingle && (*dataOut != "" || *ctxOut != "") {
 		return errors.New("--data-out and --ctx-out need a single packet (--data-in); use --pcap-out for captures")
+	}
+	if *ctxOut != "" && p.typ == ebpf.RawTracepoint {
+		// net/bpf/test_run.c: raw_tp runs take ctx_in only (EINVAL).
+		return fmt.Errorf("--ctx-out: test_run gives no ctx_out for %s programs (the kernel refuses it with EINVAL)", p.typ)
 	}
 
 	if *ctxOut != "" {
@@ -99,12 +121,12 @@ func cmdRun(e *env, args []string) error {
 	}
 
 	out := &runOutput{
-		w: e.stdout, typ: p.typ, json: *asJSON, quiet: *quiet, single: isSingle,
+		w: report, typ: p.typ, json: *asJSON, quiet: *quiet, single: isSingle,
 		link: src.LinkType(), counts: map[uint32]int{}, redirects: map[string]int{},
 		pcapOut: newPcapWriter(*pcapOut, src.LinkType()), dropOut: newPcapWriter(*dropOut, src.LinkType()),
 	}
 	if !*asJSON && !*quiet {
-		header(e.stdout, p, &in)
+		header(report, p, coll, &in)
 	}
 	prog := newProgress(e.stderr)
 	ctx := context.Background()
@@ -115,11 +137,11 @@ func cmdRun(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if readErr, err = runSerial(ctx, inst, p.typ, src, ctxIn, *repeat, out, prog); err != nil {
+		if readErr, err = runSerial(ctx, inst, p.typ, src, ctxIn, *repeat, outSizes{*dataCap, *ctxCap}, out, prog); err != nil {
 			return err
 		}
 	} else {
-		readErr, err = runParallel(ctx, p, src, n, ctxIn, *repeat, func(r *result) error {
+		readErr, err = runParallel(ctx, p, src, n, ctxIn, *repeat, outSizes{*dataCap, *ctxCap}, func(r *result) error {
 			prog.tick(r.Packet.N)
 			return out.add(r)
 		})
@@ -131,17 +153,15 @@ func cmdRun(e *env, args []string) error {
 	if err := out.finish(); err != nil {
 		return err
 	}
-	if isSingle {
-		r := out.last
-		if *dataOut != "" && r != nil {
-			if err := os.WriteFile(*dataOut, r.DataOut, 0o644); err != nil {
-				return err
-			}
+	if r := out.last; isSingle && r != nil && r.Err == nil {
+		if err := writeOut(e, *dataOut, r.DataOut); err != nil {
+			return err
 		}
-		if *ctxOut != "" && r != nil {
-			if err := os.WriteFile(*ctxOut, r.CtxOut, 0o644); err != nil {
-				return err
-			}
+		if *ctxOut != "" && r.CtxOut == nil {
+			return fmt.Errorf("--ctx-out: the run of this %s program gave no ctx_out", p.typ)
+		}
+		if err := writeOut(e, *ctxOut, r.CtxOut); err != nil {
+			return err
 		}
 	}
 	if readErr != nil {
@@ -154,7 +174,7 @@ func cmdRun(e *env, args []string) error {
 }
 
 // header says what is about to run, for people reading the output.
-func header(w io.Writer, p *program, in *inputFlags) {
+func header(w io.Writer, p *program, c *loader.Collection, in *inputFlags) {
 	what := "one packet"
 	switch {
 	case in.pcap != "":
@@ -166,9 +186,22 @@ func header(w io.Writer, p *program, in *inputFlags) {
 	}
 	fmt.Fprintf(w, "%s: %s (%s) on %s\n", p.label, p.name, p.typ, what)
 	for _, s := range p.mapSets {
-		fmt.Fprintf(w, "  map %s\n", s)
+		fmt.Fprintf(w, "  map %s\n", mapSetText(c, s))
 	}
 	fmt.Fprintln(w)
+}
+
+// writeOut writes an output of the run to the file --data-out or
+// --ctx-out names, or to stdout for "-".
+func writeOut(e *env, path string, b []byte) error {
+	switch path {
+	case "":
+		return nil
+	case "-":
+		_, err := e.stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func readOptional(path string) ([]byte, error) {
@@ -182,7 +215,7 @@ func readOptional(path string) ([]byte, error) {
 // result to out. out is done with a result before the next run, so the
 // packet (from a sharedSource) and the result's outputs are buffers used
 // again for the next packet: the loop allocates nothing per packet.
-func runSerial(ctx context.Context, inst *instance, typ ebpf.ProgramType, src source, ctxIn []byte, repeat int, out *runOutput, prog *progress) (readErr, err error) {
+func runSerial(ctx context.Context, inst *instance, typ ebpf.ProgramType, src source, ctxIn []byte, repeat int, sizes outSizes, out *runOutput, prog *progress) (readErr, err error) {
 	next := src.Next
 	if s, ok := src.(sharedSource); ok && !out.keepsResults() {
 		next = s.NextShared
@@ -196,7 +229,7 @@ func runSerial(ctx context.Context, inst *instance, typ ebpf.ProgramType, src so
 			}
 			return readErr, nil
 		}
-		inst.executeShared(ctx, typ, pk, ctxIn, repeat, &r)
+		inst.executeShared(ctx, typ, pk, ctxIn, repeat, sizes, !out.single, &r)
 		if err := out.add(&r); err != nil {
 			return readErr, err
 		}
@@ -207,7 +240,7 @@ func runSerial(ctx context.Context, inst *instance, typ ebpf.ProgramType, src so
 // runParallel runs packets on n workers, each with its own machine and
 // maps, and hands the results to emit in capture order. It returns the
 // capture's read error separately from failures of the run itself.
-func runParallel(ctx context.Context, p *program, src source, n int, ctxIn []byte, repeat int, emit func(*result) error) (readErr, err error) {
+func runParallel(ctx context.Context, p *program, src source, n int, ctxIn []byte, repeat int, sizes outSizes, emit func(*result) error) (readErr, err error) {
 	insts := make([]*instance, n)
 	for i := range insts {
 		if insts[i], err = p.instantiate(nil, helpers.NewDefaultEnv()); err != nil {
@@ -238,7 +271,7 @@ func runParallel(ctx context.Context, p *program, src source, n int, ctxIn []byt
 		for _, inst := range insts {
 			wg.Go(func() {
 				for i := range next {
-					res[i] = inst.execute(ctx, p.typ, pks[i], ctxIn, repeat, nil)
+					res[i] = inst.executeSized(ctx, p.typ, pks[i], ctxIn, repeat, nil, sizes)
 				}
 			})
 		}
@@ -362,7 +395,7 @@ func (o *runOutput) details(r *result, ind string) {
 		fmt.Fprintf(o.w, "%serror: %v\n", ind, r.Err)
 	}
 	for _, l := range r.Printk {
-		fmt.Fprintf(o.w, "%sbpf_printk: %s\n", ind, strings.TrimRight(l, "\n"))
+		fmt.Fprintf(o.w, "%sbpf_printk: %s%s\n", ind, strings.TrimRight(l, "\n"), times(r.Repeats))
 	}
 	if r.Redirect != nil {
 		fmt.Fprintf(o.w, "%sredirect: %s\n", ind, redirectString(r.Redirect))
@@ -378,17 +411,20 @@ func (o *runOutput) printSingle(r *result) error {
 	if r.Err != nil {
 		fmt.Fprintf(o.w, "error: %v\n", r.Err)
 	} else {
-		fmt.Fprintf(o.w, "Return value: %d (%s), %d instructions\n", r.Retval, r.Verdict, r.Insns)
+		fmt.Fprintf(o.w, "Return value: %d (%s), %d instructions, duration (average) %dns\n", r.Retval, r.Verdict, r.Insns, r.Duration.Nanoseconds())
 	}
 	for _, l := range r.Printk {
-		fmt.Fprintf(o.w, "bpf_printk: %s\n", strings.TrimRight(l, "\n"))
+		fmt.Fprintf(o.w, "bpf_printk: %s%s\n", strings.TrimRight(l, "\n"), times(r.Repeats))
 	}
 	if r.Redirect != nil {
 		fmt.Fprintf(o.w, "redirect: %s\n", redirectString(r.Redirect))
 	}
 	if len(r.DataOut) > 0 {
 		state := "unchanged"
-		if r.modified() {
+		switch {
+		case r.Err != nil:
+			state = "cut at the buffer's size"
+		case r.modified():
 			state = "modified"
 		}
 		fmt.Fprintf(o.w, "data_out (%d bytes, %s):\n", len(r.DataOut), state)
@@ -399,6 +435,14 @@ func (o *runOutput) printSingle(r *result) error {
 		hexdump(o.w, r.CtxOut, "  ")
 	}
 	return nil
+}
+
+// times marks output every one of n repeated runs printed alike.
+func times(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (each of %d runs)", n)
 }
 
 func redirectString(r *helpers.Redirect) string {

@@ -143,13 +143,13 @@ func BenchmarkRunLoop(b *testing.B) {
 		{"run", func(src sharedSource) {
 			var r result
 			for pk, err := src.NextShared(); err == nil; pk, err = src.NextShared() {
-				inst.executeShared(runCtx, p.typ, pk, nil, 0, &r)
+				inst.executeShared(runCtx, p.typ, pk, nil, 0, outSizes{}, true, &r)
 				insns += r.Insns
 			}
 		}},
 		{"all", func(src sharedSource) {
 			out := &runOutput{w: io.Discard, typ: p.typ, quiet: true, counts: map[uint32]int{}, redirects: map[string]int{}}
-			if _, err := runSerial(runCtx, inst, p.typ, src, nil, 0, out, nil); err != nil {
+			if _, err := runSerial(runCtx, inst, p.typ, src, nil, 0, outSizes{}, out, nil); err != nil {
 				b.Fatal(err)
 			}
 		}},

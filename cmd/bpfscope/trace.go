@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -78,6 +79,9 @@ func cmdTrace(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := atLeast(fs, map[string]int{"flight": 1}); err != nil {
+		return err
+	}
 	if tf.format != "text" && tf.format != "json" {
 		return fmt.Errorf("--format %q: want text or json", tf.format)
 	}
@@ -108,6 +112,12 @@ func cmdTrace(e *env, args []string) error {
 		if want, err = parseList(tf.packets); err != nil {
 			return fmt.Errorf("--packet: %v", err)
 		}
+		if want[0] {
+			return &statusError{code: 2, err: fmt.Errorf("--packet %s: packets are numbered from 1", tf.packets)}
+		}
+	}
+	if sel != nil && !matchesAny(sel, inst.prog.Len()) {
+		fmt.Fprintf(e.stderr, "bpfscope trace: warning: no instruction of %s matches %s: nothing will be traced\n", inst.prog.Name, tf.filterNames())
 	}
 	flightOn, err := tf.verdicts(p)
 	if err != nil {
@@ -160,7 +170,7 @@ func cmdTrace(e *env, args []string) error {
 
 	ctx := context.Background()
 	var readErr error
-	failed := 0
+	failed, last := 0, 0
 	for {
 		pk, err := src.Next()
 		if err != nil {
@@ -169,6 +179,7 @@ func cmdTrace(e *env, args []string) error {
 			}
 			break
 		}
+		last = pk.N
 		if want != nil && !want[pk.N] {
 			// Run untraced, so later packets see the map state they would.
 			inst.execute(ctx, p.typ, pk, ctxIn, 0, nil)
@@ -263,6 +274,9 @@ func cmdTrace(e *env, args []string) error {
 	}
 	if err := out.Flush(); err != nil {
 		return err
+	}
+	if missing := beyond(want, last); readErr == nil && missing != "" {
+		fmt.Fprintf(e.stderr, "bpfscope trace: warning: --packet %s: the input has %d packet(s)\n", missing, last)
 	}
 	if readErr != nil {
 		return readErr
@@ -389,6 +403,43 @@ func (tf *traceFlags) selection(inst *instance) (hooks.Match, error) {
 		}
 		return true
 	}, nil
+}
+
+// matchesAny reports whether m selects any pc of a program of n slots.
+func matchesAny(m hooks.Match, n int) bool {
+	for pc := range n {
+		if m(pc) {
+			return true
+		}
+	}
+	return false
+}
+
+// filterNames names the instruction filters given, for messages.
+func (tf *traceFlags) filterNames() string {
+	var fs []string
+	for _, f := range []struct{ name, v string }{{"--func", tf.funcs}, {"--line", tf.line}, {"--pc", tf.pcs}} {
+		if f.v != "" {
+			fs = append(fs, f.name+" "+f.v)
+		}
+	}
+	return strings.Join(fs, " and ")
+}
+
+// beyond lists the wanted packet numbers past the last one read.
+func beyond(want map[int]bool, last int) string {
+	var ns []int
+	for n := range want {
+		if n > last {
+			ns = append(ns, n)
+		}
+	}
+	sort.Ints(ns)
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }
 
 // verdicts parses --flight-on.

@@ -20,7 +20,6 @@ import (
 
 	"github.com/bpfscope/bpfscope/debug"
 	"github.com/chzyer/readline"
-	"github.com/cilium/ebpf"
 )
 
 // Options configure a terminal session.
@@ -261,6 +260,7 @@ func (t *terminal) repeat(arg string, f func() (*debug.Stop, error)) error {
 func (t *terminal) show(st *debug.Stop, err error) error {
 	if err != nil {
 		if errors.Is(err, debug.ErrNotRunning) {
+			//lint:ignore ST1005 gdb's own words, as its users expect them
 			return errors.New("The program is not being run. Use \"run\".")
 		}
 		return err
@@ -277,7 +277,7 @@ func (t *terminal) show(st *debug.Stop, err error) error {
 		if x.Err != nil {
 			t.printf("[program faulted after %d instructions: %v]\n", x.Insns, x.Err)
 		} else {
-			t.printf("[program exited with %s after %d instructions]\n", verdict(t.s.Type(), x.Retval), x.Insns)
+			t.printf("[program exited with %s after %d instructions]\n", debug.Verdict(t.s.Type(), x.Retval), x.Insns)
 		}
 		return nil
 	case debug.ReasonBreakpoint:
@@ -492,10 +492,12 @@ func (t *terminal) info(arg string) error {
 	case "frame", "f":
 		st := t.s.Stopped()
 		if st == nil || !t.s.Running() {
+			//lint:ignore ST1005 gdb's own words, as its users expect them
 			return errors.New("No stack.")
 		}
 		bt := t.s.Backtrace()
 		if len(bt) == 0 {
+			//lint:ignore ST1005 gdb's own words, as its users expect them
 			return errors.New("No stack.")
 		}
 		f := bt[0]
@@ -542,6 +544,7 @@ func (t *terminal) info(arg string) error {
 
 func (t *terminal) notRunning(err error) error {
 	if errors.Is(err, debug.ErrNotRunning) {
+		//lint:ignore ST1005 gdb's own words, as its users expect them
 		return errors.New("No frame selected.")
 	}
 	return err
@@ -827,23 +830,4 @@ func (t *terminal) watchValue(w *debug.Watchpoint, b []byte) string {
 		return strconv.FormatUint(binary.LittleEndian.Uint64(v[:]), 10)
 	}
 	return fmt.Sprintf("%x", b)
-}
-
-// verdict names a return value the way the program type does.
-func verdict(typ ebpf.ProgramType, r uint32) string {
-	var names []string
-	switch typ {
-	case ebpf.XDP:
-		names = []string{"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"}
-	case ebpf.SchedCLS, ebpf.SchedACT:
-		if int32(r) == -1 {
-			return "TC_ACT_UNSPEC (-1)"
-		}
-		names = []string{"TC_ACT_OK", "TC_ACT_RECLASSIFY", "TC_ACT_SHOT", "TC_ACT_PIPE", "TC_ACT_STOLEN",
-			"TC_ACT_QUEUED", "TC_ACT_REPEAT", "TC_ACT_REDIRECT", "TC_ACT_TRAP"}
-	}
-	if int(r) < len(names) {
-		return fmt.Sprintf("%s (%d)", names[r], r)
-	}
-	return strconv.FormatInt(int64(int32(r)), 10)
 }

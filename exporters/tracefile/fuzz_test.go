@@ -16,13 +16,14 @@ import (
 
 // FuzzTraceReader feeds arbitrary bytes to the reader and through it to
 // the exporters: any input must give events or an error, never a panic.
-// Seeds: real traces (here and in testdata/fuzz/FuzzTraceReader).
+// Seeds: real traces (here and in testdata/fuzz/FuzzTraceReader);
+// names.bpft has a types section and access names.
 func FuzzTraceReader(f *testing.F) {
 	for _, c := range []*exptest.Case{exptest.XDP(f), envCase(f), exptest.Conformance(f, "call_local.data")} {
 		file, _ := record(f, c)
 		f.Add(file)
 	}
-	for _, name := range []string{"firewall-v1.bpft", "tailcall.bpft"} {
+	for _, name := range []string{"firewall-v1.bpft", "tailcall.bpft", "names.bpft"} {
 		file, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)

@@ -131,7 +131,10 @@ type Result struct {
 	// perf event arrays and socket maps.
 	Maps map[string][]KV
 	// Events holds, by map name, the records the program wrote to ring
-	// buffers and perf event arrays, in order.
+	// buffers and perf event arrays, in order. Perf records are the raw
+	// sample as the kernel lays it out: the payload padded with zeros so
+	// that it and its u32 size end on 8 bytes. Each CPU's perf ring is
+	// one page: a record over 4088 bytes fails with -ENOSPC.
 	Events map[string][][]byte
 	// Err is the error BPF_PROG_TEST_RUN itself returned (for example
 	// EINVAL for a frame the kernel refuses). Retval, DataOut and CtxOut
@@ -206,6 +209,10 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 	}
 	for name, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
+		switch ms.Type {
+		case ebpf.SkStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.InodeStorage:
+			continue // sized by their owners: max_entries must stay 0
+		}
 		if ms.MaxEntries == 0 && ms.Type != ebpf.PerfEventArray {
 			ms.MaxEntries = DefaultMaxEntries
 		}
