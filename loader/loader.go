@@ -53,6 +53,12 @@ type Options struct {
 	// NetDevices are the ifindexes of the network devices devmaps may
 	// hold; nil means loopback (1) alone (see maps.WithNetDevices).
 	NetDevices []uint32
+	// MaxMapMemory bounds the host memory the collection's maps take
+	// together, side tables included (default maps.DefaultMemoryLimit,
+	// 1 GiB). Preallocated maps are charged when loaded; hash maps and
+	// LPM tries as their elements arrive, so an update past the limit
+	// fails (-ENOMEM to a program, a *maps.MemoryLimitError to Put).
+	MaxMapMemory uint64
 	// Programs, if not empty, restricts loading to these programs plus the
 	// ones the object's program arrays name in .values. Use it to load the
 	// usable part of an object whose other programs cannot be supported.
@@ -79,6 +85,7 @@ type Collection struct {
 	Maps     map[string]bpfmaps.Map
 
 	object   string
+	budget   *bpfmaps.Budget
 	mapNames []string // index order
 	cpus     int
 	types    *btf.Spec
@@ -134,11 +141,14 @@ func fromSpec(object string, spec *ebpf.CollectionSpec, opts Options) (*Collecti
 		opts.PossibleCPUs = 1
 	}
 	spec = spec.Copy()
-	l := &linker{object: object, spec: spec, opts: opts, mapIndex: map[string]int{}}
+	budget := bpfmaps.NewBudget(opts.MaxMapMemory)
+	budget.Hint = "raise it with loader.Options.MaxMapMemory, or bpfscope's --max-map-memory"
+	l := &linker{object: object, spec: spec, opts: opts, mapIndex: map[string]int{}, budget: budget}
 	c := &Collection{
 		Programs: map[string]*Program{},
 		Maps:     map[string]bpfmaps.Map{},
 		object:   object,
+		budget:   budget,
 		cpus:     opts.PossibleCPUs,
 	}
 	c.mapNames = slices.Sorted(maps.Keys(spec.Maps))
@@ -208,6 +218,10 @@ func (c *Collection) MapNames() []string { return slices.Clone(c.mapNames) }
 // nil if none was needed. Contexts that hand a program kernel structs lay
 // them out by it (ctx.Input.KernelTypes).
 func (c *Collection) KernelTypes() *btf.Spec { return c.types }
+
+// MapMemory is the budget the collection's maps charge their host memory
+// to (Options.MaxMapMemory): Used says how much they take.
+func (c *Collection) MapMemory() *bpfmaps.Budget { return c.budget }
 
 // PossibleCPUs is the number of CPUs the per-CPU maps were created for.
 func (c *Collection) PossibleCPUs() int { return c.cpus }

@@ -41,7 +41,7 @@ func newArray(s *Spec, cfg config) (*ArrayMap, error) {
 	}
 	stride := roundUp8(int(s.ValueSize))
 	n := uint64(s.MaxEntries) * uint64(cpus) * uint64(stride)
-	if err := checkMemory(s, n); err != nil {
+	if err := cfg.budget.charge(s, n); err != nil {
 		return nil, err
 	}
 	return &ArrayMap{

@@ -6,7 +6,7 @@ import (
 )
 
 // HashMap implements BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH and
-// LRU_PERCPU_HASH with preallocated value slots.
+// LRU_PERCPU_HASH.
 //
 // LRU maps here are exact and deterministic: when full, an insert evicts the
 // least recently used element, where use is insertion, update or program
@@ -20,16 +20,32 @@ import (
 // Updating an existing element rewrites its value in place; the kernel
 // swaps in a new element for non-per-CPU hashes, so old value pointers
 // see the update here but not in the kernel.
+//
+// Values live in segments that never move: a program's pointer into a
+// value stays valid while the element lives. A hash map allocates (and
+// charges to its Budget) a segment when its elements first need it, as
+// the kernel allocates elements of a BPF_F_NO_PREALLOC map, so max_entries
+// costs nothing until used; an LRU map, which the kernel always
+// preallocates, takes all its segments at creation. Memory returns nil:
+// package vm maps the segments (see vm.SegmentedMap).
 type HashMap struct {
 	base
-	percpu bool
-	t      *hashTable
+	percpu   bool
+	t        *hashTable
+	budget   *Budget
+	segSlots int      // elements per segment
+	segs     [][]byte // guarded by mu
 }
 
 const hashFlags = FlagNoPrealloc | FlagNoCommonLRU | FlagNUMANode | flagAccessMask | FlagZeroSeed
 
 // htabElemSize is sizeof(struct htab_elem) on x86-64, for the size limit.
 const htabElemSize = 48
+
+// segmentTarget is the size hash segments aim for: small enough that a
+// map's first elements cost little, large enough that a program touches
+// few segments.
+const segmentTarget = 64 << 10
 
 func newHash(s *Spec, cfg config) (*HashMap, error) {
 	percpu := s.Type.hasPerCPUValue()
@@ -66,15 +82,75 @@ func newHash(s *Spec, cfg config) (*HashMap, error) {
 		cpus = cfg.cpus
 	}
 	stride := roundUp8(int(s.ValueSize))
-	n := uint64(s.MaxEntries) * uint64(cpus) * uint64(stride)
-	if err := checkMemory(s, n+uint64(s.MaxEntries)*uint64(s.KeySize)); err != nil {
-		return nil, err
+	elem := cpus * stride
+	h := &HashMap{
+		base:     base{spec: s, cpus: cfg.cpus, stride: stride},
+		percpu:   percpu,
+		budget:   cfg.budget,
+		segSlots: int(min(uint64(max(1, segmentTarget/elem)), uint64(s.MaxEntries))),
 	}
-	return &HashMap{
-		base:   base{spec: s, cpus: cfg.cpus, mem: make([]byte, n), stride: stride},
-		percpu: percpu,
-		t:      newHashTable(int(s.KeySize), int(s.MaxEntries), lru),
-	}, nil
+	if lru {
+		// Preallocated: every slot, its side tables and the LRU list.
+		n := uint64(s.MaxEntries)
+		if err := cfg.budget.charge(s, n*(uint64(elem)+uint64(s.KeySize)+hashSlotCost+8)); err != nil {
+			return nil, err
+		}
+		for range (n + uint64(h.segSlots) - 1) / uint64(h.segSlots) {
+			h.segs = append(h.segs, make([]byte, h.segSlots*elem))
+		}
+	}
+	h.t = newHashTable(int(s.KeySize), int(s.MaxEntries), lru)
+	return h, nil
+}
+
+// SegmentSize is the size of each segment of values (vm.SegmentedMap).
+func (h *HashMap) SegmentSize() int { return h.segSlots * h.elemSize() }
+
+// Segment returns segment i, nil if it is not allocated (vm.SegmentedMap).
+func (h *HashMap) Segment(i int) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if i < 0 || i >= len(h.segs) {
+		return nil
+	}
+	return h.segs[i]
+}
+
+// Value returns the value at offset off (from Lookup), ValueSize bytes.
+func (h *HashMap) Value(off int) []byte {
+	return h.bytesAt(off, h.ValueSize())
+}
+
+// elemSize is one element's storage: every CPU's value and padding.
+func (h *HashMap) elemSize() int {
+	if h.percpu {
+		return h.stride * h.cpus
+	}
+	return h.stride
+}
+
+// bytesAt returns n bytes at value offset off, which lie in one segment.
+func (h *HashMap) bytesAt(off, n int) []byte {
+	size := h.SegmentSize()
+	h.mu.Lock()
+	seg := h.segs[off/size]
+	h.mu.Unlock()
+	return seg[off%size:][:n]
+}
+
+// reserve makes sure slot's segment exists, charging the budget for it
+// and its side tables. It is called with mu held.
+func (h *HashMap) reserve(slot int32) error {
+	i := int(slot) / h.segSlots
+	if i < len(h.segs) {
+		return nil
+	}
+	n := h.segSlots * h.elemSize()
+	if err := h.budget.charge(h.spec, uint64(n)+uint64(h.segSlots)*(uint64(h.KeySize())+hashSlotCost)); err != nil {
+		return err
+	}
+	h.segs = append(h.segs, make([]byte, n))
+	return nil
 }
 
 // valueOff is the offset of slot's value for cpu.
@@ -86,12 +162,11 @@ func (h *HashMap) valueOff(slot int32, cpu int) int {
 }
 
 // elemBytes is all of slot's storage: every CPU's value and padding.
+// Called with mu held.
 func (h *HashMap) elemBytes(slot int32) []byte {
-	n := h.stride
-	if h.percpu {
-		n *= h.cpus
-	}
-	return h.mem[h.valueOff(slot, 0):][:n]
+	size := h.SegmentSize()
+	off := h.valueOff(slot, 0)
+	return h.segs[off/size][off%size:][:h.elemSize()]
 }
 
 // Len returns the number of elements.
@@ -138,6 +213,11 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 	case ok:
 		h.t.touch(slot)
 	default:
+		if next, grows := h.t.grows(); grows {
+			if err := h.reserve(next); err != nil {
+				return err
+			}
+		}
 		var err error
 		if slot, _, err = h.t.insert(key); err != nil {
 			return err
@@ -149,7 +229,7 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 		// Per-CPU values are copied in 8-byte words, padding included.
 		copy(h.elemBytes(slot), value)
 	} else {
-		h.copyValue(h.mem[h.valueOff(slot, cpu):], value)
+		h.copyValue(h.elemBytes(slot)[h.valueOff(slot, cpu)-h.valueOff(slot, 0):], value)
 	}
 	return nil
 }

@@ -1,11 +1,14 @@
 package maps
 
-// hashTable maps keys to preallocated slots. It keeps the elements in
+// hashTable maps keys to value slots. It keeps the elements in
 // insertion order, which is the NextKey order (the kernel's order depends
 // on a random hash seed, so any order is faithful), and for LRU maps in
-// order of use.
+// order of use. LRU tables have all their slots from the start, as the
+// kernel preallocates LRU maps; the others grow a slot at a time up to
+// max, lowest slot first, and reuse freed slots before growing.
 type hashTable struct {
 	keySize int
+	max     int
 	index   map[string]int32
 	keys    []byte // keySize bytes per slot
 	used    []bool
@@ -15,23 +18,34 @@ type hashTable struct {
 	recency slotList // LRU maps: least recently used first
 }
 
+// hashSlotCost is what a slot of the table costs in host memory besides
+// its key: used, order, a free-list entry and an index entry (Go map
+// overhead and string header, measured roughly).
+const hashSlotCost = 1 + 8 + 4 + 48
+
 func newHashTable(keySize, n int, lru bool) *hashTable {
-	t := &hashTable{
-		keySize: keySize,
-		index:   make(map[string]int32),
-		keys:    make([]byte, keySize*n),
-		used:    make([]bool, n),
-		free:    make([]int32, n),
-		order:   newSlotList(n),
-		lru:     lru,
+	t := &hashTable{keySize: keySize, max: n, index: make(map[string]int32), lru: lru}
+	if !lru {
+		t.order = newSlotList(0)
+		return t
 	}
+	t.keys = make([]byte, keySize*n)
+	t.used = make([]bool, n)
+	t.free = make([]int32, n)
+	t.order = newSlotList(n)
 	for i := range t.free {
 		t.free[i] = int32(n - 1 - i) // hand out low slots first
 	}
-	if lru {
-		t.recency = newSlotList(n)
-	}
+	t.recency = newSlotList(n)
 	return t
+}
+
+// grows reports whether the next insert adds a slot, and which.
+func (t *hashTable) grows() (int32, bool) {
+	if len(t.free) == 0 && len(t.used) < t.max {
+		return int32(len(t.used)), true
+	}
+	return noSlot, false
 }
 
 func (t *hashTable) len() int { return len(t.index) }
@@ -50,6 +64,12 @@ func (t *hashTable) key(i int32) []byte {
 // otherwise insert fails with E2BIG, as htab_map_update_elem does.
 func (t *hashTable) insert(key []byte) (slot, evicted int32, err error) {
 	evicted = noSlot
+	if slot, ok := t.grows(); ok {
+		t.keys = append(t.keys, make([]byte, t.keySize)...)
+		t.used = append(t.used, false)
+		t.order.grow()
+		t.free = append(t.free, slot)
+	}
 	if len(t.free) == 0 {
 		if !t.lru {
 			return noSlot, noSlot, E2BIG

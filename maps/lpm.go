@@ -45,7 +45,7 @@ func newLPMTrie(s *Spec, cfg config) (*LPMTrieMap, error) {
 	}
 	stride := roundUp8(int(s.ValueSize))
 	n := uint64(s.MaxEntries) * uint64(stride)
-	if err := checkMemory(s, n+uint64(s.MaxEntries)*uint64(s.KeySize)); err != nil {
+	if err := cfg.budget.charge(s, n+uint64(s.MaxEntries)*(uint64(s.KeySize)+hashSlotCost)); err != nil {
 		return nil, err
 	}
 	max := int(s.MaxEntries)

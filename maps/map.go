@@ -14,8 +14,13 @@ import (
 // All methods are safe for concurrent use. The bytes of Memory are not
 // guarded: like the kernel, programs on different CPUs race on values.
 type Map interface {
-	// Memory returns the storage value pointers point into. It never moves or grows.
+	// Memory returns the storage value pointers point into. It never moves
+	// or grows. Hash maps, whose storage grows in segments, return nil and
+	// implement vm.SegmentedMap instead.
 	Memory() []byte
+	// Value returns the ValueSize bytes of the value at offset off, an
+	// offset Lookup returned, whatever the storage.
+	Value(off int) []byte
 	// ValueStride is the distance in Memory between consecutive value slots
 	// (for per-CPU maps: one slot per (element, cpu), value size rounded up to 8).
 	ValueStride() int
@@ -69,6 +74,9 @@ type base struct {
 }
 
 func (b *base) Memory() []byte   { return b.mem }
+func (b *base) Value(off int) []byte {
+	return b.mem[off:][:b.spec.ValueSize]
+}
 func (b *base) ValueStride() int { return b.stride }
 func (b *base) Name() string     { return b.spec.Name }
 func (b *base) ReadOnly() bool   { return b.spec.Flags&FlagRdOnlyProg != 0 }

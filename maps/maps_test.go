@@ -81,7 +81,7 @@ func TestSpinLockValue(t *testing.T) {
 		if !ok {
 			t.Fatal("lookup failed")
 		}
-		lock := m.Memory()[off+4 : off+8]
+		lock := m.Value(off)[4:8]
 		if !bytes.Equal(lock, []byte{0, 0, 0, 0}) {
 			t.Fatalf("%s: Put wrote the lock: %x", typ, lock)
 		}
@@ -180,7 +180,7 @@ func TestHash(t *testing.T) {
 	wantErr(t, "Update full", m.Update([]byte{3, 0, 0, 0}, []byte{4, 4}, UpdateAny, 0), E2BIG)
 	wantErr(t, "Update existing when full", m.Update(k1, []byte{5, 5}, UpdateAny, 0), 0)
 	off, ok := m.Lookup(k1, 0)
-	if !ok || !bytes.Equal(m.Memory()[off:off+2], []byte{5, 5}) {
+	if !ok || !bytes.Equal(m.Value(off), []byte{5, 5}) {
 		t.Fatalf("Lookup = %d, %v", off, ok)
 	}
 	if got := m.DescribeSlot(off / m.ValueStride()); got != "flows{0a000001}" {

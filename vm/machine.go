@@ -66,6 +66,19 @@ type Map interface {
 	DescribeSlot(i int) string
 }
 
+// SegmentedMap is a Map whose value storage grows as elements arrive: equal
+// segments that never move, allocated when first needed (package maps'
+// hash maps). Its Memory is nil; value offsets run across segments, and
+// the machine maps a segment as a region when a helper first hands out a
+// pointer into it.
+type SegmentedMap interface {
+	Map
+	// SegmentSize is the size of every segment, a multiple of ValueStride.
+	SegmentSize() int
+	// Segment returns segment i, or nil if it is not allocated yet.
+	Segment(i int) []byte
+}
+
 // Config sets up a machine.
 type Config struct {
 	// Helpers the program may call. A static call of a helper missing here
@@ -124,8 +137,9 @@ type frame struct {
 }
 
 type mapBinding struct {
-	handle, values uint64
+	handle, values uint64 // values is 0 for a SegmentedMap
 	m              Map
+	segs           *[]uint64 // SegmentedMap: base address of each mapped segment, 0 if unmapped
 }
 
 type runState uint8
@@ -196,13 +210,26 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	name := mp.Name()
 	b := mapBinding{m: mp}
 	b.handle = m.Map(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }})
+	if _, ok := mp.(SegmentedMap); ok {
+		b.segs = new([]uint64)
+	} else {
+		b.values = m.mapValues(mp, mp.Memory(), 0)
+	}
+	m.maps[mp] = b
+	return b
+}
+
+// mapValues maps data, which holds mp's values from offset base on.
+func (m *Machine) mapValues(mp Map, data []byte, base uint32) uint64 {
+	name := mp.Name()
 	stride := uint32(mp.ValueStride())
-	b.values = m.Map(&Region{
+	return m.Map(&Region{
 		Name:     "map " + name,
-		Data:     mp.Memory(),
+		Data:     data,
 		ReadOnly: mp.ReadOnly(),
 		Stride:   stride,
 		Describe: func(off uint32) string {
+			off += base
 			if stride == 0 {
 				return fmt.Sprintf("map %s+%d", name, off)
 			}
@@ -216,8 +243,6 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 			return "map " + elem
 		},
 	})
-	m.maps[mp] = b
-	return b
 }
 
 // MapHandle returns the address programs use to name mp (what ld_imm64
@@ -225,7 +250,22 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 func (m *Machine) MapHandle(mp Map) uint64 { return m.bindMap(mp).handle }
 
 // MapValue returns the address of byte off of mp's value storage.
-func (m *Machine) MapValue(mp Map, off int) uint64 { return m.bindMap(mp).values + uint64(off) }
+func (m *Machine) MapValue(mp Map, off int) uint64 {
+	b := m.bindMap(mp)
+	if b.segs == nil {
+		return b.values + uint64(off)
+	}
+	sm := mp.(SegmentedMap)
+	size := sm.SegmentSize()
+	i := off / size
+	for i >= len(*b.segs) {
+		*b.segs = append(*b.segs, 0)
+	}
+	if (*b.segs)[i] == 0 {
+		(*b.segs)[i] = m.mapValues(mp, sm.Segment(i), uint32(i*size))
+	}
+	return (*b.segs)[i] + uint64(off%size)
+}
 
 // MapAt returns the map whose handle is addr.
 func (m *Machine) MapAt(addr uint64) (Map, bool) {
@@ -250,10 +290,33 @@ func (m *Machine) Program() *Program { return m.prog }
 // Reset drops the regions mapped since New, so a new run can map its
 // context and packet. It fails while a run is paused.
 func (m *Machine) Reset() {
+	if len(m.mem) > m.fixed {
+		m.forgetRegions()
+	}
 	m.mem = m.mem[:m.fixed]
 	m.win = m.win[:m.fixed]
 	m.state = idle
 	m.prog = m.entry
+}
+
+// forgetRegions drops the map bindings Reset is about to unmap: inner
+// maps and segments bound during the run would otherwise keep addresses
+// that the next run's regions reuse.
+func (m *Machine) forgetRegions() {
+	fixed := func(addr uint64) bool { return addr>>regionShift < uint64(m.fixed) }
+	for mp, b := range m.maps {
+		if !fixed(b.handle) {
+			delete(m.maps, mp)
+			continue
+		}
+		if b.segs != nil {
+			for i, base := range *b.segs {
+				if base != 0 && !fixed(base) {
+					(*b.segs)[i] = 0
+				}
+			}
+		}
+	}
 }
 
 // Run executes the program from its first instruction with r1..r5 set from
