@@ -1,7 +1,7 @@
 package helpers
 
 import (
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -227,11 +227,12 @@ func isTailCallLimit(err error) bool {
 	return errors.Is(err, vm.ErrTailCallLimit)
 }
 
-// spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). Runs are
-// single-threaded, so a lock is always free; what the verifier forbids (a
-// lock outside a map value, taking a second lock, unlocking a lock not
-// held) ends the run. The lock word reads 1 while held, as a qspinlock's
-// locked byte does.
+// spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). The lock
+// word reads 1 while held, as a qspinlock's locked byte does, and is taken
+// atomically: machines sharing the map on other goroutines wait for it
+// (maps.SpinLock), as other CPUs do. What the verifier forbids (a lock
+// outside a map value, taking a second lock, unlocking a lock not held)
+// ends the run.
 func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	name := "bpf_spin_unlock"
 	if lock {
@@ -252,11 +253,17 @@ func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	case !lock && !st.locks[addr]:
 		return 0, fmt.Errorf("bpf_spin_unlock: %s is not locked (the verifier rejects unlocking without a lock)", m.Describe(addr))
 	case lock:
+		ctx := m.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		if err := maps.SpinLock(ctx, word); err != nil {
+			return 0, fmt.Errorf("bpf_spin_lock: %s: %w", m.Describe(addr), err)
+		}
 		st.locks = map[uint64]bool{addr: true}
-		binary.LittleEndian.PutUint32(word, 1)
 	default:
 		delete(st.locks, addr)
-		binary.LittleEndian.PutUint32(word, 0)
+		maps.SpinUnlock(word)
 	}
 	return 0, nil
 }

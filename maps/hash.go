@@ -229,7 +229,7 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 		// Per-CPU values are copied in 8-byte words, padding included.
 		copy(h.elemBytes(slot), value)
 	} else {
-		h.copyValue(h.elemBytes(slot)[h.valueOff(slot, cpu)-h.valueOff(slot, 0):], value)
+		return h.copyValue(h.elemBytes(slot)[h.valueOff(slot, cpu)-h.valueOff(slot, 0):], value, flags)
 	}
 	return nil
 }

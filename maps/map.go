@@ -1,6 +1,7 @@
 package maps
 
 import (
+	"context"
 	"encoding/hex"
 	"iter"
 	"sync"
@@ -113,17 +114,26 @@ func (b *base) checkPut(key, value []byte, flags uint64) error {
 }
 
 // copyValue copies a value into dst as copy_map_value does: all but the
-// bpf_spin_lock, which belongs to the lock helpers.
-func (b *base) copyValue(dst, src []byte) {
+// bpf_spin_lock, which belongs to the lock helpers. With UpdateLock it
+// holds the value's lock while copying (copy_map_value_locked).
+func (b *base) copyValue(dst, src []byte, flags uint64) error {
 	if !b.spec.HasSpinLock {
 		copy(dst, src)
-		return
+		return nil
 	}
 	lo := int(b.spec.SpinLockOff)
+	if flags&UpdateLock != 0 {
+		word := dst[lo : lo+spinLockSize]
+		if err := SpinLock(context.Background(), word); err != nil {
+			return err
+		}
+		defer SpinUnlock(word)
+	}
 	copy(dst[:lo], src)
 	if len(src) > lo+spinLockSize {
 		copy(dst[lo+spinLockSize:], src[lo+spinLockSize:])
 	}
+	return nil
 }
 
 // maskLock zeroes the bpf_spin_lock of a value copied out to user space,

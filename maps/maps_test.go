@@ -2,12 +2,14 @@ package maps
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func mustNew(t testing.TB, spec *Spec, opts ...Option) Map {
@@ -85,8 +87,23 @@ func TestSpinLockValue(t *testing.T) {
 		if !bytes.Equal(lock, []byte{0, 0, 0, 0}) {
 			t.Fatalf("%s: Put wrote the lock: %x", typ, lock)
 		}
-		lock[0] = 1 // held by a program
+		// A BPF_F_LOCK update waits for a program holding the lock, as
+		// copy_map_value_locked spins, and leaves the lock as it found it.
+		if err := SpinLock(context.Background(), lock); err != nil {
+			t.Fatal(err)
+		}
+		released := time.Now().Add(20 * time.Millisecond)
+		go func() {
+			time.Sleep(time.Until(released))
+			SpinUnlock(lock)
+		}()
 		wantErr(t, "put", m.Put(k, bytes.Repeat([]byte{0xbb}, 12), UpdateLock), 0)
+		if time.Now().Before(released) {
+			t.Errorf("%s: a BPF_F_LOCK put went past a held lock", typ)
+		}
+		if err := SpinLock(context.Background(), lock); err != nil { // held by a program again
+			t.Fatal(err)
+		}
 		wantErr(t, "update", m.Update(k, bytes.Repeat([]byte{0xcc}, 12), UpdateExist, 0), 0)
 		if lock[0] != 1 {
 			t.Errorf("%s: update overwrote a held lock: %x", typ, lock)
