@@ -124,12 +124,12 @@ func (a *ArrayMap) Get(key, value []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.percpu {
-		copy(value, a.mem[a.off(i, 0):][:a.ValueSize()])
+		loadValue(value, a.mem[a.off(i, 0):][:a.ValueSize()])
 		a.maskLock(value)
 		return nil
 	}
 	// The kernel copies per-CPU values in 8-byte words, padding included.
-	copy(value, a.mem[a.off(i, 0):][:a.stride*a.cpus])
+	loadValue(value, a.mem[a.off(i, 0):][:a.stride*a.cpus])
 	return nil
 }
 

@@ -227,7 +227,7 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 	}
 	if cpu == allCPUs {
 		// Per-CPU values are copied in 8-byte words, padding included.
-		copy(h.elemBytes(slot), value)
+		storeValue(h.elemBytes(slot), value)
 	} else {
 		return h.copyValue(h.elemBytes(slot)[h.valueOff(slot, cpu)-h.valueOff(slot, 0):], value, flags)
 	}
@@ -289,7 +289,7 @@ func (h *HashMap) Get(key, value []byte) error {
 	if !ok {
 		return ENOENT
 	}
-	copy(value, h.elemBytes(slot))
+	loadValue(value, h.elemBytes(slot))
 	h.maskLock(value)
 	return nil
 }

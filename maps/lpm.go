@@ -249,7 +249,7 @@ func (t *LPMTrieMap) Get(key, value []byte) error {
 	if !ok {
 		return ENOENT
 	}
-	copy(value, t.mem[int(slot)*t.stride:])
+	loadValue(value, t.mem[int(slot)*t.stride:])
 	return nil
 }
 

@@ -118,7 +118,7 @@ func (b *base) checkPut(key, value []byte, flags uint64) error {
 // holds the value's lock while copying (copy_map_value_locked).
 func (b *base) copyValue(dst, src []byte, flags uint64) error {
 	if !b.spec.HasSpinLock {
-		copy(dst, src)
+		storeValue(dst, src)
 		return nil
 	}
 	lo := int(b.spec.SpinLockOff)
@@ -129,9 +129,9 @@ func (b *base) copyValue(dst, src []byte, flags uint64) error {
 		}
 		defer SpinUnlock(word)
 	}
-	copy(dst[:lo], src)
+	storeValue(dst[:lo], src)
 	if len(src) > lo+spinLockSize {
-		copy(dst[lo+spinLockSize:], src[lo+spinLockSize:])
+		storeValue(dst[lo+spinLockSize:], src[lo+spinLockSize:])
 	}
 	return nil
 }

@@ -441,22 +441,26 @@ func (h *DevMapHashMap) Lookup(key []byte, cpu int) (int, bool) {
 
 // Ifindex returns the device at key, as bpf_redirect_map finds it.
 func (h *DevMapHashMap) Ifindex(key uint32) (uint32, bool) {
-	off, ok := h.Lookup(binary.NativeEndian.AppendUint32(nil, key), 0)
+	h.mu.Lock() // a Put may be rewriting the slot
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(binary.NativeEndian.AppendUint32(nil, key))
 	if !ok {
 		return 0, false
 	}
-	return binary.NativeEndian.Uint32(h.mem[off:]), true
+	return binary.NativeEndian.Uint32(h.mem[8*slot:]), true
 }
 
 func (h *DevMapHashMap) Get(key, value []byte) error {
 	if err := h.checkGet(key, value); err != nil {
 		return err
 	}
-	off, ok := h.Lookup(key, 0)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(key)
 	if !ok {
 		return ENOENT
 	}
-	copy(value, h.mem[off:][:h.ValueSize()])
+	copy(value, h.mem[8*slot:][:h.ValueSize()])
 	return nil
 }
 
