@@ -74,7 +74,7 @@ type base struct {
 	mu     sync.Mutex
 }
 
-func (b *base) Memory() []byte   { return b.mem }
+func (b *base) Memory() []byte { return b.mem }
 func (b *base) Value(off int) []byte {
 	return b.mem[off:][:b.spec.ValueSize]
 }
