@@ -270,6 +270,38 @@ func TestHashClaimRuns(t *testing.T) {
 	}
 }
 
+// TestHostileZeroSection: xdp_tailcall.o with its .bss (zero-filled, so
+// free in the file) declared 3.75 GiB. cilium/ebpf allocated that before
+// the loader saw a map; the loader now refuses it first, as the map it
+// would become, under the maps' memory limit.
+func TestHostileZeroSection(t *testing.T) {
+	obj, err := os.ReadFile(examples + "/xdp_tailcall.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(obj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	for i, sec := range f.Sections {
+		if sec.Name == ".bss" {
+			le.PutUint64(obj[int(le.Uint64(obj[0x28:]))+i*64+0x20:], 0xf000_0000) // sh_size
+		}
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	_, err = LoadReader(bytes.NewReader(obj), Options{})
+	runtime.ReadMemStats(&ms1)
+	var me *bpfmaps.MemoryLimitError
+	if !errors.As(err, &me) || me.Map != ".bss" || !errors.Is(err, ErrInvalidMap) {
+		t.Fatalf("load: %v, want a MemoryLimitError for .bss", err)
+	}
+	if got := ms1.TotalAlloc - ms0.TotalAlloc; got > 64<<20 {
+		t.Errorf("allocated %d bytes", got)
+	}
+}
+
 // smallBig shrinks hostile.o's big arrays, for tests about something else.
 var smallBig = map[string]uint32{"big0": 1, "big1": 1, "big2": 1, "big3": 1, "claims": 1}
 

@@ -110,6 +110,11 @@ func load(object string, r io.ReaderAt, opts Options) (*Collection, error) {
 	if err := checkObjectBTF(r); err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
 	}
+	if err := checkZeroSections(r, mapMemoryLimit(opts), mapMemoryHint); err != nil {
+		var le *bpfmaps.MemoryLimitError
+		errors.As(err, &le)
+		return nil, &Error{Object: object, Map: le.Map, Insn: -1, Err: ErrInvalidMap, Cause: err}
+	}
 	spec, err := parse(r)
 	if err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
@@ -136,13 +141,22 @@ func FromSpec(spec *ebpf.CollectionSpec, opts Options) (*Collection, error) {
 	return fromSpec("", spec, opts)
 }
 
+const mapMemoryHint = "raise it with loader.Options.MaxMapMemory, or bpfscope's --max-map-memory"
+
+func mapMemoryLimit(opts Options) uint64 {
+	if opts.MaxMapMemory == 0 {
+		return bpfmaps.DefaultMemoryLimit
+	}
+	return opts.MaxMapMemory
+}
+
 func fromSpec(object string, spec *ebpf.CollectionSpec, opts Options) (*Collection, error) {
 	if opts.PossibleCPUs < 1 {
 		opts.PossibleCPUs = 1
 	}
 	spec = spec.Copy()
 	budget := bpfmaps.NewBudget(opts.MaxMapMemory)
-	budget.Hint = "raise it with loader.Options.MaxMapMemory, or bpfscope's --max-map-memory"
+	budget.Hint = mapMemoryHint
 	l := &linker{object: object, spec: spec, opts: opts, mapIndex: map[string]int{}, budget: budget}
 	c := &Collection{
 		Programs: map[string]*Program{},
