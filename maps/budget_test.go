@@ -84,3 +84,27 @@ func TestBudgetShared(t *testing.T) {
 		t.Fatalf("devmap hash: %v", err)
 	}
 }
+
+// TestLPMClaimIsLazy: an LPM trie, which the kernel grows a node at a
+// time, costs nothing for its max_entries either.
+func TestLPMClaimIsLazy(t *testing.T) {
+	b := NewBudget(1 << 20)
+	m := mustNew(t, &Spec{Name: "routes", Type: LPMTrie, KeySize: 8, ValueSize: 8, MaxEntries: 1 << 30, Flags: FlagNoPrealloc}, WithBudget(b))
+	if b.Used() != 0 {
+		t.Fatalf("empty trie charged %d bytes", b.Used())
+	}
+	key := []byte{24, 0, 0, 0, 10, 1, 2, 0}
+	wantErr(t, "put", m.Put(key, []byte{1, 2, 3, 4, 5, 6, 7, 8}, UpdateAny), 0)
+	off, ok := m.Lookup([]byte{32, 0, 0, 0, 10, 1, 2, 3}, 0)
+	if !ok || m.Value(off)[7] != 8 || b.Used() == 0 || b.Used() > 1<<20 {
+		t.Fatalf("lookup %v, budget used %d", ok, b.Used())
+	}
+	var err error
+	for i := 0; err == nil; i++ {
+		err = m.Put([]byte{32, 0, 0, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}, make([]byte, 8), UpdateAny)
+	}
+	var le *MemoryLimitError
+	if !errors.As(err, &le) || le.Map != "routes" {
+		t.Fatalf("filling the trie: %v", err)
+	}
+}

@@ -20,9 +20,9 @@
 // maps of a loaded collection share one (loader.Options.MaxMapMemory,
 // bpfscope --max-map-memory), and its default is DefaultMemoryLimit, 1 GiB.
 // Maps the kernel preallocates (arrays, LRU hashes, queues, ring buffers,
-// fd arrays, device maps) are charged in full by New; hash maps grow a
-// segment at a time and LPM tries are charged in full too (their claim,
-// not their use). Going past the budget is a *MemoryLimitError naming the
+// fd arrays, device maps) are charged in full by New; hash maps and LPM
+// tries, which the kernel grows an element at a time, grow a segment at a
+// time, so their max_entries costs nothing until used. Going past the budget is a *MemoryLimitError naming the
 // map, the limit and how to raise it; it is ENOMEM under errors.Is, which
 // a program's update sees as -ENOMEM.
 //

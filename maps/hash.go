@@ -30,22 +30,15 @@ import (
 // package vm maps the segments (see vm.SegmentedMap).
 type HashMap struct {
 	base
-	percpu   bool
-	t        *hashTable
-	budget   *Budget
-	segSlots int      // elements per segment
-	segs     [][]byte // guarded by mu
+	valueSegments
+	percpu bool
+	t      *hashTable
 }
 
 const hashFlags = FlagNoPrealloc | FlagNoCommonLRU | FlagNUMANode | flagAccessMask | FlagZeroSeed
 
 // htabElemSize is sizeof(struct htab_elem) on x86-64, for the size limit.
 const htabElemSize = 48
-
-// segmentTarget is the size hash segments aim for: small enough that a
-// map's first elements cost little, large enough that a program touches
-// few segments.
-const segmentTarget = 64 << 10
 
 func newHash(s *Spec, cfg config) (*HashMap, error) {
 	percpu := s.Type.hasPerCPUValue()
@@ -82,76 +75,20 @@ func newHash(s *Spec, cfg config) (*HashMap, error) {
 		cpus = cfg.cpus
 	}
 	stride := roundUp8(int(s.ValueSize))
-	elem := cpus * stride
-	h := &HashMap{
-		base:     base{spec: s, cpus: cfg.cpus, stride: stride},
-		percpu:   percpu,
-		budget:   cfg.budget,
-		segSlots: int(min(uint64(max(1, segmentTarget/elem)), uint64(s.MaxEntries))),
-	}
-	if lru {
-		// Preallocated: every slot, its side tables and the LRU list.
-		n := uint64(s.MaxEntries)
-		if err := cfg.budget.charge(s, n*(uint64(elem)+uint64(s.KeySize)+hashSlotCost+8)); err != nil {
+	h := &HashMap{base: base{spec: s, cpus: cfg.cpus, stride: stride}, percpu: percpu}
+	h.valueSegments = newSegments(s, cfg.budget, &h.mu, cpus*stride, uint64(s.KeySize)+hashSlotCost)
+	if lru { // preallocated, LRU list included, as the kernel does
+		h.perSlot += 8
+		if err := h.preallocate(); err != nil {
 			return nil, err
-		}
-		for range (n + uint64(h.segSlots) - 1) / uint64(h.segSlots) {
-			h.segs = append(h.segs, make([]byte, h.segSlots*elem))
 		}
 	}
 	h.t = newHashTable(int(s.KeySize), int(s.MaxEntries), lru)
 	return h, nil
 }
 
-// SegmentSize is the size of each segment of values (vm.SegmentedMap).
-func (h *HashMap) SegmentSize() int { return h.segSlots * h.elemSize() }
-
-// Segment returns segment i, nil if it is not allocated (vm.SegmentedMap).
-func (h *HashMap) Segment(i int) []byte {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if i < 0 || i >= len(h.segs) {
-		return nil
-	}
-	return h.segs[i]
-}
-
 // Value returns the value at offset off (from Lookup), ValueSize bytes.
-func (h *HashMap) Value(off int) []byte {
-	return h.bytesAt(off, h.ValueSize())
-}
-
-// elemSize is one element's storage: every CPU's value and padding.
-func (h *HashMap) elemSize() int {
-	if h.percpu {
-		return h.stride * h.cpus
-	}
-	return h.stride
-}
-
-// bytesAt returns n bytes at value offset off, which lie in one segment.
-func (h *HashMap) bytesAt(off, n int) []byte {
-	size := h.SegmentSize()
-	h.mu.Lock()
-	seg := h.segs[off/size]
-	h.mu.Unlock()
-	return seg[off%size:][:n]
-}
-
-// reserve makes sure slot's segment exists, charging the budget for it
-// and its side tables. It is called with mu held.
-func (h *HashMap) reserve(slot int32) error {
-	i := int(slot) / h.segSlots
-	if i < len(h.segs) {
-		return nil
-	}
-	n := h.segSlots * h.elemSize()
-	if err := h.budget.charge(h.spec, uint64(n)+uint64(h.segSlots)*(uint64(h.KeySize())+hashSlotCost)); err != nil {
-		return err
-	}
-	h.segs = append(h.segs, make([]byte, n))
-	return nil
-}
+func (h *HashMap) Value(off int) []byte { return h.atLocked(off, h.ValueSize()) }
 
 // valueOff is the offset of slot's value for cpu.
 func (h *HashMap) valueOff(slot int32, cpu int) int {
@@ -164,9 +101,7 @@ func (h *HashMap) valueOff(slot int32, cpu int) int {
 // elemBytes is all of slot's storage: every CPU's value and padding.
 // Called with mu held.
 func (h *HashMap) elemBytes(slot int32) []byte {
-	size := h.SegmentSize()
-	off := h.valueOff(slot, 0)
-	return h.segs[off/size][off%size:][:h.elemSize()]
+	return h.at(h.valueOff(slot, 0), h.elem)
 }
 
 // Len returns the number of elements.

@@ -168,8 +168,8 @@ func TestPerCPUArray(t *testing.T) {
 	}
 	wantErr(t, "Update cpu 2", m.Update(key32(1), []byte{7, 0, 0, 0}, UpdateAny, 2), 0)
 	off, _ := m.Lookup(key32(1), 2)
-	if off != (1*3+2)*8 || m.Memory()[off] != 7 {
-		t.Fatalf("cpu 2 slot at %d = %d", off, m.Memory()[off])
+	if off != (1*3+2)*8 || m.Value(off)[0] != 7 {
+		t.Fatalf("cpu 2 slot at %d = %d", off, m.Value(off)[0])
 	}
 	v := make([]byte, 24)
 	wantErr(t, "Get", m.Get(key32(1), v), 0)
@@ -293,7 +293,7 @@ func TestLPMTrie(t *testing.T) {
 	} {
 		off, ok := m.Lookup(q.key, 0)
 		if got := -1; ok {
-			got = int(m.Memory()[off])
+			got = int(m.Value(off)[0])
 			if got != q.want {
 				t.Errorf("Lookup(%x) = %d, want %d", q.key, got, q.want)
 			}
@@ -315,7 +315,7 @@ func TestLPMTrie(t *testing.T) {
 	wantErr(t, "Delete inexact", m.Delete(lpmKey32(17, 192, 168, 0, 0)), ENOENT)
 	wantErr(t, "Delete", m.Delete(lpmKey32(24, 192, 168, 0, 99)), 0)
 	off, _ := m.Lookup(lpmKey32(32, 192, 168, 0, 7), 0)
-	if m.Memory()[off] != 16 {
+	if m.Value(off)[0] != 16 {
 		t.Fatal("Lookup after Delete doesn't fall back to /16")
 	}
 	if got := m.DescribeSlot(off / m.ValueStride()); got != "routes{c0a80000/16}" {
