@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/pktfield"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 )
@@ -62,6 +64,7 @@ type FlowDissector struct {
 	buf, data              []byte
 	Keys                   [FlowKeysSize]byte
 	ctxIn                  []byte
+	fields                 pktfield.Cache
 }
 
 // NewFlowDissector maps a flow dissector context. ctxIn, if not nil, is a
@@ -91,11 +94,12 @@ func NewFlowDissector(m *vm.Machine, data, ctxIn []byte) (*FlowDissector, error)
 	copy(f.Keys[fkNProto:], data[12:14])
 	binary.LittleEndian.PutUint32(f.Keys[fkFlags:], flags)
 
-	f.pkt = m.Map(&vm.Region{Name: "pkt", Data: f.buf, Lo: flowPad, ReadOnly: true, Describe: func(off uint32) string {
+	f.pkt = m.Map(&vm.Region{Name: "pkt", Data: f.buf, Lo: flowPad, ReadOnly: true, Kind: hooks.RegionPacket, Origin: flowPad, Describe: func(off uint32) string {
 		return fmt.Sprintf("pkt+%d", off-flowPad)
 	}}) + flowPad
-	f.keysAddr = m.Map(&vm.Region{Name: "flow_keys", Data: f.Keys[:], Describe: describeFlowKeys})
-	f.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: make([]byte, SkbSize), View: f, Describe: func(off uint32) string {
+	f.nameFields(m)
+	f.keysAddr = m.Map(&vm.Region{Name: "flow_keys", Data: f.Keys[:], Describe: describeFlowKeys, Kind: hooks.RegionCtx})
+	f.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: make([]byte, SkbSize), View: f, Kind: hooks.RegionCtx, Describe: func(off uint32) string {
 		return "ctx __sk_buff." + skbFieldName(off)
 	}})
 	m.SetSkb(nil)
@@ -162,3 +166,17 @@ func (flowProvider) New(m *vm.Machine, in Input) (Instance, error) {
 }
 
 func init() { Register(flowProvider{}) }
+
+// nameFields lets traces name packet bytes by header field.
+func (f *FlowDissector) nameFields(m *vm.Machine) {
+	r, _, ok := m.RegionAt(f.pkt)
+	if !ok {
+		return
+	}
+	r.Field = func(off uint32, size int) string {
+		if off < flowPad || int(off-flowPad) >= len(f.data) {
+			return ""
+		}
+		return f.fields.Name(f.data, int(off-flowPad), size)
+	}
+}

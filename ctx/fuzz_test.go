@@ -68,3 +68,56 @@ func FuzzSkLookupCtx(f *testing.F) {
 func FuzzNetfilterCtx(f *testing.F) {
 	fuzzProvider(f, ebpf.Netfilter, [][2][]byte{{udpFrame()[14:], nil}, {udpFrame(), append([]byte{0, 2}, make([]byte, 46)...)}})
 }
+
+// FuzzXDPCtx builds multi-buffer XDP contexts from arbitrary frames and
+// ctx_in, resizes them with arbitrary deltas as the helpers would, and
+// checks that nothing panics and that the packet's length, its bytes
+// through Bytes and Segments, and data_out agree.
+func FuzzXDPCtx(f *testing.F) {
+	f.Add(udpFrame(), []byte(nil), int32(-4), int32(100), int32(-8), uint16(0), uint16(64))
+	f.Add(make([]byte, 9018), []byte(nil), int32(-5498), int32(2000), int32(-4), uint16(3500), uint16(200))
+	f.Add(make([]byte, ctx.XDPMaxFrame), []byte(nil), int32(4096), int32(-40), int32(-216), uint16(65535-64), uint16(64))
+	f.Add(make([]byte, 4901), append([]byte{8, 0, 0, 0, 100}, make([]byte, 19)...), int32(-3000), int32(-8), int32(0), uint16(90), uint16(100))
+	p, err := vm.FromInstructions("fuzz", asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data, ctxIn []byte, tail, head, meta int32, off, n uint16) {
+		m, err := vm.New(p, vm.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := ctx.NewXDP(m, data, ctxIn)
+		if err != nil {
+			return
+		}
+		_ = x.AdjustTail(tail)
+		_ = x.AdjustHead(head)
+		_ = x.AdjustMeta(meta)
+		_ = x.AdjustTail(-tail)
+		out := x.Output()
+		if len(out.Data) != len(x.Meta())+x.Len() {
+			t.Fatalf("data_out of %d bytes, metadata %d and packet %d", len(out.Data), len(x.Meta()), x.Len())
+		}
+		b, ok := x.Bytes(uint32(off), uint32(n))
+		segs, ok2 := x.Segments(uint32(off), uint32(n), nil)
+		if ok != ok2 || ok != (int(off)+int(n) <= x.Len()) {
+			t.Fatalf("range [%d,+%d) of %d bytes: Bytes %v, Segments %v", off, n, x.Len(), ok, ok2)
+		}
+		if !ok {
+			return
+		}
+		var joined []byte
+		for _, s := range segs {
+			mem, err := m.Bytes(s.Addr, int(s.Len), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined = append(joined, mem...)
+		}
+		ml := len(x.Meta())
+		if string(joined) != string(b) || string(b) != string(out.Data[ml+int(off):ml+int(off)+int(n)]) {
+			t.Fatalf("bytes [%d,+%d) differ between Bytes, Segments and data_out", off, n)
+		}
+	})
+}

@@ -26,6 +26,11 @@ type Input struct {
 type Output struct {
 	Data []byte
 	Ctx  []byte
+	// FragBytes is how many of Data's last bytes came from fragments (a
+	// multi-buffer XDP frame): a data_out buffer too small for Data is
+	// filled as bpf_test_finish fills it, the linear part cut short so
+	// that every fragment still fits.
+	FragBytes int
 }
 
 // Instance is one run's context, mapped into a machine.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -43,7 +44,7 @@ func NewRaw(m *vm.Machine, ctx []byte, o RawOptions) *Raw {
 	if desc == nil {
 		desc = func(off uint32) string { return fmt.Sprintf("%s+%d", name, off) }
 	}
-	r.addr = m.Map(&vm.Region{Name: name, Data: r.mem, ReadOnly: o.ReadOnly, Lo: o.Lo, Describe: desc})
+	r.addr = m.Map(&vm.Region{Name: name, Data: r.mem, ReadOnly: o.ReadOnly, Lo: o.Lo, Describe: desc, Kind: hooks.RegionCtx})
 	m.SetSkb(nil)
 	return r
 }
@@ -197,7 +198,7 @@ func (perfEventProvider) New(m *vm.Machine, in Input) (Instance, error) {
 		return nil, err
 	}
 	v := &perfView{mem: append([]byte(nil), in.Ctx...)}
-	v.addr = m.Map(&vm.Region{Name: "bpf_perf_event_data", Data: v.mem, View: v, Describe: describeRegs("regs.")})
+	v.addr = m.Map(&vm.Region{Name: "bpf_perf_event_data", Data: v.mem, View: v, Describe: describeRegs("regs."), Kind: hooks.RegionCtx})
 	m.SetSkb(nil)
 	return v, nil
 }
@@ -284,7 +285,7 @@ func NewSkLookup(m *vm.Machine, ctxIn []byte) (*SkLookup, error) {
 	default:
 		return nil, fmt.Errorf("bpf_sk_lookup ctx_in: family %d (%w): %w", le32(s.in[:], slFamily), syscall.EAFNOSUPPORT, ErrInvalidCtx)
 	}
-	s.addr = m.Map(&vm.Region{Name: "bpf_sk_lookup", Data: make([]byte, SkLookupSize), View: s, Describe: describeSkLookup})
+	s.addr = m.Map(&vm.Region{Name: "bpf_sk_lookup", Data: make([]byte, SkLookupSize), View: s, Describe: describeSkLookup, Kind: hooks.RegionCtx})
 	m.SetSkb(nil)
 	return s, nil
 }
@@ -477,12 +478,12 @@ func NewNetfilter(m *vm.Machine, data, ctxIn []byte, types *btf.Spec) (*Netfilte
 		st.setBytes(16, make([]byte, 8)) // out
 	}
 	st.setBytes(24, make([]byte, 24)) // sk, net, okfn
-	state := m.Map(&vm.Region{Name: "nf_hook_state", Data: st.img, View: st, Describe: describeHookState})
+	state := m.Map(&vm.Region{Name: "nf_hook_state", Data: st.img, View: st, Describe: describeHookState, Kind: hooks.RegionCtx})
 	skbView := &nfSkbView{n: n}
-	skbAddr := m.Map(&vm.Region{Name: "sk_buff", Data: make([]byte, 8), View: skbView, Describe: skbView.describe})
+	skbAddr := m.Map(&vm.Region{Name: "sk_buff", Data: make([]byte, 8), View: skbView, Describe: skbView.describe, Kind: hooks.RegionCtx})
 	binary.LittleEndian.PutUint64(n.ctxImage[0:], state)
 	binary.LittleEndian.PutUint64(n.ctxImage[8:], skbAddr)
-	n.addr = m.Map(&vm.Region{Name: "bpf_nf_ctx", Data: n.ctxImage[:], ReadOnly: true, Stride: 8, Describe: func(off uint32) string {
+	n.addr = m.Map(&vm.Region{Name: "bpf_nf_ctx", Data: n.ctxImage[:], ReadOnly: true, Stride: 8, Kind: hooks.RegionCtx, Describe: func(off uint32) string {
 		if off < 8 {
 			return "ctx bpf_nf_ctx.state"
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/pktfield"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 )
@@ -53,6 +55,7 @@ type SKB struct {
 	typ    ebpf.ProgramType
 	l2     bool // data starts at the MAC header (tc)
 	region *vm.Region
+	fields pktfield.Cache
 	pkt    uint64 // base address of buf
 
 	buf []byte
@@ -71,6 +74,7 @@ type SKB struct {
 	VlanProto      uint16 // host order
 	IngressIfindex uint32
 	Ifindex        uint32
+	DevType        uint16 // dev->type, ARPHRD_*
 	TCIndex        uint16
 	CB             [20]byte
 	Hash           uint32
@@ -114,7 +118,7 @@ const tcpClose = 7 // sk_state after sock_init_data
 // only mark, priority, ingress_ifindex, ifindex, cb, tstamp, wire_len,
 // gso_segs, gso_size and hwtstamp may be set.
 func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, error) {
-	s := &SKB{m: m, typ: typ, Ifindex: loopbackIfidx}
+	s := &SKB{m: m, typ: typ, Ifindex: loopbackIfidx, DevType: Loopback.Type}
 	switch typ {
 	case ebpf.SchedCLS, ebpf.SchedACT:
 		s.l2 = true
@@ -172,10 +176,11 @@ func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, erro
 		}
 	}
 
-	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt}
+	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt, Kind: hooks.RegionPacket, Origin: s.data}
+	s.region.Field = s.fieldPkt
 	s.pkt = m.Map(s.region)
-	s.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: s.ctxImage[:], View: s, Describe: s.describeCtx})
-	s.sockAddr = m.Map(&vm.Region{Name: "bpf_sock", Data: make([]byte, sockSize), View: sockView{s}, Describe: describeSock})
+	s.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: s.ctxImage[:], View: s, Describe: s.describeCtx, Kind: hooks.RegionCtx})
+	s.sockAddr = m.Map(&vm.Region{Name: "bpf_sock", Data: make([]byte, sockSize), View: sockView{s}, Describe: describeSock, Kind: hooks.RegionCtx})
 	if s.typ == ebpf.SocketFilter || s.l2 {
 		m.SetSkb(s) // LD_ABS/LD_IND: may_access_skb
 	} else {
@@ -187,24 +192,8 @@ func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, erro
 // ethTypeTrans sets pkt_type and protocol as eth_type_trans does on the
 // loopback device, whose address is all zeros.
 func (s *SKB) ethTypeTrans(frame []byte) {
-	dst := frame[:6]
-	switch {
-	case dst[0]&1 != 0:
-		// loopback's broadcast address is all zeros, so even
-		// ff:ff:ff:ff:ff:ff counts as multicast.
-		s.PktType = PacketMulticast
-	case [6]byte(dst) != [6]byte{}:
-		s.PktType = PacketOtherhost
-	}
-	proto := binary.BigEndian.Uint16(frame[12:])
-	switch {
-	case proto >= 0x600: // eth_proto_is_802_3
-		s.Protocol = proto
-	case len(frame) >= 16 && frame[14] == 0xff && frame[15] == 0xff:
-		s.Protocol = 0x0001 // ETH_P_802_3: raw IPX
-	default:
-		s.Protocol = 0x0004 // ETH_P_802_2
-	}
+	s.PktType = Loopback.pktType([6]byte(frame[:6]))
+	s.setProtocol(frame)
 }
 
 // applyCtxIn is convert___skb_to_skb: only the permitted fields may be set.
@@ -317,7 +306,7 @@ func (s *SKB) ClearHash() { s.Hash, s.SwHash, s.L4Hash = 0, false, false }
 
 // sync publishes the packet window after a helper moved it.
 func (s *SKB) sync() {
-	s.region.Data = s.buf
+	s.region.Data, s.region.Origin = s.buf, s.data
 	s.m.SetWindow(s.pkt, s.data, s.tail)
 }
 
@@ -389,6 +378,16 @@ func (s *SKB) describePkt(off uint32) string {
 		return fmt.Sprintf("pkt%d", int(off)-int(s.data))
 	}
 	return pktNames.name(off - s.data)
+}
+
+// fieldPkt names packet bytes by header field, dissecting the frame from
+// its MAC header as it is now (after bpf_skb_adjust_room and friends, the
+// new frame).
+func (s *SKB) fieldPkt(off uint32, size int) string {
+	if off < s.mac || off >= s.tail || s.mac > s.tail {
+		return ""
+	}
+	return s.fields.Name(s.buf[s.mac:s.tail], int(off-s.mac), size)
 }
 
 func (s *SKB) describeCtx(off uint32) string { return "ctx __sk_buff." + skbFieldName(off) }

@@ -72,6 +72,39 @@ func TestObjectsUpToDate(t *testing.T) {
 	}
 }
 
+// TestObjectsNameSourcesRelatively: the committed objects name their own
+// sources relative to progs (build.sh's -ffile-prefix-map), not by the
+// path of the machine that built them, so line info and coverage work
+// wherever the repository is.
+func TestObjectsNameSourcesRelatively(t *testing.T) {
+	objs, _ := filepath.Glob("progs/*.o")
+	if len(objs) == 0 {
+		t.Fatal("no objects in progs")
+	}
+	for _, obj := range objs {
+		spec, err := ebpf.LoadCollectionSpec(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]bool{}
+		for _, ps := range spec.Programs {
+			for _, ins := range ps.Instructions {
+				if l, ok := ins.Source().(*btf.Line); ok {
+					files[l.FileName()] = true
+				}
+			}
+		}
+		if len(files) == 0 {
+			t.Errorf("%s: no line info", obj)
+		}
+		for f := range files {
+			if filepath.IsAbs(f) && !strings.HasPrefix(f, "/usr/") {
+				t.Errorf("%s names its source %s by an absolute path", obj, f)
+			}
+		}
+	}
+}
+
 // describe lists what an object defines, one line per fact: per program
 // its attributes, its marshalled instructions with their references and
 // source lines; per map its spec and contents.

@@ -140,29 +140,58 @@ func forEachMapElem(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	default:
 		return 0, fmt.Errorf("map %s: the kernel has no for_each_map_elem for %v maps", mp.Name(), mp.Type())
 	}
-	// Snapshot the keys: the callback may delete elements (the kernel
-	// walks buckets and skips what is gone).
-	keys := slices.Collect(mp.Keys())
-	keyBuf := make([]byte, mp.KeySize())
-	keyAddr := m.Map(&vm.Region{Name: "key " + mp.Name(), Data: keyBuf, ReadOnly: true})
+	keyAddr, keyBuf := s.keyRegion(m, mp)
 	cpu := int(s.env.CPU())
 	var n uint64
-	for _, k := range keys {
+	visit := func(k []byte) (bool, error) {
 		off, ok := mp.Lookup(k, cpu)
 		if !ok {
-			continue
+			return true, nil
 		}
 		copy(keyBuf, k)
 		n++
 		ret, err := m.CallFunc(a[1], m.MapHandle(mp), keyAddr, m.MapValue(mp, off), a[2])
-		if err != nil {
-			return 0, err
+		return ret == 0 && err == nil, err
+	}
+	switch mp.Type() {
+	case maps.Array, maps.PerCPUArray: // indexes: walk them as they come
+		for k := range mp.Keys() {
+			if more, err := visit(k); !more {
+				return n, err
+			}
 		}
-		if ret != 0 {
-			break
+		return n, nil
+	}
+	// Snapshot a hash map's keys: the callback may delete elements (the
+	// kernel walks buckets and skips what is gone). The snapshot is work
+	// done for the program: charge it, one unit per key.
+	keys := slices.Collect(mp.Keys())
+	if err := m.Charge(uint64(len(keys))); err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		if more, err := visit(k); !more {
+			return n, err
 		}
 	}
 	return n, nil
+}
+
+// keyRegion returns the read-only buffer bpf_for_each_map_elem hands its
+// callback the key in, one per map and call depth, mapped once per run.
+func (s *Set) keyRegion(m *vm.Machine, mp maps.Map) (uint64, []byte) {
+	st := s.run(m)
+	slot := keySlot{mp, m.Depth()}
+	if r, ok := st.keys[slot]; ok {
+		return r.addr, r.buf
+	}
+	buf := make([]byte, mp.KeySize())
+	r := keyRegion{m.Map(&vm.Region{Name: "key " + mp.Name(), Data: buf, ReadOnly: true, Kind: hooks.RegionHelperBuffer}), buf}
+	if st.keys == nil {
+		st.keys = map[keySlot]keyRegion{}
+	}
+	st.keys[slot] = r
+	return r.addr, r.buf
 }
 
 // maxLoops is BPF_MAX_LOOPS.
@@ -246,11 +275,14 @@ func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Whether a lock is held is bpfscope's bookkeeping; the word only
+	// shows it, and the program may have overwritten it.
 	st := s.run(m)
+	_, held := st.locks[addr]
 	switch {
 	case lock && len(st.locks) > 0:
 		return 0, fmt.Errorf("bpf_spin_lock: %s while holding another lock (the verifier rejects nested locks)", m.Describe(addr))
-	case !lock && !st.locks[addr]:
+	case !lock && !held:
 		return 0, fmt.Errorf("bpf_spin_unlock: %s is not locked (the verifier rejects unlocking without a lock)", m.Describe(addr))
 	case lock:
 		ctx := m.Context()
@@ -260,7 +292,7 @@ func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 		if err := maps.SpinLock(ctx, word); err != nil {
 			return 0, fmt.Errorf("bpf_spin_lock: %s: %w", m.Describe(addr), err)
 		}
-		st.locks = map[uint64]bool{addr: true}
+		st.locks = map[uint64][]byte{addr: word}
 	default:
 		delete(st.locks, addr)
 		maps.SpinUnlock(word)

@@ -34,6 +34,9 @@ func csumDiff(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := chargeBytes(m, len(from)+len(to)); err != nil {
+		return 0, err
+	}
 	seed := uint32(a[4])
 	var sum uint32
 	switch {

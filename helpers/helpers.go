@@ -6,6 +6,7 @@ package helpers
 
 import (
 	"errors"
+	"sync"
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/vm"
@@ -16,6 +17,9 @@ import (
 type Set struct {
 	env   Env
 	funcs map[int32]vm.Helper
+
+	ctOnce sync.Once
+	ct     *Conntrack // the default conntrack table
 }
 
 // New returns the helpers this package implements, drawing host state from env
@@ -27,6 +31,10 @@ func New(env Env) *Set {
 	s := &Set{env: env, funcs: map[int32]vm.Helper{}}
 	for _, r := range registry {
 		s.funcs[int32(r.id)] = vm.Helper{Name: r.name, Fn: r.bind(s)}
+	}
+	for i, name := range kfuncTable() {
+		fn := kfuncRegistry[name].fn
+		s.funcs[KfuncBase+int32(i)] = vm.Helper{Name: name, Fn: func(m *vm.Machine, a vm.Args) (uint64, error) { return fn(s, m, a) }}
 	}
 	return s
 }

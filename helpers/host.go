@@ -126,6 +126,9 @@ func probeRead(space addrSpace, str bool) func(*Set, *vm.Machine, vm.Args) (uint
 		if len(dst) == 0 {
 			return 0, nil
 		}
+		if err := chargeBytes(m, len(dst)); err != nil {
+			return 0, err
+		}
 		src, user := a[2], space == userSpace
 		if space == eitherSpace {
 			user = src < taskSizeMax

@@ -57,6 +57,9 @@ func ringbufOutput(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := output(m, len(data)); err != nil {
+		return 0, err
+	}
 	ret, err := errnoRet(rb.Output(data, a[3]))
 	if err == nil && ret == 0 {
 		m.ReportOutput(&hooks.Output{Kind: "ringbuf", Map: rb.Name(), Data: slices.Clone(data)})
@@ -71,16 +74,22 @@ func ringbufReserve(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	st := s.run(m)
+	if len(st.reserved) >= maxReserved {
+		return 0, fmt.Errorf("%s: %d records reserved and not committed in one run (a bpfscope limit; the verifier would bound them by the program's references)", rb.Name(), maxReserved)
+	}
 	off, ok := rb.Reserve(a[1], a[2])
 	if !ok {
 		return 0, nil
 	}
-	addr := m.MapValue(rb, off)
-	st := s.run(m)
+	// The program gets exactly the bytes it reserved, as the verifier
+	// allows: not the record's header, nor its neighbours.
+	size := int(a[1])
+	addr := m.Map(&vm.Region{Name: "ringbuf " + rb.Name() + " record", Data: rb.Memory()[off : off+size : off+size]})
 	if st.reserved == nil {
 		st.reserved = map[uint64]reservation{}
 	}
-	st.reserved[addr] = reservation{rb: rb, off: off, size: int(a[1])}
+	st.reserved[addr] = reservation{rb: rb, off: off, size: size}
 	return addr, nil
 }
 
@@ -94,14 +103,35 @@ func ringbufCommit(s *Set, m *vm.Machine, a vm.Args, discard bool) (uint64, erro
 		return 0, fmt.Errorf("%#x (%s) is not a ring buffer record reserved in this run (the verifier rejects this)", a[0], m.Describe(a[0]))
 	}
 	delete(st.reserved, a[0])
+	m.Unmap(a[0]) // the verifier invalidates the pointer
 	if discard {
 		r.rb.Discard(r.off, a[1])
 		return 0, nil
+	}
+	if err := output(m, r.size); err != nil {
+		r.rb.Discard(r.off, maps.RingBufNoWakeup)
+		return 0, err
 	}
 	data := slices.Clone(r.rb.Memory()[r.off : r.off+r.size])
 	r.rb.Submit(r.off, a[1])
 	m.ReportOutput(&hooks.Output{Kind: "ringbuf", Map: r.rb.Name(), Data: data})
 	return 0, nil
+}
+
+// output counts n bytes of output against the run's limit
+// (vm.Config.MaxOutput), and the copying as work against its budget.
+func output(m *vm.Machine, n int) error {
+	if err := m.ChargeOutput(n); err != nil {
+		return err
+	}
+	return chargeBytes(m, n)
+}
+
+// chargeBytes charges a helper's pass over n bytes against the run's
+// budget: one instruction per 8 bytes, about what a program doing the
+// same work would pay.
+func chargeBytes(m *vm.Machine, n int) error {
+	return m.Charge(uint64(n) / 8)
 }
 
 // BPF_F_CTXLEN_MASK: the upper 32 bits of perf_event_output's flags ask
@@ -157,6 +187,9 @@ func perfEventOutput(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		}
 		data = append(slices.Clone(data), b...)
 		flags &= maps.PerfIndexMask
+	}
+	if err := output(m, len(data)); err != nil {
+		return 0, err
 	}
 	ret, err := errnoRet(pm.Output(int(s.env.CPU()), flags, data))
 	if err == nil && ret == 0 {

@@ -22,11 +22,46 @@ type RunState struct {
 	Redirect *Redirect
 	// Signals lists the signals bpf_send_signal(_thread) sent.
 	Signals []Signal
+	// Clones are the packets bpf_clone_redirect sent, in order.
+	Clones []Clone
+	// Tunnel is the metadata bpf_skb_set_tunnel_key attached, nil if none.
+	Tunnel *Tunnel
+	// Timers are the bpf_timers the program initialised in this run.
+	Timers []Timer
 
-	locks    map[uint64]bool        // spin locks held, by address
-	reserved map[uint64]reservation // ring buffer records not yet committed
-	lastRun  uint64                 // m.Insns() at the last helper call
+	csumUnnecessary bool  // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
+	csumLevel       uint8 // and its csum_level
+	held                  // what the current run holds, released when it ends
 }
+
+// held is what one run holds host-side: bpfscope's own bookkeeping, never
+// read back from memory the program can write. When the run ends, however
+// it ends, release gives it all back (see vm.Machine.OnRunEnd).
+type held struct {
+	run      uint64                 // vm.Machine.RunID of the run
+	locks    map[uint64][]byte      // spin locks held: address and lock word
+	reserved map[uint64]reservation // ring buffer records not yet committed
+	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
+	conns    map[*Conn]uint64       // nf_conn images mapped in this run
+}
+
+// keySlot names a bpf_for_each_map_elem key buffer: one per map and call
+// depth, so nested walks of one map keep their own keys.
+type keySlot struct {
+	m     maps.Map
+	depth int
+}
+
+type keyRegion struct {
+	addr uint64
+	buf  []byte
+}
+
+// maxReserved bounds the ring buffer records one run may hold reserved:
+// each is a region of the machine's address space. The verifier bounds
+// them by the program's references; bpfscope, running unverified code,
+// by this.
+const maxReserved = 1 << 16
 
 // Redirect is a packet redirection a program requested.
 type Redirect struct {
@@ -37,6 +72,16 @@ type Redirect struct {
 	Map     string // bpf_redirect_map's map
 	Key     uint64 // and index (a cpumap's CPU, an xskmap's queue)
 	Flags   uint64 // as passed
+	// Nexthop is bpf_redirect_neigh's struct bpf_redir_neigh, when Flags
+	// has BPF_F_NEXTHOP (1<<3).
+	Nexthop [20]byte
+}
+
+// Clone is a copy of the packet bpf_clone_redirect sent to a device.
+type Clone struct {
+	Ifindex uint32
+	Flags   uint64 // BPF_F_INGRESS or 0
+	Data    []byte // the packet from skb->data when it was cloned
 }
 
 // Signal is a signal a program sent to the current task or thread.
@@ -84,15 +129,34 @@ func (s *Set) ResetState(m *vm.Machine) {
 	*s.State(m) = RunState{}
 }
 
-// run returns m's state for a helper, first dropping what cannot outlive a
-// run (held locks, reserved records) if the instruction count went down
-// since the last helper call, a sign of a new run the embedder did not
-// announce with ResetState.
+// run returns m's state for a helper that holds something for the
+// current run. On the first such call of a run it arranges for release to
+// run when the run ends.
 func (s *Set) run(m *vm.Machine) *RunState {
 	st := s.State(m)
-	if m.Insns() < st.lastRun {
-		st.locks, st.reserved = nil, nil
+	if id := m.RunID(); st.held.run != id {
+		st.held = held{run: id}
+		m.OnRunEnd(func(error) { st.release(m, id) })
 	}
-	st.lastRun = m.Insns()
 	return st
+}
+
+// release gives back what run id held: records still reserved are
+// discarded (so readers see every record committed after them), locks
+// still held are unlocked. A verified program releases all of them
+// itself; one that faults, runs out of budget or is canceled halfway does
+// not, and the kernel, which never stops a program halfway, has no
+// equivalent.
+func (st *RunState) release(m *vm.Machine, id uint64) {
+	if st.held.run != id {
+		return
+	}
+	for addr, r := range st.reserved {
+		r.rb.Discard(r.off, maps.RingBufNoWakeup)
+		m.Unmap(addr)
+	}
+	for _, word := range st.locks {
+		maps.SpinUnlock(word) // atomically: other machines may be waiting for it
+	}
+	st.held = held{run: id}
 }

@@ -67,6 +67,7 @@ func cString(m *vm.Machine, addr uint64, size uint32) ([]byte, bool, error) {
 
 // constString reads a NUL-terminated string the verifier proved constant
 // (ARG_PTR_TO_CONST_STR), such as bpf_snprintf's format.
+// The walk is charged against the run's budget as it goes.
 func constString(m *vm.Machine, addr uint64) ([]byte, error) {
 	var s []byte
 	for i := uint64(0); ; i++ {
@@ -75,9 +76,14 @@ func constString(m *vm.Machine, addr uint64) ([]byte, error) {
 			return nil, err
 		}
 		if b[0] == 0 {
-			return s, nil
+			return s, chargeBytes(m, len(s))
 		}
 		s = append(s, b[0])
+		if len(s)%4096 == 0 {
+			if err := chargeBytes(m, 4096); err != nil {
+				return nil, err
+			}
+		}
 	}
 }
 
@@ -114,6 +120,9 @@ func (s *Set) printk(m *vm.Machine, fmtAddr uint64, fmtSize uint32, args []uint6
 	// trace_pipe shows the line up to the first NUL (a %c of 0).
 	if i := bytes.IndexByte(out, 0); i >= 0 {
 		out = out[:i]
+	}
+	if err := output(m, len(out)); err != nil {
+		return 0, err
 	}
 	st := s.State(m)
 	st.Printk = append(st.Printk, string(out))
@@ -155,6 +164,9 @@ func snprintf(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if errno != 0 {
 		return neg(errno), nil
 	}
+	if err := chargeBytes(m, len(out)); err != nil {
+		return 0, err
+	}
 	if size > 0 {
 		buf, err := m.Bytes(a[0], size, true)
 		if err != nil {
@@ -176,6 +188,9 @@ const strtoBaseMask = 0x1f
 func strto(m *vm.Machine, a vm.Args, signed bool) (uint64, error) {
 	buf, err := m.Bytes(a[0], int(uint32(a[1])), false)
 	if err != nil {
+		return 0, err
+	}
+	if err := chargeBytes(m, len(buf)); err != nil { // the white space it may skip
 		return 0, err
 	}
 	res, err := m.Bytes(a[3], 8, true)

@@ -59,7 +59,9 @@ func xdpArg(m *vm.Machine, addr uint64) (*ctx.XDP, error) {
 
 // xdpCopy implements bpf_xdp_load_bytes (buf <- packet) and
 // bpf_xdp_store_bytes (packet <- buf): offset and length are limited to
-// 0xffff (-EFAULT) and must fall inside the packet (-EINVAL).
+// 0xffff (-EFAULT) and must fall inside the packet, fragments included
+// (-EINVAL). Packet bytes are reached through the machine, so traces see
+// and name them ("pkt+14", "frag0+200").
 func xdpCopy(m *vm.Machine, a vm.Args, store bool) (uint64, error) {
 	x, err := xdpArg(m, a[0])
 	if err != nil {
@@ -73,14 +75,22 @@ func xdpCopy(m *vm.Machine, a vm.Args, store bool) (uint64, error) {
 	if off > 0xffff || n > 0xffff {
 		return neg(syscall.EFAULT), nil
 	}
-	pkt, ok := x.Bytes(off, n)
+	var segs [1 + ctx.XDPMaxFrags]ctx.Segment
+	pkt, ok := x.Segments(off, n, segs[:0])
 	if !ok {
 		return neg(syscall.EINVAL), nil
 	}
-	if store {
-		copy(pkt, buf)
-	} else {
-		copy(buf, pkt)
+	for _, s := range pkt {
+		b, err := m.Bytes(s.Addr, int(s.Len), store)
+		if err != nil {
+			return 0, err
+		}
+		if store {
+			copy(b, buf)
+		} else {
+			copy(buf, b)
+		}
+		buf = buf[s.Len:]
 	}
 	return 0, nil
 }

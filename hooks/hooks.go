@@ -8,7 +8,10 @@
 // keeps an event must copy it (see the Clone methods).
 package hooks
 
-import "github.com/bpfscope/bpfscope/isa"
+import (
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
+)
 
 // Action is a hook's answer to an event.
 type Action uint8
@@ -45,6 +48,21 @@ type Inspector interface {
 	Line(pc int) *isa.Line
 	// HelperName returns the kernel name of helper id ("bpf_map_lookup_elem").
 	HelperName(id int32) string
+}
+
+// Namer is an Inspector that also names memory by what the program's debug
+// info and input say lies there, and knows the C types of map keys and
+// values. Exporters find it by type assertion on an event's Inspector; it is
+// never asked during an untraced run.
+type Namer interface {
+	// Name names the size bytes at addr: a global ("cfg.max_frame_len"),
+	// a member of a map value ("flows[{saddr=10.0.0.2}].packets"), a
+	// packet header field ("ipv4.src"); "" when nothing beyond Describe
+	// is known.
+	Name(addr uint64, size int) string
+	// MapTypes returns the BTF of the named map's keys and values, nil
+	// where unknown (print them with package btfvalue).
+	MapTypes(mapName string) (key, value btf.Type)
 }
 
 // Step describes one instruction, before or after it runs.
@@ -143,6 +161,64 @@ func (k AccessKind) String() string {
 	return "access(?)"
 }
 
+// RegionKind says what kind of memory an address lies in.
+type RegionKind uint8
+
+const (
+	// RegionOther is memory of no kind below: unmapped addresses, NULL,
+	// regions a caller mapped without a kind.
+	RegionOther RegionKind = iota
+	// RegionCtx is the context structure and the kernel objects it leads
+	// to (xdp_md, __sk_buff, bpf_sock, flow_keys, ...).
+	RegionCtx
+	// RegionPacket is packet data and the metadata before it.
+	RegionPacket
+	// RegionStack is the program's stack.
+	RegionStack
+	// RegionMapValue is the value storage of a map.
+	RegionMapValue
+	// RegionGlobal is a global data section (.data, .rodata, .bss).
+	RegionGlobal
+	// RegionHelperBuffer is memory a helper mapped for the program, such
+	// as the key a callback receives.
+	RegionHelperBuffer
+)
+
+func (k RegionKind) String() string {
+	switch k {
+	case RegionOther:
+		return "other"
+	case RegionCtx:
+		return "ctx"
+	case RegionPacket:
+		return "packet"
+	case RegionStack:
+		return "stack"
+	case RegionMapValue:
+		return "map value"
+	case RegionGlobal:
+		return "global"
+	case RegionHelperBuffer:
+		return "helper buffer"
+	}
+	return "region(?)"
+}
+
+// Region locates an address for hooks that group or filter accesses
+// without parsing Where's text.
+type Region struct {
+	Kind RegionKind
+	// Name is the region's name: the context structure ("xdp_md"), "pkt",
+	// "stack", the map or data section ("counters", ".rodata").
+	Name string
+	// Offset is where the address lies in the region: from the packet's
+	// data (negative in the metadata), from the frame pointer of the
+	// running function (negative in its frame), from the start of a map's
+	// value storage (Offset / value size is the slot), or from the start
+	// of anything else.
+	Offset int64
+}
+
 // Access describes one memory access by an instruction or a helper.
 type Access struct {
 	PC     int
@@ -152,6 +228,9 @@ type Access struct {
 	Value  uint64 // value loaded, or stored / left in memory by an atomic
 	Old    uint64 // memory before a store or atomic
 	Helper int32  // the helper that made the access, 0 for the program itself
+	// Region is the memory accessed, structured; Where is the same as text.
+	// Accesses replayed from a trace file carry no Region (RegionOther).
+	Region Region
 	// Bytes holds the data of a helper access wider than 8 bytes.
 	Bytes []byte
 	M     Inspector
@@ -174,6 +253,21 @@ type HelperCall struct {
 	Ret   uint64
 	Err   error // non-nil if the helper failed the run
 	Depth int
+}
+
+// Arguments returns the arguments the helper takes: as many of Args as the
+// kernel's helper of that id has when Name is its name (isa.HelperArity),
+// else, for a helper of the caller's own, Args without trailing zeros.
+// The registers past them hold whatever the program left there.
+func (h *HelperCall) Arguments() []uint64 {
+	if h.Name == isa.HelperName(h.ID) {
+		return h.Args[:isa.HelperArity(h.ID)]
+	}
+	n := len(h.Args)
+	for n > 0 && h.Args[n-1] == 0 {
+		n--
+	}
+	return h.Args[:n]
 }
 
 // HelperHook sees every helper call.

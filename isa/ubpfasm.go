@@ -183,8 +183,9 @@ func (b *builder) percentReg(s string) (uint8, error) {
 
 // memOperand parses "[%rN]", "[%rN+off]" or "[%rN-off]".
 func (b *builder) memOperand(s string) (uint8, int16, error) {
-	inner, ok := strings.CutPrefix(s, "[")
-	if inner, ok = strings.CutSuffix(inner, "]"); !ok {
+	inner, open := strings.CutPrefix(s, "[")
+	inner, closed := strings.CutSuffix(inner, "]")
+	if !open || !closed {
 		return 0, 0, b.errorf("invalid memory operand %s", s)
 	}
 	split := strings.IndexAny(inner, "+-")

@@ -117,6 +117,9 @@ func TestAssembleConformanceErrors(t *testing.T) {
 		{"ldxsdw %r0, [%r1]", "unknown mnemonic"},
 		{"call local", `invalid number "local"`},
 		{"stxw %r1, %r2", "invalid memory operand"},
+		{"ldxw %r0, %r1+4]", "invalid memory operand"}, // no [
+		{"ldxw %r0, [%r1+4", "invalid memory operand"}, // no ]
+		{"stxdw %r1-8], %r2", "invalid memory operand"},
 	} {
 		_, err := AssembleConformance(c.src)
 		var se *SyntaxError

@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/bpfscope/bpfscope/vm"
 )
 
 // What went wrong, for errors.Is; an *Error carries the details.
 var (
 	// ErrInvalidObject: the ELF could not be parsed as a BPF object.
 	ErrInvalidObject = errors.New("invalid BPF object")
+	// ErrNotELF: the file is not an ELF object at all (an ErrInvalidObject).
+	ErrNotELF = errors.New("not an ELF file")
 	// ErrUnknownSection: a program's section names no program type.
 	ErrUnknownSection = errors.New("unknown program section")
 	// ErrUnsupportedMap: the map type is not implemented by package maps.
@@ -18,8 +22,8 @@ var (
 	ErrInvalidMap = errors.New("invalid map definition")
 	// ErrMapContents: a map's initial contents (.values, data) do not fit it.
 	ErrMapContents = errors.New("invalid initial map contents")
-	// ErrKfunc: the program calls a kernel function (__ksym), which has no
-	// user-space implementation.
+	// ErrKfunc: the program calls a kernel function (__ksym) that is not
+	// in the kernel's BTF or that package helpers does not implement.
 	ErrKfunc = errors.New("kfunc call")
 	// ErrExtern: the program reads an extern (__kconfig or __ksym variable).
 	ErrExtern = errors.New("unresolved extern")
@@ -86,7 +90,15 @@ func (e *Error) Error() string {
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " %s", e.Detail)
 	}
-	if e.Cause != nil {
+	var le *vm.LoadError
+	switch {
+	case errors.As(e.Cause, &le) && le.PC == e.Insn && le.PC >= 0:
+		// The pc is said once, as the insn above.
+		fmt.Fprintf(&b, ": op %#02x: %v", le.Op, le.Err)
+		if le.Msg != "" {
+			fmt.Fprintf(&b, ": %s", le.Msg)
+		}
+	case e.Cause != nil:
 		fmt.Fprintf(&b, ": %v", e.Cause)
 	}
 	return b.String()

@@ -14,6 +14,7 @@ package loader
 
 import (
 	"cmp"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,13 @@ type Options struct {
 	// LPM tries as their elements arrive, so an update past the limit
 	// fails (-ENOMEM to a program, a *maps.MemoryLimitError to Put).
 	MaxMapMemory uint64
+	// KernelRelease is the release LINUX_KERNEL_VERSION is derived from
+	// ("6.18.1"); empty means the running kernel's.
+	KernelRelease string
+	// KernelConfig is the kernel configuration file __kconfig CONFIG_*
+	// externs are read from (plain or gzip); empty means the running
+	// kernel's (/proc/config.gz, /boot/config-<release>).
+	KernelConfig string
 	// Programs, if not empty, restricts loading to these programs plus the
 	// ones the object's program arrays name in .values. Use it to load the
 	// usable part of an object whose other programs cannot be supported.
@@ -83,6 +91,9 @@ type Program struct {
 type Collection struct {
 	Programs map[string]*Program
 	Maps     map[string]bpfmaps.Map
+	// Notes say what the loader did differently from libbpf and why:
+	// pinning ignored, a missing CONFIG_* value.
+	Notes []string
 
 	object   string
 	budget   *bpfmaps.Budget
@@ -107,6 +118,10 @@ func LoadReader(r io.ReaderAt, opts Options) (*Collection, error) {
 }
 
 func load(object string, r io.ReaderAt, opts Options) (*Collection, error) {
+	var magic [4]byte
+	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || string(magic[:]) != elf.ELFMAG {
+		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: fmt.Errorf("%w (starts with %q)", ErrNotELF, magic[:n])}
+	}
 	if err := checkObjectBTF(r); err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
 	}
@@ -164,6 +179,9 @@ func fromSpec(object string, spec *ebpf.CollectionSpec, opts Options) (*Collecti
 		object:   object,
 		budget:   budget,
 		cpus:     opts.PossibleCPUs,
+	}
+	if err := l.applyDefaults(c); err != nil {
+		return nil, err
 	}
 	c.mapNames = slices.Sorted(maps.Keys(spec.Maps))
 	for i, name := range c.mapNames {

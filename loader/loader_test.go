@@ -282,7 +282,7 @@ func TestErrors(t *testing.T) {
 		mapName   string
 	}{
 		{"testdata/bad.o", "uses_kfunc", ErrKfunc, 0, ""},
-		{"testdata/bad.o", "uses_kconfig", ErrExtern, 0, ""},
+		{"testdata/kconfig_bad.o", "", ErrExtern, -1, ".kconfig"},
 		{"testdata/bad.o", "unknown_section", ErrUnknownSection, -1, ""},
 		{"testdata/badmap.o", "", ErrUnsupportedMap, -1, "socks"},
 	} {

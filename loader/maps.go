@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bpfscope/bpfscope/btfvalue"
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
@@ -35,7 +36,7 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 
 // isDataSection reports whether a map holds a global data section.
 func isDataSection(name string) bool {
-	return name == ".bss" || name == ".data" || name == ".rodata" ||
+	return name == ".bss" || name == ".data" || name == ".rodata" || name == kconfigMap ||
 		strings.HasPrefix(name, ".data.") || strings.HasPrefix(name, ".rodata.")
 }
 
@@ -50,6 +51,14 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 	s := &bpfmaps.Spec{
 		Name: name, Type: typ, KeySize: ms.KeySize, ValueSize: ms.ValueSize,
 		MaxEntries: ms.MaxEntries, Flags: ms.Flags,
+	}
+	// BTF that disagrees with the sizes would name the wrong bytes: traces
+	// then show raw bytes instead.
+	if btfvalue.Size(ms.Key) == int(ms.KeySize) {
+		s.Key = ms.Key
+	}
+	if btfvalue.Size(ms.Value) == int(ms.ValueSize) {
+		s.Value = ms.Value
 	}
 	if n, ok := l.opts.MaxEntries[name]; ok {
 		s.MaxEntries = n

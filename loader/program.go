@@ -59,13 +59,23 @@ func (l *linker) program(name string, ps *ebpf.ProgramSpec) (*Program, error) {
 		ins, pc := iter.Ins, int(iter.Offset)
 		switch {
 		case ins.IsKfuncCall():
-			return nil, fail(pc, ErrKfunc, ins.Reference(), nil)
+			detail, err := l.resolveKfunc(ins)
+			if detail != "" || err != nil {
+				return nil, fail(pc, ErrKfunc, detail, err)
+			}
 		case ins.IsLoadFromMap():
 			ref := ins.Reference()
 			if ref == "" {
 				// cilium/ebpf keeps .kconfig externs as map value loads
-				// without a reference.
-				return nil, fail(pc, ErrExtern, "(.kconfig variable)", nil)
+				// without a reference, the offset in its metadata.
+				off, ok := kconfigOffset(ins)
+				idx, have := l.mapIndex[kconfigMap]
+				if !ok || !have {
+					return nil, fail(pc, ErrExtern, "(.kconfig variable)", nil)
+				}
+				ins.Src = asm.PseudoMapValue
+				ins.Constant = int64(uint64(off)<<32 | uint64(idx))
+				continue
 			}
 			idx, ok := l.mapIndex[ref]
 			if !ok {

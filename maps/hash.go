@@ -8,18 +8,19 @@ import (
 // HashMap implements BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH and
 // LRU_PERCPU_HASH.
 //
-// LRU maps here are exact and deterministic: when full, an insert evicts the
-// least recently used element, where use is insertion, update or program
-// Lookup (Get, like the syscall, doesn't count as use). The kernel's LRU
-// is approximate: it keeps per-CPU free lists and a second-chance
-// active/inactive list, so it may evict before the map is full, evict a
-// recently used element, or evict when an existing key is updated.
-// BPF_F_NO_COMMON_LRU is accepted and, as in the kernel, rounds max_entries
-// up to a multiple of the CPU count, but the LRU stays one list.
+// LRU maps evict as the kernel's do (see kernelLRU): in batches, from
+// per-CPU free lists, with a second chance for elements a program looked
+// up (Get, like the syscall, does not count), so the same operations on
+// the same CPUs leave the same keys. Every update of an LRU_HASH takes a
+// new element, even for an existing key, which may evict. Operations from
+// user space (Put, Remove) act as on CPU 0; BPF_F_NO_COMMON_LRU rounds
+// max_entries up to a multiple of the CPU count and gives each CPU its
+// own lists.
 //
-// Updating an existing element rewrites its value in place; the kernel
-// swaps in a new element for non-per-CPU hashes, so old value pointers
-// see the update here but not in the kernel.
+// Updating an existing element of a HASH or PERCPU_HASH rewrites its value
+// in place; the kernel swaps in a new element for non-per-CPU hashes, so
+// old value pointers see the update here but not in the kernel. LRU_HASH
+// swaps, as the kernel does.
 //
 // Values live in segments that never move: a program's pointer into a
 // value stays valid while the element lives. A hash map allocates (and
@@ -77,13 +78,14 @@ func newHash(s *Spec, cfg config) (*HashMap, error) {
 	stride := roundUp8(int(s.ValueSize))
 	h := &HashMap{base: base{spec: s, cpus: cfg.cpus, stride: stride}, percpu: percpu}
 	h.valueSegments = newSegments(s, cfg.budget, &h.mu, cpus*stride, uint64(s.KeySize)+hashSlotCost)
-	if lru { // preallocated, LRU list included, as the kernel does
-		h.perSlot += 8
+	h.t = newHashTable(int(s.KeySize), int(s.MaxEntries))
+	if lru { // preallocated, LRU lists included, as the kernel does
+		h.perSlot += 16
 		if err := h.preallocate(); err != nil {
 			return nil, err
 		}
+		h.t = newLRUHashTable(int(s.KeySize), int(s.MaxEntries), cfg.cpus, percpuLRU)
 	}
-	h.t = newHashTable(int(s.KeySize), int(s.MaxEntries), lru)
 	return h, nil
 }
 
@@ -139,6 +141,9 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.t.lru != nil {
+		return h.updateLRU(key, value, flags&^UpdateLock, cpu)
+	}
 	slot, ok := h.t.find(key)
 	switch {
 	case ok && flags&^UpdateLock == UpdateNoExist:
@@ -154,19 +159,72 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 			}
 		}
 		var err error
-		if slot, _, err = h.t.insert(key); err != nil {
+		if slot, err = h.t.insert(key); err != nil {
 			return err
 		}
 		// A program sets only its CPU's value; the others start zeroed.
 		clear(h.elemBytes(slot))
 	}
+	return h.setValue(slot, value, cpu, flags)
+}
+
+func (h *HashMap) setValue(slot int32, value []byte, cpu int, flags uint64) error {
 	if cpu == allCPUs {
 		// Per-CPU values are copied in 8-byte words, padding included.
 		storeValue(h.elemBytes(slot), value)
-	} else {
-		return h.copyValue(h.elemBytes(slot)[h.valueOff(slot, cpu)-h.valueOff(slot, 0):], value, flags)
+		return nil
 	}
-	return nil
+	return h.copyValue(h.elemBytes(slot)[h.valueOff(slot, cpu)-h.valueOff(slot, 0):], value, flags)
+}
+
+// userCPU is the CPU user-space operations on LRU maps act on.
+const userCPU = 0
+
+// updateLRU is htab_lru_map_update_elem and
+// htab_lru_percpu_map_update_elem: the new element's node is taken before
+// the key is looked up (which may evict the key itself), and given back
+// when the update fails or, per-CPU, is not needed.
+func (h *HashMap) updateLRU(key, value []byte, kind uint64, cpu int) error {
+	lcpu := cpu
+	if cpu == allCPUs {
+		lcpu = userCPU
+	}
+	lru := h.t.lru
+	slot := int32(noSlot)
+	if !h.percpu || kind != UpdateExist {
+		var ok bool
+		if slot, ok = lru.pop(lcpu); !ok {
+			return ENOMEM
+		}
+	}
+	old, found := h.t.find(key)
+	var err error
+	switch {
+	case found && kind == UpdateNoExist:
+		err = EEXIST
+	case !found && kind == UpdateExist:
+		err = ENOENT
+	case h.percpu && found:
+		// Per-CPU values are updated in place.
+		lru.setRef(old)
+		h.setValue(old, value, cpu, 0)
+	default:
+		clear(h.elemBytes(slot))
+		h.setValue(slot, value, cpu, 0)
+		if found {
+			h.t.unbind(old)
+			lru.setRef(slot)
+		}
+		h.t.bind(slot, key)
+		if found {
+			lru.push(old)
+		}
+		slot = noSlot
+	}
+	if slot != noSlot {
+		lru.push(slot)
+	}
+	return err
 }
 
 func (h *HashMap) Update(key, value []byte, flags uint64, cpu int) error {

@@ -1,21 +1,21 @@
 package maps
 
-// hashTable maps keys to value slots. It keeps the elements in
-// insertion order, which is the NextKey order (the kernel's order depends
-// on a random hash seed, so any order is faithful), and for LRU maps in
-// order of use. LRU tables have all their slots from the start, as the
-// kernel preallocates LRU maps; the others grow a slot at a time up to
-// max, lowest slot first, and reuse freed slots before growing.
+// hashTable maps keys to value slots. It keeps the elements in insertion
+// order, which is the NextKey order (the kernel's order depends on a
+// random hash seed, so any order is faithful). The slots of an LRU map are
+// all there from the start, as the kernel preallocates LRU maps, and are
+// handed out and taken back by its kernelLRU, which also decides what to
+// evict. The others grow a slot at a time up to max, lowest slot first,
+// and reuse freed slots before growing.
 type hashTable struct {
 	keySize int
 	max     int
 	index   map[string]int32
 	keys    []byte // keySize bytes per slot
 	used    []bool
-	free    []int32 // stack of free slots
+	free    []int32 // stack of free slots (not for LRU maps)
 	order   slotList
-	lru     bool
-	recency slotList // LRU maps: least recently used first
+	lru     *kernelLRU
 }
 
 // hashSlotCost is what a slot of the table costs in host memory besides
@@ -23,29 +23,43 @@ type hashTable struct {
 // overhead and string header, measured roughly).
 const hashSlotCost = 1 + 8 + 4 + 48
 
-func newHashTable(keySize, n int, lru bool) *hashTable {
-	t := &hashTable{keySize: keySize, max: n, index: make(map[string]int32), lru: lru}
-	if !lru {
-		t.order = newSlotList(0)
-		return t
-	}
+func newHashTable(keySize, n int) *hashTable {
+	return &hashTable{keySize: keySize, max: n, index: make(map[string]int32), order: newSlotList(0)}
+}
+
+// newLRUHashTable is a hashTable whose slots a kernelLRU manages for
+// cpus possible CPUs, with per-CPU lists if percpuLRU.
+func newLRUHashTable(keySize, n, cpus int, percpuLRU bool) *hashTable {
+	t := newHashTable(keySize, n)
 	t.keys = make([]byte, keySize*n)
 	t.used = make([]bool, n)
-	t.free = make([]int32, n)
 	t.order = newSlotList(n)
-	for i := range t.free {
-		t.free[i] = int32(n - 1 - i) // hand out low slots first
-	}
-	t.recency = newSlotList(n)
+	t.lru = newKernelLRU(n, cpus, percpuLRU, t.unbind)
 	return t
 }
 
 // grows reports whether the next insert adds a slot, and which.
 func (t *hashTable) grows() (int32, bool) {
-	if len(t.free) == 0 && len(t.used) < t.max {
+	if t.lru == nil && len(t.free) == 0 && len(t.used) < t.max {
 		return int32(len(t.used)), true
 	}
 	return noSlot, false
+}
+
+// bind makes slot the element of key, which must be absent.
+func (t *hashTable) bind(slot int32, key []byte) {
+	copy(t.key(slot), key)
+	t.index[string(key)] = slot
+	t.used[slot] = true
+	t.order.pushBack(slot)
+}
+
+// unbind takes slot's element out of the table, leaving the slot to
+// whoever manages it.
+func (t *hashTable) unbind(slot int32) {
+	delete(t.index, string(t.key(slot)))
+	t.used[slot] = false
+	t.order.remove(slot)
 }
 
 func (t *hashTable) len() int { return len(t.index) }
@@ -59,11 +73,9 @@ func (t *hashTable) key(i int32) []byte {
 	return t.keys[int(i)*t.keySize:][:t.keySize]
 }
 
-// insert adds key, which must be absent. When the table is full an LRU
-// table evicts its least recently used element, reported as evicted;
-// otherwise insert fails with E2BIG, as htab_map_update_elem does.
-func (t *hashTable) insert(key []byte) (slot, evicted int32, err error) {
-	evicted = noSlot
+// insert adds key, which must be absent, or fails with E2BIG when the
+// table is full, as htab_map_update_elem does. Not for LRU tables.
+func (t *hashTable) insert(key []byte) (int32, error) {
 	if slot, ok := t.grows(); ok {
 		t.keys = append(t.keys, make([]byte, t.keySize)...)
 		t.used = append(t.used, false)
@@ -71,38 +83,28 @@ func (t *hashTable) insert(key []byte) (slot, evicted int32, err error) {
 		t.free = append(t.free, slot)
 	}
 	if len(t.free) == 0 {
-		if !t.lru {
-			return noSlot, noSlot, E2BIG
-		}
-		evicted = t.recency.head
-		t.remove(evicted)
+		return noSlot, E2BIG
 	}
-	slot = t.free[len(t.free)-1]
+	slot := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]
-	copy(t.key(slot), key)
-	t.index[string(key)] = slot
-	t.used[slot] = true
-	t.order.pushBack(slot)
-	if t.lru {
-		t.recency.pushBack(slot)
-	}
-	return slot, evicted, nil
+	t.bind(slot, key)
+	return slot, nil
 }
 
+// remove deletes slot's element and frees the slot.
 func (t *hashTable) remove(slot int32) {
-	delete(t.index, string(t.key(slot)))
-	t.used[slot] = false
-	t.order.remove(slot)
-	if t.lru {
-		t.recency.remove(slot)
+	t.unbind(slot)
+	if t.lru != nil {
+		t.lru.push(slot)
+		return
 	}
 	t.free = append(t.free, slot)
 }
 
-// touch marks slot as most recently used.
+// touch records a program's lookup of slot: an LRU node's reference bit.
 func (t *hashTable) touch(slot int32) {
-	if t.lru {
-		t.recency.moveToBack(slot)
+	if t.lru != nil {
+		t.lru.setRef(slot)
 	}
 }
 

@@ -49,7 +49,7 @@ func newMapOfMaps(s *Spec, cfg config) (Map, error) {
 	}
 	return &HashOfMapsMap{
 		base: base{spec: s, cpus: cfg.cpus, mem: make([]byte, 8*int(s.MaxEntries)), stride: 8},
-		t:    newHashTable(int(s.KeySize), int(s.MaxEntries), false),
+		t:    newHashTable(int(s.KeySize), int(s.MaxEntries)),
 		refs: make([]Map, s.MaxEntries),
 	}, nil
 }
@@ -125,7 +125,7 @@ func (h *HashOfMapsMap) SetMap(key []byte, m Map, flags uint64) error {
 		return ENOENT
 	case !ok:
 		var err error
-		if slot, _, err = h.t.insert(key); err != nil {
+		if slot, err = h.t.insert(key); err != nil {
 			return err
 		}
 	}

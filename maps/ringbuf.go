@@ -240,6 +240,10 @@ func (r *RingBufMap) Wakeups() int {
 	return r.wakeups
 }
 
+// HelperOnly implements vm.HelperOnly: programs reach a ring buffer only
+// through the helpers, never its headers.
+func (r *RingBufMap) HelperOnly() {}
+
 // The kernel supports none of the element operations on a ring buffer.
 func (r *RingBufMap) Lookup(key []byte, cpu int) (int, bool)                { return 0, false }
 func (r *RingBufMap) Update(key, value []byte, flags uint64, cpu int) error { return ENOTSUPP }

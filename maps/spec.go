@@ -2,6 +2,8 @@ package maps
 
 import (
 	"fmt"
+
+	"github.com/cilium/ebpf/btf"
 )
 
 // Type is a map type, numbered like the kernel's BPF_MAP_TYPE_* values.
@@ -92,6 +94,11 @@ type Spec struct {
 	// UpdateLock becomes a valid update flag.
 	HasSpinLock bool
 	SpinLockOff uint32
+	// Key and Value are the BTF of a key and a value, nil when the object
+	// carries none (or BTF that disagrees with the sizes). Traces use them
+	// to print keys and values and name fields (package btfvalue); the map
+	// itself never reads them.
+	Key, Value btf.Type
 }
 
 // Copy returns a deep copy of s.

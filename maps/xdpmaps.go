@@ -392,7 +392,7 @@ func newDevMapHash(s *Spec, cfg config) (*DevMapHashMap, error) {
 	}
 	return &DevMapHashMap{
 		base:    base{spec: s, cpus: cfg.cpus, mem: make([]byte, 8*int(s.MaxEntries)), stride: 8},
-		t:       newHashTable(4, int(s.MaxEntries), false),
+		t:       newHashTable(4, int(s.MaxEntries)),
 		buckets: map[uint32][]uint32{},
 		mask:    uint32(1<<bits.Len32(s.MaxEntries-1)) - 1,
 		netdev:  cfg.netdevExists,
@@ -419,7 +419,7 @@ func (h *DevMapHashMap) Put(key, value []byte, flags uint64) error {
 		return EINVAL
 	case !old:
 		var err error
-		if slot, _, err = h.t.insert(key); err != nil {
+		if slot, err = h.t.insert(key); err != nil {
 			return err
 		}
 	}

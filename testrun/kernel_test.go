@@ -2,6 +2,7 @@ package testrun
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	bpfctx "github.com/bpfscope/bpfscope/ctx"
@@ -54,6 +56,8 @@ var expectedToRun = map[string]bool{
 	"tc_resize.o/tc_trailer":              true,
 	"tc_resize.o/tc_vlan_push":            true,
 	"xdp_adjust.o/xdp_meta":               true,
+	"xdp_frags.o/xdp_frags":               true,
+	"xdp_frags.o/xdp_frags_unaware":       true,
 	"xdp_adjust.o/xdp_trailer":            true,
 	"xdp_adjust.o/xdp_vlan_push":          true,
 	"xdp_firewall.o/xdp_firewall":         true,
@@ -200,6 +204,15 @@ func (d *differ) input(rng *rand.Rand, canonical bool) kernel.Input {
 	if canonical {
 		return in
 	}
+	// Sometimes no ctx_out buffer (the kernel then builds no context
+	// structure: the skb family sees wire_len 0), or for XDP only a
+	// ctx_out buffer (a zeroed xdp_md: the whole frame in fragments).
+	switch rng.IntN(6) {
+	case 0:
+		in.NoCtxOut = oracleCtxOut[ps.Type]
+	case 1:
+		in.NoCtxIn = ps.Type == ebpf.XDP
+	}
 	in.Maps = map[string][]kernel.KV{}
 	for name, ms := range d.spec.Maps {
 		if isData(name) {
@@ -238,6 +251,16 @@ func randomFrame(rng *rand.Rand) []byte {
 		if f.Proto == layers.IPProtocolICMPv4 {
 			f.Proto = layers.IPProtocolUDP
 		}
+	}
+	if rng.IntN(6) == 0 {
+		// A jumbo frame: XDP gets it as a linear part and fragments,
+		// the skb family refuses it.
+		n := []int{3520, 3521, 4901, 9018, 4000 + rng.IntN(5019), bpfctx.XDPMaxFrame, bpfctx.XDPMaxFrame + 1}[rng.IntN(7)]
+		// The IP header covers up to 9000 bytes of it, the rest is
+		// trailing bytes (an IPv4 length cannot say 73 KB).
+		f.Payload = randBytes(rng, max(0, min(n, 9018)-len(f.Build())+len(f.Payload)))
+		b := f.Build()
+		return append(b, randBytes(rng, max(0, n-len(b)))...)
 	}
 	b := kernel.Pad(f.Build(), 60)
 	switch rng.IntN(8) {
@@ -336,7 +359,7 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 			diffs = append(diffs, fmt.Sprintf("retval %d, kernel %d", got.Retval, want.Retval))
 		}
 		if !bytes.Equal(got.DataOut, want.DataOut) {
-			diffs = append(diffs, fmt.Sprintf("data_out\n  got    %x\n  kernel %x", got.DataOut, want.DataOut))
+			diffs = append(diffs, fmt.Sprintf("data_out\n  got    %s\n  kernel %s", short(got.DataOut), short(want.DataOut)))
 		}
 		if want.CtxOut != nil && !bytes.Equal(got.CtxOut, want.CtxOut) {
 			diffs = append(diffs, fmt.Sprintf("ctx_out\n  got    %x\n  kernel %x", got.CtxOut, want.CtxOut))
@@ -348,7 +371,7 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 		}
 	}
 	if len(diffs) > 0 {
-		report := fmt.Sprintf("input %d (data %x, ctx %x, maps %v):\n%s", i, in.Data, in.Ctx, in.Maps, strings.Join(diffs, "\n"))
+		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
 		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {
 			t.Skipf("known difference, not fixed yet (%s):\n%s", why, report)
 		}
@@ -358,8 +381,17 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 	return true
 }
 
+// short prints a packet, or the start of a jumbo frame with its length and
+// a hash, so that reports stay readable.
+func short(b []byte) string {
+	if len(b) <= 512 {
+		return fmt.Sprintf("%x", b)
+	}
+	return fmt.Sprintf("%x... (%d bytes, sha %x)", b[:256], len(b), sha256.Sum256(b))
+}
+
 func unwrapErrno(err error) error {
-	for _, e := range []error{ErrInvalid, ErrNoSpace} {
+	for _, e := range []error{ErrInvalid, ErrNoSpace, syscall.ENOMEM} {
 		if errors.Is(err, e) {
 			return e
 		}
@@ -411,25 +443,25 @@ func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, error) {
 			}
 		}
 	}
+	typ := d.spec.Programs[d.prog].Type
 	ctxIn := in.Ctx
-	if n := zeroCtx[d.spec.Programs[d.prog].Type]; ctxIn == nil && n > 0 {
-		// The oracle passes a ctx_out buffer; with one and no ctx_in the
-		// kernel runs with a zeroed context structure (bpf_ctx_init).
-		ctxIn = make([]byte, n)
+	if typ == ebpf.XDP && ctxIn == nil && !in.NoCtxIn && !in.NoCtxOut {
+		ctxIn = kernel.Marshal(kernel.XDPMd{DataEnd: uint32(len(in.Data))}) // what the oracle passes
 	}
 	env := fibEnv{helpers.NewDefaultEnv(), d.fib}
-	res, err := RunProgram(c, d.prog, vm.Config{Helpers: helpers.New(env)}, Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat})
+	opts := Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat, WantCtxOut: oracleCtxOut[typ] && !in.NoCtxOut}
+	res, err := RunProgram(c, d.prog, vm.Config{Helpers: helpers.New(env)}, opts)
 	if res == nil {
 		res = &Result{}
 	}
 	return res, dumpMaps(c), err
 }
 
-// zeroCtx sizes the zeroed ctx_in the kernel uses when only ctx_out is
-// given: __sk_buff for the skb family, bpf_flow_keys for flow dissectors.
-var zeroCtx = map[ebpf.ProgramType]int{
-	ebpf.SocketFilter: 192, ebpf.SchedCLS: 192, ebpf.SchedACT: 192, ebpf.CGroupSKB: 192,
-	ebpf.LWTIn: 192, ebpf.LWTOut: 192, ebpf.LWTXmit: 192, ebpf.FlowDissector: 56,
+// oracleCtxOut are the types the oracle (package kernel) passes a ctx_out
+// buffer for, unless told not to.
+var oracleCtxOut = map[ebpf.ProgramType]bool{
+	ebpf.XDP: true, ebpf.SocketFilter: true, ebpf.SchedCLS: true, ebpf.SchedACT: true, ebpf.CGroupSKB: true,
+	ebpf.LWTIn: true, ebpf.LWTOut: true, ebpf.LWTXmit: true,
 }
 
 func isData(name string) bool {

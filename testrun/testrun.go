@@ -46,6 +46,17 @@ type Options struct {
 	// for contexts that hand it kernel structs (netfilter's sk_buff); nil
 	// means the running kernel's. RunProgram sets it from the collection.
 	KernelTypes *btf.Spec
+	// WantCtxOut says the caller passes a ctx_out buffer. Without ctx_in
+	// the kernel then starts from a zeroed context structure
+	// (bpf_ctx_init) instead of none, and the run sees the difference:
+	// the skb family gets wire_len = the packet's length (0 otherwise)
+	// and ctx_out the converted __sk_buff; XDP gets an xdp_md with
+	// data_end 0, which test_run takes as a linear part of 0 bytes, the
+	// whole frame in fragments; the flow dissector echoes it with flags 0;
+	// netfilter fails (a zeroed nf_hook_state names no protocol) and
+	// raw_tracepoint refuses ctx_out (EINVAL). With ctx_in it changes
+	// nothing: ctx_out is always returned then.
+	WantCtxOut bool
 	// DataSizeOut and CtxSizeOut are the sizes of the caller's data_out and
 	// ctx_out buffers. Zero means large enough. When an output is larger,
 	// it is truncated and Run fails with ErrNoSpace, as the kernel does.
@@ -56,7 +67,12 @@ type Options struct {
 type Result struct {
 	Retval  uint32 // the low 32 bits of r0 of the last run
 	DataOut []byte // data_out (possibly truncated to DataSizeOut)
-	CtxOut  []byte // ctx_out (possibly truncated to CtxSizeOut)
+	// CtxOut is ctx_out (possibly truncated to CtxSizeOut): the kernel
+	// returns one when the caller passes ctx_in or a ctx_out buffer
+	// (Options.WantCtxOut). One exception: XDP always gets its xdp_md
+	// back, since a run without either is the run with ctx_in = {data_end:
+	// the frame's length}, whose ctx_out this is.
+	CtxOut []byte
 	// DataSize and CtxSize are the untruncated sizes, like the kernel's
 	// data_size_out and ctx_size_out.
 	DataSize, CtxSize int
@@ -68,11 +84,23 @@ type Result struct {
 
 // attrRules are checks BPF_PROG_TEST_RUN makes on the attributes before
 // the type's context is built (net/bpf/test_run.c): these runners take no
-// data_in, and the raw_tp and syscall runners refuse repeat.
-var attrRules = map[ebpf.ProgramType]struct{ noData, noRepeat bool }{
+// data_in, the raw_tp and syscall runners refuse repeat, raw_tp refuses
+// ctx_out.
+var attrRules = map[ebpf.ProgramType]struct{ noData, noRepeat, noCtxOut bool }{
 	ebpf.SkLookup:      {noData: true},
-	ebpf.RawTracepoint: {noData: true, noRepeat: true},
+	ebpf.RawTracepoint: {noData: true, noRepeat: true, noCtxOut: true},
 	ebpf.Syscall:       {noData: true, noRepeat: true},
+}
+
+// zeroedCtx sizes the context structure bpf_ctx_init zero-fills for the
+// runners that call it when only ctx_out is given.
+var zeroedCtx = map[ebpf.ProgramType]int{
+	ebpf.XDP:          24, // struct xdp_md
+	ebpf.SocketFilter: bpfctx.SkbSize, ebpf.SchedCLS: bpfctx.SkbSize, ebpf.SchedACT: bpfctx.SkbSize,
+	ebpf.CGroupSKB: bpfctx.SkbSize, ebpf.LWTIn: bpfctx.SkbSize, ebpf.LWTOut: bpfctx.SkbSize,
+	ebpf.LWTXmit: bpfctx.SkbSize, ebpf.LWTSeg6Local: bpfctx.SkbSize,
+	ebpf.FlowDissector: bpfctx.FlowKeysSize,
+	ebpf.Netfilter:     bpfctx.NfHookStateSize,
 }
 
 // Run test-runs the program loaded in m as a program of type typ. m is
@@ -109,6 +137,9 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 	if rule.noRepeat && opts.Repeat > 1 {
 		return nil, fmt.Errorf("%s cannot repeat: %w", typ, ErrInvalid)
 	}
+	if rule.noCtxOut && opts.WantCtxOut {
+		return nil, fmt.Errorf("%s returns no ctx_out: %w", typ, ErrInvalid)
+	}
 	if opts.Repeat < 0 || opts.DataSizeOut < 0 || opts.CtxSizeOut < 0 {
 		return nil, fmt.Errorf("negative repeat or output size: %w", ErrInvalid)
 	}
@@ -124,6 +155,9 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 
 	m.Reset()
 	in := bpfctx.Input{Data: opts.Data, Ctx: opts.Ctx, KernelTypes: opts.KernelTypes}
+	if n := zeroedCtx[typ]; in.Ctx == nil && opts.WantCtxOut && n > 0 {
+		in.Ctx = make([]byte, n)
+	}
 	var inst bpfctx.Instance
 	if r.inst != nil {
 		err = r.inst.Reuse(in)
@@ -150,7 +184,7 @@ func (r *Runner) Run(opts Options) (*Result, error) {
 
 	out := inst.Output()
 	res.DataSize, res.CtxSize = len(out.Data), len(out.Ctx)
-	res.DataOut, err = clamp(out.Data, opts.DataSizeOut, nil)
+	res.DataOut, err = clampData(out, opts.DataSizeOut)
 	res.CtxOut, err = clamp(out.Ctx, opts.CtxSizeOut, err)
 	return res, err
 }
@@ -165,6 +199,23 @@ func clamp(b []byte, size int, err error) ([]byte, error) {
 		return b[:size], fmt.Errorf("output of %d bytes, buffer of %d: %w", len(b), size, ErrNoSpace)
 	}
 	return b, err
+}
+
+// clampData is clamp for data_out: bpf_test_finish gives a fragmented
+// frame's fragments whole and cuts its linear part to fit them, and
+// copies nothing when the fragments alone do not fit.
+func clampData(out bpfctx.Output, size int) ([]byte, error) {
+	b, frags := out.Data, out.FragBytes
+	if frags == 0 || size <= 0 || len(b) <= size {
+		return clamp(b, size, nil)
+	}
+	err := fmt.Errorf("output of %d bytes, buffer of %d: %w", len(b), size, ErrNoSpace)
+	if size < frags {
+		return nil, err
+	}
+	cut := make([]byte, 0, size)
+	cut = append(cut, b[:size-frags]...)
+	return append(cut, b[len(b)-frags:]...), err
 }
 
 // RunProgram binds the program prog of c to a new machine (see

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/bits"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 )
 
 // checkEvery is how many instructions may pass between two looks at the
-// context's cancellation.
+// context's cancellation: the interpreter looks at the first taken jump,
+// call or exit once m.nextCheck is reached, callbacks at their entry;
+// helper work (Charge) has its own count, m.nextWorkCheck.
 const checkEvery = 1 << 16
 
 // resume runs the interpreter from m.pc until the program exits, faults or a
@@ -28,12 +31,13 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 	m.state = running
 	r := &m.regs
 	code, orig := m.codeOf(m.prog), m.prog.code
+	gen := m.hooks.gen
 	pc, n := m.pc, m.n
 	ins := &code[pc]
 
 	for {
 		lim := m.budget
-		if c := n + checkEvery; c < lim {
+		if c := m.nextCheck; c < lim {
 			lim = c
 		}
 		if m.hooks.pcs != nil {
@@ -111,7 +115,10 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				return m.stop(ret, err)
 			}
 			r[0] = ret
-			n = m.n // callbacks the helper ran (bpf_loop) count too
+			n = m.n                 // callbacks the helper ran (bpf_loop) count too
+			if gen != m.hooks.gen { // an alarm in a callback attached hooks
+				code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
+			}
 			if m.tailProg != nil {
 				m.prog, m.tailProg = m.tailProg, nil
 				m.flushPCs() // a batch holds the pcs of one program
@@ -155,12 +162,15 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 				}
 				return 0, ErrPaused
 			}
+			if gen != m.hooks.gen { // a hook attached others (see Attach)
+				code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
+			}
 			// Dispatch the real instruction: undo the count the trap took.
 			pc, n = pc-1, n-1
 			ins = &orig[pc]
 			continue
 
-		default: // opInvalid and opSecondSlot cannot be reached in a validated program
+		default: // op 0 and opSecondSlot cannot be reached in a validated program
 			return m.stop(0, m.fault(ErrUnsupported, 0, 0, "invalid instruction reached"))
 		}
 		if n < lim && (m.hooks.pcs == nil || m.pcs.room(len(code)) > 0) {
@@ -177,10 +187,16 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			m.flushPCs()
 		}
 		if n >= m.budget {
-			return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+			if !m.ring() {
+				return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+			}
+			code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
 		}
-		if ctx.Err() != nil {
-			return m.stop(0, m.fault(ErrCanceled, 0, 0, context.Cause(ctx).Error()))
+		if n >= m.nextCheck {
+			m.nextCheck = n + checkEvery
+			if ctx.Err() != nil {
+				return m.stop(0, m.canceled(ctx))
+			}
 		}
 		ins = &code[pc]
 	}
@@ -1008,7 +1024,10 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			if l := &m.loops[m.depth]; *l > 0 {
 				*l--
 			} else {
-				pc = int(ins.off)
+				pc = int(ins.off) // may be backward: look at the limits as jumps do
+				if n >= lim {
+					return nil, pc, n
+				}
 			}
 
 		case opLdImm64 + recorded:
@@ -1174,6 +1193,7 @@ func (m *Machine) stop(r0 uint64, err error) (uint64, error) {
 	m.pcs.faulted = !between
 	m.flushPCs()
 	m.state = idle
+	m.endRun(err)
 	m.result = m.regs[0]
 	if m.hooks.run != nil {
 		ev := &m.trace.runEv
@@ -1268,7 +1288,7 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	outer, writes := m.curHelper, len(m.trace.helperWrites)
 	m.curHelper = int32(id)
 	a := Args{m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5]}
-	ret, err = fn(m, a)
+	ret, err = m.callFn(fn, a)
 	if m.hooks.access != nil {
 		m.reportHelperWrites(writes)
 	}
@@ -1287,6 +1307,23 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 		return 0, false, err
 	}
 	return 0, false, m.fault(ErrHelperFailed, 0, 0, m.HelperName(int32(id))+": "+err.Error())
+}
+
+// callFn calls a helper, turning a panic into ErrHelperPanic at the
+// calling pc: a bug in a helper ends the run, never the embedder. The
+// deferred recover costs a few nanoseconds per helper call, off the
+// interpreter's loop.
+func (m *Machine) callFn(fn HelperFunc, a Args) (ret uint64, err error) {
+	helper, nested, depth, pc, prog := m.curHelper, m.nested, m.depth, m.pc, m.prog
+	defer func() {
+		if p := recover(); p != nil {
+			// A panic inside a callback leaves its frames behind.
+			m.curHelper, m.nested, m.depth, m.pc, m.prog = helper, nested, depth, pc, prog
+			m.setFP()
+			ret, err = 0, m.fault(ErrHelperPanic, 0, 0, fmt.Sprintf("%s: %v", m.HelperName(helper), p))
+		}
+	}()
+	return fn(m, a)
 }
 
 // atomic executes a BPF_ATOMIC read-modify-write.
@@ -1349,6 +1386,17 @@ func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
 	}
 	if len(args) > 5 {
 		return 0, m.fault(ErrBadCall, 0, 0, "more than 5 callback arguments")
+	}
+	// A helper may call back millions of times (bpf_loop): each entry
+	// looks at the budget and, every CheckInterval, at the context.
+	if m.n >= m.budget && !m.ring() {
+		return 0, m.fault(ErrBudget, 0, 0, "")
+	}
+	if m.n >= m.nextCheck {
+		m.nextCheck = m.n + checkEvery
+		if m.ctx.Err() != nil {
+			return 0, m.canceled(m.ctx)
+		}
 	}
 	callPC := m.pc
 	if err := m.pushFrame(-1, pc); err != nil {

@@ -3,9 +3,12 @@ package vm
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Kernel limits the machine enforces.
@@ -14,8 +17,16 @@ const (
 	MaxCallDepth    = 8   // frames (MAX_CALL_FRAMES)
 	MaxTailCalls    = 33  // MAX_TAIL_CALL_CNT
 	DefaultMaxInsns = 1 << 27
-	maxLoops        = 1 << 23 // BPF_MAX_LOOPS: may_goto iterations per frame
-	maxDenseHelper  = 1024    // helper ids below this get a slot in the call table
+	// DefaultMaxOutput is Config.MaxOutput's default: 64 MiB per run.
+	DefaultMaxOutput = 64 << 20
+	// CheckInterval bounds the instructions (and units of helper work, see
+	// Charge) between two looks at the run's context and budget: a run
+	// sees its cancellation or deadline within CheckInterval of them plus
+	// the straight-line code of one function (a program cannot go back
+	// without a jump, a call or an exit, where the interpreter looks).
+	CheckInterval  = checkEvery
+	maxLoops       = 1 << 23 // BPF_MAX_LOOPS: may_goto iterations per frame
+	maxDenseHelper = 1024    // helper ids below this get a slot in the call table
 )
 
 // Region ids fixed in every machine.
@@ -68,9 +79,9 @@ type Map interface {
 
 // SegmentedMap is a Map whose value storage grows as elements arrive: equal
 // segments that never move, allocated when first needed (package maps'
-// hash maps). Its Memory is nil; value offsets run across segments, and
-// the machine maps a segment as a region when a helper first hands out a
-// pointer into it.
+// hash maps and LPM tries). Its Memory is nil; value offsets run across
+// segments, and the machine maps a segment as a region when a helper
+// first hands out a pointer into it.
 type SegmentedMap interface {
 	Map
 	// SegmentSize is the size of every segment, a multiple of ValueStride.
@@ -87,10 +98,19 @@ type Config struct {
 	// Maps are the maps the program's ld_imm64 map references index.
 	Maps []Map
 	// MaxInsns bounds the instructions one run may execute (default
-	// DefaultMaxInsns), tail calls and callbacks included. It is enforced at
-	// taken jumps and calls, the only way back to old code, so a run stops at
-	// the first of those after MaxInsns instructions.
+	// DefaultMaxInsns), on every path: jumps, may_goto, BPF-to-BPF calls,
+	// tail calls, callbacks (bpf_loop, bpf_for_each_map_elem), and the
+	// work helpers do in loops on the program's behalf, which they charge
+	// in instruction units (Machine.Charge). The interpreter enforces it at
+	// taken jumps, calls and exits, the only ways back to old code, helpers
+	// at each callback and each charge, so a run stops within the
+	// straight-line code of one function after MaxInsns.
 	MaxInsns uint64
+	// MaxOutput bounds the bytes of output one run may produce
+	// (trace_printk lines, ring buffer and perf event records; default
+	// DefaultMaxOutput). A run past it ends with ErrOutputLimit naming the
+	// helper.
+	MaxOutput uint64
 }
 
 // Machine runs one program at a time. It is not safe for concurrent use;
@@ -110,8 +130,19 @@ type Machine struct {
 	fp     uint64               // current frame pointer, for naming stack slots
 	pc     int
 	n      uint64 // instructions executed in this run
-	budget uint64
+	budget uint64 // the count at which the slow path next looks: limit, or an alarm before it
+	limit  uint64 // MaxInsns less the helper work charged (Charge)
 	tails  int
+
+	// Per-run bookkeeping outside the interpreter loop: work charged by
+	// helpers, the count at which callbacks and charges next look at the
+	// context, output bytes, the run's number, what to release when it
+	// ends, and the regions mapped while it ran (released by the next).
+	work, output             uint64
+	nextCheck, nextWorkCheck uint64
+	runID                    uint64
+	atEnd                    []func(error)
+	runRegions, free         []int
 
 	helpers   []HelperFunc // by id, for static calls
 	maps      map[Map]mapBinding
@@ -128,6 +159,7 @@ type Machine struct {
 	pcs    pcBuf
 	result uint64
 	entry  *Program
+	alarm  alarm
 }
 
 type frame struct {
@@ -137,7 +169,7 @@ type frame struct {
 }
 
 type mapBinding struct {
-	handle, values uint64 // values is 0 for a SegmentedMap
+	handle, values uint64
 	m              Map
 	segs           *[]uint64 // SegmentedMap: base address of each mapped segment, 0 if unmapped
 }
@@ -155,8 +187,11 @@ func New(p *Program, cfg Config) (*Machine, error) {
 	if cfg.MaxInsns == 0 {
 		cfg.MaxInsns = DefaultMaxInsns
 	}
+	if cfg.MaxOutput == 0 {
+		cfg.MaxOutput = DefaultMaxOutput
+	}
 	m := &Machine{prog: p, entry: p, cfg: cfg, mem: make([]region, 1, 16), win: make([]window, 1, 16), maps: map[Map]mapBinding{}}
-	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth)})
+	m.Map(&Region{Name: "stack", Data: make([]byte, StackSize*MaxCallDepth), Kind: hooks.RegionStack})
 	m.Map(&Region{Name: "code", View: codeView{}})
 	for _, mp := range cfg.Maps {
 		m.mapByIdx = append(m.mapByIdx, m.bindMap(mp))
@@ -209,11 +244,13 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	}
 	name := mp.Name()
 	b := mapBinding{m: mp}
-	b.handle = m.Map(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }})
+	b.handle = m.mapRegion(&Region{Name: "map " + name, View: mapHandleView{}, Describe: func(uint32) string { return "map " + name }}, false)
+	// A SegmentedMap's values region is empty until its first segment
+	// exists (ld_imm64 of its value faults there, naming the map); later
+	// segments get regions of their own as they are needed.
+	b.values = m.mapValues(mp, mp.Memory(), 0)
 	if _, ok := mp.(SegmentedMap); ok {
 		b.segs = new([]uint64)
-	} else {
-		b.values = m.mapValues(mp, mp.Memory(), 0)
 	}
 	m.maps[mp] = b
 	return b
@@ -223,8 +260,16 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 func (m *Machine) mapValues(mp Map, data []byte, base uint32) uint64 {
 	name := mp.Name()
 	stride := uint32(mp.ValueStride())
-	return m.Map(&Region{
+	kind := hooks.RegionMapValue
+	if strings.HasPrefix(name, ".") { // .data, .rodata, .bss as the loader names them
+		kind = hooks.RegionGlobal
+	}
+	if _, ok := mp.(HelperOnly); ok {
+		data = nil
+	}
+	values := m.mapRegion(&Region{
 		Name:     "map " + name,
+		Kind:     kind,
 		Data:     data,
 		ReadOnly: mp.ReadOnly(),
 		Stride:   stride,
@@ -242,7 +287,44 @@ func (m *Machine) mapValues(mp Map, data []byte, base uint32) uint64 {
 			}
 			return "map " + elem
 		},
-	})
+	}, false)
+	if f, ok := mp.(fieldNamer); ok {
+		m.mem[values>>regionShift].desc.Field = func(off uint32, size int) string { return f.FieldName(off+base, size) }
+	}
+	return values
+}
+
+// fieldNamer is a Map that names the bytes of its values for traces
+// (package maps does, from BTF).
+type fieldNamer interface {
+	FieldName(off uint32, size int) string
+}
+
+// typedMap is a Map that knows the BTF of its keys and values.
+type typedMap interface {
+	Types() (key, value btf.Type)
+}
+
+// MapTypes implements hooks.Namer: the BTF of the keys and values of the
+// bound map named name, nil where unknown.
+func (m *Machine) MapTypes(name string) (key, value btf.Type) {
+	for _, b := range m.mapByIdx {
+		if b.m.Name() == name {
+			if t, ok := b.m.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	for mp := range m.maps {
+		if mp.Name() == name {
+			if t, ok := mp.(typedMap); ok {
+				return t.Types()
+			}
+			return nil, nil
+		}
+	}
+	return nil, nil
 }
 
 // MapHandle returns the address programs use to name mp (what ld_imm64
@@ -258,6 +340,15 @@ func (m *Machine) MapValue(mp Map, off int) uint64 {
 	sm := mp.(SegmentedMap)
 	size := sm.SegmentSize()
 	i := off / size
+	if i == 0 { // the first segment fills the values region bound with the map
+		id := b.values >> regionShift
+		if g := &m.mem[id]; len(g.data) == 0 {
+			g.desc.Data = sm.Segment(0)
+			*g = makeRegion(g.desc)
+			m.win[id] = g.window()
+		}
+		return b.values + uint64(off)
+	}
 	for i >= len(*b.segs) {
 		*b.segs = append(*b.segs, 0)
 	}
@@ -287,36 +378,122 @@ func (m *Machine) MapAt(addr uint64) (Map, bool) {
 // Program returns the program running (or that will run).
 func (m *Machine) Program() *Program { return m.prog }
 
-// Reset drops the regions mapped since New, so a new run can map its
-// context and packet. It fails while a run is paused.
-func (m *Machine) Reset() {
-	if len(m.mem) > m.fixed {
-		m.forgetRegions()
-	}
-	m.mem = m.mem[:m.fixed]
-	m.win = m.win[:m.fixed]
-	m.state = idle
-	m.prog = m.entry
+// HelperOnly marks a Map whose Memory programs may reach only through
+// helpers: the machine gives its values no direct address (ld_imm64 of a
+// map value faults there). A ring buffer is one: its record headers are
+// bpfscope's bookkeeping, and a reserved record is mapped on its own, as
+// exactly the bytes reserved.
+type HelperOnly interface {
+	HelperOnly()
 }
 
-// forgetRegions drops the map bindings Reset is about to unmap: inner
-// maps and segments bound during the run would otherwise keep addresses
-// that the next run's regions reuse.
-func (m *Machine) forgetRegions() {
-	fixed := func(addr uint64) bool { return addr>>regionShift < uint64(m.fixed) }
-	for mp, b := range m.maps {
-		if !fixed(b.handle) {
+// Reset drops the regions mapped since New, so a new run can map its
+// context and packet. A paused run is abandoned: what it held is released
+// as when a run fails (see OnRunEnd).
+func (m *Machine) Reset() {
+	m.endRun(nil)
+	m.mem = m.mem[:m.fixed]
+	m.win = m.win[:m.fixed]
+	m.free = slices.DeleteFunc(m.free, func(id int) bool { return id >= m.fixed })
+	m.runRegions = m.runRegions[:0]
+	for mp, b := range m.maps { // inner maps and segments bound during a run
+		if b.handle>>regionShift >= uint64(m.fixed) {
 			delete(m.maps, mp)
 			continue
 		}
 		if b.segs != nil {
 			for i, base := range *b.segs {
-				if base != 0 && !fixed(base) {
+				if base>>regionShift >= uint64(m.fixed) {
 					(*b.segs)[i] = 0
 				}
 			}
 		}
 	}
+	m.state = idle
+	m.prog = m.entry
+}
+
+// OnRunEnd registers fn to run once when the current run ends, however it
+// ends: exit, fault, limit, cancellation, or a paused run abandoned by
+// Reset or the next Run. err is the run's error (nil for those two).
+// Helpers use it to release what a run holds and the kernel's verifier
+// would have made the program release: ring buffer reservations, spin
+// locks, references. The kernel has no equivalent, as it never stops a
+// verified program halfway. Functions run in reverse order of
+// registration. Outside a run, OnRunEnd does nothing.
+func (m *Machine) OnRunEnd(fn func(err error)) {
+	if m.state != idle {
+		m.atEnd = append(m.atEnd, fn)
+	}
+}
+
+// RunID numbers the runs of m (Run increments it), so helpers can tell a
+// new run from the one they last saw.
+func (m *Machine) RunID() uint64 { return m.runID }
+
+// endRun calls the OnRunEnd functions of the run ending with err.
+func (m *Machine) endRun(err error) {
+	for len(m.atEnd) > 0 {
+		fn := m.atEnd[len(m.atEnd)-1]
+		m.atEnd = m.atEnd[:len(m.atEnd)-1]
+		fn(err)
+	}
+}
+
+// Charge counts units of work (in instructions) that a helper does on the
+// program's behalf against the run's budget, and looks at the run's
+// context at least every CheckInterval units, so a loop of cheap calls
+// to an expensive helper obeys both as instructions do. A non-nil error
+// (ErrBudget, ErrCanceled) must end the helper: return it.
+//
+// Outside a run (a helper called directly, as tests do) it does nothing.
+func (m *Machine) Charge(units uint64) error {
+	if m.state == idle {
+		return nil
+	}
+	m.work += units
+	m.limit -= min(units, m.limit)
+	m.setBudget()
+	if m.n >= m.limit {
+		return m.fault(ErrBudget, 0, 0, fmt.Sprintf("%d instructions and %d units of helper work", m.n, m.work))
+	}
+	if m.work >= m.nextWorkCheck {
+		m.nextWorkCheck = m.work + checkEvery
+		if m.ctx.Err() != nil {
+			return m.canceled(m.ctx)
+		}
+	}
+	return nil
+}
+
+// canceled is the error of a run whose context is done.
+func (m *Machine) canceled(ctx context.Context) *RunError {
+	e := m.fault(ErrCanceled, 0, 0, "")
+	e.Cause = context.Cause(ctx)
+	e.Msg = e.Cause.Error()
+	return e
+}
+
+// ChargeOutput counts n bytes of output the current helper produces
+// against Config.MaxOutput; past it, it returns ErrOutputLimit, which must
+// end the helper.
+func (m *Machine) ChargeOutput(n int) error {
+	if m.state == idle {
+		return nil
+	}
+	if m.output += uint64(n); m.output > m.cfg.MaxOutput {
+		return m.fault(ErrOutputLimit, 0, 0, fmt.Sprintf("%s: the run produced more than %d bytes of output (raise vm.Config.MaxOutput)", m.HelperName(m.curHelper), m.cfg.MaxOutput))
+	}
+	return nil
+}
+
+// releaseRunRegions unmaps the regions helpers mapped during the last
+// run, so that runs of one machine do not pile them up.
+func (m *Machine) releaseRunRegions() {
+	for _, id := range m.runRegions {
+		m.Unmap(uint64(id) << regionShift)
+	}
+	m.runRegions = m.runRegions[:0]
 }
 
 // Run executes the program from its first instruction with r1..r5 set from
@@ -326,13 +503,25 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	if len(args) > 5 {
 		return 0, fmt.Errorf("vm: %d arguments, at most 5", len(args))
 	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m.endRun(nil) // a paused run abandoned
+	m.releaseRunRegions()
 	m.prog = m.entry
 	clear(m.regs[:11])
 	copy(m.regs[1:6], args)
+	m.depth, m.n, m.tails, m.pc, m.nested = 0, 0, 0, 0, 0
+	m.state = idle
+	if ctx.Err() != nil { // a done context runs nothing
+		return 0, m.canceled(ctx)
+	}
+	m.runID++
 	clear(m.mem[stackRegion].data)
-	m.depth, m.n, m.tails, m.pc = 0, 0, 0, 0
 	m.loops[0] = maxLoops
-	m.budget = m.cfg.MaxInsns
+	m.limit = m.cfg.MaxInsns
+	m.work, m.output, m.nextCheck, m.nextWorkCheck = 0, 0, checkEvery, checkEvery
+	m.setBudget()
 	m.setFP()
 	m.regs[10] = m.fp
 	m.state = running
@@ -354,18 +543,26 @@ var ErrPaused = fmt.Errorf("run paused")
 // Paused reports whether a run is paused at PC.
 func (m *Machine) Paused() bool { return m.state == paused }
 
-// Resume continues a paused run.
+// Resume continues a paused run. With a context already done it runs
+// nothing and the run stays paused.
 func (m *Machine) Resume(ctx context.Context) (uint64, error) {
 	if m.state != paused {
 		return 0, ErrNotPaused
 	}
+	if ctx != nil && ctx.Err() != nil {
+		return 0, m.canceled(ctx)
+	}
 	return m.resume(ctx)
 }
 
-// Step executes one instruction of a paused run and pauses again.
+// Step executes one instruction of a paused run and pauses again. With a
+// context already done it runs nothing and the run stays paused.
 func (m *Machine) Step(ctx context.Context) (uint64, error) {
 	if m.state != paused {
 		return 0, ErrNotPaused
+	}
+	if ctx != nil && ctx.Err() != nil {
+		return 0, m.canceled(ctx)
 	}
 	m.trace.stepping, m.trace.stepped = true, false
 	defer func() { m.trace.stepping = false }()

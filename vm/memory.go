@@ -3,6 +3,9 @@ package vm
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
+
+	"github.com/bpfscope/bpfscope/hooks"
 )
 
 // The program's address space is a table of regions. Region i occupies the
@@ -31,6 +34,14 @@ type Region struct {
 	// Describe, if set, names an offset for traces: "xdp_md.data",
 	// "counters[3]+8". The default is Name+offset.
 	Describe func(off uint32) string
+	// Kind and Origin locate accesses for hooks (hooks.Access.Region):
+	// what the region is, and the offset that counts as 0 (a packet's data).
+	Kind   hooks.RegionKind
+	Origin uint32
+	// Field, if set, names the size bytes at off by what lies there, for
+	// traces: a global or map value member by its BTF, a packet header
+	// field; "" when it knows nothing more than Describe.
+	Field func(off uint32, size int) string
 }
 
 // View serves accesses to a region whose bytes are not plain memory.
@@ -47,6 +58,7 @@ type region struct {
 	whi    uint32 // end of the writable window; 0 if not writable
 	stride uint32
 	desc   *Region
+	gone   bool // unmapped (Unmap): accesses fault as unmapped
 }
 
 // window is a region as the interpreter's inline fast path sees it: the
@@ -85,15 +97,46 @@ func makeRegion(r *Region) region {
 }
 
 // Map adds a region to the address space and returns its base address.
-// Regions mapped between runs stay; those mapped during a run (by helpers or
-// by Reset's caller for one run's context) are dropped by the next Reset.
+// Regions mapped between runs (a run's context) stay until the next
+// Reset; those mapped during a run (by helpers) are unmapped when the
+// next run starts, so repeated runs do not pile them up.
 func (m *Machine) Map(r *Region) uint64 {
+	return m.mapRegion(r, m.state != idle)
+}
+
+func (m *Machine) mapRegion(r *Region, runScoped bool) uint64 {
 	if uint64(len(r.Data)) >= 1<<regionShift {
 		panic("vm: region larger than 4 GiB")
 	}
-	m.mem = append(m.mem, makeRegion(r))
-	m.win = append(m.win, m.mem[len(m.mem)-1].window())
-	return uint64(len(m.mem)-1) << regionShift
+	g := makeRegion(r)
+	var id int
+	if n := len(m.free); n > 0 && runScoped { // reuse an unmapped slot
+		id, m.free = m.free[n-1], m.free[:n-1]
+		m.mem[id], m.win[id] = g, g.window()
+	} else {
+		id = len(m.mem)
+		m.mem = append(m.mem, g)
+		m.win = append(m.win, g.window())
+	}
+	if runScoped {
+		m.runRegions = append(m.runRegions, id)
+	}
+	return uint64(id) << regionShift
+}
+
+// Unmap removes the region at base (an address Map returned) from the
+// address space: later accesses fault with ErrUnmapped, and a later Map
+// may reuse its addresses. Helpers use it for memory whose life ends
+// within a run, such as a ring buffer record once submitted. The regions
+// New maps (stack, maps) cannot be unmapped.
+func (m *Machine) Unmap(base uint64) {
+	id := base >> regionShift
+	if uint32(base) != 0 || id < uint64(m.fixed) || id >= uint64(len(m.mem)) || m.mem[id].gone {
+		return
+	}
+	m.mem[id] = region{desc: &Region{Name: m.mem[id].desc.Name}, gone: true}
+	m.win[id] = window{}
+	m.free = append(m.free, int(id))
 }
 
 // SetWindow moves the accessible window of the region at base, as
@@ -108,7 +151,7 @@ func (m *Machine) SetWindow(base uint64, lo, hi uint32) {
 // RegionAt returns the region containing addr and the offset of addr in it.
 func (m *Machine) RegionAt(addr uint64) (*Region, uint32, bool) {
 	id := addr >> regionShift
-	if id == 0 || id >= uint64(len(m.mem)) {
+	if id == 0 || id >= uint64(len(m.mem)) || m.mem[id].gone {
 		return nil, 0, false
 	}
 	return m.mem[id].desc, uint32(addr), true
@@ -206,6 +249,9 @@ func (m *Machine) accessError(addr uint64, n uint32, write bool) error {
 	}
 	g := &m.mem[id]
 	off := uint32(addr)
+	if g.gone {
+		return m.fault(ErrUnmapped, addr, n, g.desc.Name+" was released")
+	}
 	if write && g.whi == 0 && g.hi != 0 {
 		return m.fault(ErrReadOnly, addr, n, "")
 	}
@@ -263,6 +309,19 @@ func putN(b []byte, v uint64) {
 	}
 }
 
+// Name implements hooks.Namer: the region's Field name of the size bytes
+// at addr, "" if it has none.
+func (m *Machine) Name(addr uint64, size int) string {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) || id == stackRegion {
+		return ""
+	}
+	if f := m.mem[id].desc.Field; f != nil {
+		return f(uint32(addr), size)
+	}
+	return ""
+}
+
 // Describe names the memory at addr for traces: "fp-16", "pkt+14",
 // "ctx xdp_md.data", "map counters[3]+8".
 func (m *Machine) Describe(addr uint64) string {
@@ -275,6 +334,9 @@ func (m *Machine) Describe(addr uint64) string {
 	}
 	g := &m.mem[id]
 	off := uint32(addr)
+	if g.gone {
+		return fmt.Sprintf("released %s+%d", g.desc.Name, off)
+	}
 	if id == stackRegion {
 		return fmt.Sprintf("fp%+d", int64(addr)-int64(m.fp))
 	}
@@ -285,4 +347,22 @@ func (m *Machine) Describe(addr uint64) string {
 		return g.desc.Name
 	}
 	return fmt.Sprintf("%s+%d", g.desc.Name, off)
+}
+
+// Locate is Describe's structured form: the kind and name of the region at
+// addr and the offset of addr in it (see hooks.Region).
+func (m *Machine) Locate(addr uint64) hooks.Region {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) {
+		return hooks.Region{Offset: int64(addr)}
+	}
+	if id == stackRegion {
+		return hooks.Region{Kind: hooks.RegionStack, Name: "stack", Offset: int64(addr) - int64(m.fp)}
+	}
+	d := m.mem[id].desc
+	r := hooks.Region{Kind: d.Kind, Name: d.Name, Offset: int64(uint32(addr)) - int64(d.Origin)}
+	if d.Kind == hooks.RegionMapValue || d.Kind == hooks.RegionGlobal {
+		r.Name = strings.TrimPrefix(d.Name, "map ")
+	}
+	return r
 }

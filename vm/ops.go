@@ -12,7 +12,7 @@ type op uint16
 const recorded op = 0x100
 
 const (
-	opInvalid op = iota // never produced by a successful decode
+	_ op = iota // 0, invalid: never produced by a successful decode
 
 	// 64-bit ALU, immediate and register forms.
 	opAdd64K

@@ -79,9 +79,12 @@ func (p *Program) Line(pc int) *isa.Line {
 
 // Load decodes and validates little-endian bytecode.
 func Load(name string, code []byte) (*Program, error) {
+	if len(code)%isa.SlotSize != 0 {
+		return nil, &LoadError{PC: -1, Err: ErrBytecodeLength, Msg: fmt.Sprintf("%d bytes", len(code))}
+	}
 	insns, err := isa.Decode(code)
 	if err != nil {
-		return nil, err
+		return nil, &LoadError{PC: -1, Err: ErrBytecodeLength, Msg: err.Error()}
 	}
 	return NewProgram(name, insns)
 }
@@ -109,7 +112,7 @@ func FromInstructions(name string, insns asm.Instructions) (*Program, error) {
 // NewProgram validates raw slots and decodes them for the interpreter.
 func NewProgram(name string, insns []isa.Insn) (*Program, error) {
 	if len(insns) == 0 {
-		return nil, ErrEmptyProgram
+		return nil, &LoadError{PC: -1, Err: ErrEmptyProgram}
 	}
 	p := &Program{Name: name, Insns: insns, code: make([]insn, len(insns))}
 	seen := map[int32]bool{}

@@ -26,14 +26,32 @@ type hookSet struct {
 	mapOp  hooks.MapHook
 	output hooks.OutputHook
 	pcs    hooks.PCHook
-	traced bool // step or access hooks: run the trap code
+	traced bool   // step or access hooks: run the trap code
+	gen    uint32 // counts Attach calls, so a run sees hooks attached during it
 }
 
 // Attach installs h, replacing any hook attached before; h may implement any
 // of the interfaces of package hooks (combine several with hooks.Multi).
-// Attach(nil) detaches. It must not be called while a run is in progress.
-func (m *Machine) Attach(h any) {
-	var s hookSet
+// Attach(nil) detaches. During a run it may be called only from a hook or
+// an alarm (see SetAlarm), on the run's goroutine: the run goes on under
+// the new hooks from the next instruction (a debugger runs untraced to a
+// point, then traced). A PC hook must not be attached or detached during
+// a run.
+//
+// Attach refuses, with an error wrapping ErrNotAHook and leaving the hooks
+// as they were, a value that would miss events it looks meant for: one
+// that implements no hook interface (a T whose methods have *T receivers),
+// or has a method named like a hook method with another signature
+// (Access(hooks.Access)). A compile-time assertion catches both earlier:
+//
+//	var _ hooks.AccessHook = (*myHook)(nil)
+func (m *Machine) Attach(h any) error {
+	if h != nil {
+		if err := checkHook(h); err != nil {
+			return err
+		}
+	}
+	s := hookSet{gen: m.hooks.gen + 1}
 	s.step, _ = h.(hooks.StepHook)
 	s.access, _ = h.(hooks.AccessHook)
 	s.helper, _ = h.(hooks.HelperHook)
@@ -44,6 +62,10 @@ func (m *Machine) Attach(h any) {
 	s.pcs, _ = h.(hooks.PCHook)
 	s.traced = s.step != nil || s.access != nil
 	m.hooks = s
+	if m.state == running { // what the old hooks planned is not the new ones'
+		m.trace.pending, m.trace.plan.active = false, false
+	}
+	return nil
 }
 
 // traceState is the per-run state of tracing and pausing; its events are
@@ -66,8 +88,6 @@ type traceState struct {
 	helperEv hooks.HelperCall
 	callEv   hooks.CallEvent
 	runEv    hooks.Run
-	mapEv    hooks.MapOp
-	outEv    hooks.Output
 
 	// helperWrites are the spans helpers asked to write during the calls
 	// in progress, reported when each call returns.
@@ -290,7 +310,7 @@ func (m *Machine) flushAfter() hooks.Action {
 		t.plan.active = false
 		ev := &t.accessEv
 		p := &t.plan
-		*ev = hooks.Access{PC: t.pendPC, Kind: p.kind, Addr: p.addr, Size: p.size, Old: p.old, M: m}
+		*ev = hooks.Access{PC: t.pendPC, Kind: p.kind, Addr: p.addr, Size: p.size, Old: p.old, Region: m.Locate(p.addr), M: m}
 		if p.kind == hooks.Load {
 			ev.Value = m.regs[p.dst]
 		} else {
@@ -351,7 +371,7 @@ func (m *Machine) reportHelperWrites(from int) {
 
 func (m *Machine) helperEventAccess(kind hooks.AccessKind, addr uint64, b []byte, old uint64) {
 	ev := &m.trace.accessEv
-	*ev = hooks.Access{PC: m.pc, Kind: kind, Addr: addr, Size: len(b), Helper: m.curHelper, M: m}
+	*ev = hooks.Access{PC: m.pc, Kind: kind, Addr: addr, Size: len(b), Helper: m.curHelper, Region: m.Locate(addr), M: m}
 	if scalarSize(len(b)) {
 		ev.Value, ev.Old = getN(b), old
 	} else {

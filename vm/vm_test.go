@@ -62,7 +62,7 @@ func TestLoadRejects(t *testing.T) {
 		pc    int
 		want  error
 	}{
-		{"empty", nil, 0, vm.ErrEmptyProgram},
+		{"empty", nil, -1, vm.ErrEmptyProgram},
 		{"unknown opcode", []isa.Insn{i(0xff, 0, 0, 0, 0), i(exit, 0, 0, 0, 0)}, 0, vm.ErrUnknownOpcode},
 		{"ALU K with src set", []isa.Insn{i(movK, 0, 1, 0, 0), i(exit, 0, 0, 0, 0)}, 0, vm.ErrReservedField},
 		{"ALU X with imm set", []isa.Insn{i(movX, 0, 1, 0, 5), i(exit, 0, 0, 0, 0)}, 0, vm.ErrReservedField},
@@ -90,12 +90,30 @@ func TestLoadRejects(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 			var le *vm.LoadError
-			if tt.want != vm.ErrEmptyProgram {
-				if !errors.As(err, &le) || le.PC != tt.pc {
-					t.Fatalf("err = %#v, want a LoadError at pc %d", err, tt.pc)
-				}
+			if !errors.As(err, &le) || le.PC != tt.pc {
+				t.Fatalf("err = %#v, want a LoadError at pc %d", err, tt.pc)
 			}
 		})
+	}
+}
+
+// TestLoadBytecodeErrors: bytecode that is not a whole number of
+// instructions, or none, is a *LoadError like any other refusal.
+func TestLoadBytecodeErrors(t *testing.T) {
+	for _, tt := range []struct {
+		code []byte
+		want error
+		text string
+	}{
+		{[]byte{1, 2, 3}, vm.ErrBytecodeLength, "bytecode length is not a multiple of 8: 3 bytes"},
+		{make([]byte, 17), vm.ErrBytecodeLength, "bytecode length is not a multiple of 8: 17 bytes"},
+		{nil, vm.ErrEmptyProgram, "empty program"},
+	} {
+		_, err := vm.Load("bad", tt.code)
+		var le *vm.LoadError
+		if !errors.As(err, &le) || !errors.Is(err, tt.want) || le.PC != -1 || err.Error() != tt.text {
+			t.Errorf("Load(%d bytes) = %#v (%v), want a *LoadError %q", len(tt.code), err, err, tt.text)
+		}
 	}
 }
 

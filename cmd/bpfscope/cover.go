@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/bpfscope/bpfscope/helpers"
@@ -108,12 +107,16 @@ run instruction; a branch is a conditional jump, taken or not.
 `
 
 func cmdCover(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicCover(e, args)
+	}
 	fs := flag.NewFlagSet("cover", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), coverUsage); fs.PrintDefaults() }
 	var in inputFlags
 	in.register(fs)
 	out := fs.String("o", "bpfscope.lcov", "write the lcov tracefile to `FILE` (- for stdout)")
-	srcDir := fs.String("source-dir", "", "directory of the C sources, for the lcov SF paths (default: the object's directory, or examples/progs for the bundled example)")
+	var src sourceDir
+	src.register(fs)
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return err
@@ -127,14 +130,8 @@ func cmdCover(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir := *srcDir
-	if dir == "" {
-		dir = filepath.Dir(p.objPath)
-		if p.bundled {
-			dir = filepath.Join("examples", "progs")
-		}
-	}
-	report := cov.report(dir)
+	src.defaultFor(p)
+	report := cov.report(&src)
 	if *out == "-" {
 		return report.writeLcov(e.stdout, p.name)
 	}
@@ -221,7 +218,7 @@ type coverReport struct {
 	paths    map[string]string // file -> SF path
 }
 
-func (c *coverage) report(dir string) *coverReport {
+func (c *coverage) report(src *sourceDir) *coverReport {
 	r := &coverReport{files: map[string]map[int]uint64{}, branches: map[string][]branch{}, paths: map[string]string{}}
 	names := make([]string, 0, len(c.progs))
 	for n := range c.progs {
@@ -263,7 +260,7 @@ func (c *coverage) report(dir string) *coverReport {
 			if lines == nil {
 				lines = map[int]uint64{}
 				r.files[l.File] = lines
-				r.paths[l.File] = sourcePath(dir, l.File)
+				r.paths[l.File] = src.resolve(l.File)
 			}
 			lines[l.Line] = max(lines[l.Line], pc.count[i])
 			if fc != nil {
@@ -297,20 +294,6 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// sourcePath is the SF path of a source file: where it is found, or its
-// name as BTF gives it.
-func sourcePath(dir, file string) string {
-	if filepath.IsAbs(file) {
-		return file
-	}
-	if p := filepath.Join(dir, file); dir != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return file
 }
 
 // writeLcov writes the lcov tracefile format geninfo produces

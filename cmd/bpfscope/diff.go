@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/exporters/tracefile"
 	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/cilium/ebpf/btf"
 )
 
 const diffUsage = `usage: bpfscope diff [--context N] A B
@@ -26,7 +29,8 @@ first instruction whose values differ instead. Then a summary: instructions
 executed, result, helper calls and map operations that differ, and source
 lines only one run reached.
 
-Exit status is 0 when the traces are identical, 1 when they differ.
+Exit status is 0 when the traces are identical, 1 when they differ and 2
+when they cannot be compared (a file missing or damaged), as diff(1).
 
 `
 
@@ -62,7 +66,7 @@ func cmdDiff(e *env, args []string) error {
 	for i, name := range pos {
 		t, err := readTrace(name)
 		if err != nil {
-			return err
+			return &statusError{code: 2, err: err}
 		}
 		sides[i] = newDiffSide([]string{"A", "B"}[i], name, t)
 	}
@@ -244,7 +248,7 @@ func valueDiff(w io.Writer, a, b *diffSide, context int) bool {
 		if i < len(s.t.Events) {
 			ev = s.t.Events[i]
 		}
-		fmt.Fprintf(w, "  %s %s\n", s.label, eventText(ev))
+		fmt.Fprintf(w, "  %s %s\n", s.label, eventText(s.t, ev))
 	}
 	if k >= 0 {
 		fmt.Fprintln(w)
@@ -336,33 +340,31 @@ func minusMulti(a, b []keyed) []keyed {
 }
 
 // eventTexts lists the helper calls or map operations of a run. Helper
-// calls are alike when made at the same pc with the same result: the
-// registers past a helper's arguments hold leftovers, which the events
-// cannot tell from arguments.
+// calls are alike when made at the same pc with the same arguments (as
+// many as the helper takes: the registers past them hold leftovers) and
+// the same result.
 func eventTexts(t *tracefile.Trace, k hooks.Kind) []keyed {
 	var out []keyed
 	for _, r := range t.Events {
 		if r.Kind != k {
 			continue
 		}
-		e := keyed{eventText(r), eventText(r)}
-		if k == hooks.KindHelper {
-			e.key = fmt.Sprintf("%d %s %#x %v", r.Helper.PC, r.Helper.Name, r.Helper.Ret, r.Helper.Err)
-		}
-		out = append(out, e)
+		s := eventText(t, r)
+		out = append(out, keyed{s, s})
 	}
 	return out
 }
 
-// eventText describes an event in a line, with memory by name.
-func eventText(r *hooks.Record) string {
+// eventText describes an event of t in a line, with memory by name and map
+// keys and values decoded by their BTF, when t has it.
+func eventText(t *tracefile.Trace, r *hooks.Record) string {
 	if r == nil {
 		return "(no more events)"
 	}
 	switch r.Kind {
 	case hooks.KindAccess:
 		a := &r.Access
-		s := fmt.Sprintf("pc %d: %s u%d %s", a.PC, a.Kind, a.Size*8, a.Where())
+		s := fmt.Sprintf("pc %d: %s u%d %s", a.PC, a.Kind, a.Size*8, text.AppendWhere(nil, a.Where(), text.Name(a)))
 		switch {
 		case a.Bytes != nil:
 			return s + " = " + hex.EncodeToString(a.Bytes)
@@ -372,13 +374,9 @@ func eventText(r *hooks.Record) string {
 		return fmt.Sprintf("%s: %#x -> %#x", s, a.Old, a.Value)
 	case hooks.KindHelper:
 		h := &r.Helper
-		n := len(h.Args)
-		for n > 0 && h.Args[n-1] == 0 {
-			n--
-		}
-		args := make([]string, n)
-		for i := range n {
-			args[i] = fmt.Sprintf("%#x", h.Args[i])
+		args := make([]string, 0, len(h.Args))
+		for _, a := range h.Arguments() { // the registers past them are dead
+			args = append(args, fmt.Sprintf("%#x", a))
 		}
 		if h.Err != nil {
 			return fmt.Sprintf("pc %d: %s(%s) failed: %v", h.PC, h.Name, strings.Join(args, ", "), h.Err)
@@ -387,14 +385,15 @@ func eventText(r *hooks.Record) string {
 	case hooks.KindMapOp:
 		m := &r.MapOp
 		s := fmt.Sprintf("pc %d: map %s %s", m.PC, m.Map, m.Op)
+		kt, vt := traceMapTypes(t, m.Map)
 		if m.Key != nil {
-			s += " key=" + hex.EncodeToString(m.Key)
+			s += " key=" + string(btfvalue.AppendTextOrHex(nil, kt, m.Key))
 		}
 		if m.Op == hooks.MapLookup {
 			s += map[bool]string{true: " hit", false: " miss"}[m.Hit]
 		}
 		if m.Value != nil {
-			s += " value=" + hex.EncodeToString(m.Value)
+			s += " value=" + string(btfvalue.AppendTextOrHex(nil, vt, m.Value))
 		}
 		if m.Errno != 0 {
 			s += fmt.Sprintf(" errno=%d", m.Errno)
@@ -402,6 +401,20 @@ func eventText(r *hooks.Record) string {
 		return s
 	}
 	return describeRecord(r)
+}
+
+// traceMapTypes returns the BTF of the keys and values of t's map name.
+func traceMapTypes(t *tracefile.Trace, name string) (key, value btf.Type) {
+	if t == nil || t.Capture == nil {
+		return nil, nil
+	}
+	for _, m := range t.Capture.Maps {
+		if m.Name() == name {
+			s := m.Spec()
+			return s.Key, s.Value
+		}
+	}
+	return nil, nil
 }
 
 func countSteps(evs []*hooks.Record) int {

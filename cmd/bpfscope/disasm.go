@@ -11,11 +11,13 @@ import (
 func cmdDisasm(e *env, args []string) error {
 	fs := flag.NewFlagSet("disasm", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: bpfscope disasm [--prog NAME] [--type TYPE] [PROG.o|PROG.bin]\n\nPrints a program in kernel (verifier log) syntax, with function names and\nthe C source line each instruction came from.")
+		fmt.Fprintln(fs.Output(), "usage: bpfscope disasm [--prog NAME] [--type TYPE] [--source-dir DIR] [PROG.o|PROG.bin]\n\nPrints a program in kernel (verifier log) syntax, with function names and\nthe C source line each instruction came from.")
 		fs.PrintDefaults()
 	}
 	var in inputFlags
-	in.register(fs)
+	in.registerProgram(fs)
+	var srcDir sourceDir
+	srcDir.register(fs)
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return err
@@ -24,6 +26,7 @@ func cmdDisasm(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	srcDir.defaultFor(p)
 	inst, err := p.instantiate(nil, nil)
 	if err != nil {
 		return err
@@ -42,7 +45,7 @@ func cmdDisasm(e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "\n%s:\n", f)
 		}
 		if src := prog.Line(pc); src != nil && (last == nil || *src != *last) {
-			fmt.Fprintf(e.stdout, "; %s:%d: %s\n", src.File, src.Line, src.Text)
+			fmt.Fprintf(e.stdout, "; %s:%d: %s\n", srcDir.resolve(src.File), src.Line, src.Text)
 			last = src
 		}
 		fmt.Fprintln(e.stdout, l)

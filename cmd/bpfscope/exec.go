@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/testrun"
-	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 )
 
@@ -38,7 +36,7 @@ func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet
 	if in.run == nil {
 		in.run = testrun.NewRunner(in.m, typ) // reuses the context where it can
 	}
-	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx})
+	res, err := in.run.Run(testrun.Options{Data: pk.Data, Ctx: ctxIn, Repeat: repeat, Context: ctx, WantCtxOut: in.ctxOut})
 	r := &result{Packet: pk, Err: err}
 	if res != nil {
 		r.Retval, r.DataOut, r.CtxOut, r.Insns = res.Retval, res.DataOut, res.CtxOut, res.Insns
@@ -49,13 +47,4 @@ func (in *instance) execute(ctx context.Context, typ ebpf.ProgramType, pk packet
 	st := in.hs.State(in.m)
 	r.Redirect, r.Printk = st.Redirect, st.Printk
 	return r
-}
-
-// faultPC returns the pc of a run error, or -1.
-func faultPC(err error) int {
-	var re *vm.RunError
-	if errors.As(err, &re) {
-		return re.PC
-	}
-	return -1
 }

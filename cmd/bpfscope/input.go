@@ -44,8 +44,7 @@ type inputFlags struct {
 }
 
 func (in *inputFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&in.prog, "prog", "", "program `NAME` or section of the object (default: its only or first program)")
-	fs.StringVar(&in.typ, "type", "", "program `TYPE` of raw bytecode: xdp, tc, socket, ... (default xdp)")
+	in.registerProgram(fs)
 	fs.StringVar(&in.dataIn, "data-in", "", "run on the packet in `FILE` (data_in; - for stdin)")
 	fs.StringVar(&in.ctxIn, "ctx-in", "", "pass the context structure in `FILE` (ctx_in)")
 	fs.StringVar(&in.pcap, "pcap", "", "run on every packet of the pcap or pcapng `FILE`, in order")
@@ -60,6 +59,13 @@ func (in *inputFlags) register(fs *flag.FlagSet) {
 	})
 }
 
+// registerProgram registers only the flags that choose the program, for
+// commands that do not run it.
+func (in *inputFlags) registerProgram(fs *flag.FlagSet) {
+	fs.StringVar(&in.prog, "prog", "", "program `NAME` or section of the object (default: its only or first program)")
+	fs.StringVar(&in.typ, "type", "", "program `TYPE` of raw bytecode: xdp, tc, socket, ... (default xdp)")
+}
+
 // program is a loaded program with what is needed to build machines for
 // it: each worker and each kernel comparison loads its own copy.
 type program struct {
@@ -72,9 +78,15 @@ type program struct {
 	bundled bool
 	mapSets []string
 	mapMem  uint64 // --max-map-memory
+	// ctxOut: the runs pass a ctx_out buffer (run --ctx-out), which
+	// changes what test_run builds when there is no ctx_in.
+	ctxOut bool
 	// first is the collection load made, handed to the first caller of
 	// collection so the object is not loaded twice.
 	first *loader.Collection
+	// captureFile is --pcap: a bpfscope capture's first map snapshot
+	// seeds the maps.
+	captureFile string
 }
 
 // load reads the program named by args (at most one), or the bundled
@@ -83,7 +95,7 @@ func (in *inputFlags) load(args []string) (*program, error) {
 	if len(args) > 1 {
 		return nil, fmt.Errorf("one program expected, got %d arguments: %s", len(args), strings.Join(args, " "))
 	}
-	p := &program{mapSets: in.mapSets, mapMem: in.mapMem}
+	p := &program{mapSets: in.mapSets, captureFile: in.pcap, mapMem: in.mapMem}
 	if len(args) == 0 {
 		b, err := fs.ReadFile(examples.Progs, defaultObject)
 		if err != nil {
@@ -114,6 +126,11 @@ func (in *inputFlags) load(args []string) (*program, error) {
 				name = strings.TrimSuffix(p.label, filepath.Ext(p.label))
 			}
 			if p.raw, err = loader.Raw(name, b, typ); err != nil {
+				var le *vm.LoadError
+				if errors.As(err, &le) && le.PC <= 0 {
+					// Not one instruction makes sense: the file is something else.
+					return nil, fmt.Errorf("%s: not an ELF object or raw bytecode (%v)", p.label, le)
+				}
 				return nil, fmt.Errorf("%s: %w", p.label, err)
 			}
 			p.name, p.typ = p.raw.Name, typ
@@ -198,6 +215,9 @@ func (p *program) collection() (*loader.Collection, error) {
 		}
 		return nil, err
 	}
+	if err := seedFromCapture(c, p.captureFile); err != nil {
+		return nil, err
+	}
 	for _, s := range p.mapSets {
 		if err := setMap(c, s); err != nil {
 			return nil, err
@@ -218,11 +238,12 @@ func kernelTypes() *btf.Spec {
 
 // instance is one machine bound to the program, with its own helpers.
 type instance struct {
-	m    *vm.Machine
-	run  *testrun.Runner // created by execute, for the program's type
-	hs   *helpers.Set
-	coll *loader.Collection // nil for raw bytecode
-	prog *vm.Program
+	m      *vm.Machine
+	run    *testrun.Runner // created by execute, for the program's type
+	hs     *helpers.Set
+	coll   *loader.Collection // nil for raw bytecode
+	prog   *vm.Program
+	ctxOut bool // see program.ctxOut
 }
 
 // instantiate builds a machine for p on a fresh copy of its maps (or on
@@ -234,7 +255,7 @@ func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instan
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.label, err)
 		}
-		return &instance{m: m, hs: hs, prog: p.raw.Prog}, nil
+		return &instance{m: m, hs: hs, prog: p.raw.Prog, ctxOut: p.ctxOut}, nil
 	}
 	if coll == nil {
 		var err error
@@ -246,7 +267,7 @@ func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instan
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.label, err)
 	}
-	return &instance{m: m, hs: hs, coll: coll, prog: coll.Programs[p.name].Prog}, nil
+	return &instance{m: m, hs: hs, coll: coll, prog: coll.Programs[p.name].Prog, ctxOut: p.ctxOut}, nil
 }
 
 // writableMaps reports whether runs of p can change state a later run

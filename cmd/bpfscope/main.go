@@ -14,6 +14,8 @@
 //	bpfscope profile [flags] [PROG.o]            instruction profile (pprof, Perfetto)
 //	bpfscope verify  [flags] PROG.o              compare with the kernel
 //	bpfscope disasm  [flags] [PROG.o|PROG.bin]   disassemble with source lines
+//	bpfscope capture [flags] -o FILE TARGET      record a running program's runs
+//	bpfscope version                             module version and build
 //
 // With no program, run, trace, cover and profile use the bundled example:
 // xdp_firewall.o over a small capture (see package examples), with the
@@ -27,6 +29,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand. Its run function parses args itself and
@@ -57,6 +60,9 @@ func init() {
 		"profile": {"instruction profile as pprof, spans as Chrome trace JSON", cmdProfile},
 		"verify":  {"run packets in bpfscope and in the kernel and compare", cmdVerify},
 		"disasm":  {"disassemble a program in kernel syntax with source lines", cmdDisasm},
+		"debug":   {"debug a program interactively, forwards and backwards (gdb commands)", cmdDebug},
+		"capture": {"record what a program running in the kernel saw and did (pcapng)", cmdCapture},
+		"version": {"print the module version and how this binary was built", cmdVersion},
 	}
 }
 
@@ -71,12 +77,16 @@ var errSilent = errors.New("failed")
 // run executes one command line and returns the exit status: 0 on
 // success, 1 when the command failed, 2 for usage errors.
 func run(args []string, e *env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(e.stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(e.stdout) // asked for: stdout, so that it pages
 		return 0
+	case "-version", "--version":
+		args = []string{"version"}
 	}
 	c, ok := commands[args[0]]
 	if !ok {
@@ -95,9 +105,24 @@ func run(args []string, e *env) int {
 	case errors.Is(err, errSilent):
 		return 1
 	}
+	code := 1
+	var st *statusError
+	if errors.As(err, &st) {
+		code, err = st.code, st.err
+	}
 	fmt.Fprintf(e.stderr, "bpfscope %s: %v\n", args[0], err)
-	return 1
+	return code
 }
+
+// statusError is an error with the exit status it calls for, where a
+// command's status means more than failure (diff: 1 differ, 2 trouble).
+type statusError struct {
+	code int
+	err  error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: bpfscope COMMAND [flags] [args]")
@@ -111,9 +136,14 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
+	n := len(bundledDefault)
 	fmt.Fprintln(w, "Run 'bpfscope COMMAND -h' for the flags of a command. Without a program,")
-	fmt.Fprintln(w, "run, trace, cover and profile use the bundled xdp_firewall example and capture.")
+	fmt.Fprintf(w, "%s and %s use the bundled xdp_firewall example and capture.\n", strings.Join(bundledDefault[:n-1], ", "), bundledDefault[n-1])
 }
+
+// bundledDefault lists the commands that run the bundled example when
+// given no program.
+var bundledDefault = []string{"run", "trace", "cover", "profile", "verify", "disasm"}
 
 // errUsage marks a command line error; the flag package has printed it.
 var errUsage = errors.New("usage")
@@ -123,6 +153,14 @@ var errUsage = errors.New("usage")
 // ("bpfscope run prog.o --pcap in.pcap"), as in bpftool.
 func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(e.stderr)
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(e.stdout) // asked for: stdout, exit 0
+		}
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -16,9 +16,9 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// readCapture reads every packet of a pcap or pcapng image, as run --pcap
+// readPackets reads every packet of a pcap or pcapng image, as run --pcap
 // does, and returns how many it read and the error that ended it.
-func readCapture(b []byte) (int, error) {
+func readPackets(b []byte) (int, error) {
 	c, err := openCapture(io.NopCloser(bytes.NewReader(b)), "fuzz")
 	if err != nil {
 		return 0, err
@@ -75,7 +75,7 @@ func FuzzCapture(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		watchdog.Run(t, watchdog.Limits{Wall: 2 * time.Second, Alloc: 16<<20 + 64*uint64(len(b))}, func() {
-			readCapture(b)
+			readPackets(b)
 		})
 	})
 }
@@ -108,7 +108,7 @@ func TestHostileCapture(t *testing.T) {
 		var ms0, ms1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
-		n, err := readCapture(b)
+		n, err := readPackets(b)
 		runtime.ReadMemStats(&ms1)
 		if err == nil || n != 0 {
 			t.Errorf("%s: %d packets, error %v; want an error", name, n, err)

@@ -19,7 +19,6 @@ import (
 // calls), and optionally collects spans for a Chrome trace.
 type profiler struct {
 	progs  map[string]*vm.Program
-	prog   string
 	stack  []int // call-site pcs, outermost first
 	counts map[sampleKey]int64
 	stacks map[string][]int // interned call stacks by key
@@ -102,7 +101,7 @@ func (p *profiler) Exit(ev *hooks.Run) {
 
 // build makes the pprof profile: one location per (program, pc) with its
 // source line and function, one sample per distinct call stack and pc.
-func (p *profiler) build() *profile.Profile {
+func (p *profiler) build(src *sourceDir) *profile.Profile {
 	prof := &profile.Profile{
 		SampleType: []*profile.ValueType{{Type: "instructions", Unit: "count"}},
 		PeriodType: &profile.ValueType{Type: "instructions", Unit: "count"},
@@ -126,7 +125,7 @@ func (p *profiler) build() *profile.Profile {
 				name = f
 			}
 			if l := vp.Line(pc); l != nil {
-				file, line = l.File, l.Line
+				file, line = src.resolve(l.File), l.Line
 			}
 			for _, f := range vp.Funcs {
 				if f.Name == name {
@@ -242,6 +241,9 @@ instructions (1us = 1 instruction).
 `
 
 func cmdProfile(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicProfile(e, args)
+	}
 	fs := flag.NewFlagSet("profile", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), profileUsage); fs.PrintDefaults() }
 	var in inputFlags
@@ -249,6 +251,8 @@ func cmdProfile(e *env, args []string) error {
 	out := fs.String("o", "bpfscope.pprof", "write the pprof profile to `FILE`")
 	perfetto := fs.String("perfetto", "", "write Chrome trace JSON to `FILE`")
 	top := fs.Int("top", 10, "print the `N` most executed source lines")
+	var src sourceDir
+	src.register(fs)
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return err
@@ -272,7 +276,8 @@ func cmdProfile(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	prof := pr.build()
+	src.defaultFor(p)
+	prof := pr.build(&src)
 	if err := prof.CheckValid(); err != nil {
 		return err
 	}

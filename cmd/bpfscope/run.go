@@ -21,6 +21,9 @@ import (
 
 const runUsage = `usage: bpfscope run [flags] [PROG.o|PROG.bin]
 
+Classic BPF filters (tcpdump expressions, socket filters, seccomp policies)
+run with --cbpf, --cbpf-expr or --seccomp: see 'bpfscope run --cbpf x -h'.
+
 Runs a program as BPF_PROG_TEST_RUN does (like 'bpftool prog run'): on one
 packet (--data-in), or on every packet of a capture (--pcap) in order, with
 map state carried from packet to packet as in the kernel. Prints the verdict
@@ -41,6 +44,9 @@ before the damage are still run and reported).
 `
 
 func cmdRun(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicRun(e, args, false)
+	}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
 	var in inputFlags
@@ -73,6 +79,13 @@ func cmdRun(e *env, args []string) error {
 		return errors.New("--data-out and --ctx-out need a single packet (--data-in); use --pcap-out for captures")
 	}
 
+	if *ctxOut != "" {
+		// As a ctx_out buffer given to BPF_PROG_TEST_RUN does.
+		p.ctxOut = true
+		if p.typ == ebpf.XDP && ctxIn == nil {
+			fmt.Fprintln(e.stderr, "bpfscope run: note: --ctx-out without --ctx-in: as in the kernel, the run starts from a zeroed xdp_md, whose data_end 0 puts the whole frame in fragments (give --ctx-in to set data_end)")
+		}
+	}
 	coll, err := p.collection()
 	if err != nil {
 		return err

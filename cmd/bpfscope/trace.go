@@ -22,6 +22,9 @@ import (
 
 const traceUsage = `usage: bpfscope trace [flags] [PROG.o|PROG.bin]
 
+Classic BPF filters (tcpdump expressions, socket filters, seccomp policies)
+run with --cbpf, --cbpf-expr or --seccomp: see 'bpfscope trace --cbpf x -h'.
+
 Runs a program like 'bpfscope run' (same inputs; packets always run in
 order on one machine) and prints what every instruction did: registers it
 changed, memory it touched by region name, helper calls, map operations,
@@ -39,6 +42,8 @@ before its extension) for 'bpfscope dump', 'replay' and 'diff'.
 // traceFlags select and shape what trace prints.
 type traceFlags struct {
 	format   string
+	locals   bool // DWARF variable names in the text trace
+	raw      bool // no names at all
 	record   string
 	packets  string
 	funcs    string
@@ -46,21 +51,28 @@ type traceFlags struct {
 	pcs      string
 	flight   int
 	flightOn string
+	quiet    bool
 }
 
 func cmdTrace(e *env, args []string) error {
+	if wantsClassic(args) {
+		return classicRun(e, args, true)
+	}
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), traceUsage); fs.PrintDefaults() }
 	var in inputFlags
 	in.register(fs)
 	var tf traceFlags
 	fs.StringVar(&tf.format, "format", "text", "output `FORMAT`: text (verifier-log style) or json (JSON Lines, docs/jsonl-schema.md)")
+	fs.BoolVar(&tf.locals, "locals", true, "name C variables next to registers and stack slots, from the object's DWARF (built with -g)")
+	fs.BoolVar(&tf.raw, "raw", false, "no names from debug info or packet dissection: regions and offsets, keys and values in hex")
 	fs.StringVar(&tf.record, "record", "", "write each traced packet's run to the trace `FILE`")
 	fs.StringVar(&tf.packets, "packet", "", "trace only packets `N` (1-based; a list such as 1,3-5)")
 	fs.StringVar(&tf.funcs, "func", "", "trace only instructions of the BPF functions `NAMES` (comma-separated)")
 	fs.StringVar(&tf.line, "line", "", "trace only instructions of source `LINE` (N or FILE:N; comma-separated N)")
 	fs.StringVar(&tf.pcs, "pc", "", "trace only instructions at pcs `A-B` (inclusive) or A")
 	fs.IntVar(&tf.flight, "flight", 0, "flight recorder: keep the last `N` events of each run and print them, each line led by the packet number and program/function, only for runs that fail or end in a --flight-on verdict")
+	fs.BoolVar(&tf.quiet, "q", false, "print nothing but errors (with --record: only write the trace files)")
 	fs.StringVar(&tf.flightOn, "flight-on", "", "`VERDICTS` that make the flight recorder print (comma-separated, e.g. XDP_ABORTED,XDP_DROP; default: failed runs and XDP_ABORTED)")
 	pos, err := parse(e, fs, args)
 	if err != nil {
@@ -106,23 +118,37 @@ func cmdTrace(e *env, args []string) error {
 	oneFile := isSingle || len(want) == 1
 
 	w := e.stdout
+	if tf.quiet {
+		w = io.Discard
+	}
 	var out interface {
 		Flush() error
 		Err() error
 	}
 	var hook any
+	var js *jsonl.Writer
 	if tf.format == "json" {
-		j := jsonl.New(w)
-		out, hook = j, j
+		js = jsonl.New(w)
+		js.Raw = tf.raw
+		out, hook = js, js
 	} else {
 		t := text.New(w)
+		t.Raw = tf.raw
+		if tf.locals && !tf.raw {
+			setLocals(t, p, coll)
+		}
 		out, hook = t, t
 		fmt.Fprintf(w, "%s: %s (%s)\n", p.label, p.name, p.typ)
-		for _, s := range p.mapSets {
-			fmt.Fprintf(w, "  map %s\n", s)
+		if tf.raw {
+			mapListing(w, nil, p.mapSets)
+		} else {
+			mapListing(w, coll, p.mapSets)
 		}
 	}
-	if sel != nil {
+	if tf.quiet {
+		hook = nil
+	}
+	if sel != nil && hook != nil {
 		hook = hooks.Filter(hook, sel)
 	}
 	var fl *flight
@@ -178,7 +204,11 @@ func cmdTrace(e *env, args []string) error {
 		if rec != nil {
 			h = hooks.Multi(h, rec)
 		}
-		r := inst.execute(ctx, p.typ, pk, ctxIn, 0, h)
+		if js != nil {
+			js.SetPacket(pk.N)
+		}
+		var ran runSeen
+		r := inst.execute(ctx, p.typ, pk, ctxIn, 0, hooks.Multi(h, &ran))
 		if rec != nil {
 			err := rec.Close()
 			if cerr := recFile.Close(); err == nil {
@@ -201,6 +231,10 @@ func cmdTrace(e *env, args []string) error {
 				continue
 			}
 			if tf.format == "json" {
+				if recs == nil {
+					printJSONError(w, pk.N, r.Err)
+					continue
+				}
 				if err := printFlightJSON(w, pk.N, names, recs); err != nil {
 					return err
 				}
@@ -214,11 +248,17 @@ func cmdTrace(e *env, args []string) error {
 				printFlightText(w, pk.N, names, recs)
 			}
 		}
+		if js != nil && r.Err != nil && !bool(ran) {
+			js.Error(r.Err) // refused input: no enter or exit says so
+		}
 		if err := out.Flush(); err != nil {
 			return err
 		}
 		if tf.format == "text" {
 			traceFooter(w, r)
+		}
+		if tf.quiet && r.Err != nil {
+			fmt.Fprintf(e.stderr, "bpfscope trace: packet %d: %v\n", pk.N, r.Err)
 		}
 	}
 	if err := out.Flush(); err != nil {
@@ -231,6 +271,21 @@ func cmdTrace(e *env, args []string) error {
 		return errSilent
 	}
 	return nil
+}
+
+// runSeen records whether a run started: test_run refuses some inputs
+// before the program runs.
+type runSeen bool
+
+func (r *runSeen) Enter(*hooks.Run) { *r = true }
+func (r *runSeen) Exit(*hooks.Run)  {}
+
+// printJSONError writes the "error" event of a packet that did not run.
+func printJSONError(w io.Writer, n int, err error) {
+	j := jsonl.New(w)
+	j.SetPacket(n)
+	j.Error(err)
+	j.Flush()
 }
 
 // ctx_ builds a test-run input; the name avoids the package ctx.

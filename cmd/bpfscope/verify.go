@@ -37,9 +37,15 @@ func cmdVerify(e *env, args []string) error {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), verifyUsage); fs.PrintDefaults() }
 	var in inputFlags
 	in.register(fs)
+	capFile := fs.String("capture", "", "replay the runs of the bpfscope capture `FILE` and compare with what the kernel did (see 'bpfscope capture')")
+	force := fs.Bool("force", false, "with --capture: replay even when the object's program tag differs from the captured program's")
+	traceLines := fs.Int("trace-lines", 60, "with --capture: print the last `N` lines of the first differing run's trace (0: all)")
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return err
+	}
+	if *capFile != "" {
+		return verifyCapture(e, &in, pos, *capFile, *force, traceLines)
 	}
 	p, err := in.load(pos)
 	if err != nil {

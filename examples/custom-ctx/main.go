@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/testrun"
 	"github.com/bpfscope/bpfscope/vm"
@@ -32,7 +33,7 @@ func (counterProvider) New(m *vm.Machine, in ctx.Input) (ctx.Instance, error) {
 	}
 	c := &counter{data: append([]byte(nil), in.Ctx...)}
 	// The struct is plain memory, named for traces: "counter.value".
-	c.addr = m.Map(&vm.Region{Name: "counter", Data: c.data, Describe: func(off uint32) string {
+	c.addr = m.Map(&vm.Region{Name: "counter", Data: c.data, Kind: hooks.RegionCtx, Describe: func(off uint32) string {
 		if off < 8 {
 			return fmt.Sprintf("ctx counter.value+%d", off)
 		}

@@ -4,7 +4,9 @@
 set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
-CFLAGS="-target bpf -mcpu=v4 -O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu"
+# -ffile-prefix-map: debug info and BTF name the sources ./file.c, not the
+# directory of the machine that built them (see bpfscope's --source-dir).
+CFLAGS="-ffile-prefix-map=$(pwd)=. -target bpf -mcpu=v4 -O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu"
 [ $# -gt 0 ] || set -- *.c
 for src in "$@"; do
 	echo "  CC  ${src%.c}.o"

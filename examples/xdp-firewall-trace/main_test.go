@@ -15,7 +15,7 @@ func TestRun(t *testing.T) {
 	if strings.Count(out, "dropped:") != 1 || !strings.Contains(out, "packet 10 dropped:") {
 		t.Errorf("want exactly packet 10 dropped:\n%s", out)
 	}
-	if !strings.Contains(out, "map blocked_v4 lookup key=c0000242 hit") {
+	if !strings.Contains(out, "map blocked_v4 lookup key=192.0.2.66 hit") {
 		t.Errorf("trace lacks the blocklist hit:\n%s", out)
 	}
 }

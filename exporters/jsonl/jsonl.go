@@ -15,9 +15,11 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/bpfscope/bpfscope/btfvalue"
 	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Version is the schema version every object carries in "v".
@@ -32,10 +34,19 @@ type Writer struct {
 
 	pending bool // a Before without its After: a faulting instruction
 	before  hooks.Step
-	depth   int
 
-	prog  string
-	texts []string
+	prog   string
+	texts  []string
+	packet int
+
+	// Raw leaves out what debug info and dissection add: access names
+	// and decoded map keys and values.
+	Raw   bool
+	types struct {
+		m          hooks.Inspector
+		name       string
+		key, value btf.Type
+	}
 }
 
 // New returns a Writer that writes to w.
@@ -54,8 +65,26 @@ func (j *Writer) Flush() error {
 // Err returns the first write error.
 func (j *Writer) Err() error { return j.err }
 
+// SetPacket numbers the runs that follow: from now on every object
+// carries "packet": n after "v", so that a consumer of many runs' events
+// can attribute each to its input. 0 (the default) leaves it out.
+func (j *Writer) SetPacket(n int) { j.packet = n }
+
+// Error writes an "error" event: the input of a run was refused (as
+// BPF_PROG_TEST_RUN refuses it), so no "enter" or "exit" follows for it.
+func (j *Writer) Error(err error) {
+	b := j.start("error")
+	j.end(str(b, "err", err.Error()))
+}
+
 func (j *Writer) start(ev string) []byte {
-	b := append(j.b[:0], `{"v":1,"ev":"`...)
+	b := append(j.b[:0], `{"v":1,`...)
+	if j.packet > 0 {
+		b = append(b, `"packet":`...)
+		b = strconv.AppendInt(b, int64(j.packet), 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"ev":"`...)
 	b = append(b, ev...)
 	return append(b, '"')
 }
@@ -176,6 +205,11 @@ func (j *Writer) Access(ev *hooks.Access) hooks.Action {
 	b = num(b, "size", int64(ev.Size))
 	if ev.M != nil {
 		b = str(b, "where", ev.Where())
+		if !j.Raw {
+			if name := text.Name(ev); name != "" {
+				b = str(b, "name", name)
+			}
+		}
 	}
 	if ev.Bytes != nil {
 		b = append(b, `,"bytes":"`...)
@@ -240,11 +274,14 @@ func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b = num(b, "pc", int64(ev.PC))
 	b = str(b, "map", ev.Map)
 	b = str(b, "op", ev.Op.String())
+	kt, vt := j.mapTypes(ev.Map)
 	if ev.Key != nil {
 		b = hexBytes(b, "key", ev.Key)
+		b = decoded(b, "key_decoded", kt, ev.Key)
 	}
 	if ev.Value != nil {
 		b = hexBytes(b, "value", ev.Value)
+		b = decoded(b, "value_decoded", vt, ev.Value)
 	}
 	b = num(b, "flags", int64(ev.Flags))
 	if ev.Op == hooks.MapLookup {
@@ -254,6 +291,37 @@ func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b = num(b, "errno", int64(ev.Errno))
 	j.end(b)
 	return hooks.Continue
+}
+
+// mapTypes returns the BTF of a map's keys and values from the running
+// machine, when it knows them (hooks.Namer).
+func (j *Writer) mapTypes(name string) (key, value btf.Type) {
+	m := j.before.M // the Inspector of the latest step
+	n, ok := m.(hooks.Namer)
+	if j.Raw || !ok {
+		return nil, nil
+	}
+	c := &j.types
+	if c.m != m || c.name != name {
+		c.m, c.name = m, name
+		c.key, c.value = n.MapTypes(name)
+	}
+	return c.key, c.value
+}
+
+// decoded adds data decoded by its BTF type under key, if it fits.
+func decoded(b []byte, key string, t btf.Type, data []byte) []byte {
+	if t == nil {
+		return b
+	}
+	n := len(b)
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	if d, ok := btfvalue.AppendJSON(b, t, data); ok {
+		return d
+	}
+	return b[:n]
 }
 
 func (j *Writer) Output(ev *hooks.Output) {

@@ -22,9 +22,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/bpfscope/bpfscope/btfvalue"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Writer is a hook that writes the text trace to an io.Writer. Output is
@@ -45,6 +48,15 @@ type Writer struct {
 	// disassembly cache of the current program, by pc
 	prog  string
 	texts []string
+
+	// Raw turns names from debug info and dissection off: regions and
+	// offsets only ("map .bss[0]+8", "pkt+26"), keys and values in hex.
+	Raw   bool
+	insp  hooks.Inspector // the Inspector of the latest step
+	types mapTypes
+
+	locals map[string]*localNames // by program (SetLocals)
+	cur    *localNames            // the running program's, nil if none
 }
 
 // New returns a Writer that writes to w.
@@ -117,6 +129,7 @@ func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	}
 	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
 	t.notes = t.notes[:0]
+	t.insp = ev.M
 	if l := ev.M.Line(ev.PC); l != nil && !sameLine(l, t.src) {
 		t.src = l
 		b := indent(t.line[:0], ev.Depth)
@@ -175,6 +188,9 @@ func (t *Writer) flushLine(ev *hooks.Step) {
 			b = strconv.AppendInt(b, int64(r), 10)
 			b = append(b, '=')
 			b = appendValue(b, ev.Regs[r])
+			if t.cur != nil && r < 10 {
+				b = t.appendRegName(b, ev, r)
+			}
 		}
 	}
 	if len(t.notes) > 0 {
@@ -213,7 +229,10 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 		b = append(b, 'B')
 	}
 	b = append(b, ' ')
-	b = append(b, ev.Where()...)
+	b = t.appendWhere(b, ev)
+	if t.cur != nil {
+		b = t.appendSlotName(b, ev)
+	}
 	switch {
 	case ev.Bytes != nil:
 		b = append(b, " = "...)
@@ -237,15 +256,17 @@ func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 	b := t.scratch[:0]
 	b = append(b, ev.Name...)
 	b = append(b, '(')
-	n := len(ev.Args)
-	for n > 0 && ev.Args[n-1] == 0 {
-		n--
+	// The arguments the helper takes, in one base with its result.
+	args := ev.Arguments()
+	inHex := needsHex(ev.Ret)
+	for _, a := range args {
+		inHex = inHex || needsHex(a)
 	}
-	for i, a := range ev.Args[:n] {
+	for i, a := range args {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = appendValue(b, a)
+		b = appendBase(b, a, inHex)
 	}
 	b = append(b, ")"...)
 	if ev.Err != nil {
@@ -253,7 +274,7 @@ func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 		b = append(b, ev.Err.Error()...)
 	} else {
 		b = append(b, " = "...)
-		b = appendValue(b, ev.Ret)
+		b = appendBase(b, ev.Ret, inHex)
 	}
 	if len(t.notes) > 0 {
 		b = append(b, " | "...)
@@ -297,6 +318,78 @@ func (t *Writer) Call(ev *hooks.CallEvent) hooks.Action {
 var mapOpResult = [...]string{hooks.MapLookup: "lookup", hooks.MapUpdate: "update", hooks.MapDelete: "delete",
 	hooks.MapPush: "push", hooks.MapPop: "pop", hooks.MapPeek: "peek"}
 
+// appendWhere names the memory an access touched: the region and offset,
+// and what lies there when the Inspector knows (hooks.Namer). A global
+// reads as its C name ("cfg.max_frame_len"), a map value's member as the
+// element and member ("map flows[{saddr=10.0.0.2}].packets"), packet
+// bytes as the offset and the header field ("pkt+26 ipv4.src").
+func (t *Writer) appendWhere(b []byte, ev *hooks.Access) []byte {
+	where := ev.Where()
+	if t.Raw {
+		return append(b, where...)
+	}
+	return AppendWhere(b, where, Name(ev))
+}
+
+// Name returns what lies in the memory an access touched, from its
+// Inspector if that is a hooks.Namer, or "".
+func Name(ev *hooks.Access) string {
+	if n, ok := ev.M.(hooks.Namer); ok {
+		return n.Name(ev.Addr, ev.Size)
+	}
+	return ""
+}
+
+// AppendWhere appends the text trace's name of accessed memory: where is
+// the raw region and offset (Inspector.Describe), name what lies there
+// (hooks.Namer.Name) or "".
+func AppendWhere(b []byte, where, name string) []byte {
+	switch {
+	case name == "":
+		return append(b, where...)
+	case strings.HasPrefix(where, "map ."): // a global data section
+		return append(b, name...)
+	case strings.HasPrefix(where, "map "):
+		b = append(b, "map "...)
+		return append(b, name...)
+	}
+	b = append(b, where...)
+	b = append(b, ' ')
+	return append(b, name...)
+}
+
+// mapTypes remembers the BTF of the map last named, so a run that works on
+// one map asks the Namer once.
+type mapTypes struct {
+	m          hooks.Inspector // the last access's Inspector
+	name       string
+	known      bool
+	key, value btf.Type
+}
+
+// use makes m the Inspector map types come from.
+func (c *mapTypes) use(m hooks.Inspector) {
+	if m != c.m {
+		*c = mapTypes{m: m}
+	}
+}
+
+func (c *mapTypes) of(name string, n hooks.Namer) (key, value btf.Type) {
+	if n == nil {
+		return nil, nil
+	}
+	if name != c.name || !c.known {
+		c.name, c.known = name, true
+		c.key, c.value = n.MapTypes(name)
+	}
+	return c.key, c.value
+}
+
+func namerOf(m hooks.Inspector) hooks.Namer {
+	n, _ := m.(hooks.Namer)
+	return n
+}
+
 func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b := t.note()
 	b = append(b, "map "...)
@@ -305,9 +398,14 @@ func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	if int(ev.Op) < len(mapOpResult) {
 		b = append(b, mapOpResult[ev.Op]...)
 	}
+	var kt, vt btf.Type
+	if !t.Raw {
+		t.types.use(t.insp)
+		kt, vt = t.types.of(ev.Map, namerOf(t.insp))
+	}
 	if ev.Key != nil {
 		b = append(b, " key="...)
-		b = hex.AppendEncode(b, ev.Key)
+		b = btfvalue.AppendTextOrHex(b, kt, ev.Key)
 	}
 	if ev.Op == hooks.MapLookup {
 		if ev.Hit {
@@ -318,7 +416,7 @@ func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	}
 	if ev.Value != nil {
 		b = append(b, " value="...)
-		b = hex.AppendEncode(b, ev.Value)
+		b = btfvalue.AppendTextOrHex(b, vt, ev.Value)
 	}
 	if ev.Flags != 0 {
 		b = append(b, " flags="...)
@@ -354,6 +452,7 @@ func (t *Writer) disasm(ev *hooks.Step) string {
 	if ev.Prog != t.prog {
 		t.prog = ev.Prog
 		clear(t.texts)
+		t.cur = t.locals[ev.Prog]
 	}
 	if ev.PC < len(t.texts) && t.texts[ev.PC] != "" {
 		return t.texts[ev.PC]
@@ -390,9 +489,18 @@ func indent(b []byte, depth int) []byte {
 // appendValue prints a register or memory value: in decimal when it reads
 // as a small signed or unsigned 32-bit number, in hex otherwise (pointers,
 // wide constants).
-func appendValue(b []byte, v uint64) []byte {
-	if s := int64(v); s >= -1<<31 && s < 1<<32 {
-		return strconv.AppendInt(b, s, 10)
+func appendValue(b []byte, v uint64) []byte { return appendBase(b, v, needsHex(v)) }
+
+// needsHex reports a value appendValue writes in hex: one that is not a
+// small signed or unsigned 32-bit number, such as an address.
+func needsHex(v uint64) bool {
+	s := int64(v)
+	return s < -1<<31 || s >= 1<<32
+}
+
+func appendBase(b []byte, v uint64, inHex bool) []byte {
+	if !inHex {
+		return strconv.AppendInt(b, int64(v), 10)
 	}
 	b = append(b, "0x"...)
 	return strconv.AppendUint(b, v, 16)

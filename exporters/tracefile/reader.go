@@ -19,6 +19,7 @@ import (
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // MapImage is a map as the file stores it: its spec and initial entries.
@@ -59,6 +60,7 @@ type Reader struct {
 	curProg string
 	strings []string
 	where   string // Where of the latest access
+	name    string // and its name (hooks.Namer), if recorded
 	args    [5]uint64
 	names   map[int32]string
 	index   int
@@ -115,6 +117,21 @@ func NewReader(r io.Reader) (*Reader, error) {
 				t.input.Ctx = nil
 			}
 		}
+		if d.err == nil && !d.done() {
+			d.fail("%d bytes of trailing data", len(d.b)-d.off)
+		}
+		if err := sectionErr(kind, off, &d); err != nil {
+			return nil, err
+		}
+	}
+	// The optional types section.
+	if b, err := t.r.Peek(1); err == nil && b[0] == secTypes {
+		kind, payload, off, err := t.section()
+		if err != nil {
+			return nil, err
+		}
+		d := dec{b: payload}
+		t.decodeTypes(&d)
 		if d.err == nil && !d.done() {
 			d.fail("%d bytes of trailing data", len(d.b)-d.off)
 		}
@@ -601,8 +618,11 @@ func (t *Reader) decodeEvent(d *dec) {
 		if flags&accessHelper != 0 {
 			a.Helper = int32(d.i())
 		}
-		t.where = t.string(d)
-		if flags>>4 != 0 || a.Kind > hooks.Atomic {
+		t.where, t.name = t.string(d), ""
+		if flags&accessName != 0 {
+			t.name = t.string(d)
+		}
+		if flags>>5 != 0 || a.Kind > hooks.Atomic {
 			d.fail("access flags %#x", flags)
 		}
 		r.Kind, r.Access = hooks.KindAccess, a
@@ -701,6 +721,24 @@ func (t *Reader) Describe(addr uint64) string {
 	return "0x" + strconv.FormatUint(addr, 16)
 }
 
+// Name implements hooks.Namer: the name recorded with the latest access.
+func (t *Reader) Name(addr uint64, size int) string {
+	if t.rec.Kind == hooks.KindAccess && addr == t.rec.Access.Addr {
+		return t.name
+	}
+	return ""
+}
+
+// MapTypes implements hooks.Namer from the types section.
+func (t *Reader) MapTypes(name string) (key, value btf.Type) {
+	for _, img := range t.maps {
+		if img.Spec.Name == name {
+			return img.Spec.Key, img.Spec.Value
+		}
+	}
+	return nil, nil
+}
+
 // Line implements hooks.Inspector from the recorded line info.
 func (t *Reader) Line(pc int) *isa.Line {
 	if t.curProg != t.prog.Name {
@@ -774,7 +812,7 @@ func ReadAllLimit(r io.Reader, maxEventMemory int64) (*Trace, error) {
 		}
 		c := rec.Clone()
 		if c.Kind == hooks.KindAccess {
-			c.Access.M = &recorded{tr, c.Access.Addr, tr.where}
+			c.Access.M = &recorded{tr, c.Access.Addr, tr.where, tr.name}
 		}
 		t.Events = append(t.Events, c)
 	}
@@ -792,6 +830,14 @@ type recorded struct {
 	*Reader
 	addr  uint64
 	where string
+	name  string
+}
+
+func (r *recorded) Name(addr uint64, size int) string {
+	if addr == r.addr {
+		return r.name
+	}
+	return ""
 }
 
 func (r *recorded) Describe(addr uint64) string {

@@ -68,6 +68,9 @@ func NewWriter(w io.Writer, c *Capture) (*Writer, error) {
 	}
 	t.section(secMaps, ms)
 	t.section(secInput, enc(nil).bytes(c.Input.Data).bytes(c.Input.Ctx))
+	if ts := encodeTypes(refs); ts != nil {
+		t.section(secTypes, ts)
+	}
 	t.buf = make(enc, 0, eventChunkSize+4096)
 	return t, t.err
 }
@@ -348,6 +351,7 @@ func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
 const (
 	accessBytes  = 1 << 2
 	accessHelper = 1 << 3
+	accessName   = 1 << 4 // the name of what lies there follows (hooks.Namer)
 )
 
 func (t *Writer) Access(ev *hooks.Access) hooks.Action {
@@ -360,6 +364,12 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 	}
 	if ev.Helper != 0 {
 		flags |= accessHelper
+	}
+	name := ""
+	if n, ok := ev.M.(hooks.Namer); ok {
+		if name = n.Name(ev.Addr, ev.Size); name != "" {
+			flags |= accessName
+		}
 	}
 	b := t.buf.byte1(tagAccess).byte1(flags).i(int64(ev.PC - t.pc))
 	b = b.i(int64(ev.Addr - t.addr)).u(uint64(ev.Size))
@@ -379,7 +389,11 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 	if ev.M != nil {
 		where = ev.Where()
 	}
-	t.buf = t.str(b, where)
+	b = t.str(b, where)
+	if name != "" {
+		b = t.str(b, name)
+	}
+	t.buf = b
 	t.record()
 	return hooks.Continue
 }

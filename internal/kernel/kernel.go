@@ -97,6 +97,13 @@ type Input struct {
 	// every CPU, or PerCPU (or a Value of n*ValueSize bytes) gives one
 	// value per CPU.
 	Maps map[string][]KV
+	// NoCtxIn passes no ctx_in even for XDP (only a ctx_out buffer): the
+	// kernel then starts from a zeroed xdp_md, whose data_end 0 puts the
+	// whole frame in fragments.
+	NoCtxIn bool
+	// NoCtxOut passes no ctx_out buffer (and, with a nil Ctx, no ctx_in):
+	// the kernel then builds no context structure at all.
+	NoCtxOut bool
 	// Repeat is BPF_PROG_TEST_RUN's repeat count; 0 means once. Must be 0
 	// or 1 for raw_tracepoint and syscall programs.
 	Repeat int
@@ -389,7 +396,7 @@ func run(prog *ebpf.Program, maps map[string]*ebpf.Map, progs map[string]*ebpf.P
 		opts.Data = in.Data
 		opts.DataOut = make([]byte, len(in.Data)+dataOutSlack)
 		ctx := in.Ctx
-		if ctx == nil {
+		if ctx == nil && !in.NoCtxIn && !in.NoCtxOut {
 			ctx = Marshal(XDPMd{DataEnd: uint32(len(in.Data))})
 		}
 		opts.Context = ctx
@@ -437,6 +444,9 @@ func run(prog *ebpf.Program, maps map[string]*ebpf.Map, progs map[string]*ebpf.P
 		if in.Ctx != nil {
 			opts.Context = in.Ctx
 		}
+	}
+	if in.NoCtxOut {
+		ctxOut = nil
 	}
 	if ctxOut != nil {
 		opts.ContextOut = ctxOut

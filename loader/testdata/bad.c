@@ -5,7 +5,7 @@
 #include <bpf/bpf_helpers.h>
 
 extern int LINUX_KERNEL_VERSION __kconfig;
-extern void bpf_rcu_read_lock(void) __ksym;
+extern void bpf_preempt_disable(void) __ksym; /* in the kernel, not in bpfscope */
 
 SEC("xdp")
 int uses_kconfig(struct xdp_md *ctx)
@@ -16,7 +16,7 @@ int uses_kconfig(struct xdp_md *ctx)
 SEC("xdp")
 int uses_kfunc(struct xdp_md *ctx)
 {
-	bpf_rcu_read_lock();
+	bpf_preempt_disable();
 	return XDP_PASS;
 }
 
