@@ -1,7 +1,7 @@
 package maps
 
 // slotList is a doubly linked list threaded through slot indexes, so
-// iteration order and LRU order cost no allocation per element.
+// iteration order costs no allocation per element.
 type slotList struct {
 	next, prev []int32
 	head, tail int32
@@ -38,12 +38,5 @@ func (l *slotList) remove(i int32) {
 		l.tail = l.prev[i]
 	} else {
 		l.prev[n] = l.prev[i]
-	}
-}
-
-func (l *slotList) moveToBack(i int32) {
-	if l.tail != i {
-		l.remove(i)
-		l.pushBack(i)
 	}
 }
