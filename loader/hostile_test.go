@@ -305,7 +305,6 @@ func TestHostileZeroSection(t *testing.T) {
 // smallBig shrinks hostile.o's big arrays, for tests about something else.
 var smallBig = map[string]uint32{"big0": 1, "big1": 1, "big2": 1, "big3": 1, "claims": 1}
 
-
 // TestSpinLocksBounded walks value types that nest too deep, contain
 // themselves, or share member types into billions of paths: each ends
 // quickly, the first two with an error.
