@@ -114,8 +114,11 @@ type Config struct {
 }
 
 // Machine runs one program at a time. It is not safe for concurrent use;
-// give each goroutine its own machine (they may share the Program and maps
-// the embedder synchronizes).
+// give each goroutine its own machine. Machines may share a Program and
+// package maps' maps, as one program runs on many CPUs in the kernel: map
+// operations and BPF atomic instructions are atomic across machines, and
+// plain loads and stores into a shared value race as they do in the kernel
+// (see package maps).
 type Machine struct {
 	prog *Program
 	cfg  Config
