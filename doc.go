@@ -24,6 +24,10 @@
 //     a PCHook receives every instruction in batches, registers included,
 //     for little more than an untraced run (see Example_pcHook).
 //   - exporters: text, JSON Lines, ring-buffer and trace-file sinks.
+//   - btfvalue, pktfield: what events touch, by name: values and member
+//     paths read with BTF (globals, map keys and values), packet bytes by
+//     protocol header field. The machine answers through hooks.Namer; the
+//     exporters ask only when they print.
 //
 // The command cmd/bpfscope runs and traces programs from the shell.
 package bpfscope

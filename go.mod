@@ -16,3 +16,5 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/net v0.55.0
 )
+
+require github.com/google/go-dap v0.12.0

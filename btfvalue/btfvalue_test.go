@@ -132,6 +132,8 @@ func TestPath(t *testing.T) {
 		{flowV, 26, 1, ".flags"},
 		{flowV, 22, 1, ".mac[2]"},
 		{flowK, 0, 8, ".saddr"}, // spans two members: named where it starts
+		{flowK, 0, 16, ""},      // the whole key
+		{bss, 8 + 16, 16, "counters[1]"},
 		{flowK, 100, 1, "+100"},
 		{in6, 3, 1, ".in6_u.u6_addr8[3]"},
 	} {

@@ -10,9 +10,10 @@ import (
 // of a value of type t, relative to the value: ".packets", "[3].bytes",
 // ".hdr.len+1" (byte 1 of a scalar). A data section's variable is named
 // without a dot: "bytes_seen", "cfg.max_frame_len". The path stops at the
-// innermost member that holds the whole access; an access that spans
-// members is named by the member it starts in, "+k" when it starts inside
-// a scalar. Offsets outside t append "+off".
+// innermost member that holds the whole access; an access that covers a
+// whole struct or array is named by it, one that spans some members by the
+// member it starts in, "+k" when it starts inside a scalar. Offsets outside
+// t append "+off".
 func AppendPath(b []byte, t btf.Type, off uint32, size int) []byte {
 	return appendPath(b, t, uint64(off), uint64(max(size, 1)), 0)
 }
@@ -28,6 +29,11 @@ func appendPath(b []byte, t btf.Type, off, size uint64, depth int) []byte {
 		n := Size(t)
 		if n < 0 || off >= uint64(n) {
 			return appendOff(b, off)
+		}
+		if off == 0 && size >= uint64(n) {
+			if _, isSec := t.(*btf.Datasec); !isSec {
+				return b // the access covers the whole value
+			}
 		}
 		switch v := t.(type) {
 		case *btf.Struct, *btf.Union:

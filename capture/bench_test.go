@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"io"
 	"testing"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 // tracepoint, the same recording programs on the sender's net_dev_queue
 // and net_dev_xmit tracepoints (TestRecordPathOnTracepoint), which runs
 // where the kernel refuses trampolines and costs the same copies and ring
-// buffer writes without the trampoline's few nanoseconds.
+// buffer writes without the trampoline's few nanoseconds; and
+// tracepoint-filtered, the same with a verdict filter no run passes (the
+// kernel side's cost alone: entry copy, exit filter, no record).
 func BenchmarkVethFirewall(b *testing.B) {
-	for _, mode := range []string{"plain", "captured", "tracepoint"} {
+	for _, mode := range []string{"plain", "captured", "tracepoint", "tracepoint-filtered"} {
 		b.Run(mode, func(b *testing.B) { benchVeth(b, mode) })
 	}
 }
@@ -34,14 +37,20 @@ func benchVeth(b *testing.B, mode string) {
 	}
 	defer xl.Close()
 	switch mode {
-	case "tracepoint":
+	case "tracepoint", "tracepoint-filtered":
 		tc := loadExample(b, "tc_classifier.o", "tc_dnat")
 		info, err := tc.Programs["tc_dnat"].Info()
 		if err != nil {
 			b.Fatal(err)
 		}
 		tgt := &Target{Prog: tc.Programs["tc_dnat"], Info: info, Func: "tc_dnat", Where: "tracepoints"}
-		startCapture(b, tgt, Options{tracepoints: [2]string{"net_dev_queue", "net_dev_xmit"}})
+		opts := Options{tracepoints: [2]string{"net_dev_queue", "net_dev_xmit"}}
+		if mode == "tracepoint-filtered" {
+			// Every frame copied at entry, none kept at exit: the kernel
+			// side's cost without user space's.
+			opts.Verdicts = []int32{30}
+		}
+		startCapture(b, tgt, opts)
 	case "captured":
 		var tgt *Target
 		if err := l.in(l.nsB, func() (err error) { tgt, err = Resolve(TargetSpec{Iface: labIfB}); return err }); err != nil {
@@ -82,4 +91,30 @@ func benchVeth(b *testing.B, mode string) {
 	n := last - start
 	b.ReportMetric(float64(n)/el.Seconds(), "frames/s")
 	b.ReportMetric(float64(uint64(b.N)-n), "unseen")
+}
+
+// BenchmarkRecordToFile is user space's work per record: decode it from
+// the ring buffer and write it to the file (packet and run block).
+func BenchmarkRecordToFile(b *testing.B) {
+	rec := make([]byte, recordSize+2*100)
+	binary.LittleEndian.PutUint32(rec[24:], 100)
+	binary.LittleEndian.PutUint32(rec[28:], 100)
+	binary.LittleEndian.PutUint32(rec[32:], 100)
+	binary.LittleEndian.PutUint32(rec[36:], 100)
+	binary.LittleEndian.PutUint32(rec[40:], 1)
+	w, err := NewWriter(io.Discard, Program{Kind: "xdp"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mono := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := parseRecord(rec, mono)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := w.WriteRun("xdp", r); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -95,10 +95,10 @@ type Capture struct {
 // Attach loads the tracing programs for the target and attaches them.
 // Nothing of the target changes; Close detaches.
 func Attach(t *Target, opts Options) (*Capture, error) {
-	if opts.Snaplen <= 0 || opts.Snaplen > MaxSnaplen {
-		if opts.Snaplen > MaxSnaplen {
-			return nil, fmt.Errorf("--snaplen %d: at most %d bytes of a frame can be recorded", opts.Snaplen, MaxSnaplen)
-		}
+	switch {
+	case opts.Snaplen > MaxSnaplen:
+		return nil, fmt.Errorf("snaplen %d: at most %d bytes of a frame can be recorded", opts.Snaplen, MaxSnaplen)
+	case opts.Snaplen <= 0:
 		opts.Snaplen = MaxSnaplen
 	}
 	if opts.RingSize == 0 {
@@ -180,9 +180,8 @@ func Attach(t *Target, opts Options) (*Capture, error) {
 		c.Close()
 		return nil, err
 	}
-	// fexit first: a run whose fentry fired before its fexit was attached
-	// would leave a stale active flag otherwise (harmless: the next
-	// fentry clears it).
+	// fexit first, so that a run whose entry is recorded has its exit
+	// program attached too.
 	for _, name := range []string{exit, entry} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name]})
 		if err != nil {
@@ -290,6 +289,10 @@ func (c *Capture) Run(ctx context.Context, w *Writer) (*Stats, error) {
 				ended = fmt.Sprintf("count %d reached", c.opts.Count)
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Idle: put what was recorded in the file.
+			if err := w.Flush(); err != nil {
+				return st, err
+			}
 		case errors.Is(err, ringbuf.ErrClosed):
 			ended = "stopped"
 		default:

@@ -168,16 +168,17 @@ type Stats struct {
 	Time  time.Time `json:"time"`
 }
 
-// Writer writes a capture file.
+// Writer writes a capture file. It buffers: Flush writes out.
 type Writer struct {
-	w   io.Writer
+	w   *bufio.Writer // pcapgo's writer and our Custom Blocks both go here
 	ng  *pcapgo.NgWriter
 	n   int
 	err error
 }
 
 // NewWriter starts a capture file on w with the program's block.
-func NewWriter(w io.Writer, p Program) (*Writer, error) {
+func NewWriter(out io.Writer, p Program) (*Writer, error) {
+	w := bufio.NewWriterSize(out, 256<<10)
 	ng, err := pcapgo.NewNgWriterInterface(w, pcapgo.NgInterface{
 		Name:        p.Where,
 		Description: fmt.Sprintf("bpfscope capture of %s %q (tag %s)", p.Type, p.Name, p.Tag),
@@ -312,7 +313,11 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.ng.Flush()
+	if w.err = w.ng.Flush(); w.err != nil {
+		return w.err
+	}
+	w.err = w.w.Flush()
+	return w.err
 }
 
 // File is a capture file read back.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/internal/kernel"
+	"github.com/bpfscope/bpfscope/loader"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -344,5 +345,91 @@ func TestReplayKernelRuns(t *testing.T) {
 	}
 	for _, w := range rp.Warns {
 		t.Logf("replay: %s", w)
+	}
+}
+
+// TestReplayKernelRunsTC does for tc what TestReplayKernelRuns does for
+// XDP: tc_dnat's kernel test runs, with __sk_buff fields set as a tc hook
+// would have them (mark, priority, cb, ingress_ifindex), replay with the
+// same verdicts and output frames from the context the file records.
+func TestReplayKernelRunsTC(t *testing.T) {
+	if err := kernel.Available(); err != nil {
+		t.Skip(err)
+	}
+	coll := loadExample(t, "tc_classifier.o", "tc_dnat")
+	prog := coll.Programs["tc_dnat"]
+	info, err := prog.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	tgt, err := Resolve(TargetSpec{ID: uint32(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, Header(tgt, Options{Snaplen: MaxSnaplen}, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := SnapshotProgram(tgt.Info, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteSnapshot(s); err != nil {
+		t.Fatal(err)
+	}
+	dst := []byte{2, 0, 0, 0, 0, 2}
+	frames := [][]byte{
+		firewallFrame(t, dst, 0, 0), // UDP to 10.1.0.2: TC_ACT_OK, unchanged
+		firewallFrame(t, dst, 0, 5), // ARP: TC_ACT_UNSPEC
+		firewallFrame(t, dst, 0, 7), // long UDP
+	}
+	nat := firewallFrame(t, dst, 1, 0)
+	copy(nat[30:34], []byte{10, 0, 0, 2}) // to nat_from: rewritten
+	frames = append(frames, nat)
+	verdicts := map[int32]bool{}
+	for i, f := range frames {
+		r := &Run{Seq: uint64(i + 1), Time: time.Now().UTC(), In: f, InLen: len(f), IngressIfindex: 1,
+			Skb: &Skb{Len: uint32(len(f)), Mark: uint32(100 + i), Priority: 3, CB: [5]uint32{1, 2, 3, 4, uint32(i)}}}
+		ro := &ebpf.RunOptions{Data: f, DataOut: make([]byte, len(f)+256), Context: ContextIn("skb", r)}
+		ret, err := prog.Run(ro)
+		if err != nil {
+			t.Fatalf("frame %d: kernel test run: %v", i, err)
+		}
+		r.Verdict, r.Out, r.OutLen = int32(ret), ro.DataOut, len(ro.DataOut)
+		verdicts[r.Verdict] = true
+		if err := w.WriteRun("skb", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !verdicts[0] || !verdicts[-1] {
+		t.Fatalf("kernel verdicts %v: want TC_ACT_OK and TC_ACT_UNSPEC among them", verdicts)
+	}
+	f, err := Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(f.Runs[3].In, f.Runs[3].Out) {
+		t.Fatal("the frame to nat_from was not rewritten by the kernel")
+	}
+	rp, err := NewReplayer(f, "tc_dnat", func(cpus int) (*loader.Collection, error) {
+		return loader.Load(filepath.Join(progsDir, "tc_classifier.o"), loader.Options{PossibleCPUs: cpus})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range f.Runs {
+		o, err := rp.Next(context.Background(), i, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.Same() {
+			t.Errorf("run %d (kernel %s): %s %v", r.N, VerdictName("skb", r.Verdict), o.Skipped, o.Diffs)
+		}
 	}
 }

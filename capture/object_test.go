@@ -65,7 +65,7 @@ func describeObject(path string) (string, error) {
 		return "", err
 	}
 	var b bytes.Buffer
-	for _, name := range []string{"xdp_entry", "xdp_exit", "tc_entry", "tc_exit"} {
+	for _, name := range []string{"xdp_entry", "xdp_exit", "tc_entry", "tc_exit", "xdp_check"} {
 		p, ok := spec.Programs[name]
 		if !ok {
 			return "", fmt.Errorf("%s: no program %s", path, name)

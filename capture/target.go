@@ -79,7 +79,7 @@ func Resolve(s TargetSpec) (*Target, error) {
 		}
 	case s.Pin != "":
 		t.Where = "pinned " + s.Pin
-		t.Prog, err = ebpf.LoadPinnedProgram(s.Pin, &ebpf.LoadPinOptions{ReadOnly: true})
+		t.Prog, err = ebpf.LoadPinnedProgram(s.Pin, nil) // programs open read-write only
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("nothing pinned at %s", s.Pin)
 		}

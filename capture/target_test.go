@@ -1,6 +1,9 @@
 package capture
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +43,26 @@ func TestResolveRefuses(t *testing.T) {
 	}
 	if _, err := Resolve(TargetSpec{ID: 4294967295}); err == nil || !strings.Contains(err.Error(), "no program with id") {
 		t.Errorf("no such id: %v", err)
+	}
+
+	// By pinned path.
+	fw := loadExample(t, "xdp_firewall.o", "xdp_firewall")
+	pin := filepath.Join("/sys/fs/bpf", fmt.Sprintf("bpfscope-capture-test-%d", os.Getpid()))
+	if err := fw.Programs["xdp_firewall"].Pin(pin); err != nil {
+		t.Skipf("pinning (bpffs at /sys/fs/bpf?): %v", err)
+	}
+	defer fw.Programs["xdp_firewall"].Unpin()
+	tgt, err := Resolve(TargetSpec{Pin: pin})
+	if err != nil {
+		t.Fatalf("by pin: %v", err)
+	}
+	defer tgt.Close()
+	fwInfo, _ := fw.Programs["xdp_firewall"].Info()
+	if fwID, _ := fwInfo.ID(); tgt.ID != fwID || tgt.Func != "xdp_firewall" {
+		t.Errorf("by pin: id %d func %q, want %d", tgt.ID, tgt.Func, fwID)
+	}
+	if _, err := Resolve(TargetSpec{Pin: pin + "-absent"}); err == nil || !strings.Contains(err.Error(), "nothing pinned at") {
+		t.Errorf("absent pin: %v", err)
 	}
 }
 

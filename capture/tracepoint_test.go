@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfscope/bpfscope/internal/kernel"
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -133,4 +135,28 @@ func TestRecordPathOnTracepoint(t *testing.T) {
 		}
 		t.Logf("%d frames: %d in the file, %d lost", n, got, st.Lost)
 	})
+}
+
+// TestXDPRecordingVerifies loads xdp_check, which runs the XDP recording
+// code (entry and exit) on a struct xdp_buff pointer, so the kernel's
+// verifier checks it where fentry/fexit cannot be loaded. It is loaded,
+// not attached.
+func TestXDPRecordingVerifies(t *testing.T) {
+	if err := kernel.Available(); err != nil {
+		t.Skip(err)
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(captureObject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range spec.Programs {
+		if n != "xdp_check" {
+			delete(spec.Programs, n)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch}})
+	if err != nil {
+		t.Fatalf("the verifier refuses the XDP recording code: %+v", err)
+	}
+	coll.Close()
 }

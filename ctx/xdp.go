@@ -385,6 +385,19 @@ func (x *XDP) Segments(off, n uint32, seg []Segment) (_ []Segment, ok bool) {
 	return seg, true
 }
 
+// Pointer is bpf_xdp_pointer: the address of the packet bytes [off, off+n)
+// (relative to data) when they lie in one piece — the linear part or one
+// fragment — for bpf_dynptr_slice; ok is false when they straddle two or
+// pass the end of the packet.
+func (x *XDP) Pointer(off, n uint32) (addr uint64, ok bool) {
+	var buf [2]Segment
+	segs, ok := x.Segments(off, n, buf[:0])
+	if !ok || len(segs) != 1 {
+		return 0, false
+	}
+	return segs[0].Addr, true
+}
+
 // Bytes returns a copy of the packet bytes [off, off+n) relative to data,
 // across fragments, as bpf_xdp_copy gathers them for
 // bpf_perf_event_output; ok is false past the end of the packet.

@@ -473,8 +473,8 @@ func (s *Session) breakAt(t *tracer, ev *hooks.Step) (*Breakpoint, error) {
 }
 
 func (t *tracer) inCallback() bool {
-	for _, f := range t.frames {
-		if f.Kind == FrameCallback {
+	for _, f := range t.m.CallStack() {
+		if f.Callback {
 			return true
 		}
 	}
@@ -536,11 +536,11 @@ func (s *Session) Watch(spec string, kind WatchKind) (*Watchpoint, error) {
 	if err := s.watchTarget(w); err != nil {
 		return nil, err
 	}
-	b, err := s.ex.inst.Machine.Bytes(w.Addr, w.Size, false)
+	b, err := peek(s.ex.inst.Machine, w.Addr, w.Size)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %v", spec, err)
 	}
-	w.last = bytes.Clone(b)
+	w.last = b
 	w.Where = s.ex.inst.Machine.Describe(w.Addr)
 	s.nextID++
 	w.ID = s.nextID
@@ -601,7 +601,7 @@ func (s *Session) watchTarget(w *Watchpoint) error {
 		return fmt.Errorf("watch %s: %w", spec, err)
 	}
 	if v.typ == nil && !v.addressable { // a number: an address, 8 bytes
-		if _, err := m.Bytes(v.u, 8, false); err != nil {
+		if _, err := peek(m, v.u, 8); err != nil {
 			return fmt.Errorf("watch %s: %#x is outside every region of the run", spec, v.u)
 		}
 		w.Addr, w.Size = v.u, 8
@@ -735,21 +735,26 @@ func ctxField(m *vm.Machine, field string) (uint64, int, error) {
 	if size == 0 {
 		size = 256
 	}
+	// A field runs from the offset named after it to the next named one
+	// (the bytes in between read "xdp_md+5").
 	first, n := -1, 0
 	for off := 0; off < size; off++ {
 		d := m.Describe(base + uint64(off))
-		_, f, _ := strings.Cut(d, ".")
-		if f == field || strings.HasSuffix(d, " "+field) {
-			if first < 0 {
-				first = off
-			}
+		_, f, named := strings.Cut(d, ".")
+		switch {
+		case first < 0 && named && f == field:
+			first, n = off, 1
+		case first >= 0 && !named && n < 8:
 			n++
-		} else if first >= 0 {
-			break
+		case first >= 0:
+			off = size
 		}
 	}
 	if first < 0 {
 		return 0, 0, fmt.Errorf("the context has no field %q", field)
+	}
+	for n&(n-1) != 0 { // a load's size: 1, 2, 4 or 8
+		n &= n - 1
 	}
 	return base + uint64(first), n, nil
 }
@@ -764,11 +769,11 @@ func (s *Session) watchHit(t *tracer, ev *hooks.Access) *WatchHit {
 		if read && w.Kind == WatchWrite || !read && w.Kind == WatchRead {
 			continue
 		}
-		cur, err := t.m.Bytes(w.Addr, w.Size, false)
+		cur, err := peek(t.m, w.Addr, w.Size)
 		if err != nil {
 			continue
 		}
-		hit := &WatchHit{W: w, Old: bytes.Clone(w.last), New: bytes.Clone(cur), Read: read, PC: ev.PC, Prog: t.prog}
+		hit := &WatchHit{W: w, Old: bytes.Clone(w.last), New: cur, Read: read, PC: ev.PC, Prog: t.prog}
 		if !read && bytes.Equal(w.last, cur) && w.Kind == WatchWrite {
 			continue // a write of the same value: gdb's watch stays silent
 		}
@@ -788,8 +793,8 @@ func (s *Session) refreshWatches() {
 		return
 	}
 	for _, w := range s.watches {
-		if b, err := s.ex.inst.Machine.Bytes(w.Addr, w.Size, false); err == nil {
-			w.last = bytes.Clone(b)
+		if b, err := peek(s.ex.inst.Machine, w.Addr, w.Size); err == nil {
+			w.last = b
 		}
 	}
 }
@@ -817,4 +822,44 @@ func (s *Session) FormatWatch(w *Watchpoint, b []byte) string {
 		return ""
 	}
 	return debuginfo.Format(w.Type, b, w.Name)
+}
+
+// peek copies n bytes of the run's memory at addr without reporting an
+// access (the machine's Bytes reports those a helper makes, and a stop
+// may be inside one, in a callback): plain bytes, or a context field its
+// region's view computes (xdp_md.data_end).
+func peek(m *vm.Machine, addr uint64, n int) ([]byte, error) {
+	if n <= 0 || n > 1<<24 {
+		return nil, fmt.Errorf("cannot read %d bytes", n)
+	}
+	r, off, ok := m.RegionAt(addr)
+	if !ok {
+		return nil, fmt.Errorf("%#x is outside every region of the run", addr)
+	}
+	if r.View != nil {
+		if n != 1 && n != 2 && n != 4 && n != 8 {
+			return nil, fmt.Errorf("%s: %d-byte read of a computed structure", m.Describe(addr), n)
+		}
+		v, err := r.View.Load(off, n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", m.Describe(addr), err)
+		}
+		out := make([]byte, n)
+		for i := range out {
+			out[i] = byte(v >> (8 * i))
+		}
+		return out, nil
+	}
+	lo, hi := uint64(r.Lo), uint64(r.Hi)
+	if hi == 0 {
+		hi = uint64(len(r.Data))
+	}
+	end := uint64(off) + uint64(n)
+	if uint64(off) < lo || end > hi {
+		return nil, fmt.Errorf("%s: %d bytes from offset %d leave %s (bytes %d to %d)", m.Describe(addr), n, off, r.Name, lo, hi)
+	}
+	if st := uint64(r.Stride); st != 0 && uint64(off)/st != (end-1)/st {
+		return nil, fmt.Errorf("%s: %d bytes cross into the next element", m.Describe(addr), n)
+	}
+	return bytes.Clone(r.Data[off:end]), nil
 }

@@ -441,3 +441,99 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("after errors: %+v", st)
 	}
 }
+
+// Breakpoints on a helper call and the exit; watchpoints on a context
+// field (read), a stack slot and a local in memory.
+func TestHelperExitAndOtherWatches(t *testing.T) {
+	fr := frames(t)
+	s := session(t, "xdp_firewall.o", "", fr[9])
+	ok(t)(s.Start())
+	if _, err := s.Watch("ctx.data_end", WatchRead); err != nil {
+		t.Fatal(err)
+	}
+	st := ok(t)(s.Continue())
+	if st.Reason != ReasonWatchpoint || !st.Watch.Read || st.Watch.PC != 0 {
+		t.Fatalf("rwatch ctx.data_end: %+v", st)
+	}
+	for _, w := range s.Watchpoints() {
+		s.Delete(w.ID)
+	}
+	b, err := s.Break("helper bpf_map_lookup_elem", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = ok(t)(s.Continue())
+	if st.Breakpoint != b || !isHelperCall(s.Program("").Insns[st.PC]) || s.Program("").Insns[st.PC].Imm != 1 {
+		t.Fatalf("break helper: %+v", st)
+	}
+	s.Delete(b.ID)
+	// In record, action lives at fp-4: watch the slot and the local.
+	if _, err := s.Break("record", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	st = ok(t)(s.Continue())
+	if v, err := s.Watch("action", WatchAccess); err != nil || v.Size != 4 || !strings.HasPrefix(v.Where, "fp") {
+		t.Fatalf("watch action: %+v %v", v, err)
+	}
+	if _, err := s.Watch("fp-4:4", WatchRead); err != nil {
+		t.Fatal(err)
+	}
+	s.ClearBreakpoints(func(*Breakpoint) bool { return false })
+	st = ok(t)(s.Continue())
+	if st.Reason != ReasonWatchpoint || !st.Watch.Read || st.Watch.Helper != "bpf_map_lookup_elem" {
+		t.Fatalf("the helper reads the key: %+v %+v", st, st.Watch)
+	}
+	for _, w := range s.Watchpoints() {
+		s.Delete(w.ID)
+	}
+	x, err := s.Break("exit", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = ok(t)(s.Continue())
+	if st.Breakpoint != x || st.Depth != 0 {
+		t.Fatalf("break exit: %+v", st)
+	}
+	if regs, _ := s.Registers(); regs[0] != 1 { // XDP_DROP in r0 before the exit
+		t.Fatalf("r0 = %d", regs[0])
+	}
+}
+
+// An object without DWARF still debugs by BTF line and instruction.
+func TestWithoutDWARF(t *testing.T) {
+	raw, err := os.ReadFile("../debuginfo/testdata/types-nodwarf.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() (*loader.Collection, error) { return loader.LoadReader(bytes.NewReader(raw), loader.Options{}) }
+	tg, err := ObjectTarget("types-nodwarf.o", raw, "types_prog", testrun.Options{Data: make([]byte, 64)}, load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.Info.HasDWARF() {
+		t.Fatal("DWARF in a stripped object")
+	}
+	s, err := New(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := ok(t)(s.Start())
+	if st.Line == nil {
+		t.Fatal("no BTF line at entry")
+	}
+	if _, err := s.Eval("copy"); err == nil || !strings.Contains(err.Error(), "no DWARF") {
+		t.Errorf("a local without DWARF: %v", err)
+	}
+	if v, err := s.Eval("r10 - 8"); err != nil || v.Value == "" {
+		t.Errorf("registers: %v %v", v, err)
+	}
+	st = ok(t)(s.Step())
+	st = ok(t)(s.Continue())
+	if st.Reason != ReasonExited || st.Exit.Err != nil {
+		t.Fatalf("exit %+v", st)
+	}
+	if back := ok(t)(s.ReverseStep()); back.Count >= st.Count {
+		t.Fatalf("reverse-step from the exit: %+v", back)
+	}
+}

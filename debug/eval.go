@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/bpfscope/bpfscope/debuginfo"
 )
@@ -49,18 +48,18 @@ type parser struct {
 func tokenize(s string) ([]string, error) {
 	var toks []string
 	for i := 0; i < len(s); {
-		c := rune(s[i])
+		c := rune(s[i]) // bytes: C names and numbers are ASCII
 		switch {
-		case unicode.IsSpace(c):
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
-		case unicode.IsDigit(c):
+		case c >= '0' && c <= '9':
 			j := i
 			for j < len(s) && (isAlnum(s[j]) || s[j] == '.' && j+1 < len(s) && s[j+1] >= '0' && s[j+1] <= '9') {
 				j++
 			}
 			toks = append(toks, s[i:j])
 			i = j
-		case c == '_' || unicode.IsLetter(c):
+		case isAlnum(s[i]):
 			j := i
 			for j < len(s) && isAlnum(s[j]) {
 				j++

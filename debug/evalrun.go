@@ -1,7 +1,6 @@
 package debug
 
 import (
-	"bytes"
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
@@ -239,11 +238,11 @@ func (s *Session) readVar(t *tracer, v debuginfo.Var) (value, error) {
 	default:
 		return value{}, fmt.Errorf("%s: location %s is not supported", v.Name, l)
 	}
-	b, err := t.m.Bytes(addr, size, false)
+	b, err := peek(t.m, addr, size)
 	if err != nil {
-		return value{}, fmt.Errorf("%s at %s: %v", v.Name, t.m.Describe(addr), err)
+		return value{}, fmt.Errorf("%s: %v", v.Name, err)
 	}
-	val.b, val.addressable, val.addr = bytes.Clone(b), true, addr
+	val.b, val.addressable, val.addr = b, true, addr
 	val.where = t.m.Describe(addr)
 	return val, nil
 }
@@ -284,11 +283,11 @@ func (s *Session) deref(t *tracer, v value, i int64) (value, error) {
 	}
 	base, _ := v.int()
 	addr := base + uint64(i*int64(size))
-	b, err := t.m.Bytes(addr, size, false)
+	b, err := peek(t.m, addr, size)
 	if err != nil {
-		return value{}, fmt.Errorf("*%s at %s: %v", nameOr(v), t.m.Describe(addr), err)
+		return value{}, fmt.Errorf("*%s: %v", nameOr(v), err)
 	}
-	return value{typ: p.Type, b: bytes.Clone(b), addressable: true, addr: addr, name: v.name, where: t.m.Describe(addr)}, nil
+	return value{typ: p.Type, b: b, addressable: true, addr: addr, name: v.name, where: t.m.Describe(addr)}, nil
 }
 
 func nameOr(v value) string {

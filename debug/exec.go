@@ -65,7 +65,6 @@ type event struct {
 func newExecution(s *Session, inst *Instance) *execution {
 	ex := &execution{inst: inst, goals: make(chan goal), events: make(chan event), finished: make(chan struct{})}
 	ex.tr = &tracer{s: s, ex: ex, m: inst.Machine}
-	ex.tr.frames = []Frame{{Prog: inst.Machine.Program().Name, Func: inst.Machine.Program().FuncAt(0), Kind: FrameEntry}}
 	return ex
 }
 
@@ -161,16 +160,6 @@ func (k FrameKind) String() string {
 	return [...]string{"entry", "call", "callback", "tail call"}[k]
 }
 
-// Frame is one BPF function activation (inlined C functions are listed by
-// Backtrace, not here).
-type Frame struct {
-	Prog   string
-	Func   string
-	Kind   FrameKind
-	CallPC int    // where the caller called it (-1 for the entry)
-	Helper string // the helper that called a callback
-}
-
 // tracer is the session's hook in the run goroutine.
 type tracer struct {
 	s  *Session
@@ -178,8 +167,13 @@ type tracer struct {
 	m  *vm.Machine
 	g  goal
 
-	frames  []Frame
 	pending *Stop // decided after an instruction: reported before the next
+	// recent holds the positions traced since recentFrom (the last
+	// recentSize of them), so a reverse step finds the line before
+	// without re-executing twice.
+	recent     [recentSize]position
+	recentFrom uint64
+	recentOn   bool
 	// What goalRecord and goalScan collect.
 	trail     []position
 	hits      []*Stop
@@ -193,17 +187,33 @@ type tracer struct {
 	fast      bool
 }
 
-// fullHook is the traced hook; fastHook sees only calls (to keep the call
-// stack) and runs, so the machine runs its plain loop.
+// recentTrail returns the remembered positions before count (the
+// current one), oldest first, and whether they reach back to the start.
+func (t *tracer) recentTrail(count uint64) ([]position, bool) {
+	if !t.recentOn || count < t.recentFrom {
+		return nil, false
+	}
+	from := t.recentFrom
+	if count > recentSize && count-recentSize+1 > from {
+		from = count - recentSize + 1
+	}
+	out := make([]position, 0, count-from)
+	for c := from; c < count; c++ {
+		out = append(out, t.recent[c%recentSize])
+	}
+	return out, from == 0
+}
+
+// fullHook is the traced hook; fastHook sees only the run's bounds, so
+// the machine runs its plain loop (the call stack is the machine's own:
+// vm.Machine.CallStack).
 type fullHook struct{ *tracer }
 type fastHook struct{ *tracer }
 
-func (h fastHook) Call(ev *hooks.CallEvent) hooks.Action { h.call(ev); return hooks.Continue }
-func (h fastHook) Enter(*hooks.Run)                      {}
-func (h fastHook) Exit(*hooks.Run)                       {}
+func (h fastHook) Enter(*hooks.Run) {}
+func (h fastHook) Exit(*hooks.Run)  {}
 
 func (h fullHook) Call(ev *hooks.CallEvent) hooks.Action {
-	h.call(ev)
 	if ev.Kind == hooks.TailCall && h.g.kind != goalCount {
 		if b := h.s.tailCallBreak(); b != nil && h.pending == nil {
 			b.Hits++
@@ -222,30 +232,19 @@ func (h fullHook) BeforeStep(ev *hooks.Step) hooks.Action {
 	return h.before(ev)
 }
 
-func (t *tracer) call(ev *hooks.CallEvent) {
-	switch ev.Kind {
-	case hooks.Call:
-		f := Frame{Prog: ev.Prog, Func: ev.Func, Kind: FrameCall, CallPC: ev.PC}
-		if p := t.m.Program(); ev.PC >= 0 && ev.PC < len(p.Insns) && isHelperCall(p.Insns[ev.PC]) {
-			f.Kind, f.Helper = FrameCallback, t.m.HelperName(p.Insns[ev.PC].Imm)
-		}
-		t.frames = append(t.frames, f)
-	case hooks.Return:
-		if len(t.frames) > 1 {
-			t.frames = t.frames[:len(t.frames)-1]
-		}
-	case hooks.TailCall:
-		top := &t.frames[len(t.frames)-1]
-		*top = Frame{Prog: ev.Prog, Func: ev.Func, Kind: FrameTailCall, CallPC: ev.PC}
-	}
-}
-
 func isHelperCall(in isa.Insn) bool {
 	return in.Op == isa.ClassJMP|isa.JmpCall && in.Src == 0
 }
 
+// recentSize is how many positions a traced run remembers.
+const recentSize = 4096
+
 func (t *tracer) before(ev *hooks.Step) hooks.Action {
 	t.prog, t.pc, t.count, t.depth = ev.Prog, ev.PC, ev.Count, ev.Depth
+	if !t.recentOn {
+		t.recentFrom, t.recentOn = ev.Count, true
+	}
+	t.recent[ev.Count%recentSize] = position{ev.Count, ev.Prog, ev.PC, ev.Depth}
 	st, err := t.check(ev)
 	if err == nil && st == nil {
 		return hooks.Continue
@@ -262,6 +261,7 @@ func (t *tracer) before(ev *hooks.Step) hooks.Action {
 	t.g = g
 	if g.kind == goalContinue && !t.s.needTrace() {
 		t.m.Attach(fastHook{t}) // nothing can stop the run: full speed to the end
+		t.recentOn = false
 	}
 	return hooks.Continue
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/bpfscope/bpfscope/debuginfo"
 	"github.com/bpfscope/bpfscope/isa"
-	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -220,38 +219,41 @@ func (s *Session) Backtrace() []StackFrame {
 	if s.ex == nil || s.stop == nil || s.stop.PC < 0 {
 		return nil
 	}
-	t := s.ex.tr
 	var out []StackFrame
-	frames := t.frames
+	frames := s.ex.inst.Machine.CallStack()
 	for i := len(frames) - 1; i >= 0; i-- {
 		f := frames[i]
+		p := f.Prog
 		pc := s.stop.PC
 		if i < len(frames)-1 {
 			pc = frames[i+1].CallPC
 		}
-		p := s.program(f.Prog)
-		var line *isa.Line
-		if p != nil {
-			line = p.Line(pc)
-		}
+		line := p.Line(pc)
 		file, lineNo := lineKey(line)
 		var inl []debuginfo.Frame
-		if dp := s.debugProg(f.Prog); dp != nil {
+		if dp := s.debugProg(p.Name); dp != nil {
 			inl = dp.Frames(pc)
 		}
-		for k, fr := range inl {
+		for _, fr := range inl {
 			if !fr.Inlined {
 				break
 			}
-			out = append(out, StackFrame{Func: fr.Func, Prog: f.Prog, PC: pc, Line: line, File: file, LineNo: lineNo, Inlined: true, Depth: i})
+			out = append(out, StackFrame{Func: fr.Func, Prog: p.Name, PC: pc, Line: line, File: file, LineNo: lineNo, Inlined: true, Depth: i})
 			file, lineNo, line = fr.CallFile, fr.CallLine, nil
-			_ = k
 		}
-		name := f.Func
-		if name == "" && p != nil {
-			name = p.FuncAt(pc)
+		sf := StackFrame{Func: p.FuncAt(pc), Prog: p.Name, PC: pc, Line: line, File: file, LineNo: lineNo, Depth: i}
+		switch {
+		case f.Callback:
+			sf.Kind = FrameCallback
+			if caller := frames[i-1].Prog; f.CallPC >= 0 && f.CallPC < len(caller.Insns) {
+				sf.Helper = s.ex.inst.Machine.HelperName(caller.Insns[f.CallPC].Imm)
+			}
+		case f.TailCall:
+			sf.Kind = FrameTailCall
+		case i > 0:
+			sf.Kind = FrameCall
 		}
-		out = append(out, StackFrame{Func: name, Prog: f.Prog, PC: pc, Line: line, File: file, LineNo: lineNo, Kind: f.Kind, Helper: f.Helper, Depth: i})
+		out = append(out, sf)
 	}
 	return out
 }
@@ -349,11 +351,7 @@ func (s *Session) ReadMemory(addr uint64, n int) ([]byte, error) {
 	if s.ex == nil {
 		return nil, ErrNotRunning
 	}
-	b, err := s.ex.inst.Machine.Bytes(addr, n, false)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(b), nil
+	return peek(s.ex.inst.Machine, addr, n)
 }
 
 // MapInfo describes one map of the program.
@@ -497,5 +495,3 @@ func (s *Session) Disassemble(prog string, pc int) string {
 	}
 	return isa.Format(p.Insns, pc)
 }
-
-var _ = maps.Type(0)

@@ -54,6 +54,16 @@ func (s *Session) reverseLine(over bool) (*Stop, error) {
 	}
 	cur := s.lineOf(st.Prog, st.PC)
 	curDepth := st.Depth
+	if p := s.program(st.Prog); p == nil || p.Lines == nil {
+		return s.ReverseStepInstruction() // no line info: lines are instructions
+	}
+	if s.ex != nil && !s.ex.done { // what the run remembers may do
+		if trail, complete := s.ex.tr.recentTrail(st.Count); len(trail) > 0 {
+			if target, ok := s.previousLine(trail, cur, curDepth, over, complete); ok {
+				return s.reverseTo(target)
+			}
+		}
+	}
 	for window := uint64(4096); ; window *= 4 {
 		from := uint64(0)
 		if st.Count > window {

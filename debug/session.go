@@ -24,6 +24,9 @@ package debug
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/bpfscope/bpfscope/debuginfo"
 	"github.com/bpfscope/bpfscope/helpers"
@@ -54,6 +57,9 @@ type Target struct {
 	Name string          // shown in messages: "xdp_firewall.o: xdp_firewall"
 	Info *debuginfo.Info // the object's DWARF; nil or empty debugs at BTF-line level
 	New  func() (*Instance, error)
+	// SourceDirs are searched, by base name, for C sources whose recorded
+	// path does not exist here.
+	SourceDirs []string
 }
 
 // Reason says why a run stopped.
@@ -216,7 +222,10 @@ func (s *Session) RunTo(count uint64) (*Stop, error) {
 	if s.stop == nil {
 		return nil, ErrNotRunning
 	}
-	if s.ex != nil && !s.ex.done && count >= s.stop.Count {
+	if s.ex != nil && !s.ex.done && count == s.stop.Count {
+		return s.stop, nil
+	}
+	if s.ex != nil && !s.ex.done && count > s.stop.Count {
 		return s.move(goal{kind: goalCount, count: count})
 	}
 	return s.relaunch(count)
@@ -255,9 +264,12 @@ func (s *Session) launch(g goal, at uint64) (*Stop, error) {
 
 // relaunch re-executes the run up to position count.
 func (s *Session) relaunch(count uint64) (*Stop, error) {
+	// Trace the last stretch before the position: enough for the alarm's
+	// slack, and for the next reverse step to find its line in what the
+	// tracer remembers.
 	at := uint64(0)
-	if slack := s.slack(); count > slack {
-		at = count - slack
+	if back := max(s.slack(), recentSize/2); count > back {
+		at = count - back
 	}
 	st, err := s.launch(goal{kind: goalCount, count: count}, at)
 	if errors.Is(err, errOvershot) { // callbacks ran past the alarm: all traced
@@ -326,4 +338,38 @@ func (s *Session) Type() ebpf.ProgramType {
 		return inst.Type
 	}
 	return ebpf.UnspecifiedProgram
+}
+
+// Verdict names a return value the way the program type does.
+func Verdict(typ ebpf.ProgramType, r uint32) string {
+	var names []string
+	switch typ {
+	case ebpf.XDP:
+		names = []string{"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"}
+	case ebpf.SchedCLS, ebpf.SchedACT:
+		if int32(r) == -1 {
+			return "TC_ACT_UNSPEC (-1)"
+		}
+		names = []string{"TC_ACT_OK", "TC_ACT_RECLASSIFY", "TC_ACT_SHOT", "TC_ACT_PIPE", "TC_ACT_STOLEN",
+			"TC_ACT_QUEUED", "TC_ACT_REPEAT", "TC_ACT_REDIRECT", "TC_ACT_TRAP"}
+	}
+	if int(r) < len(names) {
+		return fmt.Sprintf("%s (%d)", names[r], r)
+	}
+	return strconv.FormatInt(int64(int32(r)), 10)
+}
+
+// SourcePath finds a C source file: in the target's source directories
+// (by base name), else at its recorded path.
+func (s *Session) SourcePath(file string) string {
+	for _, d := range s.t.SourceDirs {
+		p := filepath.Join(d, filepath.Base(file))
+		if _, err := os.Stat(p); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				return abs
+			}
+			return p
+		}
+	}
+	return file
 }

@@ -97,15 +97,26 @@ func typedefName(t dwarf.Type) string {
 // (a __be32 "saddr" prints as 10.0.0.2, a [6]u8 "h_source" as a MAC).
 // Big-endian integers (__be16, __be32, __be64) print in host order.
 func Format(t dwarf.Type, b []byte, name string) string {
-	var sb strings.Builder
-	format(&sb, t, b, name, 0)
-	return sb.String()
+	fm := formatter{left: maxNodes}
+	fm.format(t, b, name, 0)
+	return fm.sb.String()
 }
 
-const maxDepth = 8
+// Bounds on what one value prints: nesting, and values visited (damaged
+// or hostile types can nest empty structs exponentially).
+const (
+	maxDepth = 8
+	maxNodes = 4096
+)
 
-func format(sb *strings.Builder, t dwarf.Type, b []byte, name string, depth int) {
-	if depth > maxDepth {
+type formatter struct {
+	sb   strings.Builder
+	left int
+}
+
+func (fm *formatter) format(t dwarf.Type, b []byte, name string, depth int) {
+	sb := &fm.sb
+	if fm.left--; depth > maxDepth || fm.left < 0 {
 		sb.WriteString("...")
 		return
 	}
@@ -144,7 +155,7 @@ func format(sb *strings.Builder, t dwarf.Type, b []byte, name string, depth int)
 			if x.Kind == "union" {
 				off = 0
 			}
-			format(sb, f.Type, b[off:], f.Name, depth+1)
+			fm.format(f.Type, b[off:], f.Name, depth+1)
 		}
 		sb.WriteString("}")
 	case *dwarf.ArrayType:
@@ -175,7 +186,7 @@ func format(sb *strings.Builder, t dwarf.Type, b []byte, name string, depth int)
 				fmt.Fprintf(sb, "... (%d elements)", x.Count)
 				break
 			}
-			format(sb, x.Type, b[i*esz:], "", depth+1)
+			fm.format(x.Type, b[i*esz:], "", depth+1)
 		}
 		sb.WriteString("}")
 	case *dwarf.PtrType:

@@ -122,6 +122,19 @@ func BenchmarkText(b *testing.B) { bench(b, func() any { return text.New(io.Disc
 
 func BenchmarkJSONL(b *testing.B) { bench(b, func() any { return jsonl.New(io.Discard) }) }
 
+// The Raw variants leave names out (packet fields, globals, decoded keys):
+// against BenchmarkText and BenchmarkJSONL they measure what naming costs.
+// Every load of byte_sum is a packet byte, named (or found to be payload)
+// through the machine's hooks.Namer.
+
+func BenchmarkTextRaw(b *testing.B) {
+	bench(b, func() any { t := text.New(io.Discard); t.Raw = true; return t })
+}
+
+func BenchmarkJSONLRaw(b *testing.B) {
+	bench(b, func() any { j := jsonl.New(io.Discard); j.Raw = true; return j })
+}
+
 func BenchmarkRing(b *testing.B) {
 	bench(b, func() any { return ring.New(4096, ring.OverwriteOldest) })
 }

@@ -3,6 +3,7 @@ package helpers
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/maps"
@@ -178,11 +179,13 @@ func nsCurrentPidTgid(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	return 0, nil
 }
 
-// Timer is a bpf_timer a program initialised in a map value. Timers never
-// fire during a run: a test run returns before any callback could, and
-// the callback the program set is recorded, not called.
+// Timer is a bpf_timer a program initialised in a map value. It lives as
+// long as the Set, as the kernel's lives in the map element across runs.
+// Timers never fire during a run: a test run returns before any callback
+// could, and the callback the program set is recorded, not called.
 type Timer struct {
-	Addr     uint64 // the struct bpf_timer in the map value
+	Map      string // the map whose value holds it
+	Off      uint64 // and its offset in the map's value memory
 	Clock    uint64 // CLOCK_MONOTONIC, CLOCK_REALTIME or CLOCK_BOOTTIME
 	Callback uint64 // the callback's address, 0 if not set
 	Armed    bool
@@ -190,14 +193,46 @@ type Timer struct {
 	Flags    uint64 // and flags (BPF_F_TIMER_ABS, BPF_F_TIMER_CPU_PIN)
 }
 
-func (s *Set) timer(m *vm.Machine, addr uint64) (*RunState, *Timer) {
-	st := s.State(m)
-	for i := range st.Timers {
-		if st.Timers[i].Addr == addr {
-			return st, &st.Timers[i]
-		}
+// timerKey names a bpf_timer by the map memory holding it, which every
+// machine bound to the map shares.
+type timerKey struct {
+	mem *byte
+	off uint32
+}
+
+// Timers lists the timers programs initialised.
+func (s *Set) Timers() []Timer {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	var ts []Timer
+	for _, t := range s.timers {
+		ts = append(ts, *t)
 	}
-	return st, nil
+	return ts
+}
+
+// timer finds the timer at addr, a bpf_timer in a map value; create makes
+// it when absent.
+func (s *Set) timer(m *vm.Machine, addr uint64, create bool) (*Timer, bool, error) {
+	r, off, ok := m.RegionAt(addr)
+	if !ok || len(r.Data) == 0 || !strings.HasPrefix(r.Name, "map ") {
+		return nil, false, fmt.Errorf("%#x (%s) is not a bpf_timer in a map value", addr, m.Describe(addr))
+	}
+	k := timerKey{&r.Data[0], off}
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	if t, ok := s.timers[k]; ok {
+		return t, true, nil
+	}
+	if !create {
+		return nil, false, nil
+	}
+	if s.timers == nil {
+		s.timers = map[timerKey]*Timer{}
+	}
+	t := &Timer{Map: strings.TrimPrefix(r.Name, "map "), Off: uint64(off)}
+	s.timers[k] = t
+	return t, false, nil
 }
 
 // timerInit is bpf_timer_init(timer, map, clock): -EINVAL for another
@@ -210,18 +245,21 @@ func timerInit(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if _, err := m.Bytes(a[0], 16, true); err != nil {
 		return 0, err
 	}
-	st, t := s.timer(m, a[0])
-	if t != nil {
+	t, existed, err := s.timer(m, a[0], true)
+	if err != nil {
+		return 0, err
+	}
+	if existed {
 		return neg(syscall.EBUSY), nil
 	}
-	st.Timers = append(st.Timers, Timer{Addr: a[0], Clock: a[2]})
+	t.Clock = a[2]
 	return 0, nil
 }
 
 func timerSetCallback(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
-	_, t := s.timer(m, a[0])
-	if t == nil {
-		return neg(syscall.EINVAL), nil
+	t, _, err := s.timer(m, a[0], false)
+	if err != nil || t == nil {
+		return neg(syscall.EINVAL), err
 	}
 	t.Callback = a[1]
 	return 0, nil
@@ -232,7 +270,10 @@ func timerStart(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if a[2]&^uint64(abs|cpuPin) != 0 {
 		return neg(syscall.EINVAL), nil
 	}
-	_, t := s.timer(m, a[0])
+	t, _, err := s.timer(m, a[0], false)
+	if err != nil {
+		return 0, err
+	}
 	if t == nil || t.Callback == 0 {
 		return neg(syscall.EINVAL), nil
 	}
@@ -241,12 +282,14 @@ func timerStart(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 }
 
 // timerCancel is bpf_timer_cancel: 1 if the timer was armed, 0 if not,
-// -EINVAL when not initialised.
+// -EINVAL when not initialised. It drops the callback (drop_prog_refcnt):
+// a later start needs a new set_callback.
 func timerCancel(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
-	_, t := s.timer(m, a[0])
-	if t == nil {
-		return neg(syscall.EINVAL), nil
+	t, _, err := s.timer(m, a[0], false)
+	if err != nil || t == nil {
+		return neg(syscall.EINVAL), err
 	}
+	t.Callback = 0
 	if t.Armed {
 		t.Armed = false
 		return 1, nil

@@ -362,7 +362,9 @@ func ctSetNatInfo(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if c.Orig.Family == afInet6 {
 		n = 16
 	}
-	tu := c.Orig
+	// The tuple as already NATed: the inverse of the reply.
+	cur := c.Reply.Reverse()
+	tu := cur
 	if manip == 0 {
 		copy(tu.Src[:n], addr)
 		if port > 0 {
@@ -374,7 +376,7 @@ func ctSetNatInfo(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 			binary.BigEndian.PutUint16(tu.Dport[:], uint16(port))
 		}
 	}
-	if tu != c.Orig {
+	if tu != cur {
 		c.Reply = tu.Reverse()
 		st |= nat
 	}

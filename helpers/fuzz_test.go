@@ -3,6 +3,7 @@ package helpers
 import (
 	"testing"
 
+	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf/asm"
 )
 
@@ -52,5 +53,46 @@ func FuzzStrtol(f *testing.F) {
 				t.Fatalf("error with value %d", v)
 			}
 		}
+	})
+}
+
+// newHelpers are the helpers and kfuncs of the network, base and dynptr
+// families, which FuzzNewHelpers calls with arbitrary arguments.
+var newHelpers = []asm.BuiltinFunc{
+	asm.FnRedirectNeigh, asm.FnRedirectPeer, asm.FnCloneRedirect, asm.FnCheckMtu, asm.FnSkbEcnSetCe,
+	asm.FnCsumLevel, asm.FnSkbSetTstamp, asm.FnSkbGetTunnelKey, asm.FnSkbSetTunnelKey, asm.FnSkbGetTunnelOpt,
+	asm.FnSkbSetTunnelOpt, asm.FnSkbGetXfrmState, asm.FnSkAssign, asm.FnSkLookupTcp, asm.FnSkFullsock,
+	asm.FnTcpRawGenSyncookieIpv4, asm.FnTcpRawCheckSyncookieIpv6, asm.FnGetNsCurrentPidTgid,
+	asm.FnPerfEventReadValue, asm.FnCopyFromUser, asm.FnKptrXchg, asm.FnTimerInit, asm.FnTimerSetCallback,
+	asm.FnTimerStart, asm.FnTimerCancel, asm.FnDynptrFromMem, asm.FnDynptrRead, asm.FnDynptrWrite,
+	asm.FnDynptrData, asm.FnRingbufSubmitDynptr,
+}
+
+// FuzzNewHelpers calls a helper or kfunc with arguments that point into a
+// scratch region holding data, or anywhere: a result or a Go error, never
+// a panic.
+func FuzzNewHelpers(f *testing.F) {
+	f.Add(uint16(0), []byte("\x01\x00\x00\x00\x00\x00\x00\x00\x10"), uint64(8), uint64(16), uint64(20), uint64(0))
+	f.Add(uint16(200), make([]byte, 64), uint64(0), uint64(12), uint64(16), uint64(16))
+	f.Fuzz(func(t *testing.T, which uint16, data []byte, a1, a2, a3, a4 uint64) {
+		b := newBench(t, nil)
+		copy(b.buf, data)
+		arg := func(v uint64) uint64 {
+			if v&1 == 0 { // a pointer into the scratch region
+				return b.at + v%uint64(len(b.buf))
+			}
+			return v >> 1
+		}
+		kfuncs := Kfuncs()
+		n := len(newHelpers) + len(kfuncs)
+		i := int(which) % n
+		args := vm.Args{arg(a1), arg(a2), arg(a3), arg(a4), arg(a1 ^ a4)}
+		if i < len(newHelpers) {
+			b.call(newHelpers[i], args[:]...)
+			return
+		}
+		id, _ := KfuncID(kfuncs[i-len(newHelpers)])
+		h, _ := b.s.Helper(id)
+		h.Fn(b.m, args)
 	})
 }

@@ -20,6 +20,9 @@ type Set struct {
 
 	ctOnce sync.Once
 	ct     *Conntrack // the default conntrack table
+
+	timerMu sync.Mutex
+	timers  map[timerKey]*Timer
 }
 
 // New returns the helpers this package implements, drawing host state from env

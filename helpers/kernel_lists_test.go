@@ -2,11 +2,13 @@ package helpers
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"go/format"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -146,8 +148,8 @@ func probeKernel(t *testing.T) (map[int32]string, map[string][]int32) {
 
 // TestKernelHelperLists checks kernel_lists.go against the running
 // kernel's verifier, so HELPERS.md cannot drift from the kernel it claims.
-// bpftool feature probe would do, but bpftool v7.1 (libbpf 1.1) looks for
-// "unknown func" only and so reports every helper for every type on 6.18.
+// It asks the verifier as bpftool's feature probe does (see
+// TestBpftoolHelperLists for why bpftool itself is not the oracle).
 func TestKernelHelperLists(t *testing.T) {
 	var uts unix.Utsname
 	unix.Uname(&uts)
@@ -206,4 +208,53 @@ func TestKernelHelperLists(t *testing.T) {
 func majorMinor(release string) string {
 	p := strings.SplitN(release, ".", 3)
 	return strings.Join(p[:min(2, len(p))], ".")
+}
+
+// TestBpftoolHelperLists compares kernel_lists.go with bpftool's feature
+// probe where bpftool answers correctly. bpftool built on libbpf before
+// 1.2 recognises only the "unknown func" refusal and, on kernels that say
+// "program of this type cannot use helper", lists every helper for every
+// type: then XDP would get bpf_get_current_task, which no kernel gives
+// it, and the test skips.
+func TestBpftoolHelperLists(t *testing.T) {
+	bpftool, err := exec.LookPath("bpftool")
+	if err != nil {
+		t.Skip("bpftool not installed")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("bpftool feature probe needs root")
+	}
+	out, err := exec.Command(bpftool, "feature", "probe", "kernel", "-j").Output()
+	if err != nil {
+		t.Skipf("bpftool feature probe: %v", err)
+	}
+	var probe struct {
+		Helpers map[string][]string `json:"helpers"`
+	}
+	if err := json.Unmarshal(out, &probe); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(probe.Helpers["xdp_available_helpers"], "bpf_get_current_task") {
+		t.Skip("this bpftool reports every helper for every program type: its libbpf does not know the verifier's refusal message")
+	}
+	byName := map[string]int32{}
+	for id, n := range kernelHelperNames {
+		byName[n] = id
+	}
+	for _, col := range typeColumns {
+		names, ok := probe.Helpers[col.name+"_available_helpers"]
+		if !ok || len(names) == 0 {
+			continue // bpftool does not probe the type
+		}
+		var ids []int32
+		for _, n := range names {
+			if id, ok := byName[n]; ok {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, kernelHelpers[col.name]) {
+			t.Errorf("%s: bpftool lists %v, kernel_lists.go %v", col.name, ids, kernelHelpers[col.name])
+		}
+	}
 }

@@ -88,7 +88,7 @@ func init() {
 		}
 		return dynptrFromCtx(m, a, dynptrXDP, uint32(x.Len()))
 	})
-	registerKfunc("bpf_dynptr_slice", "pointer into the data, the packet when linear, else a copy into the buffer; NULL out of range", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+	registerKfunc("bpf_dynptr_slice", "pointer into the data (packet, or one XDP fragment), else a copy into the buffer; NULL out of range", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		return dynptrSlice(s, m, a, false)
 	})
 	registerKfunc("bpf_dynptr_slice_rdwr", "as bpf_dynptr_slice; NULL for read-only dynptrs", "", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
@@ -248,12 +248,8 @@ func dynptrSlice(s *Set, m *vm.Machine, a vm.Args, rdwr bool) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if _, ok := x.Bytes(at, n); ok {
-			data, err := x.Load(0, 4)
-			if err != nil {
-				return 0, err
-			}
-			return data + uint64(at), nil
+		if addr, ok := x.Pointer(at, n); ok {
+			return addr, nil // in the linear part or one fragment
 		}
 		if buf == 0 {
 			return 0, nil

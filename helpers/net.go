@@ -72,11 +72,19 @@ func init() {
 	register(asm.FnGetNetnsCookie, "bpf_get_netns_cookie", func(s *Set, _ *vm.Machine, _ vm.Args) (uint64, error) {
 		return s.netnsCookie(), nil
 	})
-	skb(asm.FnSkAssign, "bpf_sk_assign", func(_ *Set, _ *vm.Machine, _ *ctx.SKB, a vm.Args) (uint64, error) {
-		if a[1] == 0 || a[2] != 0 {
-			return neg(syscall.EINVAL), nil
+	register(asm.FnSkAssign, "bpf_sk_assign", skAssign)
+	register(asm.FnSkCgroupId, "bpf_sk_cgroup_id", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+		if !isTestRunSock(m, a[0]) {
+			return 0, nil
 		}
-		return neg(syscall.EOPNOTSUPP), nil // a test-run skb is not at tc ingress
+		p := s.cgroups(true)
+		return p[len(p)-1], nil
+	})
+	register(asm.FnSkAncestorCgroupId, "bpf_sk_ancestor_cgroup_id", func(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+		if !isTestRunSock(m, a[0]) {
+			return 0, nil
+		}
+		return ancestor(s.cgroups(true), int32(a[1])), nil
 	})
 	for _, l := range []struct {
 		id   asm.BuiltinFunc
@@ -138,6 +146,27 @@ func ancestor(path []uint64, level int32) uint64 {
 func isTestRunSock(m *vm.Machine, addr uint64) bool {
 	r, off, ok := m.RegionAt(addr)
 	return ok && off == 0 && r.Name == "bpf_sock"
+}
+
+// skAssign is tc's bpf_sk_assign(skb, sk, flags) and sk_lookup's
+// bpf_sk_lookup_assign(ctx, sk, flags).
+func skAssign(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+	if _, err := skbArg(m, a[0]); err == nil {
+		if a[1] == 0 || a[2] != 0 {
+			return neg(syscall.EINVAL), nil
+		}
+		return neg(syscall.EOPNOTSUPP), nil // a test-run skb is not at tc ingress
+	}
+	const replace, noReuseport = 1 << 0, 1 << 1
+	if a[2]&^uint64(replace|noReuseport) != 0 {
+		return neg(syscall.EINVAL), nil
+	}
+	if a[1] != 0 {
+		// Only NULL can reach it: the lookups find no socket and
+		// socket maps are not modelled.
+		return 0, fmt.Errorf("bpf_sk_lookup_assign: sockets are not modelled")
+	}
+	return 0, nil // no socket selected before or after
 }
 
 // Redirect flags of bpf_redirect_neigh and peer (BPF_F_NEIGH, BPF_F_PEER,
@@ -241,7 +270,7 @@ func checkMTU(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 			v, _ := x.Load(xdpIngressIfindexOff, 4)
 			ifindex = uint32(v)
 		}
-		length = int32(x.Len())
+		length = int32(len(x.Data())) // bpf_xdp_check_mtu: the linear part only
 	}
 	dev, ok := s.netdev(ifindex)
 	if !ok {
@@ -269,14 +298,15 @@ func ecnSetCE(_ *Set, _ *vm.Machine, k *ctx.SKB, _ vm.Args) (uint64, error) {
 	if k.VlanPresent {
 		proto = k.VlanProto
 	}
-	net := k.NetworkOffset()
 	if isVlanProto(proto) {
-		// skb_protocol(skb, true): the protocol after the VLAN tags.
+		// skb_protocol(skb, true): the protocol after the VLAN tags; the
+		// header changed is still the one at the network offset.
 		var ok bool
-		if proto, net, ok = skipVlans(k, proto); !ok {
+		if proto, ok = skipVlans(k, proto); !ok {
 			return 0, nil
 		}
 	}
+	net := k.NetworkOffset()
 	switch proto {
 	case 0x0800:
 		h, ok := k.Bytes(uint32(net), 20)
@@ -320,21 +350,22 @@ func csum16AddBE(a, b uint16) uint16 {
 
 func isVlanProto(p uint16) bool { return p == 0x8100 || p == 0x88a8 }
 
-// skipVlans follows VLAN headers in the packet from the network offset.
-func skipVlans(k *ctx.SKB, proto uint16) (uint16, int, bool) {
+// skipVlans follows the VLAN headers in the packet from the network
+// offset to the protocol they carry.
+func skipVlans(k *ctx.SKB, proto uint16) (uint16, bool) {
 	off := k.NetworkOffset()
 	for range 8 {
 		if !isVlanProto(proto) {
-			return proto, off, true
+			return proto, true
 		}
 		h, ok := k.Bytes(uint32(off), 4)
 		if !ok || off < 0 {
-			return 0, 0, false
+			return 0, false
 		}
 		proto = binary.BigEndian.Uint16(h[2:])
 		off += 4
 	}
-	return 0, 0, false
+	return 0, false
 }
 
 // csumLevel is bpf_csum_level(skb, level) on the test run's skb, which

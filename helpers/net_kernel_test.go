@@ -37,10 +37,11 @@ type bcall struct {
 	args  [5]int64
 	ptr   uint8 // bit i: args[i] (r2+i) is buf+args[i]
 	mptr  uint8 // bit i: args[i] is the output map value's scratch+args[i]
+	pmap  uint8 // bit i: args[i] is the perf event array (2 slots, none open)
 	noCtx bool  // r1 is args[0], r2.. the rest (helpers without ctx)
 }
 
-func bufProgram(calls []bcall, buf []byte, fd int) asm.Instructions {
+func bufProgram(calls []bcall, buf []byte, fd, perfFD int) asm.Instructions {
 	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
 	var b [bufSize]byte
 	copy(b[:], buf)
@@ -60,6 +61,10 @@ func bufProgram(calls []bcall, buf []byte, fd int) asm.Instructions {
 			r := first + asm.Register(j)
 			if r > asm.R5 {
 				break
+			}
+			if c.pmap&(1<<j) != 0 {
+				insns = append(insns, asm.LoadMapPtr(r, perfFD))
+				continue
 			}
 			if c.mptr&(1<<j) != 0 {
 				insns = append(insns, asm.LoadMapValue(r, fd, uint32(scratch+v)))
@@ -96,7 +101,14 @@ func kernelBuf(t *testing.T, typ ebpf.ProgramType, calls []bcall, buf, frame []b
 		t.Skipf("bpf() unavailable: %v", err)
 	}
 	defer m.Close()
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: typ, Instructions: bufProgram(calls, buf, m.FD()), License: "GPL"})
+	// cilium/ebpf clamps a perf event array to the possible CPUs: keep
+	// within 2.
+	pm, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: 2})
+	if err != nil {
+		t.Skipf("bpf() unavailable: %v", err)
+	}
+	defer pm.Close()
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: typ, Instructions: bufProgram(calls, buf, m.FD(), pm.FD()), License: "GPL"})
 	if err != nil {
 		t.Fatalf("kernel rejects: %v", err)
 	}
@@ -116,7 +128,7 @@ func kernelBuf(t *testing.T, typ ebpf.ProgramType, calls []bcall, buf, frame []b
 func scopeBuf(t *testing.T, env helpers.Env, typ ebpf.ProgramType, calls []bcall, buf, frame []byte) (bufOutcome, *helpers.RunState) {
 	t.Helper()
 	var code bytes.Buffer
-	if err := bufProgram(calls, buf, 0).Marshal(&code, binary.LittleEndian); err != nil {
+	if err := bufProgram(calls, buf, 0, 1).Marshal(&code, binary.LittleEndian); err != nil {
 		t.Fatal(err)
 	}
 	p, err := vm.Load("buf", code.Bytes())
@@ -127,8 +139,12 @@ func scopeBuf(t *testing.T, env helpers.Env, typ ebpf.ProgramType, calls []bcall
 	if err != nil {
 		t.Fatal(err)
 	}
+	pm, err := maps.New(&maps.Spec{Name: "perf", Type: maps.PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := helpers.New(env)
-	m, err := vm.New(p, vm.Config{Helpers: hs, Maps: []vm.Map{mp}})
+	m, err := vm.New(p, vm.Config{Helpers: hs, Maps: []vm.Map{mp, pm}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +269,8 @@ func TestNetHelpersKernel(t *testing.T) {
 		{"ecn/ce", ebpf.SchedCLS, frameTOS(0x13), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/ipv6", ebpf.SchedCLS, udp6(0x02), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/ipv6_not_ect", ebpf.SchedCLS, udp6(0x20), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
+		{"ecn/vlan", ebpf.SchedCLS, vlanFrame(), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
+		{"ecn/vlan_ect", ebpf.SchedCLS, func() []byte { f := vlanFrame(); f[19] = 0x12; return f }(), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"ecn/arp", ebpf.SchedCLS, func() []byte { f := frameTOS(2); f[13] = 6; return f }(), nil, []bcall{{fn: asm.FnSkbEcnSetCe}}},
 		{"check_mtu/skb", ebpf.SchedCLS, udp4(), mtu(0), []bcall{
 			{fn: asm.FnCheckMtu, args: [5]int64{0, 0, 0, 0}, ptr: 2},
@@ -379,6 +397,16 @@ func TestBaseHelpersKernel(t *testing.T) {
 			{fn: asm.FnGetNsCurrentPidTgid, args: [5]int64{int64(st.Dev), 1, 0, 8}, ptr: 4, noCtx: true},
 			{fn: asm.FnGetNsCurrentPidTgid, args: [5]int64{int64(st.Dev), int64(st.Ino), 8, 4}, ptr: 4, noCtx: true},
 			{fn: asm.FnGetNsCurrentPidTgid, args: [5]int64{1 << 40, int64(st.Ino), 16, 8}, ptr: 4, noCtx: true},
+		}},
+		{"perf_event_read", []bcall{
+			{fn: asm.FnPerfEventRead, args: [5]int64{0, 0}, pmap: 1, noCtx: true},
+			{fn: asm.FnPerfEventRead, args: [5]int64{0, 1}, pmap: 1, noCtx: true},
+			{fn: asm.FnPerfEventRead, args: [5]int64{0, 2}, pmap: 1, noCtx: true},
+			{fn: asm.FnPerfEventRead, args: [5]int64{0, 1 << 32}, pmap: 1, noCtx: true},
+			{fn: asm.FnPerfEventRead, args: [5]int64{0, 0xffffffff}, pmap: 1, noCtx: true},
+			{fn: asm.FnPerfEventReadValue, args: [5]int64{0, 0, 8, 24}, pmap: 1, ptr: 4, noCtx: true},
+			{fn: asm.FnPerfEventReadValue, args: [5]int64{0, 9, 32, 24}, pmap: 1, ptr: 4, noCtx: true},
+			{fn: asm.FnPerfEventReadValue, args: [5]int64{0, 0, 40, 20}, pmap: 1, ptr: 4, noCtx: true},
 		}},
 		{"branch_snapshot", []bcall{
 			{fn: asm.FnGetBranchSnapshot, args: [5]int64{0, 48, 0}, ptr: 1, noCtx: true},

@@ -193,7 +193,8 @@ func perfEventOutput(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	}
 	ret, err := errnoRet(pm.Output(int(s.env.CPU()), flags, data))
 	if err == nil && ret == 0 {
-		m.ReportOutput(&hooks.Output{Kind: "perf_event", Map: pm.Name(), Data: slices.Clone(data)})
+		rec := maps.Record{Data: slices.Clone(data)}
+		m.ReportOutput(&hooks.Output{Kind: "perf_event", Map: pm.Name(), Data: rec.Data, RawSample: rec.RawSample()})
 	}
 	return ret, err
 }

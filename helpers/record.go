@@ -32,7 +32,7 @@ const (
 	EnvCgroupID                        // SkbEnv.SkbCgroupID
 )
 
-var envKindNames = [...]string{"", "ktime_ns", "boot_ns", "random", "cpu", "coarse_ns", "tai_ns", "jiffies",
+var envKindNames = []string{"", "ktime_ns", "boot_ns", "random", "cpu", "coarse_ns", "tai_ns", "jiffies",
 	"numa_node", "pid_tgid", "uid_gid", "comm", "task", "func_ip", "attach_cookie",
 	"memory", "fib", "stack", "skb_hash", "socket_cookie", "cgroup_classid", "skb_cgroup_id"}
 
@@ -54,7 +54,8 @@ type EnvValue struct {
 // logs the answers in order, so a run can be replayed with Replay.
 //
 // It also implements every optional interface (ClockEnv, NUMAEnv,
-// TaskEnv, ProbeEnv, KernelMemory, FibEnv, StackEnv, SkbEnv), answering
+// TaskEnv, ProbeEnv, KernelMemory, FibEnv, StackEnv, SkbEnv, and those of
+// record_net.go), answering
 // with the wrapped Env's values when it implements them and with the
 // helpers' documented defaults otherwise, so those answers are recorded
 // too: kernel memory a probe read, FIB results, call chains, skb hashes.
@@ -65,6 +66,7 @@ type RecordingEnv struct {
 	env Env
 	mu  sync.Mutex
 	log []EnvValue
+	conntrackHolder
 }
 
 // Record returns an Env that records the answers of env (nil: a DefaultEnv).
@@ -174,6 +176,7 @@ type ReplayEnv struct {
 	log  []EnvValue
 	next int
 	err  error
+	ct   *Conntrack
 }
 
 // Replay returns an Env that plays log back.

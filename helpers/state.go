@@ -26,8 +26,6 @@ type RunState struct {
 	Clones []Clone
 	// Tunnel is the metadata bpf_skb_set_tunnel_key attached, nil if none.
 	Tunnel *Tunnel
-	// Timers are the bpf_timers the program initialised in this run.
-	Timers []Timer
 
 	csumUnnecessary bool  // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
 	csumLevel       uint8 // and its csum_level
@@ -43,6 +41,7 @@ type held struct {
 	reserved map[uint64]reservation // ring buffer records not yet committed
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
 	conns    map[*Conn]uint64       // nf_conn images mapped in this run
+	storage  []storageOwner         // socket storage of the test runner's socket
 }
 
 // keySlot names a bpf_for_each_map_elem key buffer: one per map and call
@@ -157,6 +156,12 @@ func (st *RunState) release(m *vm.Machine, id uint64) {
 	}
 	for _, word := range st.locks {
 		maps.SpinUnlock(word) // atomically: other machines may be waiting for it
+	}
+	for _, addr := range st.conns {
+		m.Unmap(addr)
+	}
+	for _, o := range st.storage {
+		o.m.DeleteStorage(o.owner) // the socket is freed with its storage
 	}
 	st.held = held{run: id}
 }

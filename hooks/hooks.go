@@ -366,7 +366,11 @@ type Output struct {
 	PC   int
 	Kind string // "trace_printk", "ringbuf", "perf_event"
 	Map  string // the ring or perf map, if any
-	Data []byte
+	Data []byte // the payload the program wrote
+	// RawSample, for a perf event record, is the PERF_SAMPLE_RAW data a
+	// perf reader gets: Data padded with zeros so that it and its u32
+	// size end on an 8-byte boundary (maps.Record.RawSample).
+	RawSample []byte
 }
 
 // OutputHook sees program output.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bpfscope/bpfscope/internal/watchdog"
 	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf/btf"
 )
 
 // FuzzLoadELF feeds random bytes and mutated objects (the bundled
@@ -49,5 +50,32 @@ func FuzzLoadELF(f *testing.F) {
 				}
 			}
 		})
+	})
+}
+
+// FuzzKernelConfig parses arbitrary kernel configurations and stores each
+// value into externs of every kind: an error or a value, never a panic.
+func FuzzKernelConfig(f *testing.F) {
+	f.Add([]byte("CONFIG_HZ=250\n# CONFIG_X is not set\nCONFIG_S=\"(none)\"\nCONFIG_M=m\n"))
+	f.Add([]byte("CONFIG_A=0x7fffffffffffffff\nCONFIG_B=-1\nCONFIG_C=\"\n"))
+	types := []btf.Type{
+		&btf.Int{Size: 4}, &btf.Int{Size: 1, Encoding: btf.Char}, &btf.Int{Size: 1, Encoding: btf.Bool},
+		&btf.Int{Size: 8, Encoding: btf.Signed}, &btf.Enum{Name: "libbpf_tristate", Size: 4},
+		&btf.Array{Type: &btf.Int{Size: 1, Encoding: btf.Char}, Nelems: 8},
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		cfg, err := parseKernelConfig(bytes.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, v := range cfg {
+			for _, typ := range types {
+				size, err := btf.Sizeof(typ)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = putKconfig(make([]byte, size), typ, v)
+			}
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/internal/kernel"
 	"github.com/bpfscope/bpfscope/loader"
+	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/testrun"
 	"github.com/bpfscope/bpfscope/vm"
 	"golang.org/x/sys/unix"
@@ -49,16 +51,58 @@ func inFreshNetns(t *testing.T, f func()) {
 // in a fresh network namespace, and in bpfscope, and compares the return
 // value, data_out and the results the programs store in out[].
 func TestKfuncsKernel(t *testing.T) {
-	const obj = "testdata/kfunc.o"
+	runKernelCompare(t, "testdata/kfunc.o", "xdp_dynptr", "tc_dynptr", "xdp_iter", "xdp_ct", "xdp_nat", "tc_ct")
+}
+
+// TestTimersKernel compares the bpf_timer helpers' answers: init, set
+// callback, start, cancel, in and out of order (testdata/timer.o).
+func TestTimersKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/timer.o", "xdp_timer")
+}
+
+// TestSocketHelpersKernel compares the socket helpers on the test
+// runner's socket, in tc and cgroup_skb programs (testdata/sock.o).
+func TestSocketHelpersKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/sock.o", "tc_sock", "cg_sock")
+}
+
+// TestStorageKernel compares socket storage on the test runner's socket
+// (tc, cgroup_skb) and task storage on the current task (XDP).
+func TestStorageKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/storage.o", "tc_storage", "cg_storage", "xdp_task_storage")
+}
+
+func runKernelCompare(t *testing.T, obj string, progs ...string) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
 	if err := kernel.Available(); err != nil {
 		t.Skip(err)
 	}
-	for _, prog := range []string{"xdp_dynptr", "tc_dynptr", "xdp_iter", "xdp_ct", "tc_ct"} {
-		t.Run(prog, func(t *testing.T) {
-			in := kernel.Input{Data: udpFrame()}
+	jumbo := append(udpFrame(), make([]byte, 5000)...) // linear part and fragments
+	for i := range jumbo[60:] {
+		jumbo[60+i] = byte(i)
+	}
+	type run struct {
+		prog   string
+		frame  []byte
+		repeat int
+	}
+	var runs []run
+	for _, p := range progs {
+		runs = append(runs, run{p, udpFrame(), 0})
+		switch p {
+		case "xdp_dynptr":
+			runs = append(runs, run{p, jumbo, 0})
+		case "xdp_timer": // timers outlive a run
+			runs = append(runs, run{p, udpFrame(), 3})
+		}
+	}
+	for _, r := range runs {
+		prog, repeat := r.prog, r.repeat
+		c := r
+		t.Run(fmt.Sprintf("%s/%d/%d", prog, len(c.frame), c.repeat), func(t *testing.T) {
+			in := kernel.Input{Data: c.frame, Repeat: c.repeat}
 			var want *kernel.Result
 			var kerr error
 			inFreshNetns(t, func() { want, kerr = kernel.Run(obj, prog, in) })
@@ -69,7 +113,7 @@ func TestKfuncsKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := testrun.RunProgram(c, prog, vm.Config{Helpers: helpers.New(nil)}, testrun.Options{Data: in.Data})
+			got, err := testrun.RunProgram(c, prog, vm.Config{Helpers: helpers.New(nil)}, testrun.Options{Data: in.Data, Repeat: repeat})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,5 +174,40 @@ func TestKfuncMetadata(t *testing.T) {
 		if g := binary.LittleEndian.Uint64(out[8*i:]); g != w {
 			t.Errorf("out[%d] = %#x, want %#x", i, g, w)
 		}
+	}
+}
+
+// TestUserRingbufKernel drains an empty user ring buffer in both (0
+// samples; -EINVAL for unknown flags).
+func TestUserRingbufKernel(t *testing.T) {
+	runKernelCompare(t, "testdata/userringbuf.o", "drain")
+}
+
+// TestUserRingbuf drains samples user space submitted: the callback sees
+// each through a dynptr, in order, and stops the drain by returning 1.
+func TestUserRingbuf(t *testing.T) {
+	c, err := loader.Load("testdata/userringbuf.o", loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.Maps["urb"].(*bpfmaps.UserRingBufMap)
+	for _, v := range []uint32{5, 7, 0xffffffff, 11} {
+		if err := u.Submit(binary.LittleEndian.AppendUint32(nil, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := testrun.RunProgram(c, "drain", vm.Config{Helpers: helpers.New(nil)}, testrun.Options{Data: udpFrame()}); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 64)
+	if err := c.Maps[".bss"].Get(make([]byte, 4), out); err != nil {
+		t.Fatal(err)
+	}
+	get := func(i int) uint64 { return binary.LittleEndian.Uint64(out[8*i:]) }
+	// The first drain takes 5, 7 and the stopping sample; the second has
+	// an unknown flag: -EINVAL, and 11 stays.
+	einval := int64(unix.EINVAL)
+	if get(0) != 3 || get(1) != uint64(-einval) || get(2) != 5+7+0xffffffff || get(3) != 3 || u.Pending() != 1 {
+		t.Errorf("out %d %#x %#x %d, %d pending", get(0), get(1), get(2), get(3), u.Pending())
 	}
 }

@@ -32,6 +32,10 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 	ebpf.DevMapHash:     bpfmaps.DevMapHash,
 	ebpf.CPUMap:         bpfmaps.CPUMap,
 	ebpf.XSKMap:         bpfmaps.XSKMap,
+	ebpf.SkStorage:      bpfmaps.SkStorage,
+	ebpf.TaskStorage:    bpfmaps.TaskStorage,
+	ebpf.CgroupStorage:  bpfmaps.CgrpStorage,
+	ebpf.UserRingbuf:    bpfmaps.UserRingBuf,
 }
 
 // isDataSection reports whether a map holds a global data section.
@@ -59,6 +63,15 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 	}
 	if btfvalue.Size(ms.Value) == int(ms.ValueSize) {
 		s.Value = ms.Value
+	}
+	switch typ {
+	case bpfmaps.SkStorage, bpfmaps.TaskStorage, bpfmaps.CgrpStorage:
+		// Sized by their owners in the kernel, which wants max_entries 0;
+		// here MaxEntries is how many owners can hold a value at once.
+		if ms.MaxEntries != 0 {
+			return nil, &Error{Object: l.object, Map: name, Insn: -1, Err: ErrInvalidMap,
+				Detail: fmt.Sprintf("(max_entries %d: local storage maps take 0)", ms.MaxEntries)}
+		}
 	}
 	if n, ok := l.opts.MaxEntries[name]; ok {
 		s.MaxEntries = n

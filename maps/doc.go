@@ -11,8 +11,9 @@
 // bpf() syscall and see every CPU's.
 //
 // Where the kernel leaves behaviour unspecified this package is
-// deterministic: hash maps iterate in insertion order, and LRU maps evict
-// exactly the least recently used element (see HashMap).
+// deterministic: hash maps iterate in insertion order. LRU maps evict as
+// the kernel's bpf_lru_list.c does, given the CPU of each operation (see
+// HashMap; user-space operations act as on CPU 0).
 //
 // # Memory
 //

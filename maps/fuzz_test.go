@@ -12,21 +12,30 @@ func FuzzMapOps(f *testing.F) {
 	f.Add(byte(0), []byte{0, 1, 5, 0, 2, 5, 2, 1, 5, 3, 0})
 	f.Add(byte(1), []byte{0, 1, 1, 0, 2, 2, 0, 3, 3, 0, 4, 4, 0, 5, 0, 1, 1})
 	f.Add(byte(2), []byte{0, 8, 10, 0, 24, 12, 1, 32, 12, 3, 8, 10, 2, 16, 1})
+	f.Add(byte(3), []byte{0, 1, 1, 0, 2, 2, 0, 3, 3, 0, 4, 4, 2, 1, 1, 0, 5, 5, 0, 6, 6, 3, 2, 2, 0, 7, 7})
+	f.Add(byte(4), []byte{0, 1, 1, 0, 2, 2, 0, 3, 3, 0, 4, 4, 2, 1, 1, 0, 5, 5, 0, 6, 6, 0, 7, 7, 0, 8, 8, 3, 2, 2, 0, 9, 9})
 	f.Fuzz(runMapOps)
 }
 
 // runMapOps interprets ops as (op, a, b) triples on a map chosen by kind.
 func runMapOps(t *testing.T, kind byte, ops []byte) {
 	spec := &Spec{Name: "f", KeySize: 2, ValueSize: 3, MaxEntries: 4}
-	switch kind % 3 {
+	cpus, cpuOf := 1, func(byte) int { return 0 }
+	switch kind % 5 {
 	case 0:
 		spec.Type = Hash
 	case 1:
 		spec.Type = LRUHash
 	case 2:
 		spec.Type, spec.KeySize, spec.Flags = LPMTrie, 5, FlagNoPrealloc
+	case 3: // per-CPU LRU lists, operations from 2 CPUs
+		spec.Type, spec.Flags = LRUHash, FlagNoCommonLRU
+		cpus, cpuOf = 2, func(b byte) int { return int(b) % 2 }
+	case 4: // a common LRU on 3 CPUs, operations from each
+		spec.Type, spec.MaxEntries = LRUHash, 7
+		cpus, cpuOf = 3, func(b byte) int { return int(b) % 3 }
 	}
-	m := mustNew(t, spec)
+	m := mustNew(t, spec, WithPossibleCPUs(cpus))
 	model := map[string][]byte{} // exact key -> value, for hash and LRU
 	for len(ops) >= 3 {
 		op, a, b := ops[0], ops[1], ops[2]
@@ -39,12 +48,12 @@ func runMapOps(t *testing.T, kind byte, ops []byte) {
 		switch op % 5 {
 		case 0, 1:
 			flags := uint64(op/5) % 4
-			err := m.Update(key, value, flags, 0)
+			err := m.Update(key, value, flags, cpuOf(b))
 			if spec.Type != LPMTrie {
 				checkModelUpdate(t, m, spec.Type, model, key, value, flags, err)
 			}
 		case 2:
-			off, ok := m.Lookup(key, 0)
+			off, ok := m.Lookup(key, cpuOf(b))
 			if ok && (off < 0 || len(m.Value(off)) != 3 || off%m.ValueStride() != 0) {
 				t.Fatalf("Lookup offset %d outside Memory", off)
 			}

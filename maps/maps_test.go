@@ -555,3 +555,46 @@ func TestQueueValuesAndRingBufState(t *testing.T) {
 	}
 	wantErr(t, "SetState inconsistent", cp.SetState(RingBufState{Cons: 8, Prod: 0}), EINVAL)
 }
+
+// TestPerfRawSample checks the layout perf_prepare_sample gives a BPF
+// output record (its payload padded so that payload and u32 size end on 8
+// bytes, as cilium/ebpf's readers return it; testrun's kernel differential
+// compares them byte for byte) and that a record not fitting the unread
+// part of a CPU's ring fails with ENOSPC.
+func TestPerfRawSample(t *testing.T) {
+	for n, want := range map[int]int{0: 4, 1: 4, 4: 4, 5: 12, 12: 12, 13: 20, 100: 100, 101: 108} {
+		r := Record{Data: bytes.Repeat([]byte{0xee}, n)}
+		raw := r.RawSample()
+		if int(r.RawSize()) != want || len(raw) != want || !bytes.Equal(raw[:n], r.Data) || !bytes.Equal(raw[n:], make([]byte, want-n)) {
+			t.Errorf("%d-byte payload: RawSize %d, RawSample %x; want %d bytes", n, r.RawSize(), raw, want)
+		}
+	}
+	m := mustNew(t, &Spec{Name: "perf", Type: PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: 2}, WithPossibleCPUs(2)).(*PerfEventArrayMap)
+	m.OpenAll()
+	m.SetRingSize(73) // 72 usable: one byte always stays free
+
+	wantErr(t, "Output 36", m.Output(0, PerfCurrentCPU, make([]byte, 36)), 0) // 8 + 4 + 36 = 48 bytes
+	wantErr(t, "Output 5", m.Output(0, PerfCurrentCPU, make([]byte, 5)), 0)   // 8 + 4 + 12 = 24: full
+	wantErr(t, "Output 1 more", m.Output(0, PerfCurrentCPU, make([]byte, 1)), ENOSPC)
+	wantErr(t, "Output on CPU 1", m.Output(1, PerfCurrentCPU, make([]byte, 5)), 0)
+	if got := len(m.Drain()); got != 3 {
+		t.Fatalf("drained %d records, want 3", got)
+	}
+	wantErr(t, "Output after Drain", m.Output(0, PerfCurrentCPU, make([]byte, 5)), 0)
+	// A one-page ring, as Linux 6.18 fills it (measured): records of up to
+	// 4088 bytes.
+	m.Drain()
+	m.SetRingSize(4096)
+	wantErr(t, "Output 4077", m.Output(0, PerfCurrentCPU, make([]byte, 4077)), ENOSPC)
+	wantErr(t, "Output 4076", m.Output(0, PerfCurrentCPU, make([]byte, 4076)), 0)
+	// perf_event_header.size is a u16 (measured with packets appended from
+	// a 73152-byte XDP frame): 65516 bytes take 65528 and do not fit,
+	// 65520 take 65536 = 0 and "fit", 73000 take 73016 = 7480 and do not.
+	m.Drain()
+	wantErr(t, "Output 65516", m.Output(0, PerfCurrentCPU, make([]byte, 65516)), ENOSPC)
+	wantErr(t, "Output 65520", m.Output(0, PerfCurrentCPU, make([]byte, 65520)), 0)
+	wantErr(t, "Output 73000", m.Output(0, PerfCurrentCPU, make([]byte, 73000)), ENOSPC)
+	if recs := m.Drain(); len(recs) != 0 {
+		t.Errorf("a reader got %d records of 64 KiB or more, the kernel's none", len(recs))
+	}
+}

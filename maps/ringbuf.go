@@ -34,6 +34,21 @@ type Record struct {
 	Data []byte
 }
 
+// RawSample is a perf event record's PERF_SAMPLE_RAW data as the kernel
+// lays it out and a perf reader (cilium/ebpf's Record.RawSample, libbpf's
+// perf_buffer callback) hands it over: Data followed by zeros up to
+// RawSize bytes. Data stays the payload as the program wrote it.
+func (r Record) RawSample() []byte {
+	out := make([]byte, r.RawSize())
+	copy(out, r.Data)
+	return out
+}
+
+// RawSize is the u32 size of the PERF_SAMPLE_RAW field: the payload
+// padded so that it and the size field end on an 8-byte boundary
+// (perf_prepare_sample: round_up(len + 4, 8) - 4).
+func (r Record) RawSize() uint32 { return uint32((len(r.Data)+4+7)&^7 - 4) }
+
 // RingBufMap implements BPF_MAP_TYPE_RINGBUF. Memory is the data area, laid
 // out as the kernel's: each record is an 8-byte header (u32 len with the
 // BUSY and DISCARD bits, u32 pg_off) followed by the data, padded to 8.

@@ -194,6 +194,10 @@ func New(spec *Spec, opts ...Option) (Map, error) {
 		return newCPUMap(s, cfg)
 	case XSKMap:
 		return newXSKMap(s, cfg)
+	case SkStorage, TaskStorage, CgrpStorage:
+		return newLocalStorage(s, cfg)
+	case UserRingBuf:
+		return newUserRingBuf(s, cfg)
 	}
 	return nil, specError(s, EINVAL, "unsupported map type")
 }

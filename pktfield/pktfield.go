@@ -326,10 +326,15 @@ type Cache struct {
 
 // Name names the size bytes at off of frame, as Fields.Name does.
 func (c *Cache) Name(frame []byte, off, size int) string {
-	if !c.valid || len(frame) != c.length || string(frame[:c.f.end]) != string(c.hdr) {
+	if !c.valid || len(frame) != c.length || string(frame[:len(c.hdr)]) != string(c.hdr) {
 		c.f.dissect(frame)
-		c.hdr = append(c.hdr[:0], frame[:c.f.end]...)
+		// The bytes watched: the headers found, and at least the first
+		// 64, so that headers written into an unrecognised frame are seen.
+		n := min(max(c.f.end, minWatched), len(frame))
+		c.hdr = append(c.hdr[:0], frame[:n]...)
 		c.length, c.valid = len(frame), true
 	}
 	return c.f.Name(off, size)
 }
+
+const minWatched = 64

@@ -174,6 +174,19 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 	l.check(t, frame)
 }
 
+func TestIPv6Routing(t *testing.T) {
+	rt := &layers.IPv6Routing{RoutingType: 0, SegmentsLeft: 1, Reserved: make([]byte, 4), SourceRoutingIPs: []net.IP{ip6B}}
+	rt.NextHeader = layers.IPProtocolUDP
+	frame := build(t,
+		&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv6},
+		&layers.IPv6{Version: 6, NextHeader: layers.IPProtocolIPv6Routing, HopLimit: 64, SrcIP: ip6A, DstIP: ip6B},
+		rt, &layers.UDP{SrcPort: 1, DstPort: 2})
+	concat(ethFields, ipv6Fields,
+		layout{{"ipv6.routing.nexthdr", 1}, {"ipv6.routing.hdrlen", 1}, {"ipv6.routing.type", 1},
+			{"ipv6.routing.segments_left", 1}, {"ipv6.routing.data", 4 + 16}},
+		udpFields).check(t, frame)
+}
+
 func TestICMPAndARP(t *testing.T) {
 	icmp := build(t,
 		&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4},
@@ -226,6 +239,12 @@ func TestTunnels(t *testing.T) {
 	concat(ethFields, ipv4Fields, udpFields,
 		layout{{"gue.ver_c_hlen", 1}, {"gue.proto", 1}, {"gue.flags", 2}},
 		prefixed("inner.", ipv4Fields), prefixed("inner.", udpFields)).check(t, gue)
+
+	geneve := build(t, append(append(outer4(layers.IPProtocolUDP), &layers.UDP{SrcPort: 999, DstPort: 6081},
+		&layers.Geneve{Protocol: layers.EthernetTypeTransparentEthernetBridging, VNI: 77}), inner()...)...)
+	concat(ethFields, ipv4Fields, udpFields,
+		layout{{"geneve.ver_optlen", 1}, {"geneve.flags", 1}, {"geneve.protocol", 2}, {"geneve.vni", 3}, {"geneve.reserved", 1}},
+		innerL).check(t, geneve)
 
 	ipip := build(t, append(outer4(layers.IPProtocolIPv4),
 		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4B, DstIP: ip4A},
@@ -281,6 +300,17 @@ func TestCacheFollowsFrame(t *testing.T) {
 		&layers.TCP{SrcPort: 1, DstPort: 2, Window: 1})
 	if got := c.Name(encap, 34+12, 4); got != "inner.ipv4.src" {
 		t.Errorf("after encapsulation: got %q, want inner.ipv4.src", got)
+	}
+	// An IPv4 header gopacket cannot decode (all zero), then written: the
+	// bytes past the Ethernet header are watched too.
+	frame := make([]byte, len(udp))
+	copy(frame, udp[:14])
+	if got := c.Name(frame, 26, 4); got != "" {
+		t.Errorf("zero IPv4 header: got %q", got)
+	}
+	copy(frame[14:], udp[14:])
+	if got := c.Name(frame, 26, 4); got != "ipv4.src" {
+		t.Errorf("after headers were written: got %q, want ipv4.src", got)
 	}
 }
 

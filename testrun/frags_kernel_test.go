@@ -48,6 +48,8 @@ func TestKernelXDPFrags(t *testing.T) {
 		{size: 8000}, {size: 9018}, {size: bpfctx.XDPMaxFrame},
 		{size: 4901, dataEnd: 100}, {size: 9018, meta: 8, dataEnd: bpfctx.XDPMaxData + 8},
 		{size: 9018, meta: 32, dataEnd: 64}, {size: 4901, meta: 216, dataEnd: 4901},
+		{size: bpfctx.XDPMaxFrame + 32, meta: 32, dataEnd: bpfctx.XDPMaxFrame + 32}, // the largest with metadata
+		{size: bpfctx.XDPMaxFrame + 1}, {size: 14}, {size: 4901, dataEnd: 14},       // refused (ENOMEM); the shortest
 	}
 	for _, prog := range []string{"xdp_frags", "xdp_frags_unaware"} {
 		t.Run(prog, func(t *testing.T) {
@@ -76,6 +78,9 @@ func TestKernelXDPFrags(t *testing.T) {
 func fragsFrame(rng *rand.Rand, size int, meta, dataEnd uint32) []byte {
 	b := kernel.UDP4Frame(kernel.IPv4A, kernel.IPv4B, 1000, 53, nil)
 	b = append(b, randBytes(rng, max(0, size-len(b)))...)[:size]
+	if size < 16 {
+		return b // no room for a command: the program aborts
+	}
 	total := size - int(meta) // bpf_xdp_get_buff_len
 	linear := min(size, bpfctx.XDPMaxData+int(meta))
 	if dataEnd != 0 {
@@ -99,8 +104,11 @@ func fragsFrame(rng *rand.Rand, size int, meta, dataEnd uint32) []byte {
 	binary.LittleEndian.PutUint16(c[6:], uint16(int16(pick(-16, 14, -(216-int(meta)), -(217-int(meta)), linear-14, linear-13, 0))))
 	binary.LittleEndian.PutUint16(c[8:], uint16(int16(pick(-4, -8, -32, -36, -6, -216, -220, 4, 0))))
 	binary.LittleEndian.PutUint16(c[10:], uint16(offsets()))
-	c[12] = byte(rng.IntN(128))
-	copy(b[size-16:], c[:])
+	c[12] = byte(rng.IntN(256))
+	c[13] = byte(rng.IntN(256))               // the perf record's payload length
+	c[14] = byte(rng.IntN(4))                 // check_mtu, dynptr slice
+	at := int(meta) + min(total, 0xffff) - 16 // the helpers reach no further
+	copy(b[at:], c[:])
 	return b
 }
 

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -343,7 +344,7 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 	if err != nil {
 		t.Fatalf("input %d: kernel: %v", i, err)
 	}
-	got, gotMaps, err := d.run(in)
+	got, gotMaps, gotEvents, err := d.run(in)
 	var diffs []string
 	switch {
 	case want.Err != nil && err == nil:
@@ -363,6 +364,12 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 		}
 		if want.CtxOut != nil && !bytes.Equal(got.CtxOut, want.CtxOut) {
 			diffs = append(diffs, fmt.Sprintf("ctx_out\n  got    %x\n  kernel %x", got.CtxOut, want.CtxOut))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.spec.Maps)) {
+		w, g := want.Events[name], gotEvents[name]
+		if len(w) != len(g) || !slices.EqualFunc(w, g, bytes.Equal) {
+			diffs = append(diffs, fmt.Sprintf("records of %s\n  got    %x\n  kernel %x", name, g, w))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Maps)) {
@@ -403,7 +410,7 @@ func unwrapErrno(err error) error {
 }
 
 // run runs the input in bpfscope and dumps the maps as the oracle does.
-func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, error) {
+func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, map[string][][]byte, error) {
 	spec := d.spec.Copy()
 	for name, kvs := range in.Maps {
 		if !isData(name) {
@@ -435,6 +442,7 @@ func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, error) {
 	}
 	for _, mp := range c.Maps { // the oracle's perf readers fill every CPU's slot
 		if pa, ok := mp.(*bpfmaps.PerfEventArrayMap); ok {
+			pa.SetRingSize(os.Getpagesize()) // the oracle's readers map one page per CPU
 			for cpu := range min(d.cpus, int(pa.Spec().MaxEntries)) {
 				k := binary.LittleEndian.AppendUint32(nil, uint32(cpu))
 				if err := pa.Put(k, k, bpfmaps.UpdateAny); err != nil {
@@ -454,7 +462,7 @@ func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, error) {
 	if res == nil {
 		res = &Result{}
 	}
-	return res, dumpMaps(c), err
+	return res, dumpMaps(c), drainEvents(c), err
 }
 
 // oracleCtxOut are the types the oracle (package kernel) passes a ctx_out
@@ -478,6 +486,30 @@ func perCPUValue(mp bpfmaps.Map, v []byte, cpus int) []byte {
 	out := make([]byte, mp.UserValueSize())
 	for c := range cpus {
 		copy(out[c*stride:], v)
+	}
+	return out
+}
+
+// drainEvents collects the records of every ring buffer and perf event
+// array as the oracle's readers get them: perf samples padded as the
+// kernel lays them out.
+func drainEvents(c *loader.Collection) map[string][][]byte {
+	out := map[string][][]byte{}
+	for name, mp := range c.Maps {
+		var recs [][]byte
+		switch m := mp.(type) {
+		case *bpfmaps.PerfEventArrayMap:
+			for _, r := range m.Drain() {
+				recs = append(recs, r.RawSample())
+			}
+		case *bpfmaps.RingBufMap:
+			for _, r := range m.Drain() {
+				recs = append(recs, r.Data)
+			}
+		}
+		if len(recs) > 0 {
+			out[name] = recs
+		}
 	}
 	return out
 }

@@ -1224,7 +1224,7 @@ func (m *Machine) pushFrame(ret, target int) error {
 		return m.fault(ErrCallDepth, 0, 0, "")
 	}
 	f := &m.frames[m.depth]
-	f.ret, f.prog = ret, m.prog
+	f.ret, f.from, f.prog = ret, m.pc, m.prog
 	copy(f.saved[:], m.regs[6:10])
 	m.depth++
 	m.loops[m.depth] = maxLoops

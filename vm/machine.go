@@ -167,6 +167,7 @@ type Machine struct {
 
 type frame struct {
 	ret   int
+	from  int // the call instruction (for a callback: the helper's call)
 	prog  *Program
 	saved [4]uint64 // r6..r9
 }
@@ -296,6 +297,8 @@ func (m *Machine) mapValues(mp Map, data []byte, base uint32) uint64 {
 	}
 	return values
 }
+
+var _ hooks.Namer = (*Machine)(nil)
 
 // fieldNamer is a Map that names the bytes of its values for traces
 // (package maps does, from BTF).

@@ -49,7 +49,7 @@ func cmdCapture(e *env, args []string) error {
 		verdicts = fs.String("verdict", "", "record only runs ending in `VERDICTS`, e.g. DROP,ABORTED or SHOT")
 		count    = fs.Uint64("count", 0, "stop after `N` runs recorded")
 		duration = fs.Duration("duration", 0, "stop after `D` (e.g. 30s)")
-		sample   = fs.String("sample", "", "record one run in `1/N` on each CPU")
+		sample   = fs.String("sample", "", "record `1/N` of the runs (one in N on each CPU)")
 		ether    = fs.String("ethertype", "", "record only frames of `TYPE`: ipv4, ipv6, arp or a number")
 		proto    = fs.String("proto", "", "record only IPv4/IPv6 frames of protocol `P`: tcp, udp, icmp, icmpv6, sctp or a number")
 		port     = fs.Uint("port", 0, "record only TCP/UDP/SCTP frames with source or destination `PORT`")

@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 
 	"github.com/bpfscope/bpfscope/debug"
+	dapserver "github.com/bpfscope/bpfscope/debug/dap"
 	"github.com/bpfscope/bpfscope/debug/term"
 	"github.com/bpfscope/bpfscope/exporters/tracefile"
 	"github.com/bpfscope/bpfscope/helpers"
@@ -107,6 +109,7 @@ func debugSession(in *inputFlags, args []string, n int) (*debug.Session, []strin
 		dirs = append(dirs, filepath.Dir(p.objPath))
 	}
 	dirs = append(dirs, "examples/progs")
+	t.SourceDirs = dirs
 	s, err := debug.New(t)
 	return s, dirs, err
 }
@@ -132,5 +135,56 @@ func traceSession(name string, raw []byte, tr *tracefile.Trace) (*debug.Session,
 			return m.Run(context.Background(), args...)
 		}}, nil
 	}
+	t.SourceDirs = []string{filepath.Dir(name), "examples/progs"}
 	return debug.New(t)
+}
+
+// cmdDAP serves the Debug Adapter Protocol on stdin and stdout, or on a
+// TCP address (one client at a time, until the process is stopped).
+func cmdDAP(e *env, args []string) error {
+	fs := flag.NewFlagSet("dap", flag.ContinueOnError)
+	listen := fs.String("listen", "", "serve DAP clients on `ADDR` (host:port) instead of stdin/stdout")
+	if _, err := parse(e, fs, args); err != nil {
+		return err
+	}
+	if *listen == "" {
+		return dapserver.Serve(stdio{e.stdin, e.stdout}, openLaunch)
+	}
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	fmt.Fprintf(e.stderr, "DAP server listening at: %s\n", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		if err := dapserver.Serve(c, openLaunch); err != nil {
+			fmt.Fprintf(e.stderr, "bpfscope dap: %v\n", err)
+		}
+		c.Close()
+	}
+}
+
+type stdio struct {
+	io.Reader
+	io.Writer
+}
+
+// openLaunch builds a session from a DAP launch request's arguments,
+// exactly as the debug command builds one from its flags.
+func openLaunch(a dapserver.LaunchArgs) (*debug.Session, error) {
+	in := inputFlags{prog: a.Prog, pcap: a.Pcap, dataIn: a.DataIn, ctxIn: a.CtxIn}
+	var args []string
+	if a.Program != "" {
+		args = []string{a.Program}
+	}
+	n := a.Packet
+	if n == 0 {
+		n = 1
+	}
+	s, _, err := debugSession(&in, args, n)
+	return s, err
 }

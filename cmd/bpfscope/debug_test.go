@@ -203,3 +203,23 @@ func TestDebugTerminal(t *testing.T) {
 	}
 	golden(t, "debug-session.txt", tr.String(), "")
 }
+
+// A trace file debugs the run it recorded, at BTF-line level (it holds no
+// DWARF), forwards and backwards; commands come from a pipe.
+func TestDebugTraceFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "t10.bpft")
+	if out, errs, code := bpfscope(t, "trace", "--packet", "10", "--record", file); code != 0 {
+		t.Fatalf("trace: %s %s", out, errs)
+	}
+	var out, errb bytes.Buffer
+	in := strings.NewReader("break xdp_firewall.c:133\nrun\ninfo registers\nreverse-stepi\ncontinue\ndelete\ncontinue\nquit\n")
+	if code := run([]string{"debug", "--history", "", file}, &env{stdout: &out, stderr: &errb, stdin: in}); code != 0 {
+		t.Fatalf("debug: %d %s", code, errb.String())
+	}
+	for _, want := range []string{"(recorded)", "Breakpoint 1, xdp_firewall () at xdp_firewall.c:133", "<map blocked_v4{c0000242}>",
+		"132\t", "[program exited with XDP_DROP (1) after 68 instructions]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s", want, out.String())
+		}
+	}
+}

@@ -61,6 +61,7 @@ func init() {
 		"verify":  {"run packets in bpfscope and in the kernel and compare", cmdVerify},
 		"disasm":  {"disassemble a program in kernel syntax with source lines", cmdDisasm},
 		"debug":   {"debug a program interactively, forwards and backwards (gdb commands)", cmdDebug},
+		"dap":     {"serve the Debug Adapter Protocol for editors (stdio or --listen ADDR)", cmdDAP},
 		"capture": {"record what a program running in the kernel saw and did (pcapng)", cmdCapture},
 		"version": {"print the module version and how this binary was built", cmdVersion},
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"debug/dwarf"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
@@ -81,6 +83,83 @@ func setLocals(t *text.Writer, p *program, c *loader.Collection) {
 		return
 	}
 	for name, lp := range c.Programs {
-		t.SetLocals(name, info.Program(lp.Prog))
+		t.SetLocals(name, dwarfLocals{info.Program(lp.Prog)})
 	}
+}
+
+// dwarfLocals adapts debuginfo.Prog to text.Locals: it names the bytes
+// of a stack slot by the variable and the member they lie in ("key.daddr",
+// "init.mac[5]"), from the variable's DWARF type.
+type dwarfLocals struct{ *debuginfo.Prog }
+
+func (d dwarfLocals) SlotName(pc int, off int64, size int) string {
+	name, at := d.Prog.SlotName(pc, off)
+	if name == "" {
+		return ""
+	}
+	v, ok := d.Prog.Local(pc, name)
+	if !ok {
+		return name + offSuffix(at)
+	}
+	path, rest := memberPath(v.Type, at, int64(max(size, 1)))
+	return name + path + offSuffix(rest)
+}
+
+func offSuffix(off int64) string {
+	if off == 0 {
+		return ""
+	}
+	return "+" + strconv.FormatInt(off, 10)
+}
+
+// memberPath walks structs and arrays of a DWARF type down to the member
+// holding the size bytes at off, as btfvalue.Path does for BTF: its path
+// and the offset left inside it. An access covering a whole struct or
+// array stops there; one spanning members is named where it starts.
+func memberPath(t dwarf.Type, off, size int64) (string, int64) {
+	var b strings.Builder
+	for range 16 {
+		if off == 0 && size >= t.Size() {
+			break
+		}
+		switch tt := t.(type) {
+		case *dwarf.TypedefType:
+			t = tt.Type
+			continue
+		case *dwarf.QualType:
+			t = tt.Type
+			continue
+		case *dwarf.StructType:
+			// Which member of a union is meant is anyone's guess; an
+			// in6_addr is an address, not its union.
+			if tt.Kind == "union" || tt.StructName == "in6_addr" {
+				return b.String(), off
+			}
+			var found *dwarf.StructField
+			for _, f := range tt.Field {
+				if size := f.Type.Size(); f.BitSize == 0 && off >= f.ByteOffset && off < f.ByteOffset+size {
+					found = f
+					break
+				}
+			}
+			if found == nil {
+				return b.String(), off
+			}
+			if found.Name != "" {
+				b.WriteString("." + found.Name)
+			}
+			t, off = found.Type, off-found.ByteOffset
+			continue
+		case *dwarf.ArrayType:
+			elem := tt.Type.Size()
+			if elem <= 0 {
+				return b.String(), off
+			}
+			fmt.Fprintf(&b, "[%d]", off/elem)
+			t, off = tt.Type, off%elem
+			continue
+		}
+		break
+	}
+	return b.String(), off
 }

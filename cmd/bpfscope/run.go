@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/loader"
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -104,7 +105,7 @@ func cmdRun(e *env, args []string) error {
 		pcapOut: newPcapWriter(*pcapOut, src.LinkType()), dropOut: newPcapWriter(*dropOut, src.LinkType()),
 	}
 	if !*asJSON && !*quiet {
-		header(e.stdout, p, &in)
+		header(e.stdout, p, coll, &in)
 	}
 	prog := newProgress(e.stderr)
 	ctx := context.Background()
@@ -164,7 +165,7 @@ func cmdRun(e *env, args []string) error {
 }
 
 // header says what is about to run, for people reading the output.
-func header(w io.Writer, p *program, in *inputFlags) {
+func header(w io.Writer, p *program, c *loader.Collection, in *inputFlags) {
 	what := "one packet"
 	switch {
 	case in.pcap != "":
@@ -176,7 +177,7 @@ func header(w io.Writer, p *program, in *inputFlags) {
 	}
 	fmt.Fprintf(w, "%s: %s (%s) on %s\n", p.label, p.name, p.typ, what)
 	for _, s := range p.mapSets {
-		fmt.Fprintf(w, "  map %s\n", s)
+		fmt.Fprintf(w, "  map %s\n", mapSetText(c, s))
 	}
 	fmt.Fprintln(w)
 }

@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/bpfscope/bpfscope/btfvalue"
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/internal/kernel"
 	"github.com/bpfscope/bpfscope/loader"
 	"github.com/bpfscope/bpfscope/maps"
+	"github.com/cilium/ebpf/btf"
 )
 
 const verifyUsage = `usage: bpfscope verify [flags] [PROG.o]
@@ -111,7 +113,7 @@ func cmdVerify(e *env, args []string) error {
 				found = append(found, fmt.Sprintf("output packet: bpfscope %d bytes %x, kernel %d bytes %x", len(r.DataOut), r.DataOut, len(kres.DataOut), kres.DataOut))
 			}
 		}
-		found = append(found, compareMaps(snapshot(coll), kres.Maps)...)
+		found = append(found, compareMaps(coll, snapshot(coll), kres.Maps)...)
 		status := "same"
 		if len(found) > 0 {
 			diffs++
@@ -167,7 +169,7 @@ func snapshot(c *loader.Collection) map[string][]kernel.KV {
 
 // compareMaps lists the differences between bpfscope's and the kernel's
 // maps after a run.
-func compareMaps(ours, theirs map[string][]kernel.KV) []string {
+func compareMaps(c *loader.Collection, ours, theirs map[string][]kernel.KV) []string {
 	var diffs []string
 	names := make([]string, 0, len(ours))
 	for n := range ours {
@@ -192,7 +194,13 @@ func compareMaps(ours, theirs map[string][]kernel.KV) []string {
 			va, oka := a[k]
 			vb, okb := b[k]
 			if oka != okb || !bytes.Equal(va, vb) {
-				diffs = append(diffs, fmt.Sprintf("map %s key %x: bpfscope %s, kernel %s", n, k, present(va, oka), present(vb, okb)))
+				var kt, vt btf.Type
+				if m, ok := c.Maps[n]; ok {
+					spec := m.Spec()
+					kt, vt = spec.Key, spec.Value
+				}
+				diffs = append(diffs, fmt.Sprintf("map %s key %s: bpfscope %s, kernel %s", n,
+					btfvalue.AppendTextOrHex(nil, kt, []byte(k)), present(vt, va, oka), present(vt, vb, okb)))
 			}
 		}
 	}
@@ -207,9 +215,10 @@ func asMap(kvs []kernel.KV) map[string][]byte {
 	return m
 }
 
-func present(v []byte, ok bool) string {
+// present shows a value, decoded by its BTF type t when it fits.
+func present(t btf.Type, v []byte, ok bool) string {
 	if !ok {
 		return "absent"
 	}
-	return fmt.Sprintf("%x", v)
+	return string(btfvalue.AppendTextOrHex(nil, t, v))
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/bpfscope/bpfscope/debug"
 	"github.com/chzyer/readline"
-	"github.com/cilium/ebpf"
 )
 
 // Options configure a terminal session.
@@ -277,7 +276,7 @@ func (t *terminal) show(st *debug.Stop, err error) error {
 		if x.Err != nil {
 			t.printf("[program faulted after %d instructions: %v]\n", x.Insns, x.Err)
 		} else {
-			t.printf("[program exited with %s after %d instructions]\n", verdict(t.s.Type(), x.Retval), x.Insns)
+			t.printf("[program exited with %s after %d instructions]\n", debug.Verdict(t.s.Type(), x.Retval), x.Insns)
 		}
 		return nil
 	case debug.ReasonBreakpoint:
@@ -827,23 +826,4 @@ func (t *terminal) watchValue(w *debug.Watchpoint, b []byte) string {
 		return strconv.FormatUint(binary.LittleEndian.Uint64(v[:]), 10)
 	}
 	return fmt.Sprintf("%x", b)
-}
-
-// verdict names a return value the way the program type does.
-func verdict(typ ebpf.ProgramType, r uint32) string {
-	var names []string
-	switch typ {
-	case ebpf.XDP:
-		names = []string{"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"}
-	case ebpf.SchedCLS, ebpf.SchedACT:
-		if int32(r) == -1 {
-			return "TC_ACT_UNSPEC (-1)"
-		}
-		names = []string{"TC_ACT_OK", "TC_ACT_RECLASSIFY", "TC_ACT_SHOT", "TC_ACT_PIPE", "TC_ACT_STOLEN",
-			"TC_ACT_QUEUED", "TC_ACT_REPEAT", "TC_ACT_REDIRECT", "TC_ACT_TRAP"}
-	}
-	if int(r) < len(names) {
-		return fmt.Sprintf("%s (%d)", names[r], r)
-	}
-	return strconv.FormatInt(int64(int32(r)), 10)
 }

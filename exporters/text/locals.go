@@ -8,14 +8,15 @@ import (
 )
 
 // Locals names the C variables and parameters a program keeps in
-// registers and stack slots at a pc; package debuginfo's Prog answers from
-// DWARF (objects built with -g).
+// registers and stack slots at a pc, from DWARF (objects built with -g;
+// cmd/bpfscope adapts package debuginfo's Prog).
 type Locals interface {
 	// RegName names the variable in register reg at pc, "" if none.
 	RegName(pc, reg int) string
-	// SlotName names the variable at r10+off at pc and the byte offset of
-	// off inside it, "" if none.
-	SlotName(pc int, off int64) (string, int64)
+	// SlotName names the size bytes at r10+off at pc: the variable and the
+	// member they lie in ("len", "key.daddr", "mac[4]", "buf+3"), "" if
+	// none.
+	SlotName(pc int, off int64, size int) string
 }
 
 // SetLocals makes the writer name the variables of program prog next to
@@ -28,7 +29,7 @@ func (t *Writer) SetLocals(prog string, l Locals) {
 	if l == nil {
 		delete(t.locals, prog)
 	} else {
-		t.locals[prog] = &localNames{l: l, regs: map[int]*[11]string{}, slots: map[[2]int64]string{}}
+		t.locals[prog] = &localNames{l: l, regs: map[int]*[11]string{}, slots: map[[3]int64]string{}}
 	}
 	t.prog, t.cur = "", nil // picked again at the next step
 }
@@ -37,7 +38,7 @@ func (t *Writer) SetLocals(prog string, l Locals) {
 type localNames struct {
 	l     Locals
 	regs  map[int]*[11]string
-	slots map[[2]int64]string
+	slots map[[3]int64]string
 }
 
 func (c *localNames) reg(pc, r int) string {
@@ -52,15 +53,12 @@ func (c *localNames) reg(pc, r int) string {
 	return names[r]
 }
 
-func (c *localNames) slot(pc int, off int64) string {
-	k := [2]int64{int64(pc), off}
+func (c *localNames) slot(pc int, off int64, size int) string {
+	k := [3]int64{int64(pc), off, int64(size)}
 	if s, ok := c.slots[k]; ok {
 		return s
 	}
-	name, at := c.l.SlotName(pc, off)
-	if name != "" && at != 0 {
-		name += "+" + strconv.FormatInt(at, 10)
-	}
+	name := c.l.SlotName(pc, off, size)
 	c.slots[k] = name
 	return name
 }
@@ -96,9 +94,9 @@ func (t *Writer) appendSlotName(b []byte, ev *hooks.Access) []byte {
 		}
 		off = n
 	}
-	name := t.cur.slot(ev.PC+1, off)
+	name := t.cur.slot(ev.PC+1, off, ev.Size)
 	if name == "" {
-		name = t.cur.slot(ev.PC, off)
+		name = t.cur.slot(ev.PC, off, ev.Size)
 	}
 	if name != "" {
 		b = append(b, " ("...)

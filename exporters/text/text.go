@@ -13,6 +13,13 @@
 // calls and returns between functions. Lines are indented two spaces per
 // BPF-to-BPF call depth. A source line, when the program carries line
 // info, precedes the first instruction compiled from it.
+//
+// What the program touches is named when the machine knows (hooks.Namer):
+// globals by C name ("load u64 bytes_seen"), members of map values by
+// element and member ("map flows[{saddr=10.0.0.2}].packets"), packet bytes
+// by header field ("pkt+26 ipv4.src"), map keys and values decoded by
+// their BTF; with SetLocals, C variables next to registers and stack slots
+// ("r2=71 (len)", "store u64 fp-24 (len)"). Raw turns names off.
 package text
 
 import (

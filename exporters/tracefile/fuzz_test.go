@@ -20,13 +20,14 @@ import (
 // the exporters: any input must give events or an error, never a panic,
 // within the watchdog's bounds: 5 s, and 96 MiB (64 for the maps' budget)
 // plus 1 KiB per input byte. Seeds: real traces (here and in
-// testdata/fuzz/FuzzTraceReader).
+// testdata/fuzz/FuzzTraceReader); names.bpft has a types section and
+// access names.
 func FuzzTraceReader(f *testing.F) {
 	for _, c := range []*exptest.Case{exptest.XDP(f), envCase(f), exptest.Conformance(f, "call_local.data")} {
 		file, _ := record(f, c)
 		f.Add(file)
 	}
-	for _, name := range []string{"firewall-v1.bpft", "tailcall.bpft"} {
+	for _, name := range []string{"firewall-v1.bpft", "tailcall.bpft", "names.bpft"} {
 		file, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)

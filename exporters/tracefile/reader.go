@@ -678,6 +678,9 @@ func (t *Reader) decodeEvent(d *dec) {
 		o.Kind = t.string(d)
 		o.Map = t.string(d)
 		o.Data = d.bytes()
+		if o.Kind == "perf_event" {
+			o.RawSample = maps.Record{Data: o.Data}.RawSample()
+		}
 		r.Kind, r.Output = hooks.KindOutput, o
 	case tagEnter:
 		run := hooks.Run{Prog: t.string(d)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -13,6 +14,8 @@ import (
 // for each map of the maps section its key and value type ids (0: none).
 
 const secTypes = 8
+
+var _ hooks.Namer = (*Reader)(nil)
 
 func init() { sectionNames[secTypes] = "types" }
 

@@ -131,7 +131,10 @@ type Result struct {
 	// perf event arrays and socket maps.
 	Maps map[string][]KV
 	// Events holds, by map name, the records the program wrote to ring
-	// buffers and perf event arrays, in order.
+	// buffers and perf event arrays, in order. Perf records are the raw
+	// sample as the kernel lays it out: the payload padded with zeros so
+	// that it and its u32 size end on 8 bytes. Each CPU's perf ring is
+	// one page: a record over 4088 bytes fails with -ENOSPC.
 	Events map[string][][]byte
 	// Err is the error BPF_PROG_TEST_RUN itself returned (for example
 	// EINVAL for a frame the kernel refuses). Retval, DataOut and CtxOut
@@ -206,6 +209,10 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 	}
 	for name, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
+		switch ms.Type {
+		case ebpf.SkStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.InodeStorage:
+			continue // sized by their owners: max_entries must stay 0
+		}
 		if ms.MaxEntries == 0 && ms.Type != ebpf.PerfEventArray {
 			ms.MaxEntries = DefaultMaxEntries
 		}
@@ -588,6 +595,54 @@ func nameOf(names map[uint32]string, value []byte) []byte {
 
 // dump reads all entries of m. ok is false for map types that are not
 // dumped (ring buffers, perf event arrays, socket maps, ...).
+// dumpArray reads a plain or per-CPU array in one batch: programs use
+// arrays of 64 Ki entries (a port table), and a syscall per element and
+// CPU makes a differential test of such a program take a minute.
+func dumpArray(m *ebpf.Map) ([]KV, error) {
+	n, size := int(m.MaxEntries()), int(m.ValueSize())
+	cpus := 1
+	if m.Type() == ebpf.PerCPUArray {
+		var err error
+		if cpus, err = ebpf.PossibleCPU(); err != nil {
+			return nil, err
+		}
+	}
+	idx := make([]uint32, n)
+	vals := make([][]byte, n*cpus)
+	for i := range vals {
+		vals[i] = make([]byte, size)
+	}
+	var cursor ebpf.MapBatchCursor
+	var got int
+	var err error
+	if m.Type() == ebpf.PerCPUArray {
+		got, err = m.BatchLookup(&cursor, idx, vals, nil)
+	} else {
+		flat := make([]byte, n*size)
+		got, err = m.BatchLookup(&cursor, idx, flat, nil)
+		for i := range vals {
+			vals[i] = flat[i*size : (i+1)*size : (i+1)*size]
+		}
+	}
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, err
+	}
+	if got != n {
+		return nil, fmt.Errorf("batch lookup returned %d of %d elements", got, n)
+	}
+	kvs := make([]KV, n)
+	for i := range kvs {
+		k := binary.LittleEndian.AppendUint32(nil, idx[i])
+		if m.Type() == ebpf.PerCPUArray {
+			per := vals[i*cpus : (i+1)*cpus : (i+1)*cpus]
+			kvs[i] = KV{Key: k, PerCPU: per, Value: bytes.Join(per, nil)}
+		} else {
+			kvs[i] = KV{Key: k, Value: vals[i]}
+		}
+	}
+	return kvs, nil
+}
+
 func dump(m *ebpf.Map, names idNames) (kvs []KV, ok bool, err error) {
 	switch m.Type() {
 	case ebpf.Queue, ebpf.Stack:
@@ -608,6 +663,12 @@ func dump(m *ebpf.Map, names idNames) (kvs []KV, ok bool, err error) {
 		return nil, false, nil
 	}
 
+	if m.Type() == ebpf.Array || m.Type() == ebpf.PerCPUArray {
+		if kvs, err := dumpArray(m); err == nil {
+			return kvs, true, nil
+		}
+		// Batch operations refused: one lookup per element below.
+	}
 	var keys [][]byte
 	var cur any // nil: first key
 	for {

@@ -30,6 +30,12 @@ struct nf_conn___init {
 	struct nf_conn ct;
 };
 enum xdp_rss_hash_type___local { XDP_RSS_TYPE_NONE___local = 0 };
+enum nf_nat_manip_type___local { NAT_SRC___local = 0, NAT_DST___local = 1 };
+union nf_inet_addr {
+	__u32 all[4];
+	__be32 ip;
+	__be32 ip6[4];
+};
 
 extern int bpf_dynptr_from_xdp(struct xdp_md *x, __u64 flags, struct bpf_dynptr *ptr__uninit) __ksym;
 extern int bpf_dynptr_from_skb(struct __sk_buff *s, __u64 flags, struct bpf_dynptr *ptr__uninit) __ksym;
@@ -51,6 +57,7 @@ extern void bpf_ct_release(struct nf_conn *) __ksym;
 extern void bpf_ct_set_timeout(struct nf_conn___init *, __u32) __ksym;
 extern int bpf_ct_set_status(const struct nf_conn___init *, __u32) __ksym;
 extern int bpf_ct_change_status(struct nf_conn *, __u32) __ksym;
+extern int bpf_ct_set_nat_info(struct nf_conn___init *, union nf_inet_addr *, int, enum nf_nat_manip_type___local) __ksym;
 
 __u64 out[32];
 
@@ -76,6 +83,19 @@ int xdp_dynptr(struct xdp_md *ctx)
 	out[6] = bpf_dynptr_size(&d);
 	out[7] = bpf_dynptr_adjust(&d, 0, 100);
 	out[8] = bpf_dynptr_from_xdp(ctx, 1, &d);
+	/* Past the linear part of a jumbo frame: a fragment, or across. */
+	bpf_dynptr_from_xdp(ctx, 0, &d);
+	__u8 *p = bpf_dynptr_slice(&d, 4500, buf, 8);
+	if (p) {
+		out[11] = p[0] | (__u64)p[7] << 8;
+		out[12] = p == buf;
+	}
+	p = bpf_dynptr_slice(&d, 3516, buf, 8); /* across the linear end */
+	if (p) {
+		out[13] = p[0] | (__u64)p[7] << 8;
+		out[14] = p == buf;
+	}
+	out[15] = bpf_dynptr_write(&d, 4094, &ttl, 1, 0);
 	return XDP_PASS;
 }
 
@@ -206,6 +226,47 @@ int xdp_ct(struct xdp_md *ctx)
 		if (ct)
 			bpf_ct_release(ct);
 	}
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int xdp_nat(struct xdp_md *ctx)
+{
+	struct bpf_ct_opts opts = { .netns_id = -1, .l4proto = 6 };
+	struct bpf_sock_tuple t = {}, r = {};
+	union nf_inet_addr a = {};
+	struct nf_conn___init *ci;
+	struct nf_conn *ct;
+
+	t.ipv4.saddr = bpf_htonl(0x0a000001);
+	t.ipv4.daddr = bpf_htonl(0x0a000005);
+	t.ipv4.sport = bpf_htons(4000);
+	t.ipv4.dport = bpf_htons(443);
+	ci = bpf_xdp_ct_alloc(ctx, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	if (!ci)
+		return XDP_ABORTED;
+	a.ip = bpf_htonl(0xc0a80001);
+	out[0] = bpf_ct_set_nat_info(ci, &a, 5000, NAT_SRC___local);
+	a.ip = bpf_htonl(0xc0a80002);
+	out[1] = bpf_ct_set_nat_info(ci, &a, -1, NAT_DST___local);
+	ct = bpf_ct_insert_entry(ci);
+	if (!ct)
+		return XDP_DROP;
+	out[2] = ct->status;
+	bpf_ct_release(ct);
+
+	/* The reply comes from the new destination to the new source. */
+	r.ipv4.saddr = bpf_htonl(0xc0a80002);
+	r.ipv4.daddr = bpf_htonl(0xc0a80001);
+	r.ipv4.sport = bpf_htons(443);
+	r.ipv4.dport = bpf_htons(5000);
+	opts.dir = 9;
+	ct = bpf_xdp_ct_lookup(ctx, &r, sizeof(r.ipv4), &opts, sizeof(opts));
+	out[3] = ct != NULL;
+	out[4] = opts.dir;
+	out[5] = opts.error;
+	if (ct)
+		bpf_ct_release(ct);
 	return XDP_PASS;
 }
 
