@@ -1,13 +1,11 @@
 package helpers
 
 import (
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/hooks"
@@ -258,14 +256,12 @@ func isTailCallLimit(err error) bool {
 	return errors.Is(err, vm.ErrTailCallLimit)
 }
 
-// spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). Machines
-// sharing a map on several goroutines exclude each other as CPUs do: the
-// lock is a host-side mutex per lock word, which a waiting run polls,
-// charging its budget and watching its context, so a run cannot wait
-// forever on one that is paused. What the verifier forbids (a lock
+// spinLock implements bpf_spin_lock and bpf_spin_unlock(lock). The lock
+// word reads 1 while held, as a qspinlock's locked byte does, and is taken
+// atomically: machines sharing the map on other goroutines wait for it
+// (maps.SpinLock), as other CPUs do. What the verifier forbids (a lock
 // outside a map value, taking a second lock, unlocking a lock not held)
-// ends the run. The lock word reads 1 while held, as a qspinlock's
-// locked byte does; bpfscope never reads it back.
+// ends the run.
 func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	name := "bpf_spin_unlock"
 	if lock {
@@ -289,46 +285,18 @@ func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	case !lock && !held:
 		return 0, fmt.Errorf("bpf_spin_unlock: %s is not locked (the verifier rejects unlocking without a lock)", m.Describe(addr))
 	case lock:
-		mu := lockOf(word)
-		for tries := 0; !mu.TryLock(); tries++ {
-			// Another machine holds it: spin as the kernel does, paying
-			// for each look (outside a run, where nothing is charged, a
-			// while at most).
-			if err := m.Charge(spinCost); err != nil {
-				return 0, err
-			}
-			if tries == maxSpins {
-				return 0, fmt.Errorf("bpf_spin_lock: %s held by another machine through %d looks", m.Describe(addr), maxSpins)
-			}
-			runtime.Gosched()
+		ctx := m.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		if err := maps.SpinLock(ctx, word); err != nil {
+			return 0, fmt.Errorf("bpf_spin_lock: %s: %w", m.Describe(addr), err)
 		}
 		st.locks = map[uint64][]byte{addr: word}
-		binary.LittleEndian.PutUint32(word, 1)
 	default:
 		delete(st.locks, addr)
-		unlock(word)
+		maps.SpinUnlock(word)
 	}
 	return 0, nil
 }
 
-// spinCost is what one look at a lock held elsewhere costs, in
-// instructions of the waiting run's budget.
-const spinCost = 64
-
-// maxSpins bounds the looks even where nothing is charged.
-const maxSpins = 1 << 22
-
-// spinLocks holds the mutex of each lock word, by the word's first byte:
-// map memory never moves, so the address names the lock.
-var spinLocks sync.Map // *byte -> *sync.Mutex
-
-func lockOf(word []byte) *sync.Mutex {
-	mu, _ := spinLocks.LoadOrStore(&word[0], new(sync.Mutex))
-	return mu.(*sync.Mutex)
-}
-
-// unlock clears the word and releases its mutex.
-func unlock(word []byte) {
-	binary.LittleEndian.PutUint32(word, 0)
-	lockOf(word).Unlock()
-}

@@ -74,7 +74,7 @@ func mapLookup(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	if listen, _ := m.Listening(); listen {
 		ev := &hooks.MapOp{Map: mp.Name(), Op: hooks.MapLookup, Key: key, Hit: ok}
 		if ok {
-			ev.Value = mp.Memory()[off : off+mp.ValueSize()]
+			ev.Value = mp.Value(off)
 		}
 		m.ReportMapOp(ev)
 	}

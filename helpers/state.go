@@ -207,7 +207,7 @@ func (st *RunState) release(m *vm.Machine, id uint64) {
 		m.Unmap(addr)
 	}
 	for _, word := range st.locks {
-		unlock(word)
+		maps.SpinUnlock(word) // atomically: other machines may be waiting for it
 	}
 	for _, addr := range st.conns {
 		m.Unmap(addr)

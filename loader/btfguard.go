@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	bpfmaps "github.com/bpfscope/bpfscope/maps"
 )
 
 // cilium/ebpf's BTF decoder recurses once per link of a chain of types (a
@@ -29,6 +31,27 @@ const (
 
 // errTooManyTypes is wrapped by the guard's errors.
 var errTooManyTypes = errors.New("BTF too large for the decoder")
+
+// checkZeroSections refuses an object whose zero-filled (SHT_NOBITS)
+// sections, which cilium/ebpf allocates at their declared size before the
+// loader sees them (a .bss becomes a map), take more than limit bytes
+// together: their sizes cost the file nothing.
+func checkZeroSections(r io.ReaderAt, limit uint64, hint string) error {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil
+	}
+	var total uint64
+	for _, sec := range f.Sections {
+		if sec.Type != elf.SHT_NOBITS {
+			continue
+		}
+		if total += sec.Size; total > limit || total < sec.Size {
+			return &bpfmaps.MemoryLimitError{Map: sec.Name, Type: bpfmaps.Array, Need: sec.Size, Used: total - sec.Size, Limit: limit, Hint: hint}
+		}
+	}
+	return nil
+}
 
 // checkObjectBTF counts the types of an object's .BTF section.
 func checkObjectBTF(r io.ReaderAt) error {

@@ -2,16 +2,22 @@ package loader
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	bpfctx "github.com/bpfscope/bpfscope/ctx"
+	bpfmaps "github.com/bpfscope/bpfscope/maps"
+	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -201,6 +207,98 @@ func TestHostileBTFChain(t *testing.T) {
 	}
 	if _, err := loadBTF(path); !errors.Is(err, errTooManyTypes) {
 		t.Errorf("target BTF: %v, want too many types", err)
+	}
+}
+
+// TestHostileMapClaims loads hostile.o, 9 KB whose four arrays claim
+// 512 MiB each and whose hash map claims 2^30 elements. It allocated
+// 2 GiB before failing on the hash map; now the collection's maps share a
+// 1 GiB budget, the third array is refused with an error naming the map,
+// the limit and the option that raises it, and nothing past the budget is
+// allocated.
+func TestHostileMapClaims(t *testing.T) {
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	_, err := Load("testdata/hostile.o", Options{})
+	runtime.ReadMemStats(&ms1)
+	var le *bpfmaps.MemoryLimitError
+	if !errors.As(err, &le) || le.Map != "big2" || le.Limit != bpfmaps.DefaultMemoryLimit ||
+		!errors.Is(err, ErrInvalidMap) || !strings.Contains(err.Error(), "--max-map-memory") {
+		t.Fatalf("load: %v, want a MemoryLimitError for big2", err)
+	}
+	t.Log(err)
+	if got := ms1.TotalAlloc - ms0.TotalAlloc; got > bpfmaps.DefaultMemoryLimit+64<<20 {
+		t.Errorf("allocated %d bytes under a %d-byte limit", got, bpfmaps.DefaultMemoryLimit)
+	}
+	if _, err := Load("testdata/hostile.o", Options{MaxMapMemory: 64 << 20}); !errors.As(err, &le) || le.Map != "big0" {
+		t.Errorf("64 MiB budget: %v, want big0 refused", err)
+	}
+}
+
+// TestHashClaimRuns: with the arrays shrunk, the 2^30-element hash map
+// loads for the cost of its first segment once the program inserts, and
+// the program sees its element through the segment.
+func TestHashClaimRuns(t *testing.T) {
+	c, err := Load("testdata/hostile.o", Options{MaxEntries: map[string]uint32{"big0": 1, "big1": 1, "big2": 1, "big3": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := c.MapMemory().Used()
+	if empty > 1<<20 {
+		t.Fatalf("the maps cost %d bytes before any insert", empty)
+	}
+	m, err := c.Machine("touch", vm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		x, err := bpfctx.NewXDP(m, make([]byte, 64), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r0, err := m.Run(context.Background(), x.Arg()); err != nil || r0 != 2 {
+			t.Fatalf("run: %d, %v", r0, err)
+		}
+		m.Reset()
+	}
+	got := make([]byte, 8)
+	if err := c.Maps["claims"].Get(make([]byte, 4), got); err != nil || got[0] != 1 {
+		t.Fatalf("claims[0] = %x, %v", got, err)
+	}
+	if used := c.MapMemory().Used() - empty; used == 0 || used > 1<<20 {
+		t.Errorf("one element cost %d bytes", used)
+	}
+}
+
+// TestHostileZeroSection: xdp_tailcall.o with its .bss (zero-filled, so
+// free in the file) declared 3.75 GiB. cilium/ebpf allocated that before
+// the loader saw a map; the loader now refuses it first, as the map it
+// would become, under the maps' memory limit.
+func TestHostileZeroSection(t *testing.T) {
+	obj, err := os.ReadFile(examples + "/xdp_tailcall.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(obj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	for i, sec := range f.Sections {
+		if sec.Name == ".bss" {
+			le.PutUint64(obj[int(le.Uint64(obj[0x28:]))+i*64+0x20:], 0xf000_0000) // sh_size
+		}
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	_, err = LoadReader(bytes.NewReader(obj), Options{})
+	runtime.ReadMemStats(&ms1)
+	var me *bpfmaps.MemoryLimitError
+	if !errors.As(err, &me) || me.Map != ".bss" || !errors.Is(err, ErrInvalidMap) {
+		t.Fatalf("load: %v, want a MemoryLimitError for .bss", err)
+	}
+	if got := ms1.TotalAlloc - ms0.TotalAlloc; got > 64<<20 {
+		t.Errorf("allocated %d bytes", got)
 	}
 }
 

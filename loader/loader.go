@@ -54,6 +54,12 @@ type Options struct {
 	// NetDevices are the ifindexes of the network devices devmaps may
 	// hold; nil means loopback (1) alone (see maps.WithNetDevices).
 	NetDevices []uint32
+	// MaxMapMemory bounds the host memory the collection's maps take
+	// together, side tables included (default maps.DefaultMemoryLimit,
+	// 1 GiB). Preallocated maps are charged when loaded; hash maps and
+	// LPM tries as their elements arrive, so an update past the limit
+	// fails (-ENOMEM to a program, a *maps.MemoryLimitError to Put).
+	MaxMapMemory uint64
 	// KernelRelease is the release LINUX_KERNEL_VERSION is derived from
 	// ("6.18.1"); empty means the running kernel's.
 	KernelRelease string
@@ -90,6 +96,7 @@ type Collection struct {
 	Notes []string
 
 	object   string
+	budget   *bpfmaps.Budget
 	mapNames []string // index order
 	cpus     int
 	types    *btf.Spec
@@ -118,6 +125,11 @@ func load(object string, r io.ReaderAt, opts Options) (*Collection, error) {
 	if err := checkObjectBTF(r); err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
 	}
+	if err := checkZeroSections(r, mapMemoryLimit(opts), mapMemoryHint); err != nil {
+		var le *bpfmaps.MemoryLimitError
+		errors.As(err, &le)
+		return nil, &Error{Object: object, Map: le.Map, Insn: -1, Err: ErrInvalidMap, Cause: err}
+	}
 	spec, err := parse(r)
 	if err != nil {
 		return nil, &Error{Object: object, Insn: -1, Err: ErrInvalidObject, Cause: err}
@@ -144,16 +156,28 @@ func FromSpec(spec *ebpf.CollectionSpec, opts Options) (*Collection, error) {
 	return fromSpec("", spec, opts)
 }
 
+const mapMemoryHint = "raise it with loader.Options.MaxMapMemory, or bpfscope's --max-map-memory"
+
+func mapMemoryLimit(opts Options) uint64 {
+	if opts.MaxMapMemory == 0 {
+		return bpfmaps.DefaultMemoryLimit
+	}
+	return opts.MaxMapMemory
+}
+
 func fromSpec(object string, spec *ebpf.CollectionSpec, opts Options) (*Collection, error) {
 	if opts.PossibleCPUs < 1 {
 		opts.PossibleCPUs = 1
 	}
 	spec = spec.Copy()
-	l := &linker{object: object, spec: spec, opts: opts, mapIndex: map[string]int{}}
+	budget := bpfmaps.NewBudget(opts.MaxMapMemory)
+	budget.Hint = mapMemoryHint
+	l := &linker{object: object, spec: spec, opts: opts, mapIndex: map[string]int{}, budget: budget}
 	c := &Collection{
 		Programs: map[string]*Program{},
 		Maps:     map[string]bpfmaps.Map{},
 		object:   object,
+		budget:   budget,
 		cpus:     opts.PossibleCPUs,
 	}
 	if err := l.applyDefaults(c); err != nil {
@@ -226,6 +250,10 @@ func (c *Collection) MapNames() []string { return slices.Clone(c.mapNames) }
 // nil if none was needed. Contexts that hand a program kernel structs lay
 // them out by it (ctx.Input.KernelTypes).
 func (c *Collection) KernelTypes() *btf.Spec { return c.types }
+
+// MapMemory is the budget the collection's maps charge their host memory
+// to (Options.MaxMapMemory): Used says how much they take.
+func (c *Collection) MapMemory() *bpfmaps.Budget { return c.budget }
 
 // PossibleCPUs is the number of CPUs the per-CPU maps were created for.
 func (c *Collection) PossibleCPUs() int { return c.cpus }

@@ -194,7 +194,7 @@ func (l *linker) newMap(name string, ms *ebpf.MapSpec) (bpfmaps.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []bpfmaps.Option{bpfmaps.WithPossibleCPUs(l.opts.PossibleCPUs)}
+	opts := []bpfmaps.Option{bpfmaps.WithPossibleCPUs(l.opts.PossibleCPUs), bpfmaps.WithBudget(l.budget)}
 	if l.opts.NetDevices != nil {
 		opts = append(opts, bpfmaps.WithNetDevices(l.opts.NetDevices...))
 	}

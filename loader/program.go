@@ -10,6 +10,7 @@ import (
 
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/isa"
+	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -24,6 +25,7 @@ type linker struct {
 	mapIndex map[string]int
 	mapNames []string
 	target   *btf.Spec
+	budget   *bpfmaps.Budget
 }
 
 // trapHelper is the helper id poisoned CO-RE instructions are rewritten to

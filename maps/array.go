@@ -41,7 +41,7 @@ func newArray(s *Spec, cfg config) (*ArrayMap, error) {
 	}
 	stride := roundUp8(int(s.ValueSize))
 	n := uint64(s.MaxEntries) * uint64(cpus) * uint64(stride)
-	if err := checkMemory(s, n); err != nil {
+	if err := cfg.budget.charge(s, n); err != nil {
 		return nil, err
 	}
 	return &ArrayMap{
@@ -105,8 +105,9 @@ func (a *ArrayMap) Update(key, value []byte, flags uint64, cpu int) error {
 	if err != nil {
 		return err
 	}
-	a.copyValue(a.mem[a.off(i, cpu):], value)
-	return nil
+	a.mu.Lock() // helpers' and the syscall's copies of one value do not interleave
+	defer a.mu.Unlock()
+	return a.copyValue(a.mem[a.off(i, cpu):], value, flags)
 }
 
 // Delete always fails: array elements can't be deleted.
@@ -120,13 +121,15 @@ func (a *ArrayMap) Get(key, value []byte) error {
 	if !ok {
 		return ENOENT
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if !a.percpu {
-		copy(value, a.mem[a.off(i, 0):][:a.ValueSize()])
+		loadValue(value, a.mem[a.off(i, 0):][:a.ValueSize()])
 		a.maskLock(value)
 		return nil
 	}
 	// The kernel copies per-CPU values in 8-byte words, padding included.
-	copy(value, a.mem[a.off(i, 0):][:a.stride*a.cpus])
+	loadValue(value, a.mem[a.off(i, 0):][:a.stride*a.cpus])
 	return nil
 }
 
@@ -138,8 +141,9 @@ func (a *ArrayMap) Put(key, value []byte, flags uint64) error {
 	if err != nil {
 		return err
 	}
-	a.copyValue(a.mem[a.off(i, 0):], value)
-	return nil
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.copyValue(a.mem[a.off(i, 0):], value, flags)
 }
 
 func (a *ArrayMap) Remove(key []byte) error {

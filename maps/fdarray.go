@@ -21,7 +21,7 @@ func newFDArray(s *Spec, cfg config, allowed uint32) (*fdArray, error) {
 	if s.KeySize != 4 || s.ValueSize != 4 {
 		return nil, specError(s, EINVAL, "key size %d, value size %d, want 4 and 4", s.KeySize, s.ValueSize)
 	}
-	if err := checkMemory(s, 8*uint64(s.MaxEntries)); err != nil {
+	if err := cfg.budget.charge(s, (8+16)*uint64(s.MaxEntries)); err != nil { // values and refs
 		return nil, err
 	}
 	return &fdArray{

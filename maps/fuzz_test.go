@@ -54,10 +54,10 @@ func runMapOps(t *testing.T, kind byte, ops []byte) {
 			}
 		case 2:
 			off, ok := m.Lookup(key, cpuOf(b))
-			if ok && (off < 0 || off+3 > len(m.Memory()) || off%m.ValueStride() != 0) {
+			if ok && (off < 0 || len(m.Value(off)) != 3 || off%m.ValueStride() != 0) {
 				t.Fatalf("Lookup offset %d outside Memory", off)
 			}
-			if want, in := model[string(key)]; spec.Type != LPMTrie && ok != in || ok && in && !bytes.Equal(m.Memory()[off:off+3], want) {
+			if want, in := model[string(key)]; spec.Type != LPMTrie && ok != in || ok && in && !bytes.Equal(m.Value(off), want) {
 				t.Fatalf("Lookup(%x) = %v, model %x %v", key, ok, want, in)
 			}
 		case 3:

@@ -6,7 +6,7 @@ import (
 )
 
 // HashMap implements BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH and
-// LRU_PERCPU_HASH with preallocated value slots.
+// LRU_PERCPU_HASH.
 //
 // LRU maps evict as the kernel's do (see kernelLRU): in batches, from
 // per-CPU free lists, with a second chance for elements a program looked
@@ -21,8 +21,17 @@ import (
 // in place; the kernel swaps in a new element for non-per-CPU hashes, so
 // old value pointers see the update here but not in the kernel. LRU_HASH
 // swaps, as the kernel does.
+//
+// Values live in segments that never move: a program's pointer into a
+// value stays valid while the element lives. A hash map allocates (and
+// charges to its Budget) a segment when its elements first need it, as
+// the kernel allocates elements of a BPF_F_NO_PREALLOC map, so max_entries
+// costs nothing until used; an LRU map, which the kernel always
+// preallocates, takes all its segments at creation. Memory returns nil:
+// package vm maps the segments (see vm.SegmentedMap).
 type HashMap struct {
 	base
+	valueSegments
 	percpu bool
 	t      *hashTable
 }
@@ -67,20 +76,21 @@ func newHash(s *Spec, cfg config) (*HashMap, error) {
 		cpus = cfg.cpus
 	}
 	stride := roundUp8(int(s.ValueSize))
-	n := uint64(s.MaxEntries) * uint64(cpus) * uint64(stride)
-	if err := checkMemory(s, n+uint64(s.MaxEntries)*uint64(s.KeySize)); err != nil {
-		return nil, err
+	h := &HashMap{base: base{spec: s, cpus: cfg.cpus, stride: stride}, percpu: percpu}
+	h.valueSegments = newSegments(s, cfg.budget, &h.mu, cpus*stride, uint64(s.KeySize)+hashSlotCost)
+	h.t = newHashTable(int(s.KeySize), int(s.MaxEntries))
+	if lru { // preallocated, LRU lists included, as the kernel does
+		h.perSlot += 16
+		if err := h.preallocate(); err != nil {
+			return nil, err
+		}
+		h.t = newLRUHashTable(int(s.KeySize), int(s.MaxEntries), cfg.cpus, percpuLRU)
 	}
-	t := newHashTable(int(s.KeySize), int(s.MaxEntries))
-	if lru {
-		t = newLRUHashTable(int(s.KeySize), int(s.MaxEntries), cfg.cpus, percpuLRU)
-	}
-	return &HashMap{
-		base:   base{spec: s, cpus: cfg.cpus, mem: make([]byte, n), stride: stride},
-		percpu: percpu,
-		t:      t,
-	}, nil
+	return h, nil
 }
+
+// Value returns the value at offset off (from Lookup), ValueSize bytes.
+func (h *HashMap) Value(off int) []byte { return h.atLocked(off, h.ValueSize()) }
 
 // valueOff is the offset of slot's value for cpu.
 func (h *HashMap) valueOff(slot int32, cpu int) int {
@@ -91,12 +101,9 @@ func (h *HashMap) valueOff(slot int32, cpu int) int {
 }
 
 // elemBytes is all of slot's storage: every CPU's value and padding.
+// Called with mu held.
 func (h *HashMap) elemBytes(slot int32) []byte {
-	n := h.stride
-	if h.percpu {
-		n *= h.cpus
-	}
-	return h.mem[h.valueOff(slot, 0):][:n]
+	return h.at(h.valueOff(slot, 0), h.elem)
 }
 
 // Len returns the number of elements.
@@ -146,6 +153,11 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 	case ok:
 		h.t.touch(slot)
 	default:
+		if next, grows := h.t.grows(); grows {
+			if err := h.reserve(next); err != nil {
+				return err
+			}
+		}
 		var err error
 		if slot, err = h.t.insert(key); err != nil {
 			return err
@@ -153,17 +165,16 @@ func (h *HashMap) update(key, value []byte, flags uint64, cpu int) error {
 		// A program sets only its CPU's value; the others start zeroed.
 		clear(h.elemBytes(slot))
 	}
-	h.setValue(slot, value, cpu)
-	return nil
+	return h.setValue(slot, value, cpu, flags)
 }
 
-func (h *HashMap) setValue(slot int32, value []byte, cpu int) {
+func (h *HashMap) setValue(slot int32, value []byte, cpu int, flags uint64) error {
 	if cpu == allCPUs {
 		// Per-CPU values are copied in 8-byte words, padding included.
-		copy(h.elemBytes(slot), value)
-	} else {
-		h.copyValue(h.mem[h.valueOff(slot, cpu):], value)
+		storeValue(h.elemBytes(slot), value)
+		return nil
 	}
+	return h.copyValue(h.elemBytes(slot)[h.valueOff(slot, cpu)-h.valueOff(slot, 0):], value, flags)
 }
 
 // userCPU is the CPU user-space operations on LRU maps act on.
@@ -196,10 +207,10 @@ func (h *HashMap) updateLRU(key, value []byte, kind uint64, cpu int) error {
 	case h.percpu && found:
 		// Per-CPU values are updated in place.
 		lru.setRef(old)
-		h.setValue(old, value, cpu)
+		h.setValue(old, value, cpu, 0)
 	default:
 		clear(h.elemBytes(slot))
-		h.setValue(slot, value, cpu)
+		h.setValue(slot, value, cpu, 0)
 		if found {
 			h.t.unbind(old)
 			lru.setRef(slot)
@@ -271,7 +282,7 @@ func (h *HashMap) Get(key, value []byte) error {
 	if !ok {
 		return ENOENT
 	}
-	copy(value, h.elemBytes(slot))
+	loadValue(value, h.elemBytes(slot))
 	h.maskLock(value)
 	return nil
 }

@@ -1,12 +1,15 @@
 package maps
 
-// hashTable maps keys to preallocated slots. It keeps the elements in
-// insertion order, which is the NextKey order (the kernel's order depends
-// on a random hash seed, so any order is faithful). The slots of an LRU
-// map are handed out and taken back by its kernelLRU, which also decides
-// what to evict.
+// hashTable maps keys to value slots. It keeps the elements in insertion
+// order, which is the NextKey order (the kernel's order depends on a
+// random hash seed, so any order is faithful). The slots of an LRU map are
+// all there from the start, as the kernel preallocates LRU maps, and are
+// handed out and taken back by its kernelLRU, which also decides what to
+// evict. The others grow a slot at a time up to max, lowest slot first,
+// and reuse freed slots before growing.
 type hashTable struct {
 	keySize int
+	max     int
 	index   map[string]int32
 	keys    []byte // keySize bytes per slot
 	used    []bool
@@ -15,28 +18,32 @@ type hashTable struct {
 	lru     *kernelLRU
 }
 
+// hashSlotCost is what a slot of the table costs in host memory besides
+// its key: used, order, a free-list entry and an index entry (Go map
+// overhead and string header, measured roughly).
+const hashSlotCost = 1 + 8 + 4 + 48
+
 func newHashTable(keySize, n int) *hashTable {
-	t := &hashTable{
-		keySize: keySize,
-		index:   make(map[string]int32),
-		keys:    make([]byte, keySize*n),
-		used:    make([]bool, n),
-		free:    make([]int32, n),
-		order:   newSlotList(n),
-	}
-	for i := range t.free {
-		t.free[i] = int32(n - 1 - i) // hand out low slots first
-	}
-	return t
+	return &hashTable{keySize: keySize, max: n, index: make(map[string]int32), order: newSlotList(0)}
 }
 
 // newLRUHashTable is a hashTable whose slots a kernelLRU manages for
 // cpus possible CPUs, with per-CPU lists if percpuLRU.
 func newLRUHashTable(keySize, n, cpus int, percpuLRU bool) *hashTable {
 	t := newHashTable(keySize, n)
-	t.free = nil
+	t.keys = make([]byte, keySize*n)
+	t.used = make([]bool, n)
+	t.order = newSlotList(n)
 	t.lru = newKernelLRU(n, cpus, percpuLRU, t.unbind)
 	return t
+}
+
+// grows reports whether the next insert adds a slot, and which.
+func (t *hashTable) grows() (int32, bool) {
+	if t.lru == nil && len(t.free) == 0 && len(t.used) < t.max {
+		return int32(len(t.used)), true
+	}
+	return noSlot, false
 }
 
 // bind makes slot the element of key, which must be absent.
@@ -69,6 +76,12 @@ func (t *hashTable) key(i int32) []byte {
 // insert adds key, which must be absent, or fails with E2BIG when the
 // table is full, as htab_map_update_elem does. Not for LRU tables.
 func (t *hashTable) insert(key []byte) (int32, error) {
+	if slot, ok := t.grows(); ok {
+		t.keys = append(t.keys, make([]byte, t.keySize)...)
+		t.used = append(t.used, false)
+		t.order.grow()
+		t.free = append(t.free, slot)
+	}
 	if len(t.free) == 0 {
 		return noSlot, E2BIG
 	}

@@ -49,7 +49,9 @@ func newLocalStorage(s *Spec, cfg config) (*LocalStorageMap, error) {
 	}
 	stride := roundUp8(int(s.ValueSize))
 	n := uint64(s.MaxEntries) * uint64(stride)
-	if err := checkMemory(s, n); err != nil {
+	// Charged whole: the kernel allocates storage per owner, but here the
+	// values are preallocated (owners index and free list included).
+	if err := cfg.budget.charge(s, n+uint64(s.MaxEntries)*hashSlotCost); err != nil {
 		return nil, err
 	}
 	m := &LocalStorageMap{
@@ -81,7 +83,7 @@ func (m *LocalStorageMap) Storage(owner uint64, create bool, init []byte) (int, 
 	v := m.mem[i*m.stride:][:m.stride]
 	clear(v)
 	if init != nil {
-		m.copyValue(v, init)
+		m.copyValue(v, init, 0)
 	}
 	return i * m.stride, true
 }
@@ -147,8 +149,7 @@ func (m *LocalStorageMap) Put(key, value []byte, flags uint64) error {
 	if !ok {
 		return E2BIG
 	}
-	m.copyValue(m.mem[off:][:m.ValueSize()], value)
-	return nil
+	return m.copyValue(m.mem[off:][:m.ValueSize()], value, 0)
 }
 
 // Remove drops the value of the owner named by an 8-byte key.

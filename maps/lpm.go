@@ -17,8 +17,12 @@ import (
 // than in a bit trie; NextKey reproduces the kernel trie's post-order walk:
 // more specific prefixes before the prefixes containing them, 0 bits
 // before 1 bits.
+//
+// Like the kernel's trie, which allocates a node per element, the map
+// takes memory as elements arrive: values live in segments (see HashMap).
 type LPMTrieMap struct {
 	base
+	valueSegments
 	dataSize int
 	index    map[string]int32 // masked key -> slot
 	keys     []byte           // the key as last written, per slot
@@ -44,26 +48,19 @@ func newLPMTrie(s *Spec, cfg config) (*LPMTrieMap, error) {
 		return nil, specError(s, EINVAL, "value size %d", s.ValueSize)
 	}
 	stride := roundUp8(int(s.ValueSize))
-	n := uint64(s.MaxEntries) * uint64(stride)
-	if err := checkMemory(s, n+uint64(s.MaxEntries)*uint64(s.KeySize)); err != nil {
-		return nil, err
-	}
-	max := int(s.MaxEntries)
 	t := &LPMTrieMap{
-		base:     base{spec: s, cpus: cfg.cpus, mem: make([]byte, n), stride: stride},
+		base:     base{spec: s, cpus: cfg.cpus, stride: stride},
 		dataSize: int(s.KeySize) - lpmKeyHeaderSize,
 		index:    make(map[string]int32),
-		keys:     make([]byte, max*int(s.KeySize)),
-		used:     make([]bool, max),
-		free:     make([]int32, max),
 		scratch:  make([]byte, s.KeySize),
 	}
+	t.valueSegments = newSegments(s, cfg.budget, &t.mu, stride, uint64(s.KeySize)+hashSlotCost)
 	t.byLen = make([]int, t.maxPrefixLen()+1)
-	for i := range t.free {
-		t.free[i] = int32(max - 1 - i)
-	}
 	return t, nil
 }
+
+// Value returns the value at offset off (from Lookup), ValueSize bytes.
+func (t *LPMTrieMap) Value(off int) []byte { return t.atLocked(off, t.ValueSize()) }
 
 func (t *LPMTrieMap) maxPrefixLen() int { return t.dataSize * 8 }
 
@@ -161,9 +158,17 @@ func (t *LPMTrieMap) update(key, value []byte, flags uint64) error {
 		copy(t.key(slot), key)
 	case flags == UpdateExist:
 		return ENOENT
-	case len(t.free) == 0:
+	case len(t.free) == 0 && len(t.used) == int(t.spec.MaxEntries):
 		return ENOSPC
 	default:
+		if len(t.free) == 0 { // a new slot, lowest first
+			if err := t.reserve(int32(len(t.used))); err != nil {
+				return err
+			}
+			t.keys = append(t.keys, make([]byte, t.KeySize())...)
+			t.used = append(t.used, false)
+			t.free = append(t.free, int32(len(t.used)-1))
+		}
 		slot = t.free[len(t.free)-1]
 		t.free = t.free[:len(t.free)-1]
 		copy(t.key(slot), key)
@@ -173,8 +178,9 @@ func (t *LPMTrieMap) update(key, value []byte, flags uint64) error {
 		i, _ := t.search(key)
 		t.order = slices.Insert(t.order, i, slot)
 	}
-	v := t.mem[int(slot)*t.stride:][:t.stride]
-	clear(v[copy(v, value):])
+	v := t.at(int(slot)*t.stride, t.stride)
+	storeValue(v, value)
+	clear(v[len(value):])
 	return nil
 }
 
@@ -249,7 +255,7 @@ func (t *LPMTrieMap) Get(key, value []byte) error {
 	if !ok {
 		return ENOENT
 	}
-	copy(value, t.mem[int(slot)*t.stride:])
+	loadValue(value, t.at(int(slot)*t.stride, t.ValueSize()))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package maps
 
 import (
+	"context"
 	"encoding/hex"
 	"iter"
 	"sync"
@@ -14,8 +15,13 @@ import (
 // All methods are safe for concurrent use. The bytes of Memory are not
 // guarded: like the kernel, programs on different CPUs race on values.
 type Map interface {
-	// Memory returns the storage value pointers point into. It never moves or grows.
+	// Memory returns the storage value pointers point into. It never moves
+	// or grows. Hash maps, whose storage grows in segments, return nil and
+	// implement vm.SegmentedMap instead.
 	Memory() []byte
+	// Value returns the ValueSize bytes of the value at offset off, an
+	// offset Lookup returned, whatever the storage.
+	Value(off int) []byte
 	// ValueStride is the distance in Memory between consecutive value slots
 	// (for per-CPU maps: one slot per (element, cpu), value size rounded up to 8).
 	ValueStride() int
@@ -68,7 +74,10 @@ type base struct {
 	mu     sync.Mutex
 }
 
-func (b *base) Memory() []byte   { return b.mem }
+func (b *base) Memory() []byte { return b.mem }
+func (b *base) Value(off int) []byte {
+	return b.mem[off:][:b.spec.ValueSize]
+}
 func (b *base) ValueStride() int { return b.stride }
 func (b *base) Name() string     { return b.spec.Name }
 func (b *base) ReadOnly() bool   { return b.spec.Flags&FlagRdOnlyProg != 0 }
@@ -105,17 +114,26 @@ func (b *base) checkPut(key, value []byte, flags uint64) error {
 }
 
 // copyValue copies a value into dst as copy_map_value does: all but the
-// bpf_spin_lock, which belongs to the lock helpers.
-func (b *base) copyValue(dst, src []byte) {
+// bpf_spin_lock, which belongs to the lock helpers. With UpdateLock it
+// holds the value's lock while copying (copy_map_value_locked).
+func (b *base) copyValue(dst, src []byte, flags uint64) error {
 	if !b.spec.HasSpinLock {
-		copy(dst, src)
-		return
+		storeValue(dst, src)
+		return nil
 	}
 	lo := int(b.spec.SpinLockOff)
-	copy(dst[:lo], src)
-	if len(src) > lo+spinLockSize {
-		copy(dst[lo+spinLockSize:], src[lo+spinLockSize:])
+	if flags&UpdateLock != 0 {
+		word := dst[lo : lo+spinLockSize]
+		if err := SpinLock(context.Background(), word); err != nil {
+			return err
+		}
+		defer SpinUnlock(word)
 	}
+	storeValue(dst[:lo], src)
+	if len(src) > lo+spinLockSize {
+		storeValue(dst[lo+spinLockSize:], src[lo+spinLockSize:])
+	}
+	return nil
 }
 
 // maskLock zeroes the bpf_spin_lock of a value copied out to user space,

@@ -44,7 +44,7 @@ func newMapOfMaps(s *Spec, cfg config) (Map, error) {
 	if s.KeySize == 0 {
 		return nil, specError(s, EINVAL, "key size 0")
 	}
-	if err := checkMemory(s, uint64(s.MaxEntries)*uint64(8+s.KeySize)); err != nil {
+	if err := cfg.budget.charge(s, uint64(s.MaxEntries)*(8+16+uint64(s.KeySize)+hashSlotCost)); err != nil {
 		return nil, err
 	}
 	return &HashOfMapsMap{

@@ -2,12 +2,14 @@ package maps
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func mustNew(t testing.TB, spec *Spec, opts ...Option) Map {
@@ -81,12 +83,27 @@ func TestSpinLockValue(t *testing.T) {
 		if !ok {
 			t.Fatal("lookup failed")
 		}
-		lock := m.Memory()[off+4 : off+8]
+		lock := m.Value(off)[4:8]
 		if !bytes.Equal(lock, []byte{0, 0, 0, 0}) {
 			t.Fatalf("%s: Put wrote the lock: %x", typ, lock)
 		}
-		lock[0] = 1 // held by a program
+		// A BPF_F_LOCK update waits for a program holding the lock, as
+		// copy_map_value_locked spins, and leaves the lock as it found it.
+		if err := SpinLock(context.Background(), lock); err != nil {
+			t.Fatal(err)
+		}
+		released := time.Now().Add(20 * time.Millisecond)
+		go func() {
+			time.Sleep(time.Until(released))
+			SpinUnlock(lock)
+		}()
 		wantErr(t, "put", m.Put(k, bytes.Repeat([]byte{0xbb}, 12), UpdateLock), 0)
+		if time.Now().Before(released) {
+			t.Errorf("%s: a BPF_F_LOCK put went past a held lock", typ)
+		}
+		if err := SpinLock(context.Background(), lock); err != nil { // held by a program again
+			t.Fatal(err)
+		}
 		wantErr(t, "update", m.Update(k, bytes.Repeat([]byte{0xcc}, 12), UpdateExist, 0), 0)
 		if lock[0] != 1 {
 			t.Errorf("%s: update overwrote a held lock: %x", typ, lock)
@@ -151,8 +168,8 @@ func TestPerCPUArray(t *testing.T) {
 	}
 	wantErr(t, "Update cpu 2", m.Update(key32(1), []byte{7, 0, 0, 0}, UpdateAny, 2), 0)
 	off, _ := m.Lookup(key32(1), 2)
-	if off != (1*3+2)*8 || m.Memory()[off] != 7 {
-		t.Fatalf("cpu 2 slot at %d = %d", off, m.Memory()[off])
+	if off != (1*3+2)*8 || m.Value(off)[0] != 7 {
+		t.Fatalf("cpu 2 slot at %d = %d", off, m.Value(off)[0])
 	}
 	v := make([]byte, 24)
 	wantErr(t, "Get", m.Get(key32(1), v), 0)
@@ -180,7 +197,7 @@ func TestHash(t *testing.T) {
 	wantErr(t, "Update full", m.Update([]byte{3, 0, 0, 0}, []byte{4, 4}, UpdateAny, 0), E2BIG)
 	wantErr(t, "Update existing when full", m.Update(k1, []byte{5, 5}, UpdateAny, 0), 0)
 	off, ok := m.Lookup(k1, 0)
-	if !ok || !bytes.Equal(m.Memory()[off:off+2], []byte{5, 5}) {
+	if !ok || !bytes.Equal(m.Value(off), []byte{5, 5}) {
 		t.Fatalf("Lookup = %d, %v", off, ok)
 	}
 	if got := m.DescribeSlot(off / m.ValueStride()); got != "flows{0a000001}" {
@@ -279,7 +296,7 @@ func TestLPMTrie(t *testing.T) {
 	} {
 		off, ok := m.Lookup(q.key, 0)
 		if got := -1; ok {
-			got = int(m.Memory()[off])
+			got = int(m.Value(off)[0])
 			if got != q.want {
 				t.Errorf("Lookup(%x) = %d, want %d", q.key, got, q.want)
 			}
@@ -301,7 +318,7 @@ func TestLPMTrie(t *testing.T) {
 	wantErr(t, "Delete inexact", m.Delete(lpmKey32(17, 192, 168, 0, 0)), ENOENT)
 	wantErr(t, "Delete", m.Delete(lpmKey32(24, 192, 168, 0, 99)), 0)
 	off, _ := m.Lookup(lpmKey32(32, 192, 168, 0, 7), 0)
-	if m.Memory()[off] != 16 {
+	if m.Value(off)[0] != 16 {
 		t.Fatal("Lookup after Delete doesn't fall back to /16")
 	}
 	if got := m.DescribeSlot(off / m.ValueStride()); got != "routes{c0a80000/16}" {

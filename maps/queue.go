@@ -34,7 +34,7 @@ func newQueue(s *Spec, cfg config) (*QueueMap, error) {
 	}
 	size := int(s.MaxEntries) + 1
 	n := uint64(size) * uint64(s.ValueSize)
-	if err := checkMemory(s, n); err != nil {
+	if err := cfg.budget.charge(s, n); err != nil {
 		return nil, err
 	}
 	return &QueueMap{

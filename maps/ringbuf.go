@@ -76,7 +76,7 @@ func newRingBuf(s *Spec, cfg config) (*RingBufMap, error) {
 	case n&(n-1) != 0 || n%pageSize != 0:
 		return nil, specError(s, EINVAL, "size %d is not a power-of-2 multiple of the page size", n)
 	}
-	if err := checkMemory(s, 2*uint64(n)); err != nil {
+	if err := cfg.budget.charge(s, 2*uint64(n)); err != nil {
 		return nil, err
 	}
 	return &RingBufMap{

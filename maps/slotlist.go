@@ -13,6 +13,11 @@ func newSlotList(n int) slotList {
 	return slotList{next: make([]int32, n), prev: make([]int32, n), head: noSlot, tail: noSlot}
 }
 
+// grow adds a slot to the list's capacity.
+func (l *slotList) grow() {
+	l.next, l.prev = append(l.next, noSlot), append(l.prev, noSlot)
+}
+
 func (l *slotList) pushBack(i int32) {
 	l.prev[i], l.next[i] = l.tail, noSlot
 	if l.tail == noSlot {

@@ -115,6 +115,7 @@ func (s *Spec) Copy() *Spec {
 type Option func(*config)
 
 type config struct {
+	budget  *Budget
 	cpus    int
 	netdevs map[uint32]bool // nil: loopback only
 }
@@ -130,7 +131,6 @@ const (
 	kmallocMaxSize   = 4 << 20  // KMALLOC_MAX_SIZE
 	pcpuMinUnitSize  = 32 << 10 // PCPU_MIN_UNIT_SIZE
 	pageSize         = 4096
-	maxMemory        = 1 << 30 // this package's own cap on a map's storage
 	maxRecordSize    = (1<<32 - 1) / 4
 	lpmDataSizeMax   = 256
 	lpmKeyHeaderSize = 4
@@ -152,6 +152,9 @@ func New(spec *Spec, opts ...Option) (Map, error) {
 	cfg := config{cpus: 1}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.budget == nil {
+		cfg.budget = NewBudget(0)
 	}
 	if cfg.cpus < 1 {
 		return nil, specError(spec, EINVAL, "%d possible CPUs", cfg.cpus)
@@ -228,15 +231,6 @@ func checkSpinLock(s *Spec) error {
 	}
 	if s.SpinLockOff%spinLockSize != 0 || uint64(s.SpinLockOff)+spinLockSize > uint64(s.ValueSize) {
 		return specError(s, EINVAL, "bpf_spin_lock at offset %d of a %d-byte value", s.SpinLockOff, s.ValueSize)
-	}
-	return nil
-}
-
-// checkMemory refuses storage beyond this package's cap; the kernel would
-// fail such allocations with ENOMEM too.
-func checkMemory(s *Spec, n uint64) error {
-	if n > maxMemory {
-		return specError(s, ENOMEM, "%d bytes of storage", n)
 	}
 	return nil
 }

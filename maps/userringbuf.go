@@ -30,7 +30,7 @@ func newUserRingBuf(s *Spec, cfg config) (*UserRingBufMap, error) {
 	case n&(n-1) != 0 || n%pageSize != 0:
 		return nil, specError(s, EINVAL, "size %d is not a power-of-2 multiple of the page size", n)
 	}
-	if err := checkMemory(s, uint64(n)); err != nil {
+	if err := cfg.budget.charge(s, uint64(n)); err != nil {
 		return nil, err
 	}
 	return &UserRingBufMap{base: base{spec: s, cpus: cfg.cpus, mem: make([]byte, n), stride: 8}}, nil

@@ -55,7 +55,7 @@ func (c *config) netdevExists(ifindex uint32) bool {
 // checkRedirectSpec mirrors dev_map_alloc_check, cpu_map_alloc and
 // xsk_map_alloc. Devmaps get BPF_F_RDONLY_PROG, as dev_map_init_map
 // forces it: programs may read their values, never write them.
-func checkRedirectSpec(s *Spec) error {
+func checkRedirectSpec(s *Spec, cfg config) error {
 	const devFlags = FlagNUMANode | FlagRdOnly | FlagWrOnly
 	flags, valueOK := uint32(devFlags), s.ValueSize == redirectValueShort || s.ValueSize == redirectValueLong
 	switch s.Type {
@@ -76,7 +76,9 @@ func checkRedirectSpec(s *Spec) error {
 	if s.Type == DevMap || s.Type == DevMapHash {
 		s.Flags |= FlagRdOnlyProg
 	}
-	return checkMemory(s, 8*uint64(s.MaxEntries))
+	// Values, and a slot's state: set flag, socket reference, or for
+	// devmap hashes a hash table entry.
+	return cfg.budget.charge(s, uint64(s.MaxEntries)*(8+16+uint64(s.KeySize)+hashSlotCost))
 }
 
 // redirectValue decodes a devmap or cpumap value from user space: the
@@ -101,7 +103,7 @@ type slotArray struct {
 }
 
 func newSlotArray(s *Spec, cfg config) (*slotArray, error) {
-	if err := checkRedirectSpec(s); err != nil {
+	if err := checkRedirectSpec(s, cfg); err != nil {
 		return nil, err
 	}
 	n := int(s.MaxEntries)
@@ -385,7 +387,7 @@ type DevMapHashMap struct {
 }
 
 func newDevMapHash(s *Spec, cfg config) (*DevMapHashMap, error) {
-	if err := checkRedirectSpec(s); err != nil {
+	if err := checkRedirectSpec(s, cfg); err != nil {
 		return nil, err
 	}
 	return &DevMapHashMap{
@@ -439,22 +441,26 @@ func (h *DevMapHashMap) Lookup(key []byte, cpu int) (int, bool) {
 
 // Ifindex returns the device at key, as bpf_redirect_map finds it.
 func (h *DevMapHashMap) Ifindex(key uint32) (uint32, bool) {
-	off, ok := h.Lookup(binary.NativeEndian.AppendUint32(nil, key), 0)
+	h.mu.Lock() // a Put may be rewriting the slot
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(binary.NativeEndian.AppendUint32(nil, key))
 	if !ok {
 		return 0, false
 	}
-	return binary.NativeEndian.Uint32(h.mem[off:]), true
+	return binary.NativeEndian.Uint32(h.mem[8*slot:]), true
 }
 
 func (h *DevMapHashMap) Get(key, value []byte) error {
 	if err := h.checkGet(key, value); err != nil {
 		return err
 	}
-	off, ok := h.Lookup(key, 0)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot, ok := h.t.find(key)
 	if !ok {
 		return ENOENT
 	}
-	copy(value, h.mem[off:][:h.ValueSize()])
+	copy(value, h.mem[8*slot:][:h.ValueSize()])
 	return nil
 }
 

@@ -1334,18 +1334,7 @@ func (m *Machine) atomic(ins *insn) error {
 	if b == nil {
 		return m.accessError(addr, size, true)
 	}
-	src := m.regs[ins.src]
-	if size == 4 {
-		old := uint32(getN(b))
-		nv, fetched := atomicOp(uint8(ins.imm), old, uint32(src), uint32(m.regs[0]))
-		putN(b, uint64(nv))
-		m.setFetched(ins, uint64(fetched))
-		return nil
-	}
-	old := getN(b)
-	nv, fetched := atomicOp(uint8(ins.imm), old, src, m.regs[0])
-	putN(b, nv)
-	m.setFetched(ins, fetched)
+	m.setFetched(ins, atomicRMW(b, uint8(ins.imm), m.regs[ins.src], m.regs[0]))
 	return nil
 }
 

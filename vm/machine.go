@@ -77,6 +77,19 @@ type Map interface {
 	DescribeSlot(i int) string
 }
 
+// SegmentedMap is a Map whose value storage grows as elements arrive: equal
+// segments that never move, allocated when first needed (package maps'
+// hash maps and LPM tries). Its Memory is nil; value offsets run across
+// segments, and the machine maps a segment as a region when a helper
+// first hands out a pointer into it.
+type SegmentedMap interface {
+	Map
+	// SegmentSize is the size of every segment, a multiple of ValueStride.
+	SegmentSize() int
+	// Segment returns segment i, or nil if it is not allocated yet.
+	Segment(i int) []byte
+}
+
 // Config sets up a machine.
 type Config struct {
 	// Helpers the program may call. A static call of a helper missing here
@@ -101,8 +114,11 @@ type Config struct {
 }
 
 // Machine runs one program at a time. It is not safe for concurrent use;
-// give each goroutine its own machine (they may share the Program and maps
-// the embedder synchronizes).
+// give each goroutine its own machine. Machines may share a Program and
+// package maps' maps, as one program runs on many CPUs in the kernel: map
+// operations and BPF atomic instructions are atomic across machines, and
+// plain loads and stores into a shared value race as they do in the kernel
+// (see package maps).
 type Machine struct {
 	prog *Program
 	cfg  Config
@@ -139,7 +155,8 @@ type Machine struct {
 	skb       SkbData
 	nested    int // callbacks running inside helpers
 
-	fixedMaps int // maps bound by New: the rest are inner maps a run bound
+	fixedMaps int  // maps bound by New: the rest are inner maps a run bound
+	segsBound bool // segments of a SegmentedMap were bound since New or Reset: Reset forgets them
 
 	ctx    context.Context
 	state  runState
@@ -161,6 +178,7 @@ type frame struct {
 type mapBinding struct {
 	handle, values uint64
 	m              Map
+	segs           *[]uint64 // SegmentedMap: base address of each mapped segment, 0 if unmapped
 }
 
 type runState uint8
@@ -235,22 +253,36 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	name := mp.Name()
 	b := mapBinding{m: mp}
 	b.handle = m.mapRegion(&Region{Name: "map " + name, View: mapHandleView{mp}, Describe: func(uint32) string { return "map " + name }}, false)
+	// A SegmentedMap's values region is empty until its first segment
+	// exists (ld_imm64 of its value faults there, naming the map); later
+	// segments get regions of their own as they are needed.
+	b.values = m.mapValues(mp, mp.Memory(), 0)
+	if _, ok := mp.(SegmentedMap); ok {
+		b.segs = new([]uint64)
+	}
+	m.maps[mp] = b
+	return b
+}
+
+// mapValues maps data, which holds mp's values from offset base on.
+func (m *Machine) mapValues(mp Map, data []byte, base uint32) uint64 {
+	name := mp.Name()
 	stride := uint32(mp.ValueStride())
 	kind := hooks.RegionMapValue
 	if strings.HasPrefix(name, ".") { // .data, .rodata, .bss as the loader names them
 		kind = hooks.RegionGlobal
 	}
-	data := mp.Memory()
 	if _, ok := mp.(HelperOnly); ok {
 		data = nil
 	}
-	b.values = m.mapRegion(&Region{
+	values := m.mapRegion(&Region{
 		Name:     "map " + name,
 		Kind:     kind,
 		Data:     data,
 		ReadOnly: mp.ReadOnly(),
 		Stride:   stride,
 		Describe: func(off uint32) string {
+			off += base
 			if stride == 0 {
 				return fmt.Sprintf("map %s+%d", name, off)
 			}
@@ -265,10 +297,9 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 		},
 	}, false)
 	if f, ok := mp.(fieldNamer); ok {
-		m.mem[b.values>>regionShift].desc.Field = f.FieldName
+		m.mem[values>>regionShift].desc.Field = func(off uint32, size int) string { return f.FieldName(off+base, size) }
 	}
-	m.maps[mp] = b
-	return b
+	return values
 }
 
 var _ hooks.Namer = (*Machine)(nil)
@@ -311,7 +342,32 @@ func (m *Machine) MapTypes(name string) (key, value btf.Type) {
 func (m *Machine) MapHandle(mp Map) uint64 { return m.bindMap(mp).handle }
 
 // MapValue returns the address of byte off of mp's value storage.
-func (m *Machine) MapValue(mp Map, off int) uint64 { return m.bindMap(mp).values + uint64(off) }
+func (m *Machine) MapValue(mp Map, off int) uint64 {
+	b := m.bindMap(mp)
+	if b.segs == nil {
+		return b.values + uint64(off)
+	}
+	sm := mp.(SegmentedMap)
+	size := sm.SegmentSize()
+	i := off / size
+	if i == 0 { // the first segment fills the values region bound with the map
+		id := b.values >> regionShift
+		if g := &m.mem[id]; len(g.data) == 0 {
+			g.desc.Data = sm.Segment(0)
+			*g = makeRegion(g.desc)
+			m.win[id] = g.window()
+		}
+		return b.values + uint64(off)
+	}
+	for i >= len(*b.segs) {
+		*b.segs = append(*b.segs, 0)
+	}
+	if (*b.segs)[i] == 0 {
+		(*b.segs)[i] = m.mapValues(mp, sm.Segment(i), uint32(i*size))
+		m.segsBound = true
+	}
+	return (*b.segs)[i] + uint64(off%size)
+}
 
 // MapAt returns the map whose handle is addr.
 func (m *Machine) MapAt(addr uint64) (Map, bool) {
@@ -346,10 +402,19 @@ func (m *Machine) Reset() {
 	m.win = m.win[:m.fixed]
 	m.free = slices.DeleteFunc(m.free, func(id int) bool { return id >= m.fixed })
 	m.runRegions = m.runRegions[:0]
-	if len(m.maps) > m.fixedMaps { // inner maps bound during a run
+	if len(m.maps) > m.fixedMaps || m.segsBound { // inner maps and segments bound during a run
+		m.segsBound = false
 		for mp, b := range m.maps {
 			if b.handle>>regionShift >= uint64(m.fixed) {
 				delete(m.maps, mp)
+				continue
+			}
+			if b.segs != nil {
+				for i, base := range *b.segs {
+					if base>>regionShift >= uint64(m.fixed) {
+						(*b.segs)[i] = 0
+					}
+				}
 			}
 		}
 	}

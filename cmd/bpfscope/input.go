@@ -40,6 +40,7 @@ type inputFlags struct {
 	ctxIn   string
 	pcap    string
 	mapSets []string
+	mapMem  uint64
 }
 
 func (in *inputFlags) register(fs *flag.FlagSet) {
@@ -47,6 +48,11 @@ func (in *inputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&in.dataIn, "data-in", "", "run on the packet in `FILE` (data_in; - for stdin)")
 	fs.StringVar(&in.ctxIn, "ctx-in", "", "pass the context structure in `FILE` (ctx_in)")
 	fs.StringVar(&in.pcap, "pcap", "", "run on every packet of the pcap or pcapng `FILE`, in order")
+	fs.Func("max-map-memory", "let the object's maps take at most `SIZE` bytes of host memory together (suffix K, M, G; default 1G)", func(s string) error {
+		n, err := parseSize(s)
+		in.mapMem = n
+		return err
+	})
 	fs.Func("map", mapFlagHelp, func(s string) error {
 		in.mapSets = append(in.mapSets, s)
 		return nil
@@ -71,6 +77,7 @@ type program struct {
 	typ     ebpf.ProgramType
 	bundled bool
 	mapSets []string
+	mapMem  uint64 // --max-map-memory
 	// ctxOut: the runs pass a ctx_out buffer (run --ctx-out), which
 	// changes what test_run builds when there is no ctx_in.
 	ctxOut bool
@@ -89,7 +96,7 @@ func (in *inputFlags) load(args []string) (*program, error) {
 	if len(args) > 1 {
 		return nil, fmt.Errorf("one program expected, got %d arguments: %s", len(args), strings.Join(args, " "))
 	}
-	p := &program{mapSets: in.mapSets, captureFile: in.pcap}
+	p := &program{mapSets: in.mapSets, captureFile: in.pcap, mapMem: in.mapMem}
 	if len(args) == 0 {
 		b, err := fs.ReadFile(examples.Progs, defaultObject)
 		if err != nil {
@@ -147,6 +154,27 @@ func (in *inputFlags) load(args []string) (*program, error) {
 	return p, nil
 }
 
+// parseSize reads a byte count with an optional binary K, M or G suffix.
+func parseSize(s string) (uint64, error) {
+	shift := 0
+	switch {
+	case strings.HasSuffix(s, "K"):
+		shift = 10
+	case strings.HasSuffix(s, "M"):
+		shift = 20
+	case strings.HasSuffix(s, "G"):
+		shift = 30
+	}
+	if shift > 0 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 || n > (1<<63)>>shift {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes, K, M or G", s)
+	}
+	return n << shift, nil
+}
+
 // pick finds the program to run, listing the choices when it cannot.
 func pick(c *loader.Collection, name, label string) (*loader.Program, error) {
 	names := make([]string, 0, len(c.Programs))
@@ -180,7 +208,7 @@ func (p *program) collection() (*loader.Collection, error) {
 		p.first = nil
 		return c, nil
 	}
-	c, err := loader.LoadReader(bytes.NewReader(p.elf), loader.Options{KernelTypes: kernelTypes()})
+	c, err := loader.LoadReader(bytes.NewReader(p.elf), loader.Options{KernelTypes: kernelTypes(), MaxMapMemory: p.mapMem})
 	if err != nil {
 		var le *loader.Error
 		if errors.As(err, &le) {

@@ -6,18 +6,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/bpfscope/bpfscope/exporters/internal/exptest"
 	"github.com/bpfscope/bpfscope/exporters/jsonl"
 	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/exporters/tracefile"
 	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/internal/watchdog"
 )
 
 // FuzzTraceReader feeds arbitrary bytes to the reader and through it to
-// the exporters: any input must give events or an error, never a panic.
-// Seeds: real traces (here and in testdata/fuzz/FuzzTraceReader);
-// names.bpft has a types section and access names.
+// the exporters: any input must give events or an error, never a panic,
+// within the watchdog's bounds: 5 s, and 96 MiB (64 for the maps' budget)
+// plus 1 KiB per input byte. Seeds: real traces (here and in
+// testdata/fuzz/FuzzTraceReader); names.bpft has a types section and
+// access names.
 func FuzzTraceReader(f *testing.F) {
 	for _, c := range []*exptest.Case{exptest.XDP(f), envCase(f), exptest.Conformance(f, "call_local.data")} {
 		file, _ := record(f, c)
@@ -31,21 +35,21 @@ func FuzzTraceReader(f *testing.F) {
 		f.Add(file)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := tracefile.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		if r.MapMemory() < 16<<20 { // big maps would test the allocator, slowly
-			r.Capture() // maps, program arrays and maps of maps rebuilt, or an error
-		}
-		h := hooks.Multi(text.New(io.Discard), jsonl.New(io.Discard))
-		for range 1 << 16 {
-			rec, err := r.Next()
+		watchdog.Run(t, watchdog.Limits{Wall: 5 * time.Second, Alloc: 96<<20 + 1024*uint64(len(data))}, func() {
+			r, err := tracefile.NewReader(bytes.NewReader(data))
 			if err != nil {
 				return
 			}
-			rec.Deliver(h)
-			rec.Clone()
-		}
+			r.CaptureLimit(64 << 20) // maps, program arrays and maps of maps rebuilt, or an error
+			h := hooks.Multi(text.New(io.Discard), jsonl.New(io.Discard))
+			for range 1 << 16 {
+				rec, err := r.Next()
+				if err != nil {
+					return
+				}
+				rec.Deliver(h)
+				rec.Clone()
+			}
+		})
 	})
 }

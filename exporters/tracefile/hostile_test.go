@@ -149,7 +149,11 @@ func TestHostileFuncNamesAndLines(t *testing.T) {
 		return p.u(1) // cpus
 	}
 	secs := sectionsOf(t, "tailcall.bpft")
-	guard(t, 10*time.Second, func() {
+	limit := 10 * time.Second
+	if raceEnabled {
+		limit *= 10
+	}
+	guard(t, limit, func() {
 		// Names at increasing pcs are valid and must be read in linear time.
 		r, err := NewReader(bytes.NewReader(build(replace(secs, secProgram, prog(true, false)))))
 		if err != nil {
@@ -213,7 +217,7 @@ func TestHostileEventMemory(t *testing.T) {
 	if err != io.EOF || events != n+1 {
 		t.Fatalf("Next: %d events, then %v", events, err)
 	}
-	if max := uint64(4 * len(file)); got > max {
+	if max := uint64(8 * len(file)); got > max {
 		t.Errorf("streaming a %d-byte file allocated %d bytes", len(file), got)
 	}
 }

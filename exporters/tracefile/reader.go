@@ -346,15 +346,20 @@ func (t *Reader) Maps() []MapImage { return t.maps }
 func (t *Reader) Env() []helpers.EnvValue { return t.env }
 
 // Capture rebuilds the run's capture with fresh maps holding the recorded
-// contents (Env is nil: use helpers.Replay(r.Env())).
-func (t *Reader) Capture() (*Capture, error) {
+// contents (Env is nil: use helpers.Replay(r.Env())). The maps share a
+// budget of maps.DefaultMemoryLimit; a file whose maps need more fails
+// with a *maps.MemoryLimitError.
+func (t *Reader) Capture() (*Capture, error) { return t.CaptureLimit(0) }
+
+// CaptureLimit is Capture with the maps' memory budget in bytes (0 means
+// maps.DefaultMemoryLimit).
+func (t *Reader) CaptureLimit(maxMapMemory uint64) (*Capture, error) {
 	c := &Capture{Prog: t.prog, Type: t.typ, Input: t.input, CPUs: t.cpus}
-	var opts []maps.Option
+	budget := maps.NewBudget(maxMapMemory)
+	budget.Hint = "raise it with tracefile.Reader.CaptureLimit"
+	opts := []maps.Option{maps.WithBudget(budget)}
 	if t.cpus > 1 {
 		opts = append(opts, maps.WithPossibleCPUs(t.cpus))
-	}
-	if need := t.MapMemory(); need > maxCaptureMemory {
-		return nil, fmt.Errorf("tracefile: the maps would take %d bytes, more than this reader's limit of %d", need, uint64(maxCaptureMemory))
 	}
 	for _, img := range t.maps {
 		spec := img.Spec.Copy()
@@ -381,15 +386,12 @@ func (t *Reader) Capture() (*Capture, error) {
 	return c, nil
 }
 
-// maxCPUs is Linux's largest NR_CPUS; maxCaptureMemory bounds what a
-// file can make Capture allocate for its maps.
-const (
-	maxCPUs          = 8192
-	maxCaptureMemory = 2 << 30
-)
+// maxCPUs is Linux's largest NR_CPUS.
+const maxCPUs = 8192
 
-// MapMemory estimates the bytes the recorded maps take once created: keys
+// MapMemory estimates the bytes the recorded maps take once full: keys
 // and values of every entry they can hold, per CPU for per-CPU maps.
+// Capture charges less: hash maps cost what their entries use.
 func (t *Reader) MapMemory() uint64 {
 	var total uint64
 	for _, img := range t.maps {
