@@ -102,23 +102,32 @@ func TestKernelDifferential(t *testing.T) {
 		for _, name := range slices.Sorted(maps.Keys(spec.Programs)) {
 			id := filepath.Base(obj) + "/" + name
 			t.Run(id, func(t *testing.T) {
-				d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus, fib: &kernelFib{t: t}}
-				if why := d.missing(); why != "" {
+				if why := differential(t, obj, name, spec, cpus, *diffN); why != "" {
 					if expectedToRun[id] {
 						t.Fatalf("expected to run, but %s", why)
 					}
 					t.Skip(why)
 				}
-				rng := rand.New(rand.NewPCG(*diffSeed, uint64(len(id))))
-				for i := range *diffN + 1 {
-					in := d.input(rng, i == 0)
-					if !d.compare(i, in) {
-						return // one detailed report per program is enough
-					}
-				}
 			})
 		}
 	}
+}
+
+// differential compares program name of obj in bpfscope and the kernel on
+// its canonical input and n random ones, reporting the first difference;
+// it returns why the program cannot run, or "".
+func differential(t *testing.T, obj, name string, spec *ebpf.CollectionSpec, cpus, n int) string {
+	d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus, fib: &kernelFib{t: t}}
+	if why := d.missing(); why != "" {
+		return why
+	}
+	rng := rand.New(rand.NewPCG(*diffSeed, uint64(len(filepath.Base(obj)+"/"+name))))
+	for i := range n + 1 {
+		if !d.compare(i, d.input(rng, i == 0)) {
+			return "" // one detailed report per program is enough
+		}
+	}
+	return ""
 }
 
 // knownDifferences lists programs where bpfscope still differs from the

@@ -116,23 +116,8 @@ func samplePath(t *testing.T) string {
 }
 
 func readPcap(t *testing.T, path string) [][]byte {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		d, _, err := r.ReadPacketData()
-		if err != nil {
-			return out
-		}
-		out = append(out, d)
-	}
+	data, _ := readRecords(t, path)
+	return data
 }
 
 // TestPcapRoundTrip: passed packets come out as the program left them,
