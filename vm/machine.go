@@ -157,6 +157,9 @@ type Machine struct {
 
 	fixedMaps int  // maps bound by New: the rest are inner maps a run bound
 	segsBound bool // segments of a SegmentedMap were bound since New or Reset: Reset forgets them
+	// firstSegments: the values regions of SegmentedMaps, by region id,
+	// which fill in when their first segment exists (MapValue, RegionAt).
+	firstSegments map[uint64]SegmentedMap
 
 	ctx    context.Context
 	state  runState
@@ -257,8 +260,12 @@ func (m *Machine) bindMap(mp Map) mapBinding {
 	// exists (ld_imm64 of its value faults there, naming the map); later
 	// segments get regions of their own as they are needed.
 	b.values = m.mapValues(mp, mp.Memory(), 0)
-	if _, ok := mp.(SegmentedMap); ok {
+	if sm, ok := mp.(SegmentedMap); ok {
 		b.segs = new([]uint64)
+		if m.firstSegments == nil {
+			m.firstSegments = map[uint64]SegmentedMap{}
+		}
+		m.firstSegments[b.values>>regionShift] = sm
 	}
 	m.maps[mp] = b
 	return b
@@ -351,12 +358,7 @@ func (m *Machine) MapValue(mp Map, off int) uint64 {
 	size := sm.SegmentSize()
 	i := off / size
 	if i == 0 { // the first segment fills the values region bound with the map
-		id := b.values >> regionShift
-		if g := &m.mem[id]; len(g.data) == 0 {
-			g.desc.Data = sm.Segment(0)
-			*g = makeRegion(g.desc)
-			m.win[id] = g.window()
-		}
+		m.fillFirstSegment(b.values>>regionShift, sm)
 		return b.values + uint64(off)
 	}
 	for i >= len(*b.segs) {
@@ -367,6 +369,18 @@ func (m *Machine) MapValue(mp Map, off int) uint64 {
 		m.segsBound = true
 	}
 	return (*b.segs)[i] + uint64(off%size)
+}
+
+// fillFirstSegment gives region id, the values region bound with sm, its
+// first segment once sm has allocated it: the region is empty until then.
+func (m *Machine) fillFirstSegment(id uint64, sm SegmentedMap) {
+	if g := &m.mem[id]; len(g.data) == 0 {
+		if seg := sm.Segment(0); seg != nil {
+			g.desc.Data = seg
+			*g = makeRegion(g.desc)
+			m.win[id] = g.window()
+		}
+	}
 }
 
 // MapAt returns the map whose handle is addr.
@@ -406,6 +420,7 @@ func (m *Machine) Reset() {
 		m.segsBound = false
 		for mp, b := range m.maps {
 			if b.handle>>regionShift >= uint64(m.fixed) {
+				delete(m.firstSegments, b.values>>regionShift) // its region is gone
 				delete(m.maps, mp)
 				continue
 			}

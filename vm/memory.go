@@ -154,6 +154,11 @@ func (m *Machine) RegionAt(addr uint64) (*Region, uint32, bool) {
 	if id == 0 || id >= uint64(len(m.mem)) || m.mem[id].gone {
 		return nil, 0, false
 	}
+	if len(m.mem[id].data) == 0 && m.firstSegments != nil { // a map's values that may exist by now
+		if sm, ok := m.firstSegments[id]; ok {
+			m.fillFirstSegment(id, sm)
+		}
+	}
 	return m.mem[id].desc, uint32(addr), true
 }
 
