@@ -28,6 +28,13 @@
 //     paths read with BTF (globals, map keys and values), packet bytes by
 //     protocol header field. The machine answers through hooks.Namer; the
 //     exporters ask only when they print.
+//   - debuginfo, debug (with debug/term and debug/dap): DWARF locals and
+//     frames, and a debugger over the same machine: breakpoints,
+//     watchpoints and reverse execution by deterministic re-execution.
+//   - cbpf: classic BPF (capture filters, socket filters, seccomp) checked
+//     and converted to eBPF as Linux does, run by the same machine.
+//   - capture: what a program running in the kernel saw and did, recorded
+//     with fentry/fexit and replayed against bpfscope.
 //
 // The command cmd/bpfscope runs and traces programs from the shell.
 package bpfscope
