@@ -18,6 +18,9 @@ import (
 // helper work (Charge) has its own count, m.nextWorkCheck.
 const checkEvery = 1 << 16
 
+// budgetHint says how to raise the limit a run ran out of.
+const budgetHint = "raise vm.Config.MaxInsns, or the command's --max-insns"
+
 // resume runs the interpreter from m.pc until the program exits, faults or a
 // hook pauses it. This is the one interpreter loop, in two parts: run
 // executes the call-free instructions, resume the rest. Tracing swaps the
@@ -188,7 +191,7 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 		}
 		if n >= m.budget {
 			if !m.ring() {
-				return m.stop(0, m.fault(ErrBudget, 0, 0, ""))
+				return m.stop(0, m.fault(ErrBudget, 0, 0, budgetHint))
 			}
 			code, orig, gen = m.codeOf(m.prog), m.prog.code, m.hooks.gen
 		}
@@ -1390,7 +1393,7 @@ func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
 	// A helper may call back millions of times (bpf_loop): each entry
 	// looks at the budget and, every CheckInterval, at the context.
 	if m.n >= m.budget && !m.ring() {
-		return 0, m.fault(ErrBudget, 0, 0, "")
+		return 0, m.fault(ErrBudget, 0, 0, budgetHint)
 	}
 	if m.n >= m.nextCheck {
 		m.nextCheck = m.n + checkEvery

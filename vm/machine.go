@@ -479,7 +479,7 @@ func (m *Machine) Charge(units uint64) error {
 	m.limit -= min(units, m.limit)
 	m.setBudget()
 	if m.n >= m.limit {
-		return m.fault(ErrBudget, 0, 0, fmt.Sprintf("%d instructions and %d units of helper work", m.n, m.work))
+		return m.fault(ErrBudget, 0, 0, fmt.Sprintf("%d instructions and %d units of helper work (%s)", m.n, m.work, budgetHint))
 	}
 	if m.work >= m.nextWorkCheck {
 		m.nextWorkCheck = m.work + checkEvery
@@ -506,7 +506,7 @@ func (m *Machine) ChargeOutput(n int) error {
 		return nil
 	}
 	if m.output += uint64(n); m.output > m.cfg.MaxOutput {
-		return m.fault(ErrOutputLimit, 0, 0, fmt.Sprintf("%s: the run produced more than %d bytes of output (raise vm.Config.MaxOutput)", m.HelperName(m.curHelper), m.cfg.MaxOutput))
+		return m.fault(ErrOutputLimit, 0, 0, fmt.Sprintf("%s: the run produced more than %d bytes of output (raise vm.Config.MaxOutput, or the command's --max-output)", m.HelperName(m.curHelper), m.cfg.MaxOutput))
 	}
 	return nil
 }

@@ -163,3 +163,22 @@ func TestClassicCoverProfile(t *testing.T) {
 		t.Fatalf("profile: status %d: %s\n%s", code, errs, out)
 	}
 }
+
+// TestRunLimitFlags: --max-insns and --max-output bound each run and the
+// errors say how to raise them; zero is refused.
+func TestRunLimitFlags(t *testing.T) {
+	out, _, code := bpfscope(t, "run", "--max-insns", "50")
+	if code != 1 || !strings.Contains(out, "instruction budget exhausted: raise vm.Config.MaxInsns, or the command's --max-insns") {
+		t.Errorf("--max-insns 50: status %d\n%s", code, out)
+	}
+	out, _, code = bpfscope(t, "run", "--max-output", "10")
+	if code != 1 || !strings.Contains(out, "#10 ") || !strings.Contains(out, "output limit exceeded: bpf_trace_printk") || !strings.Contains(out, "--max-output") {
+		t.Errorf("--max-output 10: status %d\n%s", code, out)
+	}
+	if _, _, code := bpfscope(t, "run", "--max-output", "0"); code != 2 {
+		t.Errorf("--max-output 0: status %d, want 2", code)
+	}
+	if out, _, code := bpfscope(t, "run", "--max-insns", "100000", "--max-output", "1M"); code != 0 || !strings.Contains(out, "XDP_DROP") {
+		t.Errorf("roomy limits: status %d\n%s", code, out)
+	}
+}

@@ -41,6 +41,7 @@ type inputFlags struct {
 	pcap    string
 	mapSets []string
 	mapMem  uint64
+	limits  vm.Config // --max-insns, --max-output (MaxInsns, MaxOutput)
 }
 
 func (in *inputFlags) register(fs *flag.FlagSet) {
@@ -56,6 +57,22 @@ func (in *inputFlags) register(fs *flag.FlagSet) {
 	fs.Func("map", mapFlagHelp, func(s string) error {
 		in.mapSets = append(in.mapSets, s)
 		return nil
+	})
+	fs.Func("max-insns", "end a run after `N` instructions (helper work counted; default 2^27)", func(s string) error {
+		n, err := strconv.ParseUint(s, 0, 64)
+		if err == nil && n == 0 {
+			err = errors.New("must be at least 1")
+		}
+		in.limits.MaxInsns = n
+		return err
+	})
+	fs.Func("max-output", "end a run that produces more than `SIZE` bytes of output: bpf_printk, perf and ring buffer records (suffix K, M, G; default 64M)", func(s string) error {
+		n, err := parseSize(s)
+		if err == nil && n == 0 {
+			err = errors.New("must be at least 1")
+		}
+		in.limits.MaxOutput = n
+		return err
 	})
 }
 
@@ -77,7 +94,8 @@ type program struct {
 	typ     ebpf.ProgramType
 	bundled bool
 	mapSets []string
-	mapMem  uint64 // --max-map-memory
+	mapMem  uint64    // --max-map-memory
+	limits  vm.Config // --max-insns, --max-output
 	// ctxOut: the runs pass a ctx_out buffer (run --ctx-out), which
 	// changes what test_run builds when there is no ctx_in.
 	ctxOut bool
@@ -96,7 +114,7 @@ func (in *inputFlags) load(args []string) (*program, error) {
 	if len(args) > 1 {
 		return nil, fmt.Errorf("one program expected, got %d arguments: %s", len(args), strings.Join(args, " "))
 	}
-	p := &program{mapSets: in.mapSets, captureFile: in.pcap, mapMem: in.mapMem}
+	p := &program{mapSets: in.mapSets, captureFile: in.pcap, mapMem: in.mapMem, limits: in.limits}
 	if len(args) == 0 {
 		b, err := fs.ReadFile(examples.Progs, defaultObject)
 		if err != nil {
@@ -247,12 +265,20 @@ type instance struct {
 	ctxOut bool // see program.ctxOut
 }
 
+// config is the machine configuration of p's runs: its helpers and the
+// limits the command line set.
+func (p *program) config(hs *helpers.Set) vm.Config {
+	c := p.limits
+	c.Helpers = hs
+	return c
+}
+
 // instantiate builds a machine for p on a fresh copy of its maps (or on
 // coll's maps, if given) with helpers over env.
 func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instance, error) {
 	hs := helpers.New(env)
 	if p.raw != nil {
-		m, err := vm.New(p.raw.Prog, vm.Config{Helpers: hs})
+		m, err := vm.New(p.raw.Prog, p.config(hs))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.label, err)
 		}
@@ -264,7 +290,7 @@ func (p *program) instantiate(coll *loader.Collection, env helpers.Env) (*instan
 			return nil, err
 		}
 	}
-	m, err := coll.Machine(p.name, vm.Config{Helpers: hs})
+	m, err := coll.Machine(p.name, p.config(hs))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.label, err)
 	}
