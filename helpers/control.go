@@ -299,4 +299,3 @@ func spinLock(s *Set, m *vm.Machine, addr uint64, lock bool) (uint64, error) {
 	}
 	return 0, nil
 }
-
