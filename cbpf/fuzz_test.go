@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	bpfctx "github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/vm"
 	"golang.org/x/net/bpf"
 )
@@ -26,6 +27,9 @@ func FuzzClassic(f *testing.F) {
 	}
 	f.Add([]byte("{ 0x6, 0, 0, 0x00040000 },"), []byte{})
 	f.Fuzz(func(t *testing.T, prog, frame []byte) {
+		if len(frame) > bpfctx.MaxPacketSocketFrame {
+			return // refused with an error before any filter runs
+		}
 		fl, err := FromBytes(prog)
 		if err != nil {
 			if _, err := Parse(string(prog)); err != nil {

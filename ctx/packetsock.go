@@ -30,17 +30,22 @@ func EthernetDevice(ifindex uint32, addr [6]byte) Device {
 	return Device{Ifindex: ifindex, Addr: addr, Broadcast: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, Type: 1}
 }
 
+// MaxPacketSocketFrame is the largest frame NewPacketSocketSKB takes:
+// libpcap's largest snap length. A packet socket sees frames far larger
+// than a test run's page (jumbo frames, GRO aggregates).
+const MaxPacketSocketFrame = 262144
+
 // NewPacketSocketSKB maps the socket buffer a packet socket (AF_PACKET,
 // what tcpdump reads from) hands its filter for a frame received on dev:
 // packet_rcv pushes skb->data back to the MAC header before running the
 // filter, so offset 0 is the first byte of the Ethernet frame, unlike a
 // BPF_PROG_TEST_RUN of a socket filter, which starts at the network
 // header. pkt_type and protocol are what eth_type_trans sets on dev.
-// Frames of any length up to SkbMaxData are taken, runts too: a capture
-// filter must decide on whatever arrives.
+// Frames of any length up to MaxPacketSocketFrame are taken, runts too: a
+// capture filter must decide on whatever arrives.
 func NewPacketSocketSKB(m *vm.Machine, frame []byte, dev Device) (*SKB, error) {
-	if len(frame) > SkbMaxData {
-		return nil, fmt.Errorf("skb: frame of %d bytes exceeds %d: %w", len(frame), SkbMaxData, ErrInvalidData)
+	if len(frame) > MaxPacketSocketFrame {
+		return nil, fmt.Errorf("skb: frame of %d bytes exceeds %d: %w", len(frame), MaxPacketSocketFrame, ErrInvalidData)
 	}
 	s := &SKB{m: m, typ: ebpf.SocketFilter, l2: true, Ifindex: dev.Ifindex, DevType: dev.Type}
 	s.buf = make([]byte, SkbHeadroom+len(frame)+skbShinfoSize)
