@@ -250,7 +250,7 @@ func (v value) int() (uint64, error) {
 	if v.typ == nil {
 		return v.u, nil
 	}
-	t := stripType(v.typ)
+	t := debuginfo.Strip(v.typ)
 	switch t.(type) {
 	case *dwarf.StructType, *dwarf.ArrayType:
 		return 0, fmt.Errorf("%s is a %s, not a number", v.name, debuginfo.CType(v.typ))
@@ -260,7 +260,7 @@ func (v value) int() (uint64, error) {
 		return 0, fmt.Errorf("%s has %d bytes", v.name, n)
 	}
 	var u uint64
-	if strings.HasPrefix(typedefOf(v.typ), "__be") {
+	if strings.HasPrefix(debuginfo.TypedefName(v.typ), "__be") {
 		for _, c := range v.b {
 			u = u<<8 | uint64(c)
 		}
@@ -276,30 +276,4 @@ func (v value) int() (uint64, error) {
 		}
 	}
 	return u, nil
-}
-
-func stripType(t dwarf.Type) dwarf.Type {
-	for {
-		switch x := t.(type) {
-		case *dwarf.TypedefType:
-			t = x.Type
-		case *dwarf.QualType:
-			t = x.Type
-		default:
-			return t
-		}
-	}
-}
-
-func typedefOf(t dwarf.Type) string {
-	for {
-		switch x := t.(type) {
-		case *dwarf.TypedefType:
-			return x.Name
-		case *dwarf.QualType:
-			t = x.Type
-		default:
-			return ""
-		}
-	}
 }

@@ -273,7 +273,7 @@ func (s *Session) deref(t *tracer, v value, i int64) (value, error) {
 	if v.typ == nil {
 		return value{}, fmt.Errorf("%s is a number without a type: cannot dereference it", nameOr(v))
 	}
-	p, ok := stripType(v.typ).(*dwarf.PtrType)
+	p, ok := debuginfo.Strip(v.typ).(*dwarf.PtrType)
 	if !ok {
 		return value{}, fmt.Errorf("%s is not a pointer (%s)", nameOr(v), debuginfo.CType(v.typ))
 	}
@@ -301,13 +301,13 @@ func field(v value, name string) (value, error) {
 	if v.typ == nil {
 		return value{}, fmt.Errorf("%s has no fields", nameOr(v))
 	}
-	st, ok := stripType(v.typ).(*dwarf.StructType)
+	st, ok := debuginfo.Strip(v.typ).(*dwarf.StructType)
 	if !ok {
 		return value{}, fmt.Errorf("%s is not a struct (%s)", nameOr(v), debuginfo.CType(v.typ))
 	}
 	for _, f := range st.Field {
 		if f.Name == "" && f.BitSize == 0 { // an anonymous struct or union: look inside
-			if _, ok := stripType(f.Type).(*dwarf.StructType); ok {
+			if _, ok := debuginfo.Strip(f.Type).(*dwarf.StructType); ok {
 				off, size := int(f.ByteOffset), int(f.Type.Size())
 				if off+size <= len(v.b) && size >= 0 {
 					inner := value{typ: f.Type, b: v.b[off : off+size], name: v.name, where: v.where, addressable: v.addressable, addr: v.addr + uint64(off)}
@@ -354,7 +354,7 @@ func (s *Session) index(t *tracer, v value, i int64) (value, error) {
 	if v.typ == nil {
 		return value{}, fmt.Errorf("%s cannot be indexed", nameOr(v))
 	}
-	switch a := stripType(v.typ).(type) {
+	switch a := debuginfo.Strip(v.typ).(type) {
 	case *dwarf.ArrayType:
 		size := int(a.Type.Size())
 		if i < 0 || a.Count >= 0 && i >= a.Count || int(i+1)*size > len(v.b) {

@@ -32,7 +32,7 @@ func (v Variable) HasChildren() bool {
 	if v.v.typ == nil {
 		return false
 	}
-	switch t := stripType(v.v.typ).(type) {
+	switch t := debuginfo.Strip(v.v.typ).(type) {
 	case *dwarf.StructType, *dwarf.ArrayType:
 		return true
 	case *dwarf.PtrType:
@@ -54,7 +54,7 @@ func (s *Session) variable(name string, v value) Variable {
 }
 
 func (s *Session) format(v value) string {
-	if _, ok := stripType(v.typ).(*dwarf.PtrType); ok && s.ex != nil {
+	if _, ok := debuginfo.Strip(v.typ).(*dwarf.PtrType); ok && s.ex != nil {
 		p, _ := v.int()
 		if p == 0 {
 			return "NULL"
@@ -74,7 +74,7 @@ func (s *Session) Children(v Variable) ([]Variable, error) {
 	if v.v.typ == nil {
 		return nil, nil
 	}
-	switch x := stripType(v.v.typ).(type) {
+	switch x := debuginfo.Strip(v.v.typ).(type) {
 	case *dwarf.StructType:
 		var out []Variable
 		for _, f := range x.Field {
@@ -339,7 +339,7 @@ func (s *Session) Address(name string) (uint64, error) {
 		return 0, err
 	}
 	if v.addressable {
-		if _, isPtr := stripType(v.typ).(*dwarf.PtrType); !isPtr {
+		if _, isPtr := debuginfo.Strip(v.typ).(*dwarf.PtrType); !isPtr {
 			return v.addr, nil
 		}
 	}
@@ -433,7 +433,7 @@ func roundUp8(n int) int { return (n + 7) &^ 7 }
 // keyName gives a map key's type a name the formatter reads addresses by:
 // a __be32 key is an IPv4 address in every example that has one.
 func keyName(t dwarf.Type) string {
-	if strings.HasPrefix(typedefOf(t), "__be32") {
+	if strings.HasPrefix(debuginfo.TypedefName(t), "__be32") {
 		return "addr"
 	}
 	return ""
@@ -446,7 +446,7 @@ func (s *Session) mapTypes(name string) (dwarf.Type, dwarf.Type) {
 	if g == nil {
 		return nil, nil
 	}
-	st, ok := stripType(g.Type).(*dwarf.StructType)
+	st, ok := debuginfo.Strip(g.Type).(*dwarf.StructType)
 	if !ok {
 		return nil, nil
 	}

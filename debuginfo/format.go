@@ -63,9 +63,9 @@ func cDecl(t dwarf.Type, inner string) string {
 	}
 }
 
-// strip removes typedefs and qualifiers down to the type that decides
+// Strip removes typedefs and qualifiers down to the type that decides
 // a value's layout.
-func strip(t dwarf.Type) dwarf.Type {
+func Strip(t dwarf.Type) dwarf.Type {
 	for {
 		switch x := t.(type) {
 		case *dwarf.TypedefType:
@@ -78,8 +78,8 @@ func strip(t dwarf.Type) dwarf.Type {
 	}
 }
 
-// typedefName returns the innermost typedef's name ("__be32"), "" if none.
-func typedefName(t dwarf.Type) string {
+// TypedefName returns the innermost typedef's name ("__be32"), "" if none.
+func TypedefName(t dwarf.Type) string {
 	for {
 		switch x := t.(type) {
 		case *dwarf.TypedefType:
@@ -120,8 +120,8 @@ func (fm *formatter) format(t dwarf.Type, b []byte, name string, depth int) {
 		sb.WriteString("...")
 		return
 	}
-	td := typedefName(t)
-	u := strip(t)
+	td := TypedefName(t)
+	u := Strip(t)
 	size := int(u.Size())
 	if size > len(b) || size < 0 {
 		fmt.Fprintf(sb, "<%d of %d bytes>", len(b), size)
@@ -159,7 +159,7 @@ func (fm *formatter) format(t dwarf.Type, b []byte, name string, depth int) {
 		}
 		sb.WriteString("}")
 	case *dwarf.ArrayType:
-		el := strip(x.Type)
+		el := Strip(x.Type)
 		esz := int(el.Size())
 		if esz <= 0 || x.Count < 0 {
 			sb.WriteString("[]")
@@ -253,7 +253,7 @@ func bitfield(f *dwarf.StructField, b []byte) string {
 			v |= 1 << i
 		}
 	}
-	if _, signed := strip(f.Type).(*dwarf.IntType); signed && f.BitSize < 64 && v&(1<<(f.BitSize-1)) != 0 {
+	if _, signed := Strip(f.Type).(*dwarf.IntType); signed && f.BitSize < 64 && v&(1<<(f.BitSize-1)) != 0 {
 		return strconv.FormatInt(int64(v)-int64(1)<<f.BitSize, 10)
 	}
 	return strconv.FormatUint(v, 10)
