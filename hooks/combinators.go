@@ -18,17 +18,22 @@ import (
 // fan delivers each event to the hooks that implement its interface, when
 // gate (if set) admits the event's pc.
 type fan struct {
-	step     []StepHook
-	access   []AccessHook
-	helper   []HelperHook
-	call     []CallHook
-	mapOp    []MapHook
-	output   []OutputHook
-	run      []RunHook
-	pcs      []PCHook
-	gate     func(pc int) bool
-	kept     []uint32 // PCs admitted by the gate, reused
-	filtered PCBatch  // the batch of kept pcs, reused
+	step   []StepHook
+	access []AccessHook
+	helper []HelperHook
+	call   []CallHook
+	mapOp  []MapHook
+	output []OutputHook
+	run    []RunHook
+	pcs    []PCHook
+	// Batch hooks (BatchHook) take instructions from batches: they get no
+	// live steps, and of live accesses those of helpers only; their
+	// StepHook and AccessHook are for replayed events.
+	batchStep   []StepHook
+	batchAccess []AccessHook
+	gate        func(pc int) bool
+	kept        []uint32 // PCs admitted by the gate, reused
+	filtered    PCBatch  // the batch of kept pcs, reused
 }
 
 func newFan(hs []any) *fan {
@@ -43,11 +48,20 @@ func (f *fan) add(h any) {
 	if h == nil {
 		return
 	}
-	if s, ok := h.(StepHook); ok {
-		f.step = append(f.step, s)
-	}
-	if a, ok := h.(AccessHook); ok {
-		f.access = append(f.access, a)
+	if _, ok := h.(BatchHook); ok {
+		if s, ok := h.(StepHook); ok {
+			f.batchStep = append(f.batchStep, s)
+		}
+		if a, ok := h.(AccessHook); ok {
+			f.batchAccess = append(f.batchAccess, a)
+		}
+	} else {
+		if s, ok := h.(StepHook); ok {
+			f.step = append(f.step, s)
+		}
+		if a, ok := h.(AccessHook); ok {
+			f.access = append(f.access, a)
+		}
 	}
 	if x, ok := h.(HelperHook); ok {
 		f.helper = append(f.helper, x)
@@ -105,6 +119,50 @@ func (f *fan) accessEv(ev *Access) Action {
 	act := Continue
 	for _, h := range f.access {
 		act = strongest(act, h.Access(ev))
+	}
+	if ev.Helper != 0 { // the batches hold the accesses of instructions
+		for _, h := range f.batchAccess {
+			act = strongest(act, h.Access(ev))
+		}
+	}
+	return act
+}
+
+// fanBatch is the shape of a combination whose hooks of instructions are
+// all batch hooks: it is a BatchHook itself. Its StepHook and AccessHook
+// pass replayed events on to them (see BatchHook).
+type fanBatch struct{ fanRarePC }
+
+func (fanBatch) BatchesOnly() {}
+
+func (f fanBatch) BeforeStep(ev *Step) Action {
+	act := Continue
+	if f.admit(ev.PC) {
+		for _, h := range f.batchStep {
+			act = strongest(act, h.BeforeStep(ev))
+		}
+	}
+	return act
+}
+
+func (f fanBatch) AfterStep(ev *Step) Action {
+	act := Continue
+	if f.admit(ev.PC) {
+		for _, h := range f.batchStep {
+			act = strongest(act, h.AfterStep(ev))
+		}
+	}
+	return act
+}
+
+// Access passes helpers' accesses, live or replayed, and replayed
+// accesses of instructions, which a machine never sends a BatchHook.
+func (f fanBatch) Access(ev *Access) Action {
+	act := Continue
+	if f.admit(ev.PC) {
+		for _, h := range f.batchAccess {
+			act = strongest(act, h.Access(ev))
+		}
 	}
 	return act
 }
@@ -219,7 +277,14 @@ func (f fanBoth) Access(ev *Access) Action   { return f.accessEv(ev) }
 // its hooks need.
 func (f *fan) shape() any {
 	pcs := len(f.pcs) > 0
-	switch step, access := len(f.step) > 0, len(f.access) > 0; {
+	step, access := len(f.step) > 0, len(f.access) > 0
+	batch := len(f.batchStep)+len(f.batchAccess) > 0
+	if batch && !step && !access {
+		return fanBatch{fanRarePC{fanRare{f}}}
+	}
+	// Traced anyway: helpers' accesses reach batch hooks through Access.
+	access = access || len(f.batchAccess) > 0
+	switch {
 	case step && access && pcs:
 		return fanBothPC{fanBoth{f}}
 	case step && access:

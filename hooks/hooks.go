@@ -93,10 +93,16 @@ type StepHook interface {
 
 // PCBatch is a batch of executed instructions of one program: their pcs, in
 // the order they ran, and what it takes to rebuild their register files
-// (see Steps). First is the run's count of instructions before PC[0].
-// The batch and its slices are reused once the hook returns. A Filter
-// passes a batch of the selected pcs only, without the register fields;
-// its Steps still rebuilds them, from the whole batch.
+// and memory accesses (see Steps and Executed). First is the run's count
+// of instructions before PC[0]. The batch and its slices are reused once
+// the hook returns. A Filter passes a batch of the selected pcs only,
+// without the register fields; its Steps and Executed still rebuild them,
+// from the whole batch.
+//
+// A batch ends before every instruction that calls out (helper and
+// BPF-to-BPF calls, exits): that instruction begins the next batch, and
+// the events of its call (HelperCall, CallEvent, MapOp, Output, helpers'
+// Accesses) reach the hook between the two batches.
 type PCBatch struct {
 	Prog  string
 	First uint64
@@ -105,9 +111,10 @@ type PCBatch struct {
 	// The registers, as deltas: instruction i writes at most its
 	// destination register, which held Old[i] before it ran, unless
 	// Snaps has an entry for i (calls, exits, atomics and LD_ABS may
-	// write more). End is the register file after the last instruction,
-	// at call depth EndDepth. Faulted says the last instruction did not
-	// complete: the run ended with its fault.
+	// write more). A store writes no register: its Old[i] is the memory
+	// it overwrote (an atomic's too). End is the register file after the
+	// last instruction, at call depth EndDepth. Faulted says the last
+	// instruction did not complete: the run ended with its fault.
 	Old      []uint64
 	Snaps    []Snapshot
 	End      [11]uint64
@@ -138,6 +145,18 @@ type Snapshot struct {
 // PCBatch.Steps. It cannot pause a run (use StepHook for breakpoints).
 type PCHook interface {
 	PCs(*PCBatch)
+}
+
+// BatchHook is a PCHook that takes every instruction, with its registers
+// and memory access, from its batches (PCBatch.Executed), as the
+// exporters do. It may also be a StepHook and an AccessHook, to accept
+// events replayed from Records: a machine never calls its StepHook, and
+// passes its Access only the accesses helpers make (Helper != 0), so that
+// it runs at the cost of a PC hook. Combinators keep that promise.
+type BatchHook interface {
+	PCHook
+	// BatchesOnly marks the hook; it is never called.
+	BatchesOnly()
 }
 
 // AccessKind says what a memory access did.

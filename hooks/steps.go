@@ -13,6 +13,8 @@ type stepScratch struct {
 	after   []snapAfter   // per snapshot, in reverse: the state after it
 	regs    [2][11]uint64 // before and after of the instruction yielded
 	steps   [2]Step
+	ex      Executed
+	access  Access
 }
 
 type snapAfter struct {
@@ -33,16 +35,20 @@ type snapAfter struct {
 // batch built by hand without Old yields nothing.
 func (b *PCBatch) Steps() iter.Seq2[*Step, *Step] {
 	return func(yield func(before, after *Step) bool) {
-		if b.full != nil {
-			for before, after := range b.full.Steps() {
-				if b.sel(before.PC) && !yield(before, after) {
-					return
-				}
-			}
-			return
-		}
-		b.steps(yield)
+		b.walk(func(_ int, before, after *Step) bool { return yield(before, after) })
 	}
+}
+
+// walk yields what Steps does, with each instruction's index in the whole
+// batch; a Filter's batch yields the selected instructions only.
+func (b *PCBatch) walk(yield func(i int, before, after *Step) bool) {
+	if b.full != nil {
+		b.full.steps(func(i int, before, after *Step) bool {
+			return !b.sel(before.PC) || yield(i, before, after)
+		})
+		return
+	}
+	b.steps(yield)
 }
 
 // dstOf is the register the instruction at pc may write, or -1.
@@ -50,13 +56,27 @@ func (b *PCBatch) dstOf(pc uint32) int {
 	if int(pc) >= len(b.Insns) {
 		return -1
 	}
-	if d := int(b.Insns[pc].Dst); d <= 10 {
+	return writtenReg(b.Insns[pc])
+}
+
+// writtenReg is the one register an instruction may write, or -1: stores
+// write none (their Old is memory).
+func writtenReg(in isa.Insn) int {
+	switch in.Class() {
+	case isa.ClassST:
+		return -1
+	case isa.ClassSTX:
+		if in.Op&0xe0 != isa.ModeATOMIC || in.Imm == isa.AtomicStoreRel {
+			return -1
+		}
+	}
+	if d := int(in.Dst); d <= 10 {
 		return d
 	}
 	return -1
 }
 
-func (b *PCBatch) steps(yield func(before, after *Step) bool) {
+func (b *PCBatch) steps(yield func(i int, before, after *Step) bool) {
 	n := len(b.PC)
 	if n == 0 || len(b.Old) < n {
 		return
@@ -135,10 +155,10 @@ func (b *PCBatch) steps(yield func(before, after *Step) bool) {
 			}
 			after.Changed = changed
 			if last {
-				yield(before, nil)
+				yield(i, before, nil)
 				return
 			}
-			if !yield(before, after) {
+			if !yield(i, before, after) {
 				return
 			}
 			s.regs[0], depth = s.regs[1], a.depth
@@ -146,22 +166,133 @@ func (b *PCBatch) steps(yield func(before, after *Step) bool) {
 		}
 
 		after.Changed = 0
-		d := int(in.Dst)
-		if d > 10 || int(pc) >= len(b.Insns) {
-			d = -1
-		} else if v := written[i]; v != s.regs[0][d] {
-			s.regs[1][d] = v
-			after.Changed = 1 << d
+		d := -1
+		if int(pc) < len(b.Insns) {
+			d = writtenReg(in)
+		}
+		if d >= 0 {
+			if v := written[i]; v != s.regs[0][d] {
+				s.regs[1][d] = v
+				after.Changed = 1 << d
+			}
 		}
 		if last {
-			yield(before, nil)
+			yield(i, before, nil)
 			return
 		}
-		if !yield(before, after) {
+		if !yield(i, before, after) {
 			return
 		}
 		if d >= 0 {
 			s.regs[0][d] = s.regs[1][d]
 		}
 	}
+}
+
+// Executed is one instruction of a batch as a traced run reports it: its
+// BeforeStep and AfterStep (After is nil when it faulted) and the memory
+// access it made (nil if none, or if it faulted).
+type Executed struct {
+	Before, After *Step
+	Access        *Access
+}
+
+// Locator is an Inspector that also locates addresses structurally
+// (Access.Region); the machine is one.
+type Locator interface {
+	Locate(addr uint64) Region
+}
+
+// Executed yields every instruction of the batch as Steps does, with the
+// memory access it made, as an AccessHook would have seen it: loads with
+// the value loaded, stores and atomics with the memory before and after.
+// The events are reused from one instruction to the next. Regions are
+// named (Access.Where, Region) when the batch is handed over, which is
+// before any helper or call could move them.
+func (b *PCBatch) Executed() iter.Seq[*Executed] {
+	return func(yield func(*Executed) bool) {
+		s := &b.scratch
+		full := b
+		if b.full != nil {
+			full = b.full
+		}
+		loc, _ := b.M.(Locator)
+		b.walk(func(i int, before, after *Step) bool {
+			s.ex.Before, s.ex.After, s.ex.Access = before, after, nil
+			if after != nil && i < len(full.Old) && accessOf(&s.access, before, after, full.Old[i]) {
+				s.access.M = b.M
+				if loc != nil {
+					s.access.Region = loc.Locate(s.access.Addr)
+				}
+				s.ex.Access = &s.access
+			}
+			return yield(&s.ex)
+		})
+	}
+}
+
+var sizeBytes = [4]int{isa.SizeW >> 3: 4, isa.SizeH >> 3: 2, isa.SizeB >> 3: 1, isa.SizeDW >> 3: 8}
+
+// accessOf fills ev with the access of a completed instruction, from the
+// registers before and after it and, for a store or atomic, the memory it
+// overwrote; it reports false for an instruction that touches no memory.
+func accessOf(ev *Access, before, after *Step, old uint64) bool {
+	in := before.Insn
+	size := sizeBytes[(in.Op&0x18)>>3]
+	mask := ^uint64(0)
+	if size < 8 {
+		mask = 1<<(8*size) - 1
+	}
+	*ev = Access{PC: before.PC, Size: size}
+	r := before.Regs
+	mode := in.Op & 0xe0
+	switch in.Class() {
+	case isa.ClassLDX:
+		if mode != isa.ModeMEM && mode != isa.ModeMEMSX {
+			return false
+		}
+		ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after.Regs[in.Dst&15%11]
+	case isa.ClassST:
+		if mode != isa.ModeMEM {
+			return false
+		}
+		ev.Kind, ev.Addr, ev.Value, ev.Old = Store, r[in.Dst&15%11]+uint64(int64(in.Off)), uint64(int64(in.Imm))&mask, old
+	case isa.ClassSTX:
+		addr, src := r[in.Dst&15%11]+uint64(int64(in.Off)), r[in.Src&15%11]
+		switch {
+		case mode == isa.ModeMEM || mode == isa.ModeATOMIC && in.Imm == isa.AtomicStoreRel:
+			ev.Kind, ev.Addr, ev.Value, ev.Old = Store, addr, src&mask, old
+		case mode != isa.ModeATOMIC:
+			return false
+		case in.Imm == isa.AtomicLoadAcq:
+			ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after.Regs[in.Dst&15%11]
+		default:
+			ev.Kind, ev.Addr, ev.Old = Atomic, addr, old
+			ev.Value = atomicResult(uint8(in.Imm), old, src&mask, r[0]&mask) & mask
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// atomicResult is the memory an atomic operation leaves (as the kernel's
+// BPF_ATOMIC: add, or, and, xor, their fetch forms, xchg and cmpxchg).
+func atomicResult(op uint8, old, src, r0 uint64) uint64 {
+	switch op &^ isa.AtomicFetch {
+	case isa.AtomicAdd:
+		return old + src
+	case isa.AtomicOr:
+		return old | src
+	case isa.AtomicAnd:
+		return old & src
+	case isa.AtomicXor:
+		return old ^ src
+	case isa.AtomicXchg &^ isa.AtomicFetch:
+		return src
+	}
+	if old == r0 { // cmpxchg
+		return src
+	}
+	return old
 }

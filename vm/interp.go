@@ -57,9 +57,13 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 		m.pc, m.n = pc-1, n
 		if ins.op >= recorded { // run recorded it
 			ins = &orig[pc-1]
+			if m.callsOut(ins.op) {
+				m.flushBefore()
+			}
 			if writesMany[ins.op] {
 				m.pcs.snapshot(r, m.depth)
 			}
+			m.recordMemory(ins)
 		}
 		switch ins.op {
 		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW, opLoadAcqB, opLoadAcqH, opLoadAcqW, opLoadAcqDW:
@@ -219,9 +223,10 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 		// Every case has a recorded twin just before it: the recording
 		// copy of the code (a PC hook listens) records the instruction
 		// there and falls through to the real case. Untraced code never
-		// reaches a twin. A twin must stay one small call: past the
-		// compiler's big-function size, readable and writable would no
-		// longer be inlined (TestRunIsCallFree).
+		// reaches a twin. A twin must stay one small call (a store's
+		// also notes the memory it overwrites): past the compiler's
+		// big-function size, readable and writable would no longer be
+		// inlined (TestRunIsCallFree).
 		switch ins.op {
 		case opAdd64K + recorded:
 			m.record(pc-1, ins)
@@ -1096,6 +1101,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStxB + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
+				m.recordOld(uint64(b[0]))
+			}
 			fallthrough
 		case opStxB:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
@@ -1105,6 +1113,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStxH + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
+				m.recordOld(uint64(binary.LittleEndian.Uint16(b)))
+			}
 			fallthrough
 		case opStxH:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
@@ -1114,6 +1125,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStxW + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
+				m.recordOld(uint64(binary.LittleEndian.Uint32(b)))
+			}
 			fallthrough
 		case opStxW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
@@ -1123,6 +1137,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStxDW + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
+				m.recordOld(binary.LittleEndian.Uint64(b))
+			}
 			fallthrough
 		case opStxDW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
@@ -1132,6 +1149,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStB + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
+				m.recordOld(uint64(b[0]))
+			}
 			fallthrough
 		case opStB:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 1); b != nil {
@@ -1141,6 +1161,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStH + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
+				m.recordOld(uint64(binary.LittleEndian.Uint16(b)))
+			}
 			fallthrough
 		case opStH:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 2); b != nil {
@@ -1150,6 +1173,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStW + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
+				m.recordOld(uint64(binary.LittleEndian.Uint32(b)))
+			}
 			fallthrough
 		case opStW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 4); b != nil {
@@ -1159,6 +1185,9 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 			return ins, pc, n
 		case opStDW + recorded:
 			m.record(pc-1, ins)
+			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {
+				m.recordOld(binary.LittleEndian.Uint64(b))
+			}
 			fallthrough
 		case opStDW:
 			if b := m.writable(r[ins.dst]+uint64(int64(ins.off)), 8); b != nil {

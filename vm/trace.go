@@ -26,7 +26,11 @@ type hookSet struct {
 	mapOp  hooks.MapHook
 	output hooks.OutputHook
 	pcs    hooks.PCHook
-	traced bool   // step or access hooks: run the trap code
+	// batch: the hook is a hooks.BatchHook, which takes instructions and
+	// their accesses from PC batches: its StepHook is not called and its
+	// AccessHook sees the accesses of helpers only.
+	batch  bool
+	traced bool   // step hooks, or access hooks of instructions: run the trap code
 	gen    uint32 // counts Attach calls, so a run sees hooks attached during it
 }
 
@@ -60,7 +64,10 @@ func (m *Machine) Attach(h any) error {
 	s.mapOp, _ = h.(hooks.MapHook)
 	s.output, _ = h.(hooks.OutputHook)
 	s.pcs, _ = h.(hooks.PCHook)
-	s.traced = s.step != nil || s.access != nil
+	if _, ok := h.(hooks.BatchHook); ok {
+		s.step, s.batch = nil, true
+	}
+	s.traced = s.step != nil || s.access != nil && !s.batch
 	m.hooks = s
 	if m.state == running { // what the old hooks planned is not the new ones'
 		m.trace.pending, m.trace.plan.active = false, false
@@ -189,6 +196,53 @@ func (b *pcBuf) snapshot(regs *[256]uint64, depth int) {
 	}
 }
 
+// recordOld replaces the value recorded last, for a store: the memory it
+// is about to overwrite (see hooks.PCBatch.Old).
+func (m *Machine) recordOld(v uint64) {
+	b := &m.pcs
+	if n := b.n - 1; n >= 0 && n < len(b.old) {
+		b.old[n] = v
+	}
+}
+
+// recordMemory records, for the store or atomic instruction recorded last,
+// the memory it is about to change, when the fast path of run did not.
+func (m *Machine) recordMemory(in *insn) {
+	if size := storeSize[in.op]; size != 0 {
+		v, _ := m.peek(m.regs[in.dst]+uint64(int64(in.off)), int(size))
+		m.recordOld(v)
+	}
+}
+
+// callsOut marks the instructions whose events hooks see as they happen
+// (calls, exits and helpers' events): a PC batch is handed over before
+// them, so that those events follow every instruction before theirs.
+var callsOut = func() (c [numOps]bool) {
+	for _, op := range []op{opCallHelper, opCallX, opCallLocal, opExit} {
+		c[op] = true
+	}
+	return c
+}()
+
+// callsOut reports an instruction with events of its own: an exit has
+// them only inside a call (the run's end flushes the batch anyway).
+func (m *Machine) callsOut(o op) bool {
+	return callsOut[o] && (o != opExit || m.depth > 0)
+}
+
+// flushBefore hands over the batch but for its last instruction, which
+// is about to call out (see callsOut) and begins the next batch.
+func (m *Machine) flushBefore() {
+	b := &m.pcs
+	if b.n < 2 || m.hooks.pcs == nil {
+		return
+	}
+	pc, old := b.buf[b.n-1], b.old[b.n-1]
+	b.n--
+	m.flushPCs()
+	b.buf[0], b.old[0], b.n = pc, old, 1
+}
+
 // writesMany marks the instructions that may write registers other than
 // their destination (or none of theirs): calls, exits, atomics, LD_ABS.
 var writesMany = func() (w [numOps]bool) {
@@ -267,14 +321,18 @@ func (m *Machine) trap() hooks.Action {
 	}
 	t.beforeDone = -1
 	if m.hooks.pcs != nil { // after BeforeStep: a paused instruction has not run
+		if m.callsOut(in.op) {
+			m.flushPCs()
+		}
 		m.record(pc, in)
+		m.recordMemory(in)
 		if writesMany[in.op] {
 			m.pcs.snapshot(&m.regs, m.depth)
 		}
 	}
 	t.pending, t.pendPC, t.pendProg, t.pendN = true, pc, m.prog, m.n-1
 	t.before = [11]uint64(m.regs[:11])
-	if m.hooks.access != nil {
+	if m.hooks.access != nil && !m.hooks.batch {
 		m.planAccess(in)
 	}
 	return hooks.Continue
