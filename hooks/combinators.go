@@ -224,7 +224,7 @@ func (f *fan) pcBatch(ev *PCBatch) {
 			return
 		}
 		f.filtered.Prog, f.filtered.First, f.filtered.PC = ev.Prog, ev.First, f.kept
-		f.filtered.Insns, f.filtered.M = ev.Insns, ev.M
+		f.filtered.Insns, f.filtered.Lines, f.filtered.M = ev.Insns, ev.Lines, ev.M
 		f.filtered.full, f.filtered.sel = ev, f.gate
 		ev = &f.filtered
 	}

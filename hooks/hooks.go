@@ -121,12 +121,23 @@ type PCBatch struct {
 	EndDepth int
 	Faulted  bool
 
-	Insns []isa.Insn // the program's instructions, indexed by pc
+	Insns []isa.Insn  // the program's instructions, indexed by pc
+	Lines []*isa.Line // their source lines, nil where unknown (see Line)
 	M     Inspector
 
 	scratch stepScratch
 	full    *PCBatch // a Filter's batch: the batch it selects from
 	sel     Match
+}
+
+// Line returns the source position of the instruction at pc, or nil. Ask
+// the batch rather than M: after a tail call the machine runs another
+// program than the batch's.
+func (b *PCBatch) Line(pc int) *isa.Line {
+	if pc >= 0 && pc < len(b.Lines) {
+		return b.Lines[pc]
+	}
+	return nil
 }
 
 // Snapshot is the register file and call depth before an instruction that
@@ -338,6 +349,9 @@ type Run struct {
 	R0    uint64    // Exit: the result
 	Err   error     // Exit: why the run failed, if it did
 	Insns uint64    // Exit: instructions executed
+	// M is the running machine, for names (nil in replayed events): a
+	// batch hook may see helpers' events before any batch of the run.
+	M Inspector
 }
 
 // RunHook sees program entry and exit.

@@ -554,7 +554,7 @@ func (m *Machine) Run(ctx context.Context, args ...uint64) (uint64, error) {
 	m.flushPCs() // sizes the buffer for this program
 	if m.hooks.run != nil {
 		ev := &m.trace.runEv
-		*ev = hooks.Run{Prog: m.prog.Name}
+		*ev = hooks.Run{Prog: m.prog.Name, M: m}
 		copy(ev.Args[:], m.regs[1:6])
 		m.hooks.run.Enter(ev)
 	}

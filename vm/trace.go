@@ -277,7 +277,7 @@ func (m *Machine) flushPCs() {
 		ev := &b.ev // assigned field by field: it keeps the hook's scratch
 		ev.Prog, ev.First, ev.PC, ev.Old, ev.Snaps = b.prog.Name, b.first, b.buf[:b.n], b.old[:b.n], b.snaps
 		ev.End, ev.EndDepth, ev.Faulted = [11]uint64(m.regs[:11]), m.depth, b.faulted
-		ev.Insns, ev.M = b.prog.Insns, m
+		ev.Insns, ev.Lines, ev.M = b.prog.Insns, b.prog.Lines, m
 		m.hooks.pcs.PCs(ev)
 		b.first += uint64(b.n)
 		b.n = 0

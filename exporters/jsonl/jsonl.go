@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"io"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -34,9 +35,10 @@ type Writer struct {
 
 	pending bool // a Before without its After: a faulting instruction
 	before  hooks.Step
+	insp    hooks.Inspector // the running machine, or a replay's Inspector
 
 	prog   string
-	texts  []string
+	texts  []staticText
 	packet int
 
 	// Raw leaves out what debug info and dissection add: access names
@@ -99,6 +101,9 @@ func (j *Writer) end(b []byte) {
 
 func (j *Writer) Enter(ev *hooks.Run) {
 	j.pending = false
+	if ev.M != nil { // helpers' events may come before the first batch
+		j.insp = ev.M
+	}
 	b := j.start("enter")
 	b = str(b, "prog", ev.Prog)
 	b = append(b, `,"args":[`...)
@@ -113,7 +118,7 @@ func (j *Writer) Enter(ev *hooks.Run) {
 
 func (j *Writer) Exit(ev *hooks.Run) {
 	if j.pending {
-		j.step(&j.before, true)
+		j.step(&j.before, nil, j.before.M)
 	}
 	b := j.start("exit")
 	b = str(b, "prog", ev.Prog)
@@ -127,12 +132,34 @@ func (j *Writer) Exit(ev *hooks.Run) {
 	j.Flush()
 }
 
+// BatchesOnly makes the Writer a hooks.BatchHook: attached to a machine,
+// it takes instructions, registers and accesses from PC batches (PCs);
+// its StepHook and AccessHook write events replayed from Records.
+func (j *Writer) BatchesOnly() {}
+
+// PCs writes every instruction of the batch: its access, then its step.
+// The events reported before the batch belong to its first instruction.
+func (j *Writer) PCs(b *hooks.PCBatch) {
+	if j.pending { // replayed events left a step open
+		j.step(&j.before, nil, j.before.M)
+	}
+	j.insp = b.M
+	j.program(b.Prog)
+	for ex := range b.Executed() {
+		if ex.Access != nil {
+			j.Access(ex.Access)
+		}
+		j.step(ex.Before, ex.After, b)
+	}
+}
+
 func (j *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	if j.pending {
-		j.step(&j.before, true)
+		j.step(&j.before, nil, j.before.M)
 	}
 	j.pending = true
 	j.before = *ev
+	j.insp = ev.M
 	return hooks.Continue
 }
 
@@ -140,49 +167,77 @@ func (j *Writer) AfterStep(ev *hooks.Step) hooks.Action {
 	if !j.pending || ev.PC != j.before.PC {
 		return hooks.Continue
 	}
-	// The depth of an instruction is the one it started at: a call's After
-	// already sees the callee's depth.
-	// Likewise its index in the run: After's Count already counts it.
-	e := *ev
-	e.Depth, e.Count = j.before.Depth, j.before.Count
-	j.step(&e, false)
+	j.step(&j.before, ev, j.before.M)
 	return hooks.Continue
 }
 
-func (j *Writer) step(ev *hooks.Step, faulted bool) {
+// step writes an instruction's "step" object: where it ran from before
+// (the depth and index it started at: a call's After already sees the
+// callee's depth and counts the call), the registers it changed from
+// after, or "faulted" when after is nil.
+func (j *Writer) step(before, after *hooks.Step, lines liner) {
 	j.pending = false
+	j.program(before.Prog)
 	b := j.start("step")
-	b = num(b, "n", int64(ev.Count))
-	b = num(b, "pc", int64(ev.PC))
-	b = num(b, "depth", int64(ev.Depth))
-	b = num(b, "op", int64(ev.Insn.Op))
-	b = str(b, "insn", j.disasm(ev))
-	if ev.M != nil {
-		if l := ev.M.Line(ev.PC); l != nil {
-			b = appendLine(b, l)
-		}
-	}
-	if faulted {
+	b = num(b, "n", int64(before.Count))
+	b = num(b, "pc", int64(before.PC))
+	b = num(b, "depth", int64(before.Depth))
+	b = append(b, j.static(before, lines)...)
+	if after == nil {
 		b = append(b, `,"faulted":true`...)
 	} else {
 		b = append(b, `,"regs":{`...)
 		first := true
-		for r := range 11 {
-			if ev.Changed&(1<<r) == 0 {
-				continue
-			}
+		for ch := after.Changed & 0x7ff; ch != 0; ch &= ch - 1 {
+			r := bits.TrailingZeros16(ch)
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = append(b, `"r`...)
-			b = strconv.AppendInt(b, int64(r), 10)
-			b = append(b, `":`...)
-			b = hexq(b, ev.Regs[r])
+			b = append(b, regKey[r]...)
+			b = hexq(b, after.Regs[r])
 		}
 		b = append(b, '}')
 	}
 	j.end(b)
+}
+
+var regKey = [11]string{`"r0":`, `"r1":`, `"r2":`, `"r3":`, `"r4":`, `"r5":`, `"r6":`, `"r7":`, `"r8":`, `"r9":`, `"r10":`}
+
+// liner knows source lines: a batch or an Inspector.
+type liner interface{ Line(pc int) *isa.Line }
+
+// staticText is the part of an instruction's step that does not change
+// from run to run: "op", "insn" and "src", built once per program and pc.
+type staticText struct {
+	json []byte
+	done bool
+}
+
+// program makes prog the program whose instructions are written.
+func (j *Writer) program(prog string) {
+	if prog != j.prog {
+		j.prog = prog
+		clear(j.texts)
+	}
+}
+
+func (j *Writer) static(ev *hooks.Step, lines liner) []byte {
+	if ev.PC < len(j.texts) && j.texts[ev.PC].done {
+		return j.texts[ev.PC].json
+	}
+	if ev.PC >= len(j.texts) {
+		j.texts = append(j.texts, make([]staticText, ev.PC+1-len(j.texts))...)
+	}
+	b := num(nil, "op", int64(ev.Insn.Op))
+	b = str(b, "insn", text.Disasm(ev))
+	if lines != nil {
+		if l := lines.Line(ev.PC); l != nil {
+			b = appendLine(b, l)
+		}
+	}
+	j.texts[ev.PC] = staticText{json: b, done: true}
+	return b
 }
 
 func appendLine(b []byte, l *isa.Line) []byte {
@@ -296,7 +351,7 @@ func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 // mapTypes returns the BTF of a map's keys and values from the running
 // machine, when it knows them (hooks.Namer).
 func (j *Writer) mapTypes(name string) (key, value btf.Type) {
-	m := j.before.M // the Inspector of the latest step
+	m := j.insp
 	n, ok := m.(hooks.Namer)
 	if j.Raw || !ok {
 		return nil, nil
@@ -336,22 +391,6 @@ func (j *Writer) Output(ev *hooks.Output) {
 		b = str(b, "text", string(ev.Data))
 	}
 	j.end(b)
-}
-
-func (j *Writer) disasm(ev *hooks.Step) string {
-	if ev.Prog != j.prog {
-		j.prog = ev.Prog
-		clear(j.texts)
-	}
-	if ev.PC < len(j.texts) && j.texts[ev.PC] != "" {
-		return j.texts[ev.PC]
-	}
-	s := text.Disasm(ev)
-	if ev.PC >= len(j.texts) {
-		j.texts = append(j.texts, make([]string, ev.PC+1-len(j.texts))...)
-	}
-	j.texts[ev.PC] = s
-	return s
 }
 
 func str(b []byte, key, v string) []byte {

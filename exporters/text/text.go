@@ -26,6 +26,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"io"
+	"math/bits"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -52,9 +53,9 @@ type Writer struct {
 	depth   int
 	src     *isa.Line
 
-	// disassembly cache of the current program, by pc
+	// static text of the current program's instructions, by pc
 	prog  string
-	texts []string
+	texts []staticText
 
 	// Raw turns names from debug info and dissection off: regions and
 	// offsets only ("map .bss[0]+8", "pkt+26"), keys and values in hex.
@@ -89,7 +90,10 @@ func (t *Writer) write(b []byte) {
 }
 
 func (t *Writer) Enter(ev *hooks.Run) {
-	t.pending, t.src = false, nil
+	t.pending, t.src, t.notes = false, nil, t.notes[:0]
+	if ev.M != nil { // helpers' events may come before the first batch
+		t.insp = ev.M
+	}
 	b := append(t.line[:0], "; run "...)
 	b = append(b, ev.Prog...)
 	b = append(b, '(')
@@ -130,14 +134,50 @@ func (t *Writer) Exit(ev *hooks.Run) {
 	t.Flush()
 }
 
+// BatchesOnly makes the Writer a hooks.BatchHook: attached to a machine,
+// it takes instructions, registers and accesses from PC batches (PCs);
+// its StepHook and AccessHook write events replayed from Records.
+func (t *Writer) BatchesOnly() {}
+
+// PCs writes the line of every instruction of the batch. The events
+// reported before the batch (helper calls, calls, map operations, output,
+// helpers' accesses) belong to its first instruction, which called out.
+func (t *Writer) PCs(b *hooks.PCBatch) {
+	if t.pending { // replayed events left a line open
+		t.flushLine(nil)
+	}
+	t.insp = b.M
+	t.program(b.Prog)
+	for ex := range b.Executed() {
+		t.begin(ex.Before, b)
+		if ex.Access != nil {
+			t.Access(ex.Access)
+		}
+		t.flushLine(ex.After)
+		t.notes = t.notes[:0]
+	}
+}
+
 func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	if t.pending {
 		t.flushLine(nil)
 	}
-	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
 	t.notes = t.notes[:0]
 	t.insp = ev.M
-	if l := ev.M.Line(ev.PC); l != nil && !sameLine(l, t.src) {
+	t.program(ev.Prog)
+	t.begin(ev, ev.M)
+	return hooks.Continue
+}
+
+// liner knows source lines: a batch or a machine.
+type liner interface{ Line(pc int) *isa.Line }
+
+// begin starts the line of an instruction: its source line first, when it
+// is the first instruction compiled from it.
+func (t *Writer) begin(ev *hooks.Step, lines liner) {
+	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
+	st := t.static(ev, lines)
+	if l := st.line; l != nil && !sameLine(l, t.src) {
 		t.src = l
 		b := indent(t.line[:0], ev.Depth)
 		b = append(b, "; "...)
@@ -151,13 +191,7 @@ func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 		t.write(b)
 	}
 	b := indent(t.line[:0], ev.Depth)
-	b = strconv.AppendInt(b, int64(ev.PC), 10)
-	b = append(b, ": ("...)
-	b = appendHex2(b, ev.Insn.Op)
-	b = append(b, ") "...)
-	b = append(b, t.disasm(ev)...)
-	t.line = b
-	return hooks.Continue
+	t.line = append(b, st.head...)
 }
 
 func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
@@ -181,19 +215,15 @@ func (t *Writer) flushLine(ev *hooks.Step) {
 		b = append(b, "; "...)
 	}
 	if ev != nil {
-		for r := range 11 {
-			if ev.Changed&(1<<r) == 0 {
-				continue
-			}
+		for ch := ev.Changed & 0x7ff; ch != 0; ch &= ch - 1 {
+			r := bits.TrailingZeros16(ch)
 			if said {
 				b = append(b, ' ')
 			} else {
 				comment()
 				said = true
 			}
-			b = append(b, 'r')
-			b = strconv.AppendInt(b, int64(r), 10)
-			b = append(b, '=')
+			b = append(b, regEq[r]...)
 			b = appendValue(b, ev.Regs[r])
 			if t.cur != nil && r < 10 {
 				b = t.appendRegName(b, ev, r)
@@ -453,23 +483,44 @@ func (t *Writer) Output(ev *hooks.Output) {
 	t.notes = b
 }
 
-// disasm returns the kernel-syntax text of the instruction, cached per
-// program and pc.
-func (t *Writer) disasm(ev *hooks.Step) string {
-	if ev.Prog != t.prog {
-		t.prog = ev.Prog
+var regEq = [11]string{"r0=", "r1=", "r2=", "r3=", "r4=", "r5=", "r6=", "r7=", "r8=", "r9=", "r10="}
+
+// staticText is what an instruction's line holds whatever the run: its
+// head ("12: (07) r0 += 3") and source line, built once per program and pc.
+type staticText struct {
+	head string
+	line *isa.Line
+	done bool
+}
+
+// program makes prog the program whose instructions are written.
+func (t *Writer) program(prog string) {
+	if prog != t.prog {
+		t.prog = prog
 		clear(t.texts)
-		t.cur = t.locals[ev.Prog]
+		t.cur = t.locals[prog]
 	}
-	if ev.PC < len(t.texts) && t.texts[ev.PC] != "" {
-		return t.texts[ev.PC]
+}
+
+// static returns the instruction's static text.
+func (t *Writer) static(ev *hooks.Step, lines liner) *staticText {
+	if ev.PC < len(t.texts) && t.texts[ev.PC].done {
+		return &t.texts[ev.PC]
 	}
-	s := Disasm(ev)
 	if ev.PC >= len(t.texts) {
-		t.texts = append(t.texts, make([]string, ev.PC+1-len(t.texts))...)
+		t.texts = append(t.texts, make([]staticText, ev.PC+1-len(t.texts))...)
 	}
-	t.texts[ev.PC] = s
-	return s
+	b := strconv.AppendInt(nil, int64(ev.PC), 10)
+	b = append(b, ": ("...)
+	b = appendHex2(b, ev.Insn.Op)
+	b = append(b, ") "...)
+	b = append(b, Disasm(ev)...)
+	st := &t.texts[ev.PC]
+	*st = staticText{head: string(b), done: true}
+	if lines != nil {
+		st.line = lines.Line(ev.PC)
+	}
+	return st
 }
 
 // Disasm formats the instruction of a step in kernel syntax. The second
