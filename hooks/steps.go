@@ -231,6 +231,22 @@ func (b *PCBatch) Executed() iter.Seq[*Executed] {
 	}
 }
 
+// TouchesMemory reports an instruction that loads or stores memory
+// itself (LD_ABS and LD_IND do not count: their access is not reported),
+// one Executed gives an Access when it completes.
+func TouchesMemory(in isa.Insn) bool {
+	mode := in.Op & 0xe0
+	switch in.Class() {
+	case isa.ClassLDX:
+		return mode == isa.ModeMEM || mode == isa.ModeMEMSX
+	case isa.ClassST:
+		return mode == isa.ModeMEM
+	case isa.ClassSTX:
+		return mode == isa.ModeMEM || mode == isa.ModeATOMIC
+	}
+	return false
+}
+
 var sizeBytes = [4]int{isa.SizeW >> 3: 4, isa.SizeH >> 3: 2, isa.SizeB >> 3: 1, isa.SizeDW >> 3: 8}
 
 // accessOf fills ev with the access of a completed instruction, from the
@@ -238,6 +254,9 @@ var sizeBytes = [4]int{isa.SizeW >> 3: 4, isa.SizeH >> 3: 2, isa.SizeB >> 3: 1, 
 // overwrote; it reports false for an instruction that touches no memory.
 func accessOf(ev *Access, before, after *Step, old uint64) bool {
 	in := before.Insn
+	if !TouchesMemory(in) {
+		return false
+	}
 	size := sizeBytes[(in.Op&0x18)>>3]
 	mask := ^uint64(0)
 	if size < 8 {
@@ -248,30 +267,20 @@ func accessOf(ev *Access, before, after *Step, old uint64) bool {
 	mode := in.Op & 0xe0
 	switch in.Class() {
 	case isa.ClassLDX:
-		if mode != isa.ModeMEM && mode != isa.ModeMEMSX {
-			return false
-		}
 		ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after.Regs[in.Dst&15%11]
 	case isa.ClassST:
-		if mode != isa.ModeMEM {
-			return false
-		}
 		ev.Kind, ev.Addr, ev.Value, ev.Old = Store, r[in.Dst&15%11]+uint64(int64(in.Off)), uint64(int64(in.Imm))&mask, old
 	case isa.ClassSTX:
 		addr, src := r[in.Dst&15%11]+uint64(int64(in.Off)), r[in.Src&15%11]
 		switch {
-		case mode == isa.ModeMEM || mode == isa.ModeATOMIC && in.Imm == isa.AtomicStoreRel:
+		case mode == isa.ModeMEM || in.Imm == isa.AtomicStoreRel:
 			ev.Kind, ev.Addr, ev.Value, ev.Old = Store, addr, src&mask, old
-		case mode != isa.ModeATOMIC:
-			return false
 		case in.Imm == isa.AtomicLoadAcq:
 			ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after.Regs[in.Dst&15%11]
 		default:
 			ev.Kind, ev.Addr, ev.Old = Atomic, addr, old
 			ev.Value = atomicResult(uint8(in.Imm), old, src&mask, r[0]&mask) & mask
 		}
-	default:
-		return false
 	}
 	return true
 }

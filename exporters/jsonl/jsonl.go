@@ -9,7 +9,6 @@
 package jsonl
 
 import (
-	"bufio"
 	"encoding/hex"
 	"io"
 	"math/bits"
@@ -17,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/exporters/internal/num"
 	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
@@ -29,9 +29,9 @@ const Version = 1
 // Writer is a hook that writes JSON Lines to an io.Writer. Output is
 // buffered and flushed when a run exits (or by Flush).
 type Writer struct {
-	w   *bufio.Writer
+	w   io.Writer
 	err error
-	b   []byte
+	out []byte // output not yet written to w
 
 	pending bool // a Before without its After: a faulting instruction
 	before  hooks.Step
@@ -53,14 +53,18 @@ type Writer struct {
 
 // New returns a Writer that writes to w.
 func New(w io.Writer) *Writer {
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10)}
+	return &Writer{w: w, out: make([]byte, 0, bufSize+1024)}
 }
+
+// bufSize is how much output the writer collects before writing it.
+const bufSize = 64 << 10
 
 // Flush writes out buffered lines.
 func (j *Writer) Flush() error {
-	if j.err == nil {
-		j.err = j.w.Flush()
+	if j.err == nil && len(j.out) > 0 {
+		_, j.err = j.w.Write(j.out)
 	}
+	j.out = j.out[:0]
 	return j.err
 }
 
@@ -80,10 +84,10 @@ func (j *Writer) Error(err error) {
 }
 
 func (j *Writer) start(ev string) []byte {
-	b := append(j.b[:0], `{"v":1,`...)
+	b := append(j.out, `{"v":1,`...)
 	if j.packet > 0 {
 		b = append(b, `"packet":`...)
-		b = strconv.AppendInt(b, int64(j.packet), 10)
+		b = num.AppendInt(b, int64(j.packet))
 		b = append(b, ',')
 	}
 	b = append(b, `"ev":"`...)
@@ -92,10 +96,9 @@ func (j *Writer) start(ev string) []byte {
 }
 
 func (j *Writer) end(b []byte) {
-	b = append(b, "}\n"...)
-	j.b = b
-	if j.err == nil {
-		_, j.err = j.w.Write(b)
+	j.out = append(b, "}\n"...)
+	if len(j.out) >= bufSize {
+		j.Flush()
 	}
 }
 
@@ -124,7 +127,7 @@ func (j *Writer) Exit(ev *hooks.Run) {
 	b = str(b, "prog", ev.Prog)
 	b = append(b, `,"r0":`...)
 	b = hexq(b, ev.R0)
-	b = num(b, "insns", int64(ev.Insns))
+	b = field(b, "insns", int64(ev.Insns))
 	if ev.Err != nil {
 		b = str(b, "err", ev.Err.Error())
 	}
@@ -179,9 +182,9 @@ func (j *Writer) step(before, after *hooks.Step, lines liner) {
 	j.pending = false
 	j.program(before.Prog)
 	b := j.start("step")
-	b = num(b, "n", int64(before.Count))
-	b = num(b, "pc", int64(before.PC))
-	b = num(b, "depth", int64(before.Depth))
+	b = num.AppendInt(append(b, `,"n":`...), int64(before.Count))
+	b = num.AppendInt(append(b, `,"pc":`...), int64(before.PC))
+	b = num.AppendInt(append(b, `,"depth":`...), int64(before.Depth))
 	b = append(b, j.static(before, lines)...)
 	if after == nil {
 		b = append(b, `,"faulted":true`...)
@@ -229,7 +232,7 @@ func (j *Writer) static(ev *hooks.Step, lines liner) []byte {
 	if ev.PC >= len(j.texts) {
 		j.texts = append(j.texts, make([]staticText, ev.PC+1-len(j.texts))...)
 	}
-	b := num(nil, "op", int64(ev.Insn.Op))
+	b := field(nil, "op", int64(ev.Insn.Op))
 	b = str(b, "insn", text.Disasm(ev))
 	if lines != nil {
 		if l := lines.Line(ev.PC); l != nil {
@@ -245,19 +248,19 @@ func appendLine(b []byte, l *isa.Line) []byte {
 	b = append(b, `"func":`...)
 	b = appendJSONString(b, l.Func)
 	b = str(b, "file", l.File)
-	b = num(b, "line", int64(l.Line))
-	b = num(b, "col", int64(l.Col))
+	b = field(b, "line", int64(l.Line))
+	b = field(b, "col", int64(l.Col))
 	b = str(b, "text", l.Text)
 	return append(b, '}')
 }
 
 func (j *Writer) Access(ev *hooks.Access) hooks.Action {
 	b := j.start("access")
-	b = num(b, "pc", int64(ev.PC))
+	b = num.AppendInt(append(b, `,"pc":`...), int64(ev.PC))
 	b = str(b, "kind", ev.Kind.String())
 	b = append(b, `,"addr":`...)
 	b = hexq(b, ev.Addr)
-	b = num(b, "size", int64(ev.Size))
+	b = num.AppendInt(append(b, `,"size":`...), int64(ev.Size))
 	if ev.M != nil {
 		b = str(b, "where", ev.Where())
 		if !j.Raw {
@@ -279,7 +282,7 @@ func (j *Writer) Access(ev *hooks.Access) hooks.Action {
 		b = hexq(b, ev.Old)
 	}
 	if ev.Helper != 0 {
-		b = num(b, "helper", int64(ev.Helper))
+		b = field(b, "helper", int64(ev.Helper))
 	}
 	j.end(b)
 	return hooks.Continue
@@ -287,9 +290,9 @@ func (j *Writer) Access(ev *hooks.Access) hooks.Action {
 
 func (j *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 	b := j.start("helper")
-	b = num(b, "pc", int64(ev.PC))
-	b = num(b, "depth", int64(ev.Depth))
-	b = num(b, "id", int64(ev.ID))
+	b = field(b, "pc", int64(ev.PC))
+	b = field(b, "depth", int64(ev.Depth))
+	b = field(b, "id", int64(ev.ID))
 	b = str(b, "name", ev.Name)
 	b = append(b, `,"args":[`...)
 	for i, a := range ev.Args {
@@ -309,10 +312,10 @@ func (j *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
 
 func (j *Writer) Call(ev *hooks.CallEvent) hooks.Action {
 	b := j.start(ev.Kind.String())
-	b = num(b, "pc", int64(ev.PC))
-	b = num(b, "target", int64(ev.Target))
+	b = field(b, "pc", int64(ev.PC))
+	b = field(b, "target", int64(ev.Target))
 	b = str(b, "func", ev.Func)
-	b = num(b, "depth", int64(ev.Depth))
+	b = field(b, "depth", int64(ev.Depth))
 	switch ev.Kind {
 	case hooks.Return:
 		b = append(b, `,"r0":`...)
@@ -326,7 +329,7 @@ func (j *Writer) Call(ev *hooks.CallEvent) hooks.Action {
 
 func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b := j.start("map")
-	b = num(b, "pc", int64(ev.PC))
+	b = field(b, "pc", int64(ev.PC))
 	b = str(b, "map", ev.Map)
 	b = str(b, "op", ev.Op.String())
 	kt, vt := j.mapTypes(ev.Map)
@@ -338,12 +341,12 @@ func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 		b = hexBytes(b, "value", ev.Value)
 		b = decoded(b, "value_decoded", vt, ev.Value)
 	}
-	b = num(b, "flags", int64(ev.Flags))
+	b = field(b, "flags", int64(ev.Flags))
 	if ev.Op == hooks.MapLookup {
 		b = append(b, `,"hit":`...)
 		b = strconv.AppendBool(b, ev.Hit)
 	}
-	b = num(b, "errno", int64(ev.Errno))
+	b = field(b, "errno", int64(ev.Errno))
 	j.end(b)
 	return hooks.Continue
 }
@@ -381,7 +384,7 @@ func decoded(b []byte, key string, t btf.Type, data []byte) []byte {
 
 func (j *Writer) Output(ev *hooks.Output) {
 	b := j.start("output")
-	b = num(b, "pc", int64(ev.PC))
+	b = field(b, "pc", int64(ev.PC))
 	b = str(b, "kind", ev.Kind)
 	if ev.Map != "" {
 		b = str(b, "map", ev.Map)
@@ -400,16 +403,16 @@ func str(b []byte, key, v string) []byte {
 	return appendJSONString(b, v)
 }
 
-func num(b []byte, key string, v int64) []byte {
+func field(b []byte, key string, v int64) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
-	return strconv.AppendInt(b, v, 10)
+	return num.AppendInt(b, v)
 }
 
 func hexq(b []byte, v uint64) []byte {
 	b = append(b, `"0x`...)
-	b = strconv.AppendUint(b, v, 16)
+	b = num.AppendHex(b, v)
 	return append(b, '"')
 }
 

@@ -23,7 +23,6 @@
 package text
 
 import (
-	"bufio"
 	"encoding/hex"
 	"io"
 	"math/bits"
@@ -33,6 +32,7 @@ import (
 	"strings"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/exporters/internal/num"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/cilium/ebpf/btf"
@@ -42,13 +42,15 @@ import (
 // buffered and flushed when a run exits (or by Flush). Write errors stop
 // the output and are reported by Err.
 type Writer struct {
-	w   *bufio.Writer
+	w   io.Writer
+	out []byte // output not yet written to w; a pending line is its end
 	err error
 
 	line    []byte // the instruction being written
 	notes   []byte // what it did, so far
 	scratch []byte
 	pending bool // a Before was seen without its After
+	start   int  // where the pending line begins in out
 	pc      int
 	depth   int
 	src     *isa.Line
@@ -69,14 +71,23 @@ type Writer struct {
 
 // New returns a Writer that writes to w.
 func New(w io.Writer) *Writer {
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10)}
+	return &Writer{w: w, out: make([]byte, 0, bufSize+1024)}
 }
+
+// bufSize is how much output the writer collects before writing it.
+const bufSize = 64 << 10
 
 // Flush writes out buffered lines.
 func (t *Writer) Flush() error {
-	if t.err == nil {
-		t.err = t.w.Flush()
+	n := len(t.out)
+	if t.pending { // the line being built stays
+		n = t.start
 	}
+	if t.err == nil && n > 0 {
+		_, t.err = t.w.Write(t.out[:n])
+	}
+	t.out = t.out[:copy(t.out, t.out[n:])]
+	t.start = 0 // the pending line, if any, now begins out
 	return t.err
 }
 
@@ -84,12 +95,21 @@ func (t *Writer) Flush() error {
 func (t *Writer) Err() error { return t.err }
 
 func (t *Writer) write(b []byte) {
-	if t.err == nil {
-		_, t.err = t.w.Write(b)
+	t.out = append(t.out, b...)
+	t.spill()
+}
+
+// spill writes the output out once a buffer's worth has collected.
+func (t *Writer) spill() {
+	if len(t.out) >= bufSize && !t.pending {
+		t.Flush()
 	}
 }
 
 func (t *Writer) Enter(ev *hooks.Run) {
+	if t.pending { // a line never finished
+		t.out = t.out[:t.start]
+	}
 	t.pending, t.src, t.notes = false, nil, t.notes[:0]
 	if ev.M != nil { // helpers' events may come before the first batch
 		t.insp = ev.M
@@ -177,9 +197,10 @@ type liner interface{ Line(pc int) *isa.Line }
 func (t *Writer) begin(ev *hooks.Step, lines liner) {
 	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
 	st := t.static(ev, lines)
+	b := t.out
 	if l := st.line; l != nil && !sameLine(l, t.src) {
 		t.src = l
-		b := indent(t.line[:0], ev.Depth)
+		b = indent(b, ev.Depth)
 		b = append(b, "; "...)
 		b = append(b, filepath.Base(l.File)...)
 		b = append(b, ':')
@@ -187,11 +208,10 @@ func (t *Writer) begin(ev *hooks.Step, lines liner) {
 		b = append(b, ": "...)
 		b = append(b, l.Text...)
 		b = append(b, '\n')
-		t.line = b
-		t.write(b)
 	}
-	b := indent(t.line[:0], ev.Depth)
-	t.line = append(b, st.head...)
+	t.start = len(b)
+	b = indent(b, ev.Depth)
+	t.out = append(b, st.head...)
 }
 
 func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
@@ -206,21 +226,15 @@ func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
 // (none when the instruction failed) and the notes collected meanwhile.
 func (t *Writer) flushLine(ev *hooks.Step) {
 	t.pending = false
-	b := t.line
+	b := t.out
 	var said bool
-	comment := func() {
-		for col := len(b); col < 40; col++ {
-			b = append(b, ' ')
-		}
-		b = append(b, "; "...)
-	}
 	if ev != nil {
 		for ch := ev.Changed & 0x7ff; ch != 0; ch &= ch - 1 {
 			r := bits.TrailingZeros16(ch)
 			if said {
 				b = append(b, ' ')
 			} else {
-				comment()
+				b = t.comment(b)
 				said = true
 			}
 			b = append(b, regEq[r]...)
@@ -234,13 +248,23 @@ func (t *Writer) flushLine(ev *hooks.Step) {
 		if said {
 			b = append(b, " | "...)
 		} else {
-			comment()
+			b = t.comment(b)
 		}
 		b = append(b, t.notes...)
 	}
 	b = append(b, '\n')
-	t.line = b
-	t.write(b)
+	t.out = b
+	t.spill()
+}
+
+const spaces = "                                        " // 40
+
+// comment pads the line to column 40 and starts its comment.
+func (t *Writer) comment(b []byte) []byte {
+	if pad := 40 - (len(b) - t.start); pad > 0 {
+		b = append(b, spaces[:pad]...)
+	}
+	return append(b, "; "...)
 }
 
 func (t *Writer) note() []byte {
@@ -558,10 +582,9 @@ func needsHex(v uint64) bool {
 
 func appendBase(b []byte, v uint64, inHex bool) []byte {
 	if !inHex {
-		return strconv.AppendInt(b, int64(v), 10)
+		return num.AppendInt(b, int64(v))
 	}
-	b = append(b, "0x"...)
-	return strconv.AppendUint(b, v, 16)
+	return num.AppendHex(append(b, "0x"...), v)
 }
 
 func appendHex2(b []byte, v uint8) []byte {

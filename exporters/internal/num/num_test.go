@@ -1,0 +1,39 @@
+package num
+
+import (
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+func TestAgainstStrconv(t *testing.T) {
+	vals := []uint64{0, 1, 9, 10, 99, 100, 101, 999, 1000, math.MaxUint32, 1 << 32, math.MaxInt64, 1 << 63, math.MaxUint64}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		vals = append(vals, r.Uint64()>>r.IntN(64))
+	}
+	for _, v := range vals {
+		if got, want := string(AppendHex([]byte("x"), v)), "x"+strconv.FormatUint(v, 16); got != want {
+			t.Fatalf("AppendHex(%d) = %q, want %q", v, got, want)
+		}
+		for _, s := range []int64{int64(v), -int64(v)} {
+			if got, want := string(AppendInt(nil, s)), strconv.FormatInt(s, 10); got != want {
+				t.Fatalf("AppendInt(%d) = %q, want %q", s, got, want)
+			}
+		}
+	}
+}
+
+func FuzzAppend(f *testing.F) {
+	f.Add(uint64(0))
+	f.Add(uint64(math.MaxUint64))
+	f.Fuzz(func(t *testing.T, v uint64) {
+		if got, want := string(AppendHex(nil, v)), strconv.FormatUint(v, 16); got != want {
+			t.Fatalf("AppendHex(%d) = %q, want %q", v, got, want)
+		}
+		if got, want := string(AppendInt(nil, int64(v))), strconv.FormatInt(int64(v), 10); got != want {
+			t.Fatalf("AppendInt(%d) = %q, want %q", int64(v), got, want)
+		}
+	})
+}
