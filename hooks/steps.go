@@ -13,8 +13,9 @@ type stepScratch struct {
 	after   []snapAfter   // per snapshot, in reverse: the state after it
 	regs    [2][11]uint64 // before and after of the instruction yielded
 	steps   [2]Step
-	ex      Executed
 	access  Access
+	table   progTable
+	cursor  Cursor
 }
 
 type snapAfter struct {
@@ -35,28 +36,79 @@ type snapAfter struct {
 // batch built by hand without Old yields nothing.
 func (b *PCBatch) Steps() iter.Seq2[*Step, *Step] {
 	return func(yield func(before, after *Step) bool) {
-		b.walk(func(_ int, before, after *Step) bool { return yield(before, after) })
+		for c := b.walk(false, false); c.Next(); {
+			if !yield(c.Before, c.After) {
+				return
+			}
+		}
 	}
 }
 
-// walk yields what Steps does, with each instruction's index in the whole
-// batch; a Filter's batch yields the selected instructions only.
-func (b *PCBatch) walk(yield func(i int, before, after *Step) bool) {
-	if b.full != nil {
-		b.full.steps(func(i int, before, after *Step) bool {
-			return !b.sel(before.PC) || yield(i, before, after)
-		})
-		return
+// Executed yields every instruction of the batch as Steps does, with the
+// memory access it made, as an AccessHook would have seen it: loads with
+// the value loaded, stores and atomics with the memory before and after.
+// The events are reused from one instruction to the next. Regions are
+// named (Access.Where, Region) when the batch is handed over, which is
+// before any helper or call could move them. Walk does the same without
+// a function call per instruction.
+func (b *PCBatch) Executed() iter.Seq[*Executed] {
+	return func(yield func(*Executed) bool) {
+		for c := b.walk(true, false); c.Next(); {
+			if !yield(&c.Executed) {
+				return
+			}
+		}
 	}
-	b.steps(yield)
 }
 
-// dstOf is the register the instruction at pc may write, or -1.
-func (b *PCBatch) dstOf(pc uint32) int {
-	if int(pc) >= len(b.Insns) {
-		return -1
-	}
-	return writtenReg(b.Insns[pc])
+// Walk returns a cursor over the batch's instructions, for exporters
+// that write every instruction: each Next moves it to the next one and
+// sets its PC, Depth, Count, Changed, Regs and Access, leaving the Step
+// events to be built on demand (Steps).
+//
+//	for c := batch.Walk(); c.Next(); {
+//		use(c.PC, c.Changed, c.Regs, c.Access)
+//	}
+//
+// The cursor belongs to the batch and is valid until the hook returns.
+func (b *PCBatch) Walk() *Cursor { return b.walk(true, true) }
+
+// Cursor walks the instructions of a batch (see Walk).
+type Cursor struct {
+	PC      int
+	Depth   int         // the call depth it started at
+	Count   uint64      // the run's instructions before it
+	Changed uint16      // the registers it changed
+	Regs    *[11]uint64 // the registers after it (before it, if it faulted)
+	Faulted bool        // it did not complete: the run ended with its fault
+	Access  *Access     // the memory it accessed, nil if none or it faulted
+
+	// Before and After, what Steps returns, are built by Next only for
+	// the iterators (Steps, Executed).
+	Executed
+	lazy bool
+
+	b        *PCBatch // the batch walked: a Filter's whole batch
+	sel      Match    // a Filter's selection, or nil
+	accesses bool     // fill Access
+	loc      Locator
+
+	pcs      []uint32
+	old      []uint64
+	written  []uint64
+	dst      []int8
+	mem      []bool
+	before   *Step
+	after    *Step
+	i        int // index of the next instruction
+	n        int
+	lastOK   int // index of a faulted last instruction, or n
+	next     int // index of snapshot k
+	k, j     int
+	d        int8 // register the current instruction wrote (or wholeFile), committed by Next
+	depth    int
+	count    uint64
+	finished bool
 }
 
 // writtenReg is the one register an instruction may write, or -1: stores
@@ -76,22 +128,55 @@ func writtenReg(in isa.Insn) int {
 	return -1
 }
 
-func (b *PCBatch) steps(yield func(i int, before, after *Step) bool) {
-	n := len(b.PC)
-	if n == 0 || len(b.Old) < n {
-		return
+// progTable is what a walk needs per pc of a program, decoded once: the
+// register the instruction writes (-1: none, or more than one) and
+// whether it accesses memory.
+type progTable struct {
+	insns []isa.Insn
+	dst   []int8
+	mem   []bool
+}
+
+func (t *progTable) of(insns []isa.Insn) {
+	if len(insns) != len(t.insns) || len(insns) > 0 && &insns[0] != &t.insns[0] {
+		t.insns = insns
+		t.dst, t.mem = t.dst[:0], t.mem[:0]
+		for _, in := range insns {
+			t.dst = append(t.dst, int8(writtenReg(in)))
+			t.mem = append(t.mem, TouchesMemory(in))
+		}
 	}
-	s := &b.scratch
+}
+
+// walk rebuilds the registers before the batch's first instruction (the
+// backward pass) and returns a cursor before it.
+func (b *PCBatch) walk(accesses, lazy bool) *Cursor {
+	full := b
+	if b.full != nil {
+		full = b.full
+	}
+	s := &full.scratch
+	c := &b.scratch.cursor
+	*c = Cursor{b: full, accesses: accesses, lazy: lazy, finished: true}
+	if b.full != nil {
+		c.sel = b.sel
+	}
+	n := len(full.PC)
+	if n == 0 || len(full.Old) < n {
+		return c
+	}
 	if cap(s.written) < n {
 		s.written = make([]uint64, n)
 	}
 	written := s.written[:n]
 	s.after = s.after[:0]
-	pcs, old, snaps := b.PC[:n], b.Old[:n], b.Snaps
+	pcs, old, snaps := full.PC[:n], full.Old[:n], full.Snaps
+	s.table.of(full.Insns)
+	dst := s.table.dst
 
 	// Backward: undo each instruction, from End to the state before the
 	// first, noting what each one wrote.
-	regs, depth := b.End, b.EndDepth
+	regs, depth := full.End, full.EndDepth
 	k := len(snaps) - 1
 	next := -1 // index of snapshot k
 	if k >= 0 {
@@ -106,88 +191,144 @@ func (b *PCBatch) steps(yield func(i int, before, after *Step) bool) {
 			}
 			continue
 		}
-		if d := b.dstOf(pcs[i]); d >= 0 {
-			written[i] = regs[d]
-			regs[d] = old[i]
+		if pc := pcs[i]; int(pc) < len(dst) {
+			if d := dst[pc]; d >= 0 && d <= 10 {
+				written[i] = regs[d]
+				regs[d] = old[i]
+			}
 		}
 	}
 
-	// Forward: replay, keeping before and after one instruction apart.
 	s.regs[0], s.regs[1] = regs, regs
-	before, after := &s.steps[0], &s.steps[1]
-	*before = Step{Regs: &s.regs[0], Prog: b.Prog, M: b.M}
-	*after = Step{Regs: &s.regs[1], Prog: b.Prog, M: b.M}
-	k, j := 0, len(s.after)-1
-	next = n
+	c.before, c.after = &s.steps[0], &s.steps[1]
+	*c.before = Step{Regs: &s.regs[0], Prog: full.Prog, M: full.M}
+	*c.after = Step{Regs: &s.regs[1], Prog: full.Prog, M: full.M}
+	c.pcs, c.old, c.written, c.dst, c.mem = pcs, old, written, dst, s.table.mem
+	c.n, c.lastOK, c.next, c.j = n, n, n, len(s.after)-1
+	if full.Faulted {
+		c.lastOK = n - 1
+	}
 	if len(snaps) > 0 {
-		next = snaps[0].Index
+		c.next = snaps[0].Index
 	}
-	count := b.First
-	for i, pc := range pcs {
-		var in isa.Insn
-		var imm uint64
-		if int(pc) < len(b.Insns) {
-			in = b.Insns[pc]
-			if in.IsLdImm64() && int(pc)+1 < len(b.Insns) {
-				imm = isa.Imm64(b.Insns, int(pc))
-			}
-		}
-		before.PC, before.Insn, before.Imm64, before.Count, before.Depth = int(pc), in, imm, count, depth
-		after.PC, after.Insn, after.Imm64, after.Count, after.Depth = int(pc), in, imm, count, depth
-		count++
-		last := i == n-1 && b.Faulted
-
-		if i == next {
-			if k++; k < len(snaps) {
-				next = snaps[k].Index
-			}
-			if j < 0 { // cannot happen: one after state per snapshot
-				return
-			}
-			a := &s.after[j]
-			j--
-			s.regs[1], after.Depth = a.regs, a.depth
-			var changed uint16
-			for r := range s.regs[0] {
-				if s.regs[0][r] != s.regs[1][r] {
-					changed |= 1 << r
-				}
-			}
-			after.Changed = changed
-			if last {
-				yield(i, before, nil)
-				return
-			}
-			if !yield(i, before, after) {
-				return
-			}
-			s.regs[0], depth = s.regs[1], a.depth
-			continue
-		}
-
-		after.Changed = 0
-		d := -1
-		if int(pc) < len(b.Insns) {
-			d = writtenReg(in)
-		}
-		if d >= 0 {
-			if v := written[i]; v != s.regs[0][d] {
-				s.regs[1][d] = v
-				after.Changed = 1 << d
-			}
-		}
-		if last {
-			yield(i, before, nil)
-			return
-		}
-		if !yield(i, before, after) {
-			return
-		}
-		if d >= 0 {
-			s.regs[0][d] = s.regs[1][d]
-		}
+	c.d, c.depth, c.count, c.finished = -1, depth, full.First, false
+	if accesses {
+		c.loc, _ = full.M.(Locator)
 	}
+	return c
 }
+
+// Next moves to the next instruction; it reports false past the last.
+func (c *Cursor) Next() bool {
+	for c.step() {
+		if c.sel == nil || c.sel(c.PC) {
+			return true
+		}
+	}
+	return false
+}
+
+// step is Next's forward pass: it replays one instruction.
+func (c *Cursor) step() bool {
+	if c.finished {
+		return false
+	}
+	s := &c.b.scratch
+	rb, ra := &s.regs[0], &s.regs[1]
+	// Commit the instruction before: its after is this one's before.
+	switch d := c.d; {
+	case d == wholeFile:
+		*rb = *ra
+	case d >= 0:
+		rb[d] = ra[d]
+	}
+	c.d = -1
+	i := c.i
+	if i >= c.n {
+		c.finished = true
+		return false
+	}
+	c.i++
+	b := c.b
+	pc := c.pcs[i]
+	d := int8(-1)
+	if int(pc) < len(c.dst) {
+		d = c.dst[pc]
+	}
+	c.PC, c.Depth, c.Count, c.Regs, c.Faulted, c.Access = int(pc), c.depth, c.count, ra, false, nil
+	c.count++
+
+	if i == c.next { // the whole file, from the snapshot after it
+		snaps := b.Snaps
+		if c.k++; c.k < len(snaps) {
+			c.next = snaps[c.k].Index
+		}
+		if c.j < 0 { // cannot happen: one after state per snapshot
+			c.finished = true
+			return false
+		}
+		a := &s.after[c.j]
+		c.j--
+		*ra = a.regs
+		var changed uint16
+		for r := range rb {
+			if rb[r] != ra[r] {
+				changed |= 1 << r
+			}
+		}
+		c.Changed, c.depth, c.d = changed, a.depth, wholeFile
+	} else {
+		c.Changed = 0
+		if d >= 0 && d <= 10 {
+			if v := c.written[i]; v != rb[d] {
+				ra[d] = v
+				c.Changed = 1 << d
+			}
+			c.d = d
+		}
+	}
+	if i == c.lastOK { // it faulted: no after, and nothing after it
+		c.Faulted, c.Regs, c.Changed = true, rb, 0
+		c.finished = true
+	} else if c.accesses && int(pc) < len(c.mem) && c.mem[pc] && accessOf(&s.access, b.Insns[pc], int(pc), rb, ra, c.old[i]) {
+		s.access.M = b.M
+		if c.loc != nil {
+			s.access.Region = c.loc.Locate(s.access.Addr)
+		}
+		c.Access = &s.access
+	}
+	if !c.lazy {
+		c.Steps()
+	}
+	return true
+}
+
+// Steps builds the BeforeStep and AfterStep events of the instruction at
+// the cursor (after is nil if it faulted); they are reused by the next.
+func (c *Cursor) Steps() (before, after *Step) {
+	b := c.b
+	var in isa.Insn
+	var imm uint64
+	if c.PC < len(b.Insns) {
+		in = b.Insns[c.PC]
+		if in.IsLdImm64() && c.PC+1 < len(b.Insns) {
+			imm = isa.Imm64(b.Insns, c.PC)
+		}
+	}
+	before, after = c.before, c.after
+	before.PC, before.Insn, before.Imm64, before.Count, before.Depth = c.PC, in, imm, c.Count, c.Depth
+	after.PC, after.Insn, after.Imm64, after.Count, after.Depth = c.PC, in, imm, c.Count, c.depth
+	after.Changed = c.Changed
+	if c.Faulted {
+		after = nil
+	}
+	c.Executed = Executed{Before: before, After: after, Access: c.Access}
+	return before, after
+}
+
+// wholeFile marks a cursor's instruction whose after is a whole register
+// file (a snapshot's), committed when the cursor moves on.
+const wholeFile = 11
 
 // Executed is one instruction of a batch as a traced run reports it: its
 // BeforeStep and AfterStep (After is nil when it faulted) and the memory
@@ -201,34 +342,6 @@ type Executed struct {
 // (Access.Region); the machine is one.
 type Locator interface {
 	Locate(addr uint64) Region
-}
-
-// Executed yields every instruction of the batch as Steps does, with the
-// memory access it made, as an AccessHook would have seen it: loads with
-// the value loaded, stores and atomics with the memory before and after.
-// The events are reused from one instruction to the next. Regions are
-// named (Access.Where, Region) when the batch is handed over, which is
-// before any helper or call could move them.
-func (b *PCBatch) Executed() iter.Seq[*Executed] {
-	return func(yield func(*Executed) bool) {
-		s := &b.scratch
-		full := b
-		if b.full != nil {
-			full = b.full
-		}
-		loc, _ := b.M.(Locator)
-		b.walk(func(i int, before, after *Step) bool {
-			s.ex.Before, s.ex.After, s.ex.Access = before, after, nil
-			if after != nil && i < len(full.Old) && accessOf(&s.access, before, after, full.Old[i]) {
-				s.access.M = b.M
-				if loc != nil {
-					s.access.Region = loc.Locate(s.access.Addr)
-				}
-				s.ex.Access = &s.access
-			}
-			return yield(&s.ex)
-		})
-	}
 }
 
 // TouchesMemory reports an instruction that loads or stores memory
@@ -252,8 +365,7 @@ var sizeBytes = [4]int{isa.SizeW >> 3: 4, isa.SizeH >> 3: 2, isa.SizeB >> 3: 1, 
 // accessOf fills ev with the access of a completed instruction, from the
 // registers before and after it and, for a store or atomic, the memory it
 // overwrote; it reports false for an instruction that touches no memory.
-func accessOf(ev *Access, before, after *Step, old uint64) bool {
-	in := before.Insn
+func accessOf(ev *Access, in isa.Insn, pc int, r, after *[11]uint64, old uint64) bool {
 	if !TouchesMemory(in) {
 		return false
 	}
@@ -262,12 +374,11 @@ func accessOf(ev *Access, before, after *Step, old uint64) bool {
 	if size < 8 {
 		mask = 1<<(8*size) - 1
 	}
-	*ev = Access{PC: before.PC, Size: size}
-	r := before.Regs
+	*ev = Access{PC: pc, Size: size}
 	mode := in.Op & 0xe0
 	switch in.Class() {
 	case isa.ClassLDX:
-		ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after.Regs[in.Dst&15%11]
+		ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after[in.Dst&15%11]
 	case isa.ClassST:
 		ev.Kind, ev.Addr, ev.Value, ev.Old = Store, r[in.Dst&15%11]+uint64(int64(in.Off)), uint64(int64(in.Imm))&mask, old
 	case isa.ClassSTX:
@@ -276,7 +387,7 @@ func accessOf(ev *Access, before, after *Step, old uint64) bool {
 		case mode == isa.ModeMEM || in.Imm == isa.AtomicStoreRel:
 			ev.Kind, ev.Addr, ev.Value, ev.Old = Store, addr, src&mask, old
 		case in.Imm == isa.AtomicLoadAcq:
-			ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after.Regs[in.Dst&15%11]
+			ev.Kind, ev.Addr, ev.Value = Load, r[in.Src&15%11]+uint64(int64(in.Off)), after[in.Dst&15%11]
 		default:
 			ev.Kind, ev.Addr, ev.Old = Atomic, addr, old
 			ev.Value = atomicResult(uint8(in.Imm), old, src&mask, r[0]&mask) & mask

@@ -148,11 +148,20 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 	}
 	j.insp = b.M
 	j.program(b.Prog)
-	for ex := range b.Executed() {
-		if ex.Access != nil {
-			j.Access(ex.Access)
+	for c := b.Walk(); c.Next(); {
+		if c.Access != nil {
+			j.Access(c.Access)
 		}
-		j.step(ex.Before, ex.After, b)
+		st := j.staticAt(c.PC)
+		if st == nil { // the first time at this pc
+			before, _ := c.Steps()
+			st = j.static(before, b)
+		}
+		regs := c.Regs
+		if c.Faulted {
+			regs = nil
+		}
+		j.writeStep(c.Count, c.PC, c.Depth, st, c.Changed, regs)
 	}
 }
 
@@ -179,30 +188,51 @@ func (j *Writer) AfterStep(ev *hooks.Step) hooks.Action {
 // callee's depth and counts the call), the registers it changed from
 // after, or "faulted" when after is nil.
 func (j *Writer) step(before, after *hooks.Step, lines liner) {
-	j.pending = false
 	j.program(before.Prog)
-	b := j.start("step")
-	b = num.AppendInt(append(b, `,"n":`...), int64(before.Count))
-	b = num.AppendInt(append(b, `,"pc":`...), int64(before.PC))
-	b = num.AppendInt(append(b, `,"depth":`...), int64(before.Depth))
-	b = append(b, j.static(before, lines)...)
+	st := j.staticAt(before.PC)
+	if st == nil {
+		st = j.static(before, lines)
+	}
 	if after == nil {
+		j.writeStep(before.Count, before.PC, before.Depth, st, 0, nil)
+	} else {
+		j.writeStep(before.Count, before.PC, before.Depth, st, after.Changed, after.Regs)
+	}
+}
+
+// writeStep writes a "step" object; regs nil means the instruction faulted.
+func (j *Writer) writeStep(count uint64, pc, depth int, st *staticText, changed uint16, regs *[11]uint64) {
+	j.pending = false
+	b := append(j.startStep(), `,"n":`...)
+	b = num.AppendInt(b, int64(count))
+	b = num.AppendInt(append(b, `,"pc":`...), int64(pc))
+	b = num.AppendInt(append(b, `,"depth":`...), int64(depth))
+	b = append(b, st.json...)
+	if regs == nil {
 		b = append(b, `,"faulted":true`...)
 	} else {
 		b = append(b, `,"regs":{`...)
 		first := true
-		for ch := after.Changed & 0x7ff; ch != 0; ch &= ch - 1 {
+		for ch := changed & 0x7ff; ch != 0; ch &= ch - 1 {
 			r := bits.TrailingZeros16(ch)
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
 			b = append(b, regKey[r]...)
-			b = hexq(b, after.Regs[r])
+			b = hexq(b, regs[r])
 		}
 		b = append(b, '}')
 	}
 	j.end(b)
+}
+
+// startStep is start("step"), from a prefix made once.
+func (j *Writer) startStep() []byte {
+	if j.packet > 0 {
+		return j.start("step")
+	}
+	return append(j.out, `{"v":1,"ev":"step"`...)
 }
 
 var regKey = [11]string{`"r0":`, `"r1":`, `"r2":`, `"r3":`, `"r4":`, `"r5":`, `"r6":`, `"r7":`, `"r8":`, `"r9":`, `"r10":`}
@@ -225,9 +255,18 @@ func (j *Writer) program(prog string) {
 	}
 }
 
-func (j *Writer) static(ev *hooks.Step, lines liner) []byte {
-	if ev.PC < len(j.texts) && j.texts[ev.PC].done {
-		return j.texts[ev.PC].json
+// staticAt returns the static part of the step of the instruction at pc,
+// or nil if it is not built yet.
+func (j *Writer) staticAt(pc int) *staticText {
+	if pc >= 0 && pc < len(j.texts) && j.texts[pc].done {
+		return &j.texts[pc]
+	}
+	return nil
+}
+
+func (j *Writer) static(ev *hooks.Step, lines liner) *staticText {
+	if st := j.staticAt(ev.PC); st != nil {
+		return st
 	}
 	if ev.PC >= len(j.texts) {
 		j.texts = append(j.texts, make([]staticText, ev.PC+1-len(j.texts))...)
@@ -240,7 +279,7 @@ func (j *Writer) static(ev *hooks.Step, lines liner) []byte {
 		}
 	}
 	j.texts[ev.PC] = staticText{json: b, done: true}
-	return b
+	return &j.texts[ev.PC]
 }
 
 func appendLine(b []byte, l *isa.Line) []byte {

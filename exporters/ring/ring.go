@@ -361,11 +361,12 @@ func (b *Buffer) putChunk(c *chunk, during []pending) {
 	bt.End, bt.EndDepth, bt.Faulted = c.end, c.endDepth, c.faulted
 	bt.Insns, bt.Lines, bt.M = c.insns, c.lines, c.m
 	fp := c.end[10] // the frame the batch's stack accesses are in
-	for ex := range bt.Executed() {
-		if ex.Access != nil && ex.Access.Region.Kind == hooks.RegionStack {
-			ex.Access.Region.Offset = int64(ex.Access.Addr) - int64(fp)
+	for c := bt.Walk(); c.Next(); {
+		if c.Access != nil && c.Access.Region.Kind == hooks.RegionStack {
+			c.Access.Region.Offset = int64(c.Access.Addr) - int64(fp)
 		}
-		b.put(ex, during)
+		c.Steps()
+		b.put(&c.Executed, during)
 		during = nil
 	}
 	bt.M = nil

@@ -66,12 +66,8 @@ func (c *localNames) slot(pc int, off int64, size int) string {
 // appendRegName adds " (name)" after the value of register r changed by
 // the instruction at pc: the variable the register holds from the next
 // instruction on.
-func (t *Writer) appendRegName(b []byte, ev *hooks.Step, r int) []byte {
-	next := ev.PC + 1
-	if ev.Insn.IsLdImm64() {
-		next++
-	}
-	if name := t.cur.reg(next, r); name != "" {
+func (t *Writer) appendRegName(b []byte, r int) []byte {
+	if name := t.cur.reg(t.next, r); name != "" {
 		b = append(b, " ("...)
 		b = append(b, name...)
 		b = append(b, ')')

@@ -52,6 +52,7 @@ type Writer struct {
 	pending bool // a Before was seen without its After
 	start   int  // where the pending line begins in out
 	pc      int
+	next    int // the pc after the pending instruction's
 	depth   int
 	src     *isa.Line
 
@@ -168,12 +169,21 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 	}
 	t.insp = b.M
 	t.program(b.Prog)
-	for ex := range b.Executed() {
-		t.begin(ex.Before, b)
-		if ex.Access != nil {
-			t.Access(ex.Access)
+	for c := b.Walk(); c.Next(); {
+		st := t.staticAt(c.PC)
+		if st == nil { // the first time at this pc
+			before, _ := c.Steps()
+			st = t.static(before, b)
 		}
-		t.flushLine(ex.After)
+		t.begin(c.Depth, st)
+		if c.Access != nil {
+			t.Access(c.Access)
+		}
+		if c.Faulted {
+			t.endLine(0, nil)
+		} else {
+			t.endLine(c.Changed, c.Regs)
+		}
 		t.notes = t.notes[:0]
 	}
 }
@@ -185,7 +195,11 @@ func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
 	t.notes = t.notes[:0]
 	t.insp = ev.M
 	t.program(ev.Prog)
-	t.begin(ev, ev.M)
+	st := t.staticAt(ev.PC)
+	if st == nil {
+		st = t.static(ev, ev.M)
+	}
+	t.begin(ev.Depth, st)
 	return hooks.Continue
 }
 
@@ -194,13 +208,12 @@ type liner interface{ Line(pc int) *isa.Line }
 
 // begin starts the line of an instruction: its source line first, when it
 // is the first instruction compiled from it.
-func (t *Writer) begin(ev *hooks.Step, lines liner) {
-	t.pending, t.pc, t.depth = true, ev.PC, ev.Depth
-	st := t.static(ev, lines)
+func (t *Writer) begin(depth int, st *staticText) {
+	t.pending, t.pc, t.next, t.depth = true, st.pc, st.next, depth
 	b := t.out
 	if l := st.line; l != nil && !sameLine(l, t.src) {
 		t.src = l
-		b = indent(b, ev.Depth)
+		b = indent(b, depth)
 		b = append(b, "; "...)
 		b = append(b, filepath.Base(l.File)...)
 		b = append(b, ':')
@@ -210,7 +223,7 @@ func (t *Writer) begin(ev *hooks.Step, lines liner) {
 		b = append(b, '\n')
 	}
 	t.start = len(b)
-	b = indent(b, ev.Depth)
+	b = indent(b, depth)
 	t.out = append(b, st.head...)
 }
 
@@ -225,11 +238,21 @@ func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
 // flushLine writes the pending instruction: the registers After reports
 // (none when the instruction failed) and the notes collected meanwhile.
 func (t *Writer) flushLine(ev *hooks.Step) {
+	if ev == nil {
+		t.endLine(0, nil)
+	} else {
+		t.endLine(ev.Changed, ev.Regs)
+	}
+}
+
+// endLine ends the pending line with the registers changed, from regs
+// (nil when the instruction failed), and the notes.
+func (t *Writer) endLine(changed uint16, regs *[11]uint64) {
 	t.pending = false
 	b := t.out
 	var said bool
-	if ev != nil {
-		for ch := ev.Changed & 0x7ff; ch != 0; ch &= ch - 1 {
+	if regs != nil {
+		for ch := changed & 0x7ff; ch != 0; ch &= ch - 1 {
 			r := bits.TrailingZeros16(ch)
 			if said {
 				b = append(b, ' ')
@@ -238,9 +261,9 @@ func (t *Writer) flushLine(ev *hooks.Step) {
 				said = true
 			}
 			b = append(b, regEq[r]...)
-			b = appendValue(b, ev.Regs[r])
+			b = appendValue(b, regs[r])
 			if t.cur != nil && r < 10 {
-				b = t.appendRegName(b, ev, r)
+				b = t.appendRegName(b, r)
 			}
 		}
 	}
@@ -514,7 +537,18 @@ var regEq = [11]string{"r0=", "r1=", "r2=", "r3=", "r4=", "r5=", "r6=", "r7=", "
 type staticText struct {
 	head string
 	line *isa.Line
+	pc   int
+	next int // the pc after it
 	done bool
+}
+
+// staticAt returns the static text of the instruction at pc, or nil if
+// it is not built yet.
+func (t *Writer) staticAt(pc int) *staticText {
+	if pc >= 0 && pc < len(t.texts) && t.texts[pc].done {
+		return &t.texts[pc]
+	}
+	return nil
 }
 
 // program makes prog the program whose instructions are written.
@@ -540,7 +574,10 @@ func (t *Writer) static(ev *hooks.Step, lines liner) *staticText {
 	b = append(b, ") "...)
 	b = append(b, Disasm(ev)...)
 	st := &t.texts[ev.PC]
-	*st = staticText{head: string(b), done: true}
+	*st = staticText{head: string(b), pc: ev.PC, next: ev.PC + 1, done: true}
+	if ev.Insn.IsLdImm64() {
+		st.next++
+	}
 	if lines != nil {
 		st.line = lines.Line(ev.PC)
 	}
