@@ -220,8 +220,11 @@ func (b *PCBatch) walk(accesses, lazy bool) *Cursor {
 
 // Next moves to the next instruction; it reports false past the last.
 func (c *Cursor) Next() bool {
+	if c.sel == nil {
+		return c.step()
+	}
 	for c.step() {
-		if c.sel == nil || c.sel(c.PC) {
+		if c.sel(c.PC) {
 			return true
 		}
 	}

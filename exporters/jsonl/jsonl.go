@@ -235,6 +235,9 @@ func (j *Writer) startStep() []byte {
 	return append(j.out, `{"v":1,"ev":"step"`...)
 }
 
+// accessKind is str(b, "kind", k.String()) for each AccessKind.
+var accessKind = [...]string{hooks.Load: `,"kind":"load"`, hooks.Store: `,"kind":"store"`, hooks.Atomic: `,"kind":"atomic"`}
+
 var regKey = [11]string{`"r0":`, `"r1":`, `"r2":`, `"r3":`, `"r4":`, `"r5":`, `"r6":`, `"r7":`, `"r8":`, `"r9":`, `"r10":`}
 
 // liner knows source lines: a batch or an Inspector.
@@ -296,7 +299,11 @@ func appendLine(b []byte, l *isa.Line) []byte {
 func (j *Writer) Access(ev *hooks.Access) hooks.Action {
 	b := j.start("access")
 	b = num.AppendInt(append(b, `,"pc":`...), int64(ev.PC))
-	b = str(b, "kind", ev.Kind.String())
+	if ev.Kind < hooks.AccessKind(len(accessKind)) {
+		b = append(b, accessKind[ev.Kind]...)
+	} else {
+		b = str(b, "kind", ev.Kind.String())
+	}
 	b = append(b, `,"addr":`...)
 	b = hexq(b, ev.Addr)
 	b = num.AppendInt(append(b, `,"size":`...), int64(ev.Size))
@@ -467,6 +474,18 @@ func hexBytes(b []byte, key string, v []byte) []byte {
 // JSON: it writes \x escapes.
 func appendJSONString(b []byte, s string) []byte {
 	const digits = "0123456789abcdef"
+	plain := true // the common case: nothing to escape
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	b = append(b, '"')
 	for i := 0; i < len(s); {
 		c := s[i]

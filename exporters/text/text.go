@@ -53,6 +53,8 @@ type Writer struct {
 	start   int  // where the pending line begins in out
 	pc      int
 	next    int // the pc after the pending instruction's
+	head    string
+	headPad string
 	depth   int
 	src     *isa.Line
 
@@ -176,13 +178,10 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 			st = t.static(before, b)
 		}
 		t.begin(c.Depth, st)
-		if c.Access != nil {
-			t.Access(c.Access)
-		}
 		if c.Faulted {
-			t.endLine(0, nil)
+			t.endLine(0, nil, c.Access)
 		} else {
-			t.endLine(c.Changed, c.Regs)
+			t.endLine(c.Changed, c.Regs, c.Access)
 		}
 		t.notes = t.notes[:0]
 	}
@@ -225,6 +224,7 @@ func (t *Writer) begin(depth int, st *staticText) {
 	t.start = len(b)
 	b = indent(b, depth)
 	t.out = append(b, st.head...)
+	t.head, t.headPad = st.head, st.headPad
 }
 
 func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
@@ -239,27 +239,39 @@ func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
 // (none when the instruction failed) and the notes collected meanwhile.
 func (t *Writer) flushLine(ev *hooks.Step) {
 	if ev == nil {
-		t.endLine(0, nil)
+		t.endLine(0, nil, nil)
 	} else {
-		t.endLine(ev.Changed, ev.Regs)
+		t.endLine(ev.Changed, ev.Regs, nil)
 	}
 }
 
 // endLine ends the pending line with the registers changed, from regs
-// (nil when the instruction failed), and the notes.
-func (t *Writer) endLine(changed uint16, regs *[11]uint64) {
+// (nil when the instruction failed), the notes and the access acc, if
+// any: what t.Access would have added to the notes.
+func (t *Writer) endLine(changed uint16, regs *[11]uint64, acc *hooks.Access) {
 	t.pending = false
 	b := t.out
+	if regs == nil {
+		changed = 0
+	}
+	if changed == 0 && len(t.notes) == 0 && acc == nil { // nothing to say
+		t.out = append(b, '\n')
+		t.spill()
+		return
+	}
+	if t.depth == 0 && len(b)-t.start == len(t.head) { // the head padded, made once
+		b = append(b[:t.start], t.headPad...)
+	} else {
+		b = t.comment(b)
+	}
 	var said bool
 	if regs != nil {
 		for ch := changed & 0x7ff; ch != 0; ch &= ch - 1 {
 			r := bits.TrailingZeros16(ch)
 			if said {
 				b = append(b, ' ')
-			} else {
-				b = t.comment(b)
-				said = true
 			}
+			said = true
 			b = append(b, regEq[r]...)
 			b = appendValue(b, regs[r])
 			if t.cur != nil && r < 10 {
@@ -270,10 +282,15 @@ func (t *Writer) endLine(changed uint16, regs *[11]uint64) {
 	if len(t.notes) > 0 {
 		if said {
 			b = append(b, " | "...)
-		} else {
-			b = t.comment(b)
 		}
+		said = true
 		b = append(b, t.notes...)
+	}
+	if acc != nil {
+		if said {
+			b = append(b, " | "...)
+		}
+		b = t.appendAccess(b, acc)
 	}
 	b = append(b, '\n')
 	t.out = b
@@ -300,7 +317,12 @@ func (t *Writer) note() []byte {
 var sizeName = [9]string{1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 
 func (t *Writer) Access(ev *hooks.Access) hooks.Action {
-	b := t.note()
+	t.notes = t.appendAccess(t.note(), ev)
+	return hooks.Continue
+}
+
+// appendAccess appends the note of an access: "load u8 pkt+12 eth.type = 8".
+func (t *Writer) appendAccess(b []byte, ev *hooks.Access) []byte {
 	if ev.Helper != 0 { // the helper call's note comes first and names it
 		b = append(b, "helper "...)
 	}
@@ -330,8 +352,7 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 		b = append(b, " -> "...)
 		b = appendValue(b, ev.Value)
 	}
-	t.notes = b
-	return hooks.Continue
+	return b
 }
 
 // Helper puts the call first among the notes of its instruction: the map
@@ -535,11 +556,12 @@ var regEq = [11]string{"r0=", "r1=", "r2=", "r3=", "r4=", "r5=", "r6=", "r7=", "
 // staticText is what an instruction's line holds whatever the run: its
 // head ("12: (07) r0 += 3") and source line, built once per program and pc.
 type staticText struct {
-	head string
-	line *isa.Line
-	pc   int
-	next int // the pc after it
-	done bool
+	head    string
+	headPad string // head padded to column 40, and "; "
+	line    *isa.Line
+	pc      int
+	next    int // the pc after it
+	done    bool
 }
 
 // staticAt returns the static text of the instruction at pc, or nil if
@@ -575,6 +597,10 @@ func (t *Writer) static(ev *hooks.Step, lines liner) *staticText {
 	b = append(b, Disasm(ev)...)
 	st := &t.texts[ev.PC]
 	*st = staticText{head: string(b), pc: ev.PC, next: ev.PC + 1, done: true}
+	for len(b) < 40 {
+		b = append(b, ' ')
+	}
+	st.headPad = string(append(b, "; "...))
 	if ev.Insn.IsLdImm64() {
 		st.next++
 	}

@@ -23,12 +23,26 @@ func extend(b []byte, n int) []byte {
 func AppendHex(b []byte, v uint64) []byte {
 	n := (bits.Len64(v|1) + 3) / 4
 	b = extend(b, n)
-	for i := len(b) - 1; n > 0; i, n = i-1, n-1 {
-		b[i] = digits[v&15]
-		v >>= 4
+	i := len(b)
+	for ; n >= 2; n -= 2 { // two digits at a time
+		i -= 2
+		x := 2 * (v & 0xff)
+		b[i], b[i+1] = hexPairs[x], hexPairs[x+1]
+		v >>= 8
+	}
+	if n > 0 {
+		b[i-1] = digits[v&15]
 	}
 	return b
 }
+
+// hexPairs holds "00" to "ff".
+var hexPairs = func() (p [512]byte) {
+	for i := range 256 {
+		p[2*i], p[2*i+1] = digits[i>>4], digits[i&15]
+	}
+	return p
+}()
 
 // AppendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does.
 func AppendInt(b []byte, v int64) []byte {
@@ -39,6 +53,9 @@ func AppendInt(b []byte, v int64) []byte {
 	}
 	if u < 10 {
 		return append(b, byte('0'+u))
+	}
+	if u < 100 {
+		return append(b, smalls[2*u], smalls[2*u+1])
 	}
 	n := 1
 	for x := u; x >= 10; x /= 10 {
