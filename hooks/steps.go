@@ -212,6 +212,7 @@ func (b *PCBatch) walk(accesses, lazy bool) *Cursor {
 		c.next = snaps[0].Index
 	}
 	c.d, c.depth, c.count, c.finished = -1, depth, full.First, false
+	c.Regs, c.Before, c.After = &s.regs[1], c.before, c.after
 	if accesses {
 		c.loc, _ = full.M.(Locator)
 	}
@@ -223,6 +224,10 @@ func (c *Cursor) Next() bool {
 	if c.sel == nil {
 		return c.step()
 	}
+	return c.nextSelected()
+}
+
+func (c *Cursor) nextSelected() bool {
 	for c.step() {
 		if c.sel(c.PC) {
 			return true
@@ -258,7 +263,12 @@ func (c *Cursor) step() bool {
 	if int(pc) < len(c.dst) {
 		d = c.dst[pc]
 	}
-	c.PC, c.Depth, c.Count, c.Regs, c.Faulted, c.Access = int(pc), c.depth, c.count, ra, false, nil
+	// Pointers are stored only when they change: the cursor lives on the
+	// heap, where each pointer store costs a write barrier check.
+	c.PC, c.Depth, c.Count = int(pc), c.depth, c.count
+	if c.Access != nil {
+		c.Access = nil
+	}
 	c.count++
 
 	if i == c.next { // the whole file, from the snapshot after it
@@ -293,6 +303,10 @@ func (c *Cursor) step() bool {
 	if i == c.lastOK { // it faulted: no after, and nothing after it
 		c.Faulted, c.Regs, c.Changed = true, rb, 0
 		c.finished = true
+		if !c.lazy {
+			c.Steps()
+		}
+		return true
 	} else if c.accesses && int(pc) < len(c.mem) && c.mem[pc] && accessOf(&s.access, b.Insns[pc], int(pc), rb, ra, c.old[i]) {
 		s.access.M = b.M
 		if c.loc != nil {
@@ -300,8 +314,22 @@ func (c *Cursor) step() bool {
 		}
 		c.Access = &s.access
 	}
-	if !c.lazy {
-		c.Steps()
+	if !c.lazy { // what Steps does, storing no pointer that did not change
+		var in isa.Insn
+		var imm uint64
+		if int(pc) < len(b.Insns) {
+			in = b.Insns[pc]
+			if in.IsLdImm64() && int(pc)+1 < len(b.Insns) {
+				imm = isa.Imm64(b.Insns, int(pc))
+			}
+		}
+		before, after := c.before, c.after
+		before.PC, before.Insn, before.Imm64, before.Count, before.Depth = c.PC, in, imm, c.Count, c.Depth
+		after.PC, after.Insn, after.Imm64, after.Count, after.Depth = c.PC, in, imm, c.Count, c.depth
+		after.Changed = c.Changed
+		if c.Executed.Access != c.Access {
+			c.Executed.Access = c.Access
+		}
 	}
 	return true
 }
