@@ -139,6 +139,14 @@ func BenchmarkRing(b *testing.B) {
 	bench(b, func() any { return ring.New(4096, ring.OverwriteOldest) })
 }
 
+// BenchmarkFlight is a flight recorder that keeps the last 1000 events of
+// every run and never fires: what leaving one on costs.
+func BenchmarkFlight(b *testing.B) {
+	bench(b, func() any {
+		return ring.FlightRecorder(1000, ring.OnError, func([]*hooks.Record) { b.Fatal("the flight recorder fired") })
+	})
+}
+
 func BenchmarkCounter(b *testing.B) { bench(b, func() any { return hooks.Count(nil) }) }
 
 // BenchmarkTraceFile records each run into a fresh trace file in memory,
