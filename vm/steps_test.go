@@ -43,8 +43,34 @@ func (r *stepRec) setAfter(ev *hooks.Step) {
 	r.AfterPC, r.AfterCount, r.AfterInsn, r.AfterProg, r.AfterImm64 = ev.PC, ev.Count, ev.Insn, ev.Prog, ev.Imm64
 }
 
-// stepTrace logs what a StepHook sees.
-type stepTrace struct{ recs []stepRec }
+// accRec is a memory access by an instruction, as an AccessHook or
+// PCBatch.Executed shows it.
+type accRec struct {
+	PC               int
+	Kind             hooks.AccessKind
+	Addr, Value, Old uint64
+	Size             int
+	Region           hooks.Region
+	Where            string
+}
+
+func recAccess(a *hooks.Access) accRec {
+	return accRec{PC: a.PC, Kind: a.Kind, Addr: a.Addr, Value: a.Value, Old: a.Old, Size: a.Size, Region: a.Region, Where: a.Where()}
+}
+
+// stepTrace logs what a StepHook and an AccessHook see.
+type stepTrace struct {
+	recs []stepRec
+	accs []accRec
+}
+
+// Access logs the accesses of instructions; helpers' do not come in batches.
+func (s *stepTrace) Access(a *hooks.Access) hooks.Action {
+	if a.Helper == 0 {
+		s.accs = append(s.accs, recAccess(a))
+	}
+	return hooks.Continue
+}
 
 func (s *stepTrace) BeforeStep(ev *hooks.Step) hooks.Action {
 	s.recs = append(s.recs, recBefore(ev))
@@ -60,9 +86,10 @@ func (s *stepTrace) AfterStep(ev *hooks.Step) hooks.Action {
 	return hooks.Continue
 }
 
-// batchTrace logs the steps PC batches rebuild.
+// batchTrace logs the steps and accesses PC batches rebuild.
 type batchTrace struct {
 	recs    []stepRec
+	accs    []accRec
 	batches int
 	bad     string
 }
@@ -77,6 +104,11 @@ func (b *batchTrace) PCs(pb *hooks.PCBatch) {
 		}
 		b.recs = append(b.recs, r)
 		n++
+	}
+	for ex := range pb.Executed() {
+		if ex.Access != nil {
+			b.accs = append(b.accs, recAccess(ex.Access))
+		}
 	}
 	if n != len(pb.PC) && b.bad == "" {
 		b.bad = fmt.Sprintf("batch of %d pcs yielded %d steps", len(pb.PC), n)
@@ -97,16 +129,30 @@ func checkStepsAgree(t *testing.T, name string, run func(hook any)) {
 	for _, c := range []struct {
 		how  string
 		recs []stepRec
+		accs []accRec
 		bad  string
-	}{{"PC hook", got.recs, got.bad}, {"PC hook beside a step hook", got2.recs, got2.bad}, {"step hook beside a PC hook", want2.recs, ""}} {
+	}{{"PC hook", got.recs, got.accs, got.bad}, {"PC hook beside a step hook", got2.recs, got2.accs, got2.bad}, {"step hook beside a PC hook", want2.recs, want2.accs, ""}} {
 		if c.bad != "" {
 			t.Fatalf("%s: %s: %s", name, c.how, c.bad)
+		}
+		for i := range max(len(c.accs), len(want.accs)) {
+			if i >= len(c.accs) || i >= len(want.accs) || c.accs[i] != want.accs[i] {
+				t.Fatalf("%s: %s differs from the access hook at access %d of %d/%d:\n got  %+v\n want %+v",
+					name, c.how, i, len(c.accs), len(want.accs), atAcc(c.accs, i), atAcc(want.accs, i))
+			}
 		}
 		if i := firstStepDiff(c.recs, want.recs); i >= 0 {
 			t.Fatalf("%s: %s differs from the step hook at step %d of %d/%d:\n got  %+v\n want %+v",
 				name, c.how, i, len(c.recs), len(want.recs), at(c.recs, i), at(want.recs, i))
 		}
 	}
+}
+
+func atAcc(accs []accRec, i int) any {
+	if i < len(accs) {
+		return accs[i]
+	}
+	return "(none)"
 }
 
 func at(recs []stepRec, i int) any {
