@@ -116,12 +116,19 @@ func FuzzVM(f *testing.F) {
 		if pcs.n != m.Insns() || pcs.max >= p.Len() {
 			t.Fatalf("PC hook saw %d pcs up to %d; the machine ran %d of %d slots", pcs.n, pcs.max, m.Insns(), p.Len())
 		}
-		// The registers the PC hook rebuilt are those a step hook sees.
+		// The registers and accesses the PC hook rebuilt are those step
+		// and access hooks see.
 		var want stepTrace
 		run(&want)
 		if i := firstStepDiff(steps.recs, want.recs); i >= 0 || steps.bad != "" {
 			t.Fatalf("rebuilt steps differ from the step hook's at step %d of %d/%d (%s):\n got  %+v\n want %+v",
 				i, len(steps.recs), len(want.recs), steps.bad, at(steps.recs, i), at(want.recs, i))
+		}
+		for i := range max(len(steps.accs), len(want.accs)) {
+			if i >= len(steps.accs) || i >= len(want.accs) || steps.accs[i] != want.accs[i] {
+				t.Fatalf("rebuilt accesses differ from the access hook's at %d of %d/%d:\n got  %+v\n want %+v",
+					i, len(steps.accs), len(want.accs), atAcc(steps.accs, i), atAcc(want.accs, i))
+			}
 		}
 	})
 }
