@@ -40,6 +40,7 @@ type Writer struct {
 	prog   string
 	texts  []staticText
 	packet int
+	count  num.Counter // "n" of the step written last
 
 	// Raw leaves out what debug info and dissection add: access names
 	// and decoded map keys and values.
@@ -204,7 +205,7 @@ func (j *Writer) step(before, after *hooks.Step, lines liner) {
 func (j *Writer) writeStep(count uint64, pc, depth int, st *staticText, changed uint16, regs *[11]uint64) {
 	j.pending = false
 	b := append(j.startStep(), `,"n":`...)
-	b = num.AppendInt(b, int64(count))
+	b = j.count.Append(b, count)
 	b = num.AppendInt(append(b, `,"pc":`...), int64(pc))
 	b = num.AppendInt(append(b, `,"depth":`...), int64(depth))
 	b = append(b, st.json...)

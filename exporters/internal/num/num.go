@@ -6,6 +6,7 @@ package num
 import (
 	"math/bits"
 	"slices"
+	"strconv"
 )
 
 const digits = "0123456789abcdef"
@@ -57,6 +58,13 @@ func AppendInt(b []byte, v int64) []byte {
 	if u < 100 {
 		return append(b, smalls[2*u], smalls[2*u+1])
 	}
+	if u < 10000 { // pcs, counts of short runs, bytes and ports
+		hi, lo := u/100, u%100
+		if hi < 10 {
+			return append(b, byte('0'+hi), smalls[2*lo], smalls[2*lo+1])
+		}
+		return append(b, smalls[2*hi], smalls[2*hi+1], smalls[2*lo], smalls[2*lo+1])
+	}
 	n := 1
 	for x := u; x >= 10; x /= 10 {
 		n++
@@ -82,3 +90,38 @@ const smalls = "00010203040506070809" + "10111213141516171819" + "20212223242526
 	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
 	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" +
 	"90919293949596979899"
+
+// Counter appends a count that mostly grows by one, as instruction
+// numbers in a trace do, by incrementing its decimal text in place.
+type Counter struct {
+	v    uint64
+	text []byte
+	ok   bool
+}
+
+// Append appends v in decimal.
+func (c *Counter) Append(b []byte, v uint64) []byte {
+	switch {
+	case c.ok && v == c.v:
+	case c.ok && v == c.v+1:
+		c.v = v
+		i := len(c.text) - 1
+		for ; i >= 0 && c.text[i] == '9'; i-- {
+			c.text[i] = '0'
+		}
+		if i >= 0 {
+			c.text[i]++
+		} else {
+			c.text = append(c.text, 0)
+			copy(c.text[1:], c.text)
+			c.text[0] = '1'
+		}
+	case int64(v) < 0: // not a count
+		c.ok = false
+		return strconv.AppendUint(b, v, 10)
+	default:
+		c.v, c.ok = v, true
+		c.text = AppendInt(c.text[:0], int64(v))
+	}
+	return append(b, c.text...)
+}

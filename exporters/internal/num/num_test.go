@@ -37,3 +37,19 @@ func FuzzAppend(f *testing.F) {
 		}
 	})
 }
+
+func TestCounter(t *testing.T) {
+	var c Counter
+	check := func(v uint64) {
+		t.Helper()
+		if got, want := string(c.Append([]byte("x"), v)), "x"+strconv.FormatUint(v, 10); got != want {
+			t.Fatalf("Counter.Append(%d) = %q, want %q", v, got, want)
+		}
+	}
+	for v := range uint64(12000) {
+		check(v)
+	}
+	for _, v := range []uint64{99, 100, 100, 7, 999999, 1000000, 1 << 63, 1<<63 + 1, 42, 43} {
+		check(v)
+	}
+}
