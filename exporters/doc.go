@@ -7,6 +7,10 @@
 //     (docs/trace-format.md).
 //
 // Each exporter is a hook: attach it to a vm.Machine, alone or with others
-// through hooks.Multi. The benchmarks in this directory measure each one
-// on the same loop-heavy XDP program.
+// through hooks.Multi. Text, JSON Lines and the ring are hooks.BatchHooks:
+// they take instructions, registers and memory accesses from PC batches,
+// never one call per instruction, and accept replayed Records (trace
+// files, flight recordings) through their StepHook and AccessHook. The
+// benchmarks in this directory measure each one on the same loop-heavy
+// XDP program.
 package exporters

@@ -85,7 +85,8 @@ type Step struct {
 // StepHook sees every executed instruction, synchronously: it is called
 // before and after each one and may stop the run there. That costs an
 // order of magnitude over an untraced run; PCHook sees the same states for
-// little more than an untraced run, but in batches, after the fact.
+// little more than an untraced run, but in batches, after the fact: what
+// does not need to stop the machine (the exporters) should be a BatchHook.
 type StepHook interface {
 	BeforeStep(*Step) Action
 	AfterStep(*Step) Action
@@ -150,10 +151,13 @@ type Snapshot struct {
 
 // PCHook sees every executed instruction at the least cost a hook can
 // have: in batches of up to a few thousand, the last batch when the run
-// ends, pauses or switches programs. The interpreter records a pc and one
-// register value per instruction and nothing else; the hook reads pcs
-// directly, or every instruction's registers before and after through
-// PCBatch.Steps. It cannot pause a run (use StepHook for breakpoints).
+// ends, pauses or switches programs, and one before each call or exit.
+// The interpreter records a pc and one value per instruction (the
+// register it writes, or the memory a store overwrites) and nothing else;
+// the hook reads pcs directly, every instruction's registers before and
+// after through PCBatch.Steps, and its memory access too through
+// PCBatch.Executed or Walk. It cannot pause a run (use StepHook for
+// breakpoints).
 type PCHook interface {
 	PCs(*PCBatch)
 }
