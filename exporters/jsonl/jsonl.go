@@ -36,6 +36,9 @@ type Writer struct {
 	pending bool // a Before without its After: a faulting instruction
 	before  hooks.Step
 	insp    hooks.Inspector // the running machine, or a replay's Inspector
+	// namer is namerOf's hooks.Namer, found once rather than per access.
+	namerOf hooks.Inspector
+	namer   hooks.Namer
 
 	prog   string
 	texts  []staticText
@@ -148,6 +151,10 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 		j.step(&j.before, nil, j.before.M)
 	}
 	j.insp = b.M
+	if b.M != j.namerOf {
+		j.namerOf, j.namer = b.M, nil
+		j.namer, _ = b.M.(hooks.Namer)
+	}
 	j.program(b.Prog)
 	for c := b.Walk(); c.Next(); {
 		if c.Access != nil {
@@ -311,7 +318,7 @@ func (j *Writer) Access(ev *hooks.Access) hooks.Action {
 	if ev.M != nil {
 		b = str(b, "where", ev.Where())
 		if !j.Raw {
-			if name := text.Name(ev); name != "" {
+			if name := j.name(ev); name != "" {
 				b = str(b, "name", name)
 			}
 		}
@@ -396,6 +403,17 @@ func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b = field(b, "errno", int64(ev.Errno))
 	j.end(b)
 	return hooks.Continue
+}
+
+// name is text.Name(ev), with the batch's Namer found once.
+func (j *Writer) name(ev *hooks.Access) string {
+	if ev.M != j.namerOf {
+		return text.Name(ev)
+	}
+	if j.namer == nil {
+		return ""
+	}
+	return j.namer.Name(ev.Addr, ev.Size)
 }
 
 // mapTypes returns the BTF of a map's keys and values from the running

@@ -64,9 +64,12 @@ type Writer struct {
 
 	// Raw turns names from debug info and dissection off: regions and
 	// offsets only ("map .bss[0]+8", "pkt+26"), keys and values in hex.
-	Raw   bool
-	insp  hooks.Inspector // the Inspector of the latest step
-	types mapTypes
+	Raw  bool
+	insp hooks.Inspector // the Inspector of the latest step
+	// namer is namerOf's hooks.Namer, found once rather than per access.
+	namerOf hooks.Inspector
+	namer   hooks.Namer
+	types   mapTypes
 
 	locals map[string]*localNames // by program (SetLocals)
 	cur    *localNames            // the running program's, nil if none
@@ -170,6 +173,9 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 		t.flushLine(nil)
 	}
 	t.insp = b.M
+	if b.M != t.namerOf {
+		t.namerOf, t.namer = b.M, namerOf(b.M)
+	}
 	t.program(b.Prog)
 	for c := b.Walk(); c.Next(); {
 		st := t.staticAt(c.PC)
@@ -433,7 +439,15 @@ func (t *Writer) appendWhere(b []byte, ev *hooks.Access) []byte {
 	if t.Raw {
 		return append(b, where...)
 	}
-	return AppendWhere(b, where, Name(ev))
+	var name string
+	if ev.M == t.namerOf { // the batch's machine: its Namer is known
+		if t.namer != nil {
+			name = t.namer.Name(ev.Addr, ev.Size)
+		}
+	} else {
+		name = Name(ev)
+	}
+	return AppendWhere(b, where, name)
 }
 
 // Name returns what lies in the memory an access touched, from its
