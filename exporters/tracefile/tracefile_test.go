@@ -89,7 +89,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			file, l := record(t, c)
-			tr, err := tracefile.ReadAll(bytes.NewReader(file))
+			tr, err := tracefile.ReadAllOptions(bytes.NewReader(file), tracefile.DefaultMaxEventMemory, &tracefile.Options{Helpers: c.Helpers})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,12 +123,21 @@ func TestReplay(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			file, l := record(t, c)
-			res, err := tracefile.Replay(bytes.NewReader(file), &tracefile.Options{Helpers: c.Helpers})
+			opts := &tracefile.Options{Helpers: c.Helpers}
+			res, err := tracefile.Replay(bytes.NewReader(file), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Events != len(l.Records) {
-				t.Errorf("compared %d events of %d", res.Events, len(l.Records))
+			if res.Runs != 1 || res.Insns != l.Records[len(l.Records)-1].Run.Insns {
+				t.Errorf("replayed %d runs, %d instructions; recorded 1 run, %d instructions", res.Runs, res.Insns, l.Records[len(l.Records)-1].Run.Insns)
+			}
+			// Events derived from the file, then compared with a second run.
+			tr, err := tracefile.ReadAllOptions(bytes.NewReader(file), tracefile.DefaultMaxEventMemory, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, err = tr.Replay(opts); err != nil || res.Events != len(l.Records) {
+				t.Errorf("compared %d events of %d: %v", res.Events, len(l.Records), err)
 			}
 		})
 	}
@@ -163,8 +172,10 @@ func TestReplayDivergence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Capture.Input = ctx.Input{Data: append([]byte(nil), tr.Capture.Input.Data...)}
-	tr.Capture.Input.Data[22] = 7 // TTL
+	// The file's run, with another input, against the events it had.
+	run := tr.Runs[0]
+	run.Input = ctx.Input{Data: append([]byte(nil), run.Input.Data...)}
+	run.Input.Data[22] = 7 // TTL
 	_, err = tr.Replay(nil)
 	var d *tracefile.Divergence
 	if !errors.As(err, &d) {
@@ -185,7 +196,7 @@ func TestReplayEnvDivergence(t *testing.T) {
 	if len(tr.Env) != 4 || tr.Env[0].Kind != helpers.EnvKtime || tr.Env[3].Kind != helpers.EnvRandom {
 		t.Fatalf("env %v", tr.Env)
 	}
-	tr.Env = tr.Env[:3]
+	tr.Runs[0].Env = tr.Runs[0].Env[:3]
 	_, err = tr.Replay(nil)
 	var d *tracefile.Divergence
 	if !errors.As(err, &d) || !strings.Contains(d.What, "used up") || d.PC != 6 {
@@ -205,6 +216,9 @@ func TestDumpText(t *testing.T) {
 	}
 	m.Attach(hooks.Multi(w, text.New(&liveText)))
 	if _, err := m.Run(context.Background(), args...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := tracefile.Dump(bytes.NewReader(file.Bytes()), text.New(&dumped)); err != nil {
