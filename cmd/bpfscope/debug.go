@@ -62,11 +62,20 @@ func defaultHistory() string {
 // returns where to look for C sources.
 func debugSession(in *inputFlags, args []string, n int) (*debug.Session, []string, error) {
 	if len(args) == 1 {
-		if raw, err := os.ReadFile(args[0]); err == nil && !bytes.HasPrefix(raw, []byte("\x7fELF")) {
-			if tr, err := tracefile.ReadAll(bytes.NewReader(raw)); err == nil {
-				s, err := traceSession(args[0], raw, tr)
-				return s, nil, err
+		name, run := splitRun(args[0])
+		if raw, err := os.ReadFile(name); err == nil && bytes.HasPrefix(raw, []byte(tracefile.Magic)) {
+			if raw, err = loadRuns(args[0]); err != nil {
+				return nil, nil, err
 			}
+			if n, err := countRuns(raw); err == nil && n > 1 && run == 0 {
+				return nil, nil, fmt.Errorf("%s holds %d runs: name the one to debug as %s#N", name, n, name)
+			}
+			tr, err := tracefile.ReadAll(bytes.NewReader(raw))
+			if err != nil {
+				return nil, nil, err
+			}
+			s, err := traceSession(name, raw, tr)
+			return s, nil, err
 		}
 	}
 	p, err := in.load(args)
@@ -127,6 +136,7 @@ func traceSession(name string, raw []byte, tr *tracefile.Trace) (*debug.Session,
 		if err != nil {
 			return nil, err
 		}
+		c.Input = tr.Capture.Input // a version 3 file's comes with its run
 		m, args, err := c.Machine(helpers.New(helpers.Replay(tr.Env)))
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -34,9 +35,15 @@ header line and ends with its verdict. Without a program it traces the
 bundled xdp_firewall example over the bundled capture.
 
 Filters select what is printed; every packet still runs, so map state
-evolves as without them. --record writes one trace file per traced packet
-(FILE itself when one packet is traced, else FILE with the packet number
-before its extension) for 'bpfscope dump', 'replay' and 'diff'.
+evolves as without them. --record FILE writes one trace file holding every
+run (run N is packet N), for 'bpfscope dump', 'replay', 'diff' and
+'debug', which name a run as FILE#N. The file keeps what the runs depend
+on (program, maps, inputs, the environment's answers) and their results;
+readers derive the events by running them again. Recording costs little
+more than running, so -q --record keeps a whole capture cheaply.
+--record-each writes one file per traced packet instead (FILE itself when
+one packet is traced, else FILE with the packet number before its
+extension).
 
 `
 
@@ -53,9 +60,11 @@ type traceFlags struct {
 	flight   int
 	flightOn string
 	quiet    bool
+	each     bool // --record-each: a file per traced packet
+	recPCs   bool // --record-pcs
 }
 
-func cmdTrace(e *env, args []string) error {
+func cmdTrace(e *env, args []string) (retErr error) {
 	if wantsClassic(args) {
 		return classicRun(e, args, true)
 	}
@@ -67,13 +76,15 @@ func cmdTrace(e *env, args []string) error {
 	fs.StringVar(&tf.format, "format", "text", "output `FORMAT`: text (verifier-log style) or json (JSON Lines, docs/jsonl-schema.md)")
 	fs.BoolVar(&tf.locals, "locals", true, "name C variables next to registers and stack slots, from the object's DWARF (built with -g)")
 	fs.BoolVar(&tf.raw, "raw", false, "no names from debug info or packet dissection: regions and offsets, keys and values in hex")
-	fs.StringVar(&tf.record, "record", "", "write each traced packet's run to the trace `FILE`")
+	fs.StringVar(&tf.record, "record", "", "write every run to the trace `FILE` (run N is packet N; read it with dump, replay, diff and debug, FILE#N for one run)")
+	fs.BoolVar(&tf.each, "record-each", false, "with --record: one trace file per traced packet, FILE with the packet number before its extension")
+	fs.BoolVar(&tf.recPCs, "record-pcs", false, "with --record: also store the pcs each run executed (readers get them without running the program again)")
 	fs.StringVar(&tf.packets, "packet", "", "trace only packets `N` (1-based; a list such as 1,3-5)")
 	fs.StringVar(&tf.funcs, "func", "", "trace only instructions of the BPF functions `NAMES` (comma-separated)")
 	fs.StringVar(&tf.line, "line", "", "trace only instructions of source `LINE` (N or FILE:N; comma-separated N)")
 	fs.StringVar(&tf.pcs, "pc", "", "trace only instructions at pcs `A-B` (inclusive) or A")
 	fs.IntVar(&tf.flight, "flight", 0, "flight recorder: keep the last `N` events of each run and print them, each line led by the packet number and program/function, only for runs that fail or end in a --flight-on verdict")
-	fs.BoolVar(&tf.quiet, "q", false, "print nothing but errors (with --record: only write the trace files)")
+	fs.BoolVar(&tf.quiet, "q", false, "print nothing but errors (with --record: only write the trace file)")
 	fs.StringVar(&tf.flightOn, "flight-on", "", "`VERDICTS` that make the flight recorder print (comma-separated, e.g. XDP_ABORTED,XDP_DROP; default: failed runs and XDP_ABORTED)")
 	pos, err := parse(e, fs, args)
 	if err != nil {
@@ -84,6 +95,9 @@ func cmdTrace(e *env, args []string) error {
 	}
 	if tf.format != "text" && tf.format != "json" {
 		return fmt.Errorf("--format %q: want text or json", tf.format)
+	}
+	if (tf.each || tf.recPCs) && tf.record == "" {
+		return &statusError{code: 2, err: errors.New("--record-each and --record-pcs need --record FILE")}
 	}
 	p, err := in.load(pos)
 	if err != nil {
@@ -168,6 +182,52 @@ func cmdTrace(e *env, args []string) error {
 		names = newFuncNamer(inst)
 	}
 
+	var recOpts *tracefile.WriterOptions
+	if tf.recPCs {
+		recOpts = &tracefile.WriterOptions{PCs: true}
+	}
+	newCapture := func(data []byte) *tracefile.Capture {
+		return &tracefile.Capture{Prog: inst.prog, Type: p.typ, Maps: mapsInOrder(inst.coll),
+			Input: ctx_(data, ctxIn), Env: renv, CPUs: cpus(inst.coll)}
+	}
+	// One file for the whole input: every run, traced or not, since each
+	// starts from the maps the runs before it left.
+	var all *tracefile.Writer
+	if tf.record != "" && !tf.each {
+		f, err := os.Create(tf.record)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 256<<10)
+		if all, err = tracefile.NewWriterOptions(bw, newCapture(nil), recOpts); err != nil {
+			return err
+		}
+		defer func() {
+			err := all.Close()
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil && retErr == nil {
+				retErr = err
+			}
+		}()
+	}
+	var recHook any
+	if all != nil {
+		recHook = all.Hook()
+	}
+	record := func(pk packet, r *result) error {
+		if all == nil {
+			return nil
+		}
+		return all.Record(&tracefile.Run{Input: ctx_(pk.Data, ctxIn), WantCtxOut: inst.ctxOut, NotRun: pk.Err != nil,
+			Env: renv.Log(), Retval: uint64(r.Retval), Insns: r.Insns, Err: r.Err, DataOut: r.DataOut, CtxOut: r.CtxOut})
+	}
+
 	ctx := context.Background()
 	var readErr error
 	failed, last := 0, 0
@@ -180,15 +240,17 @@ func cmdTrace(e *env, args []string) error {
 			break
 		}
 		last = pk.N
+		renv.Reset()
 		if want != nil && !want[pk.N] {
 			// Run untraced, so later packets see the map state they would.
-			inst.execute(ctx, p.typ, pk, ctxIn, 0, nil)
+			if err := record(pk, inst.execute(ctx, p.typ, pk, ctxIn, 0, recHook)); err != nil {
+				return err
+			}
 			continue
 		}
-		renv.Reset()
 		var rec *tracefile.Writer
 		var recFile *os.File
-		if tf.record != "" {
+		if tf.record != "" && tf.each {
 			name := tf.record
 			if !oneFile {
 				name = numbered(tf.record, pk.N)
@@ -196,14 +258,11 @@ func cmdTrace(e *env, args []string) error {
 			if recFile, err = os.Create(name); err != nil {
 				return err
 			}
-			rec, err = tracefile.NewWriter(recFile, &tracefile.Capture{
-				Prog: inst.prog, Type: p.typ, Maps: mapsInOrder(inst.coll),
-				Input: ctx_(pk.Data, ctxIn), Env: renv, CPUs: cpus(inst.coll),
-			})
-			if err != nil {
+			if rec, err = tracefile.NewWriterOptions(recFile, newCapture(pk.Data), recOpts); err != nil {
 				recFile.Close()
 				return err
 			}
+			recHook = rec.Hook()
 		}
 		h := hook
 		if fl != nil {
@@ -212,25 +271,32 @@ func cmdTrace(e *env, args []string) error {
 		if tf.format == "text" && fl == nil {
 			packetHeader(w, p, pk, src)
 		}
-		if rec != nil {
-			h = hooks.Multi(h, rec)
-		}
 		if js != nil {
 			js.SetPacket(pk.N)
 		}
 		var ran runSeen
-		r := inst.execute(ctx, p.typ, pk, ctxIn, 0, hooks.Multi(h, &ran))
+		r := inst.execute(ctx, p.typ, pk, ctxIn, 0, hooks.Multi(h, &ran, recHook))
+		if err := record(pk, r); err != nil {
+			return err
+		}
 		if rec != nil {
-			err := rec.Close()
-			if cerr := recFile.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			if !rec.Started() { // nothing ran: no file to replay
+			if !bool(ran) { // nothing ran: no file to replay
+				rec.Close()
+				recFile.Close()
 				os.Remove(recFile.Name())
 				fmt.Fprintf(e.stderr, "bpfscope trace: packet %d did not run (%v): no trace file %s\n", pk.N, r.Err, recFile.Name())
+			} else {
+				err := rec.Record(&tracefile.Run{Input: ctx_(pk.Data, ctxIn), WantCtxOut: inst.ctxOut,
+					Env: renv.Log(), Retval: uint64(r.Retval), Insns: r.Insns, Err: r.Err, DataOut: r.DataOut, CtxOut: r.CtxOut})
+				if cerr := rec.Close(); err == nil {
+					err = cerr
+				}
+				if cerr := recFile.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
 		if r.Err != nil {
