@@ -160,6 +160,14 @@ func (r *RecordingEnv) Log() []EnvValue {
 	return append([]EnvValue(nil), r.log...)
 }
 
+// AppendLog appends the values recorded so far to dst: Log without a new
+// slice per run, for a recorder that keeps every run.
+func (r *RecordingEnv) AppendLog(dst []EnvValue) []EnvValue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append(dst, r.log...)
+}
+
 // Reset forgets the values recorded so far, to record the next run.
 func (r *RecordingEnv) Reset() {
 	r.mu.Lock()

@@ -157,6 +157,7 @@ type Runner struct {
 	n       int
 	pcs     pcChecker
 	scratch []byte
+	lens    [8]byte
 }
 
 // stateResetter is what helper sets that keep per-run state have
@@ -295,7 +296,7 @@ func (p *Runner) check(r *Run, o *Outcome, out ctx.Output, checkPCs bool) error 
 	}
 	var sum uint32
 	if r.flags&runNoOutputs == 0 {
-		sum = outputSum(out.Data, out.Ctx)
+		sum = outputSum(&p.lens, out.Data, out.Ctx)
 	}
 	if r.flags&runMaps != 0 {
 		mb, err := encodeMaps(p.scratch[:0], p.refs)

@@ -44,6 +44,7 @@ type Writer struct {
 
 	pcs     pcRecorder // WriterOptions.PCs
 	scratch []byte     // the maps' encoding, for checksums
+	lens    [8]byte
 }
 
 // WriterOptions choose what a Writer stores besides the runs.
@@ -366,7 +367,7 @@ func (t *Writer) Record(r *Run) error {
 	}
 	var sum uint32
 	if flags&runNoOutputs == 0 {
-		sum = outputSum(r.DataOut, r.CtxOut)
+		sum = outputSum(&t.lens, r.DataOut, r.CtxOut)
 	}
 	if t.opts.MapsEveryRun && !r.NotRun {
 		flags |= runMaps
@@ -433,12 +434,13 @@ func (t *Writer) copyRun(r *Run) error {
 	return t.err
 }
 
-// outputSum is the CRC-32C of data_out and ctx_out, each after its length.
-func outputSum(data, ctxOut []byte) uint32 {
-	var n [8]byte
-	binary.LittleEndian.PutUint32(n[:4], uint32(len(data)))
-	binary.LittleEndian.PutUint32(n[4:], uint32(len(ctxOut)))
-	sum := crc32.Update(0, castagnoli, n[:])
+// outputSum is the CRC-32C of the lengths of data_out and ctx_out (4
+// bytes each, little-endian), data_out and ctx_out. lens is scratch space
+// that outlives the call (crc32.Update's argument escapes).
+func outputSum(lens *[8]byte, data, ctxOut []byte) uint32 {
+	binary.LittleEndian.PutUint32(lens[:4], uint32(len(data)))
+	binary.LittleEndian.PutUint32(lens[4:], uint32(len(ctxOut)))
+	sum := crc32.Update(0, castagnoli, lens[:])
 	sum = crc32.Update(sum, castagnoli, data)
 	return crc32.Update(sum, castagnoli, ctxOut)
 }
