@@ -155,3 +155,33 @@ func uvarintLen(v uint64) int {
 	}
 	return n
 }
+
+// recordFirewall records the firewall over the bundled capture into one
+// file, as 'bpfscope trace --record' does.
+func recordFirewall(tb testing.TB, opts *tracefile.WriterOptions) []byte {
+	env := helpers.Record(helpers.NewDefaultEnv())
+	f := newFirewall(tb, env)
+	var file bytes.Buffer
+	w, err := tracefile.NewWriterOptions(&file, f.capture(env), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if h := w.Hook(); h != nil {
+		f.m.Attach(h)
+	}
+	for i, data := range f.frames {
+		env.Reset()
+		res, err := f.run(i)
+		run := tracefile.Run{Input: ctx.Input{Data: data}, Env: env.Log(), Err: err}
+		if res != nil {
+			run.Retval, run.Insns, run.DataOut, run.CtxOut = uint64(res.Retval), res.Insns, res.DataOut, res.CtxOut
+		}
+		if err := w.Record(&run); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return file.Bytes()
+}

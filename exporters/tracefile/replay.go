@@ -19,6 +19,10 @@ type Options struct {
 	Helpers func(helpers.Env) vm.HelperSet
 	// Hook, if not nil, sees the replayed events too.
 	Hook any
+	// MaxInsns bounds each re-executed run (vm.Config.MaxInsns; 0: the
+	// default). A run of a version 3 file is also stopped, as diverging,
+	// once it runs past the instruction count recorded for it.
+	MaxInsns uint64
 }
 
 // Result is the outcome of a faithful replay.

@@ -158,7 +158,14 @@ type Runner struct {
 	pcs     pcChecker
 	scratch []byte
 	lens    [8]byte
+	overran bool // the run went past its recorded length
 }
+
+// stopper aborts a run at its next instruction.
+type stopper struct{}
+
+func (stopper) BeforeStep(*hooks.Step) hooks.Action { return hooks.Abort }
+func (stopper) AfterStep(*hooks.Step) hooks.Action  { return hooks.Abort }
 
 // stateResetter is what helper sets that keep per-run state have
 // (helpers.Set); the command resets it before each run.
@@ -177,8 +184,12 @@ func (t *Reader) NewRunner(opts *Options) (*Runner, error) {
 
 func newRunner(c *Capture, opts *Options) (*Runner, error) {
 	mk := defaultHelpers
-	if opts != nil && opts.Helpers != nil {
-		mk = opts.Helpers
+	var maxInsns uint64
+	if opts != nil {
+		if opts.Helpers != nil {
+			mk = opts.Helpers
+		}
+		maxInsns = opts.MaxInsns
 	}
 	p := &Runner{c: c, env: helpers.Replay(nil)}
 	p.hs = mk(p.env)
@@ -187,7 +198,7 @@ func newRunner(c *Capture, opts *Options) (*Runner, error) {
 		vmaps[i] = mp
 	}
 	var err error
-	if p.m, err = vm.New(c.Prog, vm.Config{Helpers: p.hs, Maps: vmaps}); err != nil {
+	if p.m, err = vm.New(c.Prog, vm.Config{Helpers: p.hs, Maps: vmaps, MaxInsns: maxInsns}); err != nil {
 		return nil, fmt.Errorf("tracefile: rebuilding the machine: %w", err)
 	}
 	if p.refs, err = collectRefs(c); err != nil {
@@ -240,6 +251,14 @@ func (p *Runner) Run(r *Run, hook any) (*Outcome, error) {
 		}
 		defer p.m.Attach(nil)
 	}
+	// A run going past its recorded length has diverged: stop it there
+	// rather than let a damaged or hostile file run (and trace) for long.
+	p.m.SetAlarm(r.Insns+1, func() {
+		p.overran = true
+		p.m.Attach(hooks.Multi(h, stopper{}))
+	})
+	p.overran = false
+	defer p.m.SetAlarm(0, nil)
 	var o Outcome
 	var out ctx.Output
 	if p.tr == nil { // raw memory convention
@@ -267,6 +286,9 @@ func (p *Runner) Run(r *Run, hook any) (*Outcome, error) {
 func (p *Runner) check(r *Run, o *Outcome, out ctx.Output, checkPCs bool) error {
 	div := func(format string, args ...any) error {
 		return &Divergence{Run: p.n, Index: -1, PC: -1, What: fmt.Sprintf(format, args...)}
+	}
+	if p.overran {
+		return div("the run goes on past the %d instructions recorded", r.Insns)
 	}
 	if err := p.env.Err(); err != nil {
 		return div("%v", err)

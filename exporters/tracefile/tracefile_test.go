@@ -359,3 +359,141 @@ func testdata(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// replayRuns replays file run by run through a Runner, with change
+// applied to each run read first, and returns the first error.
+func replayRuns(t *testing.T, file []byte, change func(*tracefile.Run)) error {
+	t.Helper()
+	r, err := tracefile.NewReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.NewRunner(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		run, err := r.NextRun()
+		if err == io.EOF {
+			return p.Finish(r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(run)
+		if _, err := p.Run(run, nil); err != nil {
+			return err
+		}
+	}
+}
+
+// A run that does not end as recorded is a *Divergence naming the run
+// and what differs: its result, its length, its outputs, its pcs, its
+// maps, its environment.
+func TestRunDivergence(t *testing.T) {
+	plain := recordFirewall(t, nil)
+	pcs := recordFirewall(t, &tracefile.WriterOptions{PCs: true, MapsEveryRun: true})
+	if len(pcs) <= len(plain) {
+		t.Fatalf("a file with pcs has %d bytes, without %d", len(pcs), len(plain))
+	}
+	for _, file := range [][]byte{plain, pcs} {
+		if err := replayRuns(t, file, func(*tracefile.Run) {}); err != nil {
+			t.Fatalf("faithful replay: %v", err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		file   []byte
+		change func(*tracefile.Run)
+		run    int
+		what   string
+	}{
+		{"result", plain, func(r *tracefile.Run) {
+			if r.N == 10 {
+				r.Retval = 2
+			}
+		}, 10, "result: recorded 0x2, replayed 0x1"},
+		{"input", plain, func(r *tracefile.Run) {
+			if r.N == 3 {
+				r.Input.Data = append([]byte(nil), r.Input.Data...)
+				r.Input.Data[len(r.Input.Data)-1] ^= 1
+			}
+		}, 3, "state checksum"},
+		{"length", plain, func(r *tracefile.Run) {
+			if r.N == 1 {
+				r.Insns = 10
+			}
+		}, 1, "past the"},
+		{"pcs", pcs, func(r *tracefile.Run) {
+			if r.N == 2 {
+				r.PCs[0].PCs[5]++
+			}
+		}, 2, "instruction 5: recorded pc"},
+		{"maps", pcs, func(r *tracefile.Run) {
+			if r.N == 4 {
+				r.State ^= 1
+			}
+		}, 4, "data_out, ctx_out or the maps"},
+	} {
+		err := replayRuns(t, c.file, c.change)
+		var d *tracefile.Divergence
+		if !errors.As(err, &d) || d.Run != c.run || !strings.Contains(err.Error(), c.what) {
+			t.Errorf("%s: %v, want a divergence in run %d: %s", c.name, err, c.run, c.what)
+		}
+	}
+	// The pcs read back without running anything: those of a live run.
+	r, err := tracefile.NewReader(bytes.NewReader(pcs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := r.NextRun()
+	if err != nil || len(run.PCs) != 1 || run.PCs[0].Prog != "xdp_firewall" || uint64(len(run.PCs[0].PCs)) != run.Insns {
+		t.Fatalf("run 1's pcs: %v %v", run, err)
+	}
+}
+
+// One run of a file of many stands alone: Select gives a file whose maps
+// are those the runs before it left.
+func TestSelect(t *testing.T) {
+	file := recordFirewall(t, &tracefile.WriterOptions{PCs: true})
+	all, err := tracefile.ReadAll(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Runs) != 12 {
+		t.Fatalf("%d runs", len(all.Runs))
+	}
+	one, err := tracefile.Select(bytes.NewReader(file), 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tracefile.ReadAll(bytes.NewReader(one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run 10's events are the last of the whole file's, up to run 11.
+	start := 0
+	for i, e := range all.Events {
+		if e.Kind == hooks.KindEnter {
+			if start++; start == 10 {
+				start = i
+				break
+			}
+		}
+	}
+	for i, want := range tr.Events {
+		where := ""
+		if want.Kind == hooks.KindAccess {
+			where = want.Access.Where()
+		}
+		if d := tracefile.Diff(all.Events[start+i], want, where); d != "" {
+			t.Fatalf("event %d: %s", i, d)
+		}
+	}
+	if res, err := tracefile.Replay(bytes.NewReader(one), nil); err != nil || res.Runs != 1 || res.R0 != 1 {
+		t.Fatalf("replay of run 10 alone: %+v %v", res, err)
+	}
+	if _, err := tracefile.Select(bytes.NewReader(file), 13, nil); err == nil || !strings.Contains(err.Error(), "holds 12 run") {
+		t.Errorf("run 13 of 12: %v", err)
+	}
+}
