@@ -96,6 +96,9 @@ func cmdTrace(e *env, args []string) (retErr error) {
 	if tf.format != "text" && tf.format != "json" {
 		return fmt.Errorf("--format %q: want text or json", tf.format)
 	}
+	if len(pos) == 1 && isTraceFile(pos[0]) { // the recorded runs, derived again
+		return cmdDump(e, []string{"--format", tf.format, pos[0]})
+	}
 	if (tf.each || tf.recPCs) && tf.record == "" {
 		return &statusError{code: 2, err: errors.New("--record-each and --record-pcs need --record FILE")}
 	}
@@ -220,19 +223,40 @@ func cmdTrace(e *env, args []string) (retErr error) {
 	if all != nil {
 		recHook = all.Hook()
 	}
+	var envLog []helpers.EnvValue // reused: recording allocates nothing per run
+	runOf := func(pk packet, r *result) *tracefile.Run {
+		envLog = renv.AppendLog(envLog[:0])
+		return &tracefile.Run{Input: ctx_(pk.Data, ctxIn), WantCtxOut: inst.ctxOut, NotRun: pk.Err != nil,
+			Env: envLog, Retval: uint64(r.Retval), Insns: r.Insns, Err: r.Err, DataOut: r.DataOut, CtxOut: r.CtxOut}
+	}
 	record := func(pk packet, r *result) error {
 		if all == nil {
 			return nil
 		}
-		return all.Record(&tracefile.Run{Input: ctx_(pk.Data, ctxIn), WantCtxOut: inst.ctxOut, NotRun: pk.Err != nil,
-			Env: renv.Log(), Retval: uint64(r.Retval), Insns: r.Insns, Err: r.Err, DataOut: r.DataOut, CtxOut: r.CtxOut})
+		return all.Record(runOf(pk, r))
+	}
+	// Runs nothing watches (-q, or packets --packet leaves out) go the
+	// untraced way, into one result.
+	var shared result
+	execute := func(pk packet, h any) *result {
+		if h == nil {
+			inst.executeShared(context.Background(), p.typ, pk, ctxIn, 0, outSizes{}, true, &shared)
+			return &shared
+		}
+		return inst.execute(context.Background(), p.typ, pk, ctxIn, 0, h)
 	}
 
-	ctx := context.Background()
+	// The frame is not kept past its run (Record copies it): read each
+	// into the same buffer where the source can.
+	next := src.Next
+	if s, ok := src.(interface{ NextShared() (packet, error) }); ok {
+		next = s.NextShared
+	}
+	var ran runSeen // whether the run started; declared once, it stays off the heap
 	var readErr error
 	failed, last := 0, 0
 	for {
-		pk, err := src.Next()
+		pk, err := next()
 		if err != nil {
 			if err != io.EOF {
 				readErr = err
@@ -243,7 +267,7 @@ func cmdTrace(e *env, args []string) (retErr error) {
 		renv.Reset()
 		if want != nil && !want[pk.N] {
 			// Run untraced, so later packets see the map state they would.
-			if err := record(pk, inst.execute(ctx, p.typ, pk, ctxIn, 0, recHook)); err != nil {
+			if err := record(pk, execute(pk, recHook)); err != nil {
 				return err
 			}
 			continue
@@ -268,14 +292,19 @@ func cmdTrace(e *env, args []string) (retErr error) {
 		if fl != nil {
 			h = fl.hook()
 		}
-		if tf.format == "text" && fl == nil {
+		if tf.format == "text" && fl == nil && !tf.quiet {
 			packetHeader(w, p, pk, src)
 		}
 		if js != nil {
 			js.SetPacket(pk.N)
 		}
-		var ran runSeen
-		r := inst.execute(ctx, p.typ, pk, ctxIn, 0, hooks.Multi(h, &ran, recHook))
+		ran = false
+		var r *result
+		if h == nil && recHook == nil && rec == nil && js == nil {
+			r = execute(pk, nil) // -q: nothing to watch, nothing needs to know it ran
+		} else {
+			r = execute(pk, hooks.Multi(h, &ran, recHook))
+		}
 		if err := record(pk, r); err != nil {
 			return err
 		}
@@ -286,8 +315,7 @@ func cmdTrace(e *env, args []string) (retErr error) {
 				os.Remove(recFile.Name())
 				fmt.Fprintf(e.stderr, "bpfscope trace: packet %d did not run (%v): no trace file %s\n", pk.N, r.Err, recFile.Name())
 			} else {
-				err := rec.Record(&tracefile.Run{Input: ctx_(pk.Data, ctxIn), WantCtxOut: inst.ctxOut,
-					Env: renv.Log(), Retval: uint64(r.Retval), Insns: r.Insns, Err: r.Err, DataOut: r.DataOut, CtxOut: r.CtxOut})
+				err := rec.Record(runOf(pk, r))
 				if cerr := rec.Close(); err == nil {
 					err = cerr
 				}
@@ -331,7 +359,7 @@ func cmdTrace(e *env, args []string) (retErr error) {
 		if err := out.Flush(); err != nil {
 			return err
 		}
-		if tf.format == "text" {
+		if tf.format == "text" && !tf.quiet {
 			traceFooter(w, r)
 		}
 		if tf.quiet && r.Err != nil {
@@ -351,6 +379,19 @@ func cmdTrace(e *env, args []string) (retErr error) {
 		return errSilent
 	}
 	return nil
+}
+
+// isTraceFile reports whether arg names a trace file (FILE or FILE#N).
+func isTraceFile(arg string) bool {
+	name, _ := splitRun(arg)
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, len(tracefile.Magic))
+	_, err = io.ReadFull(f, magic)
+	return err == nil && string(magic) == tracefile.Magic
 }
 
 // runSeen records whether a run started: test_run refuses some inputs

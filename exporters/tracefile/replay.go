@@ -23,6 +23,9 @@ type Options struct {
 	// default). A run of a version 3 file is also stopped, as diverging,
 	// once it runs past the instruction count recorded for it.
 	MaxInsns uint64
+	// MaxMapMemory is the maps' budget of a version 3 file's re-execution
+	// (Reader.CaptureLimit; 0: maps.DefaultMemoryLimit).
+	MaxMapMemory uint64
 }
 
 // Result is the outcome of a faithful replay.

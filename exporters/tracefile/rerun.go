@@ -175,7 +175,11 @@ type stateResetter interface{ ResetState(*vm.Machine) }
 // programs and the maps' initial contents), with opts.Helpers over an
 // environment that answers from each run's recorded values.
 func (t *Reader) NewRunner(opts *Options) (*Runner, error) {
-	c, err := t.Capture()
+	var limit uint64
+	if opts != nil {
+		limit = opts.MaxMapMemory
+	}
+	c, err := t.CaptureLimit(limit)
 	if err != nil {
 		return nil, err
 	}
