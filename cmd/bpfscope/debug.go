@@ -25,7 +25,7 @@ func cmdDebug(e *env, args []string) error {
 	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
 	var in inputFlags
 	in.register(fs)
-	n := fs.Int("packet", 1, "debug the `N`th frame of the capture (1-based)")
+	n := fs.Int("packet", 1, "debug the `N`th frame of the capture, or run N of a trace file of several (1-based; or FILE#N)")
 	var cmds listFlag
 	fs.Var(&cmds, "ex", "run `COMMAND` before the first prompt (repeatable)")
 	history := fs.String("history", defaultHistory(), "keep command history in `FILE` (\"\" for none)")
@@ -64,11 +64,14 @@ func debugSession(in *inputFlags, args []string, n int) (*debug.Session, []strin
 	if len(args) == 1 {
 		name, run := splitRun(args[0])
 		if raw, err := os.ReadFile(name); err == nil && bytes.HasPrefix(raw, []byte(tracefile.Magic)) {
-			if raw, err = loadRuns(args[0]); err != nil {
-				return nil, nil, err
+			// A file of several runs: run N of FILE#N, else the --packet'th.
+			if runs, err := countRuns(raw); err == nil && runs > 1 && run == 0 {
+				run = n
 			}
-			if n, err := countRuns(raw); err == nil && n > 1 && run == 0 {
-				return nil, nil, fmt.Errorf("%s holds %d runs: name the one to debug as %s#N", name, n, name)
+			if run > 0 {
+				if raw, err = loadRuns(fmt.Sprintf("%s#%d", name, run)); err != nil {
+					return nil, nil, err
+				}
 			}
 			tr, err := tracefile.ReadAll(bytes.NewReader(raw))
 			if err != nil {
