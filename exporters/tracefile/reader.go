@@ -67,15 +67,16 @@ type Reader struct {
 	index   int
 
 	// version 3: the runs section being read, and the re-execution
-	rd       dec
-	rdOff    int64
-	runN     int
-	prevCtx  []byte
-	mapsSum  uint32
-	derive   *deriver
-	opts     *Options // for re-executing version 3 runs
-	keepRuns bool     // ReadAll: keep the runs read
-	kept     []*Run
+	rd         dec
+	rdOff      int64
+	runN       int
+	prevCtx    []byte
+	mapsSum    uint32
+	derive     *deriver
+	opts       *Options // for re-executing version 3 runs
+	keepRuns   bool     // ReadAll: keep the runs read
+	eventLimit int64    // what the events of one version 3 run may hold
+	kept       []*Run
 }
 
 // NewReader checks the header and reads the sections that precede the
@@ -850,7 +851,7 @@ func (t *Reader) SetOptions(opts *Options) { t.opts = opts }
 
 func readAll(tr *Reader, maxEventMemory int64) (*Trace, error) {
 	t := new(Trace)
-	tr.keepRuns = true
+	tr.keepRuns, tr.eventLimit = true, maxEventMemory
 	var held int64
 	for {
 		rec, err := tr.Next()

@@ -235,7 +235,9 @@ type Outcome struct {
 // in order, the result, instruction count, error, state checksum and, if
 // stored, the executed pcs. A difference is a *Divergence naming the run.
 func (p *Runner) Run(r *Run, hook any) (*Outcome, error) {
-	p.n++
+	if p.n++; r.N > 0 {
+		p.n = r.N
+	}
 	if r.NotRun {
 		return &Outcome{Err: r.Err}, nil
 	}
@@ -399,6 +401,7 @@ type deriver struct {
 	names   []string
 	n, next int
 	held    int64
+	limit   int64
 	done    bool
 }
 
@@ -427,12 +430,17 @@ func (t *Reader) nextDerived() (*hooks.Record, error) {
 			return nil, err
 		}
 		d.n, d.next, d.held = 0, 0, 0
-		if _, err := d.run.Run(r, d); err != nil {
-			return nil, err
+		d.limit = t.eventLimit
+		if d.limit <= 0 {
+			d.limit = DefaultMaxEventMemory
 		}
-		if d.held > DefaultMaxEventMemory {
-			return nil, &LimitError{Limit: "event memory", Max: DefaultMaxEventMemory, Need: d.held,
+		_, err = d.run.Run(r, d)
+		if d.held > d.limit { // the run was stopped there
+			return nil, &LimitError{Limit: "event memory", Max: d.limit, Need: d.held,
 				Hint: "deliver the events to a hook with Dump instead, which holds none"}
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	i := d.next
@@ -471,7 +479,7 @@ func (d *deriver) add() *hooks.Record {
 }
 
 func (d *deriver) keep(r *hooks.Record) hooks.Action {
-	if d.held += eventCost(r); d.held > DefaultMaxEventMemory {
+	if d.held += eventCost(r); d.held > d.limit {
 		return hooks.Abort
 	}
 	return hooks.Continue
@@ -519,11 +527,10 @@ func (d *deriver) MapOp(ev *hooks.MapOp) hooks.Action {
 	return d.keep(r)
 }
 
-func (d *deriver) Output(ev *hooks.Output) { d.keep(d.addOutput(ev)) }
-func (d *deriver) addOutput(ev *hooks.Output) *hooks.Record {
+func (d *deriver) Output(ev *hooks.Output) {
 	r := d.add()
 	r.SetOutput(ev)
-	return r
+	d.keep(r)
 }
 func (d *deriver) Enter(ev *hooks.Run) { d.add().SetRun(ev, false) }
 func (d *deriver) Exit(ev *hooks.Run)  { d.add().SetRun(ev, true) }

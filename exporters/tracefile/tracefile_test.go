@@ -497,3 +497,19 @@ func TestSelect(t *testing.T) {
 		t.Errorf("run 13 of 12: %v", err)
 	}
 }
+
+// The events of a version 3 file are derived, not read, so ReadAllLimit
+// bounds what one re-executed run may hold: prime.data's 1312 events
+// take about a megabyte.
+func TestDerivedEventMemory(t *testing.T) {
+	c := exptest.Conformance(t, "prime.data")
+	file, _ := record(t, c)
+	_, err := tracefile.ReadAllOptions(bytes.NewReader(file), 100_000, &tracefile.Options{Helpers: c.Helpers})
+	var le *tracefile.LimitError
+	if !errors.As(err, &le) || le.Max != 100_000 {
+		t.Fatalf("ReadAllOptions: %v, want a *LimitError", err)
+	}
+	if _, err := tracefile.ReadAllOptions(bytes.NewReader(file), 10<<20, &tracefile.Options{Helpers: c.Helpers}); err != nil {
+		t.Fatal(err)
+	}
+}
