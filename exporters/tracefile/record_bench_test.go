@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/examples"
@@ -146,6 +147,52 @@ func BenchmarkRecordFirewall(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(runs), "ns/run")
 		b.ReportMetric(float64(out.n-start-inputs)/float64(runs), "extra-bytes/run")
 	})
+}
+
+// BenchmarkRecordRatio runs the firewall over the capture untraced and
+// recorded in alternation, on two machines built alike, and reports the
+// fastest pass of each and their ratio: side by side in the same process
+// and the same seconds, so a throttled or shared CPU slows both alike.
+func BenchmarkRecordRatio(b *testing.B) {
+	plain := newFirewall(b, helpers.NewDefaultEnv())
+	env := helpers.Record(helpers.NewDefaultEnv())
+	rec := newFirewall(b, env)
+	w, err := tracefile.NewWriter(&countWriter{}, rec.capture(env))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var log []helpers.EnvValue
+	best := [2]time.Duration{time.Hour, time.Hour}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		for i := range plain.frames {
+			if _, err := plain.run(i); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mid := time.Now()
+		for i, data := range rec.frames {
+			env.Reset()
+			res, err := rec.run(i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			log = env.AppendLog(log[:0])
+			run := tracefile.Run{Input: ctx.Input{Data: data}, Env: log, Retval: uint64(res.Retval), Insns: res.Insns,
+				DataOut: res.DataOut, CtxOut: res.CtxOut}
+			if err := w.Record(&run); err != nil {
+				b.Fatal(err)
+			}
+		}
+		end := time.Now()
+		best[0], best[1] = min(best[0], mid.Sub(start)), min(best[1], end.Sub(mid))
+	}
+	n := float64(len(plain.frames))
+	b.ReportMetric(float64(best[0].Nanoseconds())/n, "untraced-ns/run")
+	b.ReportMetric(float64(best[1].Nanoseconds())/n, "record-ns/run")
+	b.ReportMetric(float64(best[1])/float64(best[0]), "ratio")
 }
 
 func uvarintLen(v uint64) int {
