@@ -351,7 +351,8 @@ func (t *Reader) Programs() []*vm.Program { return t.progs }
 // Type returns the recorded program type.
 func (t *Reader) Type() ebpf.ProgramType { return t.typ }
 
-// Input returns the recorded test-run input.
+// Input returns the recorded test-run input (version 3: the first run's,
+// once read).
 func (t *Reader) Input() ctx.Input { return t.input }
 
 // Maps returns the recorded maps.
@@ -362,7 +363,9 @@ func (t *Reader) Maps() []MapImage { return t.maps }
 func (t *Reader) Env() []helpers.EnvValue { return t.env }
 
 // Capture rebuilds the run's capture with fresh maps holding the recorded
-// contents (Env is nil: use helpers.Replay(r.Env())). The maps share a
+// contents (Env is nil: use helpers.Replay(r.Env())). In a version 3 file
+// the maps are those before the first run, and Input is the first run's
+// once NextRun or Next has read it (Runner runs every run with its own). The maps share a
 // budget of maps.DefaultMemoryLimit; a file whose maps need more fails
 // with a *maps.MemoryLimitError.
 func (t *Reader) Capture() (*Capture, error) { return t.CaptureLimit(0) }
