@@ -72,6 +72,7 @@ type Reader struct {
 	runN       int
 	prevCtx    []byte
 	mapsSum    uint32
+	producer   string // version 3: the bpfscope that wrote the file
 	derive     *deriver
 	opts       *Options // for re-executing version 3 runs
 	keepRuns   bool     // ReadAll: keep the runs read
@@ -224,6 +225,9 @@ func (t *Reader) decodeProgram(d *dec) {
 	p := decodeCode(d, name)
 	if t.cpus = d.small(); t.cpus > maxCPUs {
 		d.fail("%d possible CPUs, more than Linux's %d", t.cpus, maxCPUs)
+	}
+	if t.version >= 3 {
+		t.producer = d.str()
 	}
 	t.prog = p
 }
@@ -462,6 +466,10 @@ func (t *Reader) restore(c *Capture, m maps.Map, key, val []byte) error {
 	}
 	return fmt.Errorf("inner map %d of %d", ix, len(c.Maps))
 }
+
+// Producer names the bpfscope that wrote a version 3 file (see the
+// variable Producer); "" for versions 1 and 2.
+func (t *Reader) Producer() string { return t.producer }
 
 // Version returns the file's format version.
 func (t *Reader) Version() int { return int(t.version) }

@@ -46,6 +46,10 @@ type Divergence struct {
 	Recorded *hooks.Record // nil if the recording ended first
 	Replayed *hooks.Record // nil if the replay ended first
 	What     string        // what differs
+	// RecordedBy names the bpfscope that wrote a version 3 file
+	// (Reader.Producer): when it is not this one (Producer()), a change
+	// of bpfscope may explain the divergence.
+	RecordedBy string
 }
 
 func (d *Divergence) Error() string {
@@ -53,9 +57,18 @@ func (d *Divergence) Error() string {
 	case d.Run == 0:
 		return fmt.Sprintf("replay diverges at event %d (pc %d): %s", d.Index, d.PC, d.What)
 	case d.Index < 0:
-		return fmt.Sprintf("replay diverges in run %d: %s (a file from another bpfscope version or helper set?)", d.Run, d.What)
+		return fmt.Sprintf("replay diverges in run %d: %s%s", d.Run, d.What, d.origin())
 	}
-	return fmt.Sprintf("replay diverges in run %d at event %d (pc %d): %s", d.Run, d.Index, d.PC, d.What)
+	return fmt.Sprintf("replay diverges in run %d at event %d (pc %d): %s%s", d.Run, d.Index, d.PC, d.What, d.origin())
+}
+
+// origin says where a version 3 file came from when that may explain a
+// divergence.
+func (d *Divergence) origin() string {
+	if d.RecordedBy != "" && d.RecordedBy != Producer() {
+		return fmt.Sprintf(" (recorded by %s, replayed by %s)", d.RecordedBy, Producer())
+	}
+	return " (another helper set, or a damaged file?)"
 }
 
 // Replay re-executes a trace file from what it holds alone — program, map

@@ -148,17 +148,18 @@ func (t *Reader) decodeRun(d *dec) *Run {
 // Runner runs the runs of a version 3 file again, in order, on one machine
 // over maps rebuilt from the file, and checks each against the recording.
 type Runner struct {
-	c       *Capture
-	refs    *refs
-	env     *helpers.ReplayEnv
-	hs      vm.HelperSet
-	m       *vm.Machine
-	tr      *testrun.Runner
-	n       int
-	pcs     pcChecker
-	scratch []byte
-	lens    [8]byte
-	overran bool // the run went past its recorded length
+	c        *Capture
+	refs     *refs
+	env      *helpers.ReplayEnv
+	hs       vm.HelperSet
+	m        *vm.Machine
+	tr       *testrun.Runner
+	n        int
+	pcs      pcChecker
+	scratch  []byte
+	lens     [8]byte
+	overran  bool   // the run went past its recorded length
+	producer string // of the file, for divergences
 }
 
 // stopper aborts a run at its next instruction.
@@ -183,7 +184,11 @@ func (t *Reader) NewRunner(opts *Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newRunner(c, opts)
+	p, err := newRunner(c, opts)
+	if p != nil {
+		p.producer = t.producer
+	}
+	return p, err
 }
 
 func newRunner(c *Capture, opts *Options) (*Runner, error) {
@@ -291,7 +296,7 @@ func (p *Runner) Run(r *Run, hook any) (*Outcome, error) {
 // check compares a run's outcome with its record.
 func (p *Runner) check(r *Run, o *Outcome, out ctx.Output, checkPCs bool) error {
 	div := func(format string, args ...any) error {
-		return &Divergence{Run: p.n, Index: -1, PC: -1, What: fmt.Sprintf(format, args...)}
+		return &Divergence{Run: p.n, Index: -1, PC: -1, What: fmt.Sprintf(format, args...), RecordedBy: p.producer}
 	}
 	if p.overran {
 		return div("the run goes on past the %d instructions recorded", r.Insns)
@@ -307,7 +312,7 @@ func (p *Runner) check(r *Run, o *Outcome, out ctx.Output, checkPCs bool) error 
 	}
 	if checkPCs && p.pcs.div != nil {
 		d := *p.pcs.div
-		d.Run = p.n
+		d.Run, d.RecordedBy = p.n, p.producer
 		return &d
 	}
 	if o.Insns != r.Insns {
@@ -353,7 +358,8 @@ func (p *Runner) Finish(t *Reader) error {
 	}
 	p.scratch = mb
 	if sum := crc32.Checksum(mb, castagnoli); sum != t.mapsSum {
-		return &Divergence{Run: p.n, Index: -1, PC: -1, What: fmt.Sprintf("the maps after the last run differ from the recording (checksum recorded %08x, replayed %08x)", t.mapsSum, sum)}
+		return &Divergence{Run: p.n, Index: -1, PC: -1, RecordedBy: p.producer,
+			What: fmt.Sprintf("the maps after the last run differ from the recording (checksum recorded %08x, replayed %08x)", t.mapsSum, sum)}
 	}
 	return nil
 }
@@ -574,7 +580,7 @@ func Select(r io.Reader, n int, opts *Options) ([]byte, error) {
 		var buf bytesBuffer
 		c := *p.c
 		c.Input = run.Input
-		w, err := NewWriter(&buf, &c)
+		w, err := newWriter(&buf, &c, nil, t.producer)
 		if err != nil {
 			return nil, err
 		}

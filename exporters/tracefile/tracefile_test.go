@@ -437,7 +437,7 @@ func TestRunDivergence(t *testing.T) {
 	} {
 		err := replayRuns(t, c.file, c.change)
 		var d *tracefile.Divergence
-		if !errors.As(err, &d) || d.Run != c.run || !strings.Contains(err.Error(), c.what) {
+		if !errors.As(err, &d) || d.Run != c.run || !strings.Contains(err.Error(), c.what) || d.RecordedBy != tracefile.Producer() {
 			t.Errorf("%s: %v, want a divergence in run %d: %s", c.name, err, c.run, c.what)
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime/debug"
+	"strings"
+	"sync"
 
 	"github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/helpers"
@@ -42,6 +45,8 @@ type Writer struct {
 	prevCtx []byte // ctx_in of the previous run
 	envUsed int    // hook mode: values of cap.Env earlier runs took
 
+	producer string // for the program section; default Producer()
+
 	pcs     pcRecorder // WriterOptions.PCs
 	scratch []byte     // the maps' encoding, for checksums
 	lens    [8]byte
@@ -67,10 +72,15 @@ func NewWriter(w io.Writer, c *Capture) (*Writer, error) { return NewWriterOptio
 
 // NewWriterOptions is NewWriter with options.
 func NewWriterOptions(w io.Writer, c *Capture, opts *WriterOptions) (*Writer, error) {
+	return newWriter(w, c, opts, "")
+}
+
+// newWriter is NewWriterOptions naming the producer (default Producer()).
+func newWriter(w io.Writer, c *Capture, opts *WriterOptions, producer string) (*Writer, error) {
 	if c == nil || c.Prog == nil {
 		return nil, errors.New("tracefile: capture without a program")
 	}
-	t := &Writer{w: w, cap: c}
+	t := &Writer{w: w, cap: c, producer: producer}
 	if opts != nil {
 		t.opts = *opts
 	}
@@ -80,7 +90,11 @@ func NewWriterOptions(w io.Writer, c *Capture, opts *WriterOptions) (*Writer, er
 	if _, err := w.Write(hdr); err != nil {
 		return nil, err
 	}
-	t.section(secProgram, encodeProgram(nil, c))
+	producer = t.producer
+	if producer == "" {
+		producer = Producer()
+	}
+	t.section(secProgram, encodeProgram(nil, c, producer))
 	refs, err := collectRefs(c)
 	if err != nil {
 		return nil, err
@@ -122,10 +136,43 @@ func (t *Writer) section(kind byte, payload []byte) {
 	t.sec = s
 }
 
-func encodeProgram(b enc, c *Capture) enc {
+func encodeProgram(b enc, c *Capture, producer string) enc {
 	b = b.str(c.Prog.Name).u(uint64(c.Type))
-	return encodeCode(b, c.Prog).u(uint64(c.CPUs))
+	return encodeCode(b, c.Prog).u(uint64(c.CPUs)).str(producer)
 }
+
+// Producer names the bpfscope that writes and re-executes files: its
+// module version and VCS revision, as the Go toolchain recorded them. A
+// run that replays differently under another producer points at a change
+// of bpfscope rather than a damaged file.
+var Producer = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "bpfscope"
+	}
+	v := ""
+	if bi.Main.Path == module {
+		v = bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == module {
+			v = d.Version
+		}
+	}
+	for _, st := range bi.Settings {
+		switch st.Key {
+		case "vcs.revision":
+			v += " " + st.Value[:min(12, len(st.Value))]
+		case "vcs.modified":
+			if st.Value == "true" {
+				v += "+modified"
+			}
+		}
+	}
+	return strings.TrimSpace("bpfscope " + v)
+})
+
+const module = "github.com/bpfscope/bpfscope"
 
 // encodeCode writes what the program and programs sections hold of each
 // program: code, function names, map references and line info.
