@@ -43,7 +43,8 @@ readers derive the events by running them again. Recording costs little
 more than running, so -q --record keeps a whole capture cheaply.
 --record-each writes one file per traced packet instead (FILE itself when
 one packet is traced, else FILE with the packet number before its
-extension).
+extension). A trace file (FILE or FILE#N) in place of the program prints
+its recorded runs, as 'bpfscope dump' does.
 
 `
 
