@@ -65,7 +65,7 @@ func debugSession(in *inputFlags, args []string, n int) (*debug.Session, []strin
 		name, run := splitRun(args[0])
 		if raw, err := os.ReadFile(name); err == nil && bytes.HasPrefix(raw, []byte(tracefile.Magic)) {
 			// A file of several runs: run N of FILE#N, else the --packet'th.
-			if runs, err := countRuns(raw); err == nil && runs > 1 && run == 0 {
+			if runs, err := countRuns(bytes.NewReader(raw)); err == nil && runs > 1 && run == 0 {
 				run = n
 			}
 			if run > 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -101,14 +100,15 @@ func cmdDiff(e *env, args []string) error {
 
 // readTrace reads one run: a trace file of one run, or FILE#N.
 func readTrace(name string) (*tracefile.Trace, error) {
-	raw, err := loadRuns(name)
+	f, done, err := openRuns(name)
 	if err != nil {
 		return nil, err
 	}
-	if n, err := countRuns(raw); err == nil && n > 1 {
+	defer done()
+	if n, err := countRuns(f); err == nil && n > 1 {
 		return nil, fmt.Errorf("%s holds %d runs: name one as %s#N", name, n, name)
 	}
-	t, err := tracefile.ReadAll(bytes.NewReader(raw))
+	t, err := tracefile.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"flag"
@@ -32,11 +33,12 @@ func cmdDump(e *env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	raw, err := loadRuns(pos[0])
+	f, done, err := openRuns(pos[0])
 	if err != nil {
 		return err
 	}
-	runs, err := countRuns(raw)
+	defer done()
+	runs, err := countRuns(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
@@ -59,11 +61,11 @@ func cmdDump(e *env, args []string) error {
 	}
 	if runs > 1 {
 		var tr *tracefile.Reader
-		if tr, err = tracefile.NewReader(bytes.NewReader(raw)); err == nil {
+		if tr, err = tracefile.NewReader(f); err == nil {
 			err = tracefile.DumpRuns(tr, nil, out, setRun)
 		}
 	} else {
-		err = tracefile.Dump(bytes.NewReader(raw), out)
+		err = tracefile.Dump(f, out)
 	}
 	if ferr := out.Flush(); err == nil {
 		err = ferr
@@ -90,21 +92,24 @@ func cmdReplay(e *env, args []string) error {
 	}
 	bad := 0
 	for _, name := range pos {
-		raw, err := loadRuns(name)
+		f, done, err := openRuns(name)
 		var res *tracefile.Result
 		runs := 0
 		if err == nil {
-			runs, err = countRuns(raw)
+			runs, err = countRuns(f)
 		}
 		if err == nil {
 			if runs > 1 { // run by run, in constant memory
-				res, err = tracefile.Replay(bytes.NewReader(raw), nil)
+				res, err = tracefile.Replay(f, nil)
 			} else { // events derived, then compared with a second run
 				var t *tracefile.Trace
-				if t, err = tracefile.ReadAll(bytes.NewReader(raw)); err == nil {
+				if t, err = tracefile.ReadAll(f); err == nil {
 					res, err = t.Replay(nil)
 				}
 			}
+		}
+		if done != nil {
+			done()
 		}
 		var d *tracefile.Divergence
 		switch {
@@ -156,25 +161,45 @@ func splitRun(arg string) (string, int) {
 // loadRuns reads a trace file, or a file of its run N alone for FILE#N
 // (the runs before it run again to give the maps N started from).
 func loadRuns(arg string) ([]byte, error) {
-	name, n := splitRun(arg)
-	raw, err := os.ReadFile(name)
-	if err != nil || n == 0 {
-		return raw, err
+	f, done, err := openRuns(arg)
+	if err != nil {
+		return nil, err
 	}
-	one, err := tracefile.Select(bytes.NewReader(raw), n, nil)
+	defer done()
+	return io.ReadAll(f)
+}
+
+// openRuns opens a trace file, or for FILE#N a file of its run N alone,
+// for reading from the start (done closes it). A whole file is read as
+// it streams, however many runs it holds.
+func openRuns(arg string) (io.ReadSeeker, func(), error) {
+	name, n := splitRun(arg)
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n == 0 {
+		return f, func() { f.Close() }, nil
+	}
+	defer f.Close()
+	one, err := tracefile.Select(bufio.NewReaderSize(f, 1<<20), n, nil)
 	if tracefile.IsSingleRun(err) {
-		return raw, nil
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		one, err = io.ReadAll(f)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", arg, err)
+		return nil, nil, fmt.Errorf("%s: %w", arg, err)
 	}
-	return one, nil
+	return bytes.NewReader(one), func() {}, nil
 }
 
 // countRuns returns the number of runs of a trace file (1 for versions 1
-// and 2), reading the runs' records without running them.
-func countRuns(raw []byte) (int, error) {
-	r, err := tracefile.NewReader(bytes.NewReader(raw))
+// and 2), reading the runs' records without running them, and rewinds it.
+func countRuns(f io.ReadSeeker) (int, error) {
+	defer f.Seek(0, io.SeekStart)
+	r, err := tracefile.NewReader(f)
 	if err != nil {
 		return 0, err
 	}
