@@ -64,4 +64,12 @@ func TestRecordCapture(t *testing.T) {
 	if _, errs, code := bpfscope(t, "dump", all+"#13"); code == 0 || !strings.Contains(errs, "holds 12 run(s)") {
 		t.Errorf("run 13 of 12: status %d, %s", code, errs)
 	}
+	// With the pc stream: read back and checked by replay.
+	pcs := filepath.Join(dir, "pcs.bpft")
+	if _, errs, code := bpfscope(t, "trace", "-q", "--record", pcs, "--record-pcs"); code != 0 {
+		t.Fatal(errs)
+	}
+	if out, errs, code := bpfscope(t, "replay", pcs, pcs+"#7"); code != 0 || strings.Count(out, ": ok, ") != 2 {
+		t.Errorf("replay with pcs: status %d\n%s%s", code, out, errs)
+	}
 }
