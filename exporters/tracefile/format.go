@@ -64,20 +64,19 @@ func sectionName(k byte) string {
 // Before whose instruction is not in the stored program (after a tail
 // call).
 const (
-	tagBefore      = 1
-	tagAfter       = 2
-	tagAccess      = 3
-	tagHelper      = 4
-	tagCall        = 5
-	tagMapOp       = 6
-	tagOutput      = 7
-	tagEnter       = 8
-	tagExit        = 9
-	tagBeforeInsn  = 10
-	headerSize     = len(Magic) + 3 // magic, version, 2 bytes of flags (0)
-	maxSection     = 1 << 30
-	eventChunkSize = 64 << 10
-	runChunkSize   = 64 << 10
+	tagBefore     = 1
+	tagAfter      = 2
+	tagAccess     = 3
+	tagHelper     = 4
+	tagCall       = 5
+	tagMapOp      = 6
+	tagOutput     = 7
+	tagEnter      = 8
+	tagExit       = 9
+	tagBeforeInsn = 10
+	headerSize    = len(Magic) + 3 // magic, version, 2 bytes of flags (0)
+	maxSection    = 1 << 30
+	runChunkSize  = 64 << 10
 )
 
 // Flags of version 1 and 2 records.
