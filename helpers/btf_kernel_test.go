@@ -39,7 +39,7 @@ func snprintfBTFOracle(id uint32, obj []byte, strSize int32, flags uint64, btfPt
 			}
 			insns = append(insns,
 				asm.StoreImm(asm.RFP, -16, int64(int32(id)), asm.Word), // type_id
-				asm.StoreImm(asm.RFP, -12, 0, asm.Word),               // flags
+				asm.StoreImm(asm.RFP, -12, 0, asm.Word),                // flags
 				asm.LoadMapPtr(asm.R1, fd(0)),
 				asm.Mov.Reg(asm.R2, asm.RFP),
 				asm.Add.Imm(asm.R2, -4),
