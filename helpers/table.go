@@ -50,6 +50,7 @@ var docs = map[asm.BuiltinFunc]doc{
 	asm.FnTracePrintk:                {"bpf_bprintf rules, 3 args; line to RunState.Printk and Output events; returns full length", ""},
 	asm.FnTraceVprintk:               {"as trace_printk with up to 12 args in an array", ""},
 	asm.FnSnprintf:                   {"bpf_bprintf rules; writes str_size-1 bytes and NUL; returns length+1", ""},
+	asm.FnGetLocalStorage:            {"the run's cgroup storage (shared, or the CPU's for per-CPU maps): zeroed at each run as bpf_test_run allocates it; no map value changes", ""},
 	asm.FnSnprintfBtf:                {"btf_type_snprintf_show over kernel BTF, all BTF_F_* flags; -EINVAL, -ENOENT, -EFAULT/-ERANGE from the safe copy", "KernelBTFEnv (default the running kernel's), PointerHashEnv for %p"},
 	asm.FnStrtol:                     {"__bpf_strtoull rules; bytes consumed, -EINVAL, -ERANGE", ""},
 	asm.FnStrtoul:                    {"as strtol; a '-' gives -EINVAL", ""},

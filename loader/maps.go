@@ -35,7 +35,10 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 	ebpf.SkStorage:      bpfmaps.SkStorage,
 	ebpf.TaskStorage:    bpfmaps.TaskStorage,
 	ebpf.CgroupStorage:  bpfmaps.CgrpStorage,
-	ebpf.UserRingbuf:    bpfmaps.UserRingBuf,
+	// The cgroup storage of bpf_get_local_storage.
+	ebpf.CGroupStorage:       bpfmaps.CgroupStorage,
+	ebpf.PerCPUCGroupStorage: bpfmaps.PerCPUCgroupStorage,
+	ebpf.UserRingbuf:         bpfmaps.UserRingBuf,
 }
 
 // isDataSection reports whether a map holds a global data section.
@@ -75,6 +78,8 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 	}
 	if n, ok := l.opts.MaxEntries[name]; ok {
 		s.MaxEntries = n
+	} else if typ == bpfmaps.CgroupStorage || typ == bpfmaps.PerCPUCgroupStorage {
+		// Storage per attachment: the kernel wants max_entries 0.
 	} else if s.MaxEntries == 0 {
 		s.MaxEntries = DefaultMaxEntries
 		if typ == bpfmaps.PerfEventArray {
