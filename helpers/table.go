@@ -51,6 +51,7 @@ var docs = map[asm.BuiltinFunc]doc{
 	asm.FnTraceVprintk:               {"as trace_printk with up to 12 args in an array", ""},
 	asm.FnSnprintf:                   {"bpf_bprintf rules; writes str_size-1 bytes and NUL; returns length+1", ""},
 	asm.FnGetLocalStorage:            {"the run's cgroup storage (shared, or the CPU's for per-CPU maps): zeroed at each run as bpf_test_run allocates it; no map value changes", ""},
+	asm.FnLwtPushEncap:               {"lwt_in: BPF_LWT_ENCAP_IP pushes the IPv4/IPv6 header (checksum filled, protocol set), -EINVAL, -ENOTSUPP for GSO; SEG6 types -EINVAL (no CONFIG_IPV6_SEG6_BPF); lwt_xmit: a valid header ends the run (no route in a test run)", ""},
 	asm.FnSnprintfBtf:                {"btf_type_snprintf_show over kernel BTF, all BTF_F_* flags; -EINVAL, -ENOENT, -EFAULT/-ERANGE from the safe copy", "KernelBTFEnv (default the running kernel's), PointerHashEnv for %p"},
 	asm.FnStrtol:                     {"__bpf_strtoull rules; bytes consumed, -EINVAL, -ERANGE", ""},
 	asm.FnStrtoul:                    {"as strtol; a '-' gives -EINVAL", ""},
