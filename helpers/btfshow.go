@@ -439,6 +439,12 @@ func (sh *btfShow) show(t, typeOf btf.Type, addr uint64, bitsOff uint8) {
 	if sh.err != nil {
 		return
 	}
+	// Every step of the walk is work, shown or not: a type of millions
+	// of elements over unreadable memory prints nothing and still walks.
+	if err := sh.charge(0); err != nil {
+		sh.err = err
+		return
+	}
 	switch tt := t.(type) {
 	case *btf.Int:
 		sh.showInt(tt, typeOf, addr, bitsOff)
