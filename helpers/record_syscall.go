@@ -17,6 +17,8 @@ const (
 	EnvSysBPF                                    // SyscallEnv.SysBPF: ret; Data ok, cmd, attr in, attr out
 	EnvSysClose                                  // SyscallEnv.SysClose: ret; Data ok, fd
 	EnvDPath                                     // PathEnv.DPath: ok; Data mnt, dentry, path
+	EnvPerfValue                                 // PerfEventEnv.PerfValue: ok; Data counter, enabled, running
+	EnvBranchStack                               // PerfEventEnv.BranchStack: has a stack; Data the entries
 )
 
 // This file's init runs after record_net.go's (files initialise in name
@@ -25,7 +27,8 @@ func init() {
 	for len(envKindNames) < int(EnvPointerHash) {
 		envKindNames = append(envKindNames, "")
 	}
-	envKindNames = append(envKindNames[:EnvPointerHash], "pointer_hash", "kallsyms", "sys_bpf", "sys_close", "d_path")
+	envKindNames = append(envKindNames[:EnvPointerHash], "pointer_hash", "kallsyms", "sys_bpf", "sys_close", "d_path",
+		"perf_value", "branch_stack")
 }
 
 func (r *RecordingEnv) KernelTypes() *btf.Spec { return (&Set{env: r.env}).kernelTypes() }
@@ -61,6 +64,33 @@ func (r *RecordingEnv) DPath(mnt, dentry uint64) (string, bool) {
 	data := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, mnt), dentry)
 	r.push(EnvValue{Kind: EnvDPath, Value: uint64(boolByte(ok)), Data: append(data, path...)})
 	return path, ok
+}
+
+func (r *RecordingEnv) PerfValue() (uint64, uint64, uint64, bool) {
+	c, e, n, ok := (&Set{env: r.env}).perfValue()
+	data := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, c), e), n)
+	r.push(EnvValue{Kind: EnvPerfValue, Value: uint64(boolByte(ok)), Data: data})
+	return c, e, n, ok
+}
+
+func (r *RecordingEnv) BranchStack() ([]byte, bool) {
+	b, ok := (&Set{env: r.env}).branchStack()
+	r.push(EnvValue{Kind: EnvBranchStack, Value: uint64(boolByte(ok)), Data: append([]byte(nil), b...)})
+	return b, ok
+}
+
+func (r *ReplayEnv) PerfValue() (uint64, uint64, uint64, bool) {
+	v := r.takeValue(EnvPerfValue)
+	if len(v.Data) != 24 {
+		return 0, 0, 0, false
+	}
+	d := v.Data
+	return binary.LittleEndian.Uint64(d), binary.LittleEndian.Uint64(d[8:]), binary.LittleEndian.Uint64(d[16:]), v.Value == 1
+}
+
+func (r *ReplayEnv) BranchStack() ([]byte, bool) {
+	v := r.takeValue(EnvBranchStack)
+	return v.Data, v.Value == 1
 }
 
 func (r *ReplayEnv) HashPointer(addr uint64) uint64 {
@@ -123,6 +153,7 @@ type kernelEnv interface {
 	KallsymsEnv
 	SyscallEnv
 	PathEnv
+	PerfEventEnv
 }
 
 var (

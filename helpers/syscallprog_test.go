@@ -154,3 +154,79 @@ func TestBTFOutputOutsidePacket(t *testing.T) {
 		}
 	}
 }
+
+type perfEnv struct{ *DefaultEnv }
+
+func (perfEnv) PerfValue() (uint64, uint64, uint64, bool) { return 7, 8, 9, true }
+func (perfEnv) BranchStack() ([]byte, bool) {
+	b := make([]byte, 48)
+	for i := range b {
+		b[i] = byte(i + 1)
+	}
+	return b, true
+}
+
+// TestPerfEventHelpers: perf_prog_read_value and read_branch_records take
+// the event from the PerfEventEnv (recorded and replayed), with the
+// kernel's argument errors; without one, read_branch_records finds no
+// branch stack and perf_prog_read_value ends the run.
+func TestPerfEventHelpers(t *testing.T) {
+	for _, c := range []struct {
+		fn         asm.BuiltinFunc
+		r2, r3, r4 uint64
+		env        Env
+		ret        int64
+		buf        []byte
+	}{
+		{asm.FnPerfProgReadValue, bufArg, 24, 0, perfEnv{NewDefaultEnv()}, 0, []byte{7, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 9}},
+		{asm.FnPerfProgReadValue, bufArg, 16, 0, perfEnv{NewDefaultEnv()}, -int64(syscall.EINVAL), make([]byte, 16)},
+		{asm.FnReadBranchRecords, bufArg, 24, 0, perfEnv{NewDefaultEnv()}, 24, []byte{1, 2, 3, 4}},
+		{asm.FnReadBranchRecords, bufArg, 64, 1, perfEnv{NewDefaultEnv()}, 48, make([]byte, 8)},
+		{asm.FnReadBranchRecords, bufArg, 25, 0, perfEnv{NewDefaultEnv()}, -int64(syscall.EINVAL), nil},
+		{asm.FnReadBranchRecords, bufArg, 48, 2, perfEnv{NewDefaultEnv()}, -int64(syscall.EINVAL), nil},
+		{asm.FnReadBranchRecords, bufArg, 48, 0, nil, -int64(syscall.ENOENT), nil},
+	} {
+		for _, env := range []Env{c.env, Record(c.env)} {
+			ret, buf, err := runCall4(t, c.fn, c.r2, c.r3, c.r4, env)
+			if err != nil || ret != c.ret || !strings.HasPrefix(string(buf), string(c.buf)) {
+				t.Errorf("%v(%d, %d): %d %x, %v; want %d %x", c.fn, c.r3, c.r4, ret, buf[:24], err, c.ret, c.buf)
+			}
+			if rec, ok := env.(*RecordingEnv); ok {
+				ret2, buf2, err := runCall4(t, c.fn, c.r2, c.r3, c.r4, Replay(rec.Log()))
+				if err != nil || ret2 != ret || string(buf2) != string(buf) {
+					t.Errorf("%v replay: %d, %v", c.fn, ret2, err)
+				}
+			}
+		}
+	}
+	if _, _, err := runCall4(t, asm.FnPerfProgReadValue, bufArg, 24, 0, nil); !strings.Contains(fmtErr(err), "bpf_perf_prog_read_value: ") {
+		t.Errorf("without PerfEventEnv: %v", err)
+	}
+}
+
+// runCall4 is runCall with r1 = ctx and r2..r4 given.
+func runCall4(t *testing.T, fn asm.BuiltinFunc, r2, r3, r4 uint64, env Env) (int64, []byte, error) {
+	t.Helper()
+	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
+	for i := int16(-64); i < 0; i += 8 {
+		insns = append(insns, stDW(asm.RFP, i, 0))
+	}
+	for i, v := range []uint64{r2, r3, r4} {
+		r := asm.R2 + asm.Register(i)
+		if v == bufArg {
+			insns = append(insns, asm.Mov.Reg(r, asm.RFP), asm.Add.Imm(r, -64))
+		} else {
+			insns = append(insns, asm.LoadImm(r, int64(v), asm.DWord))
+		}
+	}
+	insns = append(insns, asm.Mov.Reg(asm.R1, asm.R6), fn.Call(), asm.StoreMem(asm.R6, 0, asm.R0, asm.DWord))
+	for i := int16(0); i < 64; i += 8 {
+		insns = append(insns, asm.LoadMem(asm.R1, asm.RFP, -64+i, asm.DWord), asm.StoreMem(asm.R6, 8+i, asm.R1, asm.DWord))
+	}
+	insns = append(insns, asm.Mov.Imm(asm.R0, 0), asm.Return())
+	p, err := vm.FromInstructions("call", link(insns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runCall(t, p, env)
+}

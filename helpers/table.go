@@ -60,6 +60,8 @@ var docs = map[asm.BuiltinFunc]doc{
 	asm.FnSockFromFile:               {"file->private_data if file->f_op is socket_file_ops, else NULL (struct file layout from kernel BTF)", "KernelMemory, KallsymsEnv"},
 	asm.FnSkbOutput:                  {"perf_event_output over a packet of the run; a kernel sk_buff ends the run", "Env.CPU"},
 	asm.FnXdpOutput:                  {"perf_event_output over a packet of the run; a kernel xdp_buff ends the run", "Env.CPU"},
+	asm.FnPerfProgReadValue:          {"counter, enabled, running of the event; -EINVAL and a cleared buffer for a size other than 24; no answer ends the run", "PerfEventEnv"},
+	asm.FnReadBranchRecords:          {"-EINVAL for flags, -ENOENT without a branch stack (the default), its size, or the entries copied", "PerfEventEnv (default: no branch stack)"},
 	asm.FnSnprintfBtf:                {"btf_type_snprintf_show over kernel BTF, all BTF_F_* flags; -EINVAL, -ENOENT, -EFAULT/-ERANGE from the safe copy", "KernelBTFEnv (default the running kernel's), PointerHashEnv for %p"},
 	asm.FnStrtol:                     {"__bpf_strtoull rules; bytes consumed, -EINVAL, -ERANGE", ""},
 	asm.FnStrtoul:                    {"as strtol; a '-' gives -EINVAL", ""},
