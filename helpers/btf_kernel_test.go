@@ -110,7 +110,8 @@ func TestSnprintfBTFKernel(t *testing.T) {
 		return b
 	}
 	names := []string{"int", "char", "long unsigned int", "__u64", "__be16", "bpf_cmd", "ethhdr", "iphdr",
-		"tcphdr", "in6_addr", "list_head", "bpf_map_info", "bpf_attr", "sock_common", "sk_buff", "xdp_md", "bpf_timer"}
+		"tcphdr", "in6_addr", "list_head", "bpf_map_info", "bpf_attr", "sock_common", "sk_buff", "xdp_md", "bpf_timer",
+		"files_struct", "task_struct", "__int128 unsigned", "bpf_prog_aux", "net_device"}
 	for _, name := range names {
 		id, size := typeID(name)
 		for _, mode := range []string{"zero", "random", "sparse", "text"} {
@@ -161,10 +162,36 @@ func compareSnprintfBTF(t *testing.T, o oracle, flags uint64) {
 		g = hashedPtr.ReplaceAll(g, []byte("0x00000000hashhash"))
 		w = hashedPtr.ReplaceAll(w, []byte("0x00000000hashhash"))
 	}
+	if flags&btfFPtrRaw == 0 {
+		g, w = cutHashAtEnd(g), cutHashAtEnd(w)
+	}
 	rg, rw := int64(binary.LittleEndian.Uint64(g)), int64(binary.LittleEndian.Uint64(w))
 	if rg != rw || !bytes.Equal(g, w) {
-		t.Errorf("r0 bpfscope %d, kernel %d\nbpfscope %q\nkernel   %q", rg, rw, cstr(g[8:]), cstr(w[8:]))
+		i := 0
+		for i < len(g) && i < len(w) && g[i] == w[i] {
+			i++
+		}
+		from := max(i-200, 8)
+		t.Errorf("r0 bpfscope %d, kernel %d; first difference at byte %d:\nbpfscope %q\nkernel   %q", rg, rw, i-8, cstr(g[from:min(i+100, len(g))]), cstr(w[from:min(i+100, len(w))]))
 	}
+}
+
+// cutHashAtEnd blanks a hashed pointer the end of the buffer cut short
+// (the pattern above needs all its digits): the text after the last "0x"
+// of a full buffer's final 18 bytes.
+func cutHashAtEnd(v []byte) []byte {
+	text := cstr(v[8:])
+	if 8+len(text)+1 != len(v) { // not cut by the buffer's size
+		return v
+	}
+	tail := max(len(text)-18, 0)
+	i := bytes.LastIndex(text[tail:], []byte("0x"))
+	if i < 0 {
+		return v
+	}
+	out := bytes.Clone(v)
+	clear(out[8+tail+i : len(out)-1])
+	return out
 }
 
 func cstr(b []byte) []byte {
