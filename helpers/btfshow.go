@@ -594,8 +594,9 @@ func (sh *btfShow) showPtr(t *btf.Pointer, typeOf btf.Type, addr uint64) {
 	}
 	p := binary.LittleEndian.Uint64(sh.safeBytes(off, 8))
 	v := p
-	if sh.flags&btfFPtrRaw == 0 && p != 0 && p < ^uint64(0)-4094 {
-		// %p hashes what is not NULL or an error pointer (IS_ERR_OR_NULL).
+	if sh.flags&btfFPtrRaw == 0 && p != 0 && p < ^uint64(0)-4094 && sh.depthCheck == 0 {
+		// %p hashes what is not NULL or an error pointer (IS_ERR_OR_NULL),
+		// when it prints: the zero-check pass formats nothing.
 		v = sh.hashPtr(p)
 	}
 	h := strconv.FormatUint(v, 16)
