@@ -101,9 +101,13 @@ func btfKindOf(t btf.Type) int {
 	return btfKind(t) // declTag
 }
 
-// btfIndex maps (kind, name) to the first type id with them, per spec:
-// btf_find_by_name_kind's linear search, done once.
-var btfIndex sync.Map // *btf.Spec -> map[btfKey]btf.TypeID
+// btfIndex maps (kind, name) to the first type id with them, for the last
+// spec asked about: btf_find_by_name_kind's linear search, done once.
+var btfIndex struct {
+	sync.Mutex
+	spec *btf.Spec
+	ids  map[btfKey]btf.TypeID
+}
 
 type btfKey struct {
 	kind int
@@ -111,8 +115,9 @@ type btfKey struct {
 }
 
 func firstTypeID(spec *btf.Spec, kind int, name string) (btf.TypeID, bool) {
-	idx, ok := btfIndex.Load(spec)
-	if !ok {
+	btfIndex.Lock()
+	defer btfIndex.Unlock()
+	if btfIndex.spec != spec {
 		m := map[btfKey]btf.TypeID{}
 		for t, err := range spec.All() {
 			if err != nil {
@@ -127,9 +132,9 @@ func firstTypeID(spec *btf.Spec, kind int, name string) (btf.TypeID, bool) {
 				m[k] = id
 			}
 		}
-		idx, _ = btfIndex.LoadOrStore(spec, m)
+		btfIndex.spec, btfIndex.ids = spec, m
 	}
-	id, ok := idx.(map[btfKey]btf.TypeID)[btfKey{kind, name}]
+	id, ok := btfIndex.ids[btfKey{kind, name}]
 	return id, ok
 }
 
@@ -262,14 +267,9 @@ func dPath(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	return uint64(len(path) + 1), nil
 }
 
-// fileOffsets are offsetof(struct file, f_op) and (…, private_data) in a
-// kernel BTF.
-var fileOffsets sync.Map // *btf.Spec -> [2]uint32
-
+// structFileOffsets returns offsetof(struct file, f_op) and (…,
+// private_data) in a kernel BTF.
 func structFileOffsets(spec *btf.Spec) ([2]uint32, bool) {
-	if v, ok := fileOffsets.Load(spec); ok {
-		return v.([2]uint32), true
-	}
 	var st *btf.Struct
 	if err := spec.TypeByName("file", &st); err != nil {
 		return [2]uint32{}, false
@@ -286,11 +286,7 @@ func structFileOffsets(spec *btf.Spec) ([2]uint32, bool) {
 			found++
 		}
 	}
-	if found != 2 {
-		return off, false
-	}
-	fileOffsets.Store(spec, off)
-	return off, true
+	return off, found == 2
 }
 
 // sockFromFile is bpf_sock_from_file(file): file->private_data if
