@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/bpfscope/bpfscope/vm"
 )
 
 // ErrKernelState is what a run ends with at a helper whose answer depends
@@ -22,11 +24,18 @@ type KernelStateError struct {
 	State  string // what was missing, and how to provide it
 }
 
-// Error is the missing state; the vm names the helper in the run error
-// it ends the run with.
-func (e *KernelStateError) Error() string { return e.State }
+func (e *KernelStateError) Error() string { return e.Helper + ": " + e.State }
 
 func (e *KernelStateError) Unwrap() error { return ErrKernelState }
+
+// kernelStateError ends the run at helper for want of state: a
+// vm.RunError (ErrHelperFailed, as the vm reports a failed helper) whose
+// Cause is the KernelStateError, so errors.As finds it.
+func kernelStateError(m *vm.Machine, helper, state string) error {
+	e := &KernelStateError{Helper: helper, State: state}
+	return &vm.RunError{Err: vm.ErrHelperFailed, PC: m.PC(), Prog: m.Program().Name, Regs: m.Regs(),
+		Depth: m.Depth(), Insns: m.Insns(), Msg: e.Error(), Cause: e}
+}
 
 // KallsymsEnv answers bpf_kallsyms_lookup_name: the address of a kernel
 // symbol (0 if there is none), and false where it has no symbol table.

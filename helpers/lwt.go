@@ -45,8 +45,7 @@ func lwtPushEncap(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 		if err := ctx.CheckIPEncap(hdr); err != nil {
 			return errnoRet(err)
 		}
-		return 0, &KernelStateError{Helper: "bpf_lwt_push_encap",
-			State: "BPF_LWT_ENCAP_IP at lwt_xmit reserves room for the route's device, and a test-run skb has no route (the kernel dereferences NULL here)"}
+		return 0, kernelStateError(m, "bpf_lwt_push_encap", "BPF_LWT_ENCAP_IP at lwt_xmit reserves room for the route's device, and a test-run skb has no route (the kernel dereferences NULL here)")
 	}
 	return errnoRet(k.PushIPEncap(append([]byte(nil), hdr...)))
 }

@@ -181,9 +181,9 @@ func TestLwtXmitPushEncapEndsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = m.Run(context.Background(), k.Arg())
-	// The vm keeps a helper's error as text: the run error names the
-	// helper and what it missed.
-	if !errors.Is(err, vm.ErrHelperFailed) || !strings.Contains(err.Error(), "bpf_lwt_push_encap: BPF_LWT_ENCAP_IP at lwt_xmit") {
+	var ks *helpers.KernelStateError
+	if !errors.As(err, &ks) || ks.Helper != "bpf_lwt_push_encap" || !errors.Is(err, helpers.ErrKernelState) ||
+		!errors.Is(err, vm.ErrHelperFailed) || !strings.Contains(err.Error(), "pc 15: helper failed: bpf_lwt_push_encap: BPF_LWT_ENCAP_IP at lwt_xmit") {
 		t.Fatalf("run: %v, want the helper's KernelStateError", err)
 	}
 }

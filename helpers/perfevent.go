@@ -61,8 +61,7 @@ func perfProgReadValue(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	}
 	c, e, r, ok := s.perfValue()
 	if !ok {
-		return 0, &KernelStateError{Helper: "bpf_perf_prog_read_value",
-			State: "the counters of the event that fired are the kernel's: give the Env a PerfEventEnv"}
+		return 0, kernelStateError(m, "bpf_perf_prog_read_value", "the counters of the event that fired are the kernel's: give the Env a PerfEventEnv")
 	}
 	binary.LittleEndian.PutUint64(buf, c)
 	binary.LittleEndian.PutUint64(buf[8:], e)

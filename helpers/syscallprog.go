@@ -185,8 +185,7 @@ func kallsymsLookupName(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	var addr uint64
 	if name != "" { // kallsyms_lookup_name skips the empty name
 		if addr, ok = s.kallsyms(name); !ok {
-			return 0, &KernelStateError{Helper: "bpf_kallsyms_lookup_name",
-				State: fmt.Sprintf("the address of %q is the running kernel's (per boot): give the Env a KallsymsEnv (helpers.ParseKallsyms of /proc/kallsyms)", name)}
+			return 0, kernelStateError(m, "bpf_kallsyms_lookup_name", fmt.Sprintf("the address of %q is the running kernel's (per boot): give the Env a KallsymsEnv (helpers.ParseKallsyms of /proc/kallsyms)", name))
 		}
 	}
 	binary.LittleEndian.PutUint64(res, addr)
@@ -219,19 +218,17 @@ func sysBPF(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	}
 	ret, ok := s.sysBPF(cmd, attr)
 	if !ok {
-		return 0, &KernelStateError{Helper: "bpf_sys_bpf",
-			State: name + " runs the bpf() system call in the kernel: give the Env a SyscallEnv"}
+		return 0, kernelStateError(m, "bpf_sys_bpf", name+" runs the bpf() system call in the kernel: give the Env a SyscallEnv")
 	}
 	return uint64(ret), nil
 }
 
 // sysClose is bpf_sys_close(fd): close_fd in the process running the
 // test, which bpfscope asks of the Env's SyscallEnv.
-func sysClose(s *Set, _ *vm.Machine, a vm.Args) (uint64, error) {
+func sysClose(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	ret, ok := s.sysClose(uint32(a[0]))
 	if !ok {
-		return 0, &KernelStateError{Helper: "bpf_sys_close",
-			State: fmt.Sprintf("closing fd %d acts on the process running the test: give the Env a SyscallEnv", uint32(a[0]))}
+		return 0, kernelStateError(m, "bpf_sys_close", fmt.Sprintf("closing fd %d acts on the process running the test: give the Env a SyscallEnv", uint32(a[0])))
 	}
 	return uint64(ret), nil
 }
@@ -257,8 +254,7 @@ func dPath(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	mnt, dentry := binary.LittleEndian.Uint64(p[:]), binary.LittleEndian.Uint64(p[8:])
 	path, ok := s.dPath(mnt, dentry)
 	if !ok {
-		return 0, &KernelStateError{Helper: "bpf_d_path",
-			State: fmt.Sprintf("the path of vfsmount %#x, dentry %#x is the kernel's: give the Env a PathEnv", mnt, dentry)}
+		return 0, kernelStateError(m, "bpf_d_path", fmt.Sprintf("the path of vfsmount %#x, dentry %#x is the kernel's: give the Env a PathEnv", mnt, dentry))
 	}
 	if len(path)+1 > sz {
 		return neg(syscall.ENAMETOOLONG), nil
@@ -298,26 +294,26 @@ func sockFromFile(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	const name = "bpf_sock_from_file"
 	spec := s.kernelTypes()
 	if spec == nil {
-		return 0, &KernelStateError{Helper: name, State: "struct file's layout needs kernel BTF: give the Env a KernelBTFEnv"}
+		return 0, kernelStateError(m, name, "struct file's layout needs kernel BTF: give the Env a KernelBTFEnv")
 	}
 	off, ok := structFileOffsets(spec)
 	if !ok {
-		return 0, &KernelStateError{Helper: name, State: "the kernel BTF has no struct file with f_op and private_data"}
+		return 0, kernelStateError(m, name, "the kernel BTF has no struct file with f_op and private_data")
 	}
 	var fop [8]byte
 	if err := s.readHost(m, a[0]+uint64(off[0]), fop[:], false); err != nil {
-		return 0, &KernelStateError{Helper: name, State: fmt.Sprintf("struct file at %#x is kernel memory the Env's KernelMemory does not map (%v)", a[0], err)}
+		return 0, kernelStateError(m, name, fmt.Sprintf("struct file at %#x is kernel memory the Env's KernelMemory does not map (%v)", a[0], err))
 	}
 	ops, ok := s.kallsyms("socket_file_ops")
 	if !ok || ops == 0 { // data symbols are listed with CONFIG_KALLSYMS_ALL only
-		return 0, &KernelStateError{Helper: name, State: "the address of socket_file_ops is the running kernel's: give the Env a KallsymsEnv"}
+		return 0, kernelStateError(m, name, "the address of socket_file_ops is the running kernel's: give the Env a KallsymsEnv")
 	}
 	if binary.LittleEndian.Uint64(fop[:]) != ops {
 		return 0, nil
 	}
 	var priv [8]byte
 	if err := s.readHost(m, a[0]+uint64(off[1]), priv[:], false); err != nil {
-		return 0, &KernelStateError{Helper: name, State: fmt.Sprintf("struct file at %#x is kernel memory the Env's KernelMemory does not map (%v)", a[0], err)}
+		return 0, kernelStateError(m, name, fmt.Sprintf("struct file at %#x is kernel memory the Env's KernelMemory does not map (%v)", a[0], err))
 	}
 	return binary.LittleEndian.Uint64(priv[:]), nil
 }
@@ -329,7 +325,7 @@ func sockFromFile(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 // pointer is a kernel object bpfscope does not have.
 func btfPacketOutput(s *Set, m *vm.Machine, a vm.Args, name, obj string) (uint64, error) {
 	if _, ok := packetArg(m, a[0]); !ok {
-		return 0, &KernelStateError{Helper: name, State: fmt.Sprintf("%#x is not a packet of this run: a kernel %s is not modelled", a[0], obj)}
+		return 0, kernelStateError(m, name, fmt.Sprintf("%#x is not a packet of this run: a kernel %s is not modelled", a[0], obj))
 	}
 	return perfEventOutput(s, m, a)
 }
