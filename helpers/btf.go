@@ -76,7 +76,11 @@ const btfPtrSize = 16
 // id 0; -ENOENT for a type id the BTF does not have; otherwise the text
 // of *ptr->ptr in str (cut to str_size-1 bytes and NUL-terminated) and its
 // whole length, or the error reading the object failed with (-EFAULT,
-// -ERANGE for a user address) after what was printed before it.
+// -ERANGE for a user address) after what was printed before it. One
+// difference cannot be helped: a type larger than the memory the pointer
+// lies in (a map value, the stack, the packet) reads on into whatever
+// kernel memory follows in the kernel, and fails with -EFAULT here at the
+// end of bpfscope's region.
 func snprintfBTF(s *Set, m *vm.Machine, a vm.Args) (uint64, error) {
 	size, flags := int(uint32(a[1])), a[4]
 	if flags&^btfFAll != 0 || uint32(a[3]) != btfPtrSize {
