@@ -58,3 +58,14 @@ func TestSnprintfBTFRecordReplay(t *testing.T) {
 		t.Errorf("replay: %q %v", text2, rp.Err())
 	}
 }
+
+// TestEnvKindNames: the kinds of every record file name themselves (the
+// files' inits run in name order).
+func TestEnvKindNames(t *testing.T) {
+	for k, want := range map[EnvKind]string{EnvCgroupID: "skb_cgroup_id", EnvNetdev: "netdev", EnvPidns: "pidns",
+		EnvPointerHash: "pointer_hash", EnvSysBPF: "sys_bpf", EnvBranchStack: "branch_stack"} {
+		if got := k.String(); got != want {
+			t.Errorf("%d: %q, want %q", k, got, want)
+		}
+	}
+}
