@@ -70,29 +70,34 @@ func TestLwtPushEncapKernel(t *testing.T) {
 	ip6 := make([]byte, 40)
 	copy(ip6, []byte{0x60, 0, 0, 0, 0, 20, 41, 64})
 	ip6[23], ip6[39] = 1, 2
+	gso := make([]byte, 192) // __sk_buff with gso_size 100: a GSO skb without gso_type
+	binary.LittleEndian.PutUint32(gso[176:], 100)
 	cases := []struct {
-		name string
-		typ  ebpf.ProgramType
-		mode int32
-		hdr  []byte
+		name  string
+		typ   ebpf.ProgramType
+		mode  int32
+		hdr   []byte
+		ctxIn []byte
 	}{
-		{"ipv4", ebpf.LWTIn, 2, ip4(5, 20, 0)},
-		{"ipv4-csum-kept", ebpf.LWTIn, 2, ip4(5, 20, 0xbeef)},
-		{"ipv4-options", ebpf.LWTIn, 2, ip4(6, 24, 0)},
-		{"ipv4-gre-after", ebpf.LWTIn, 2, ip4(5, 28, 0)},
-		{"ipv4-ihl-beyond", ebpf.LWTIn, 2, ip4(15, 24, 0)},
-		{"ipv4-ihl-4", ebpf.LWTIn, 2, ip4(4, 20, 0)},
-		{"ipv4-ihl-0", ebpf.LWTIn, 2, ip4(0, 20, 0)},
-		{"ipv6", ebpf.LWTIn, 2, ip6},
-		{"ipv6-short", ebpf.LWTIn, 2, ip6[:36]},
-		{"version-5", ebpf.LWTIn, 2, append([]byte{0x50}, ip6[1:]...)},
-		{"short", ebpf.LWTIn, 2, ip4(5, 19, 0)},
-		{"seg6", ebpf.LWTIn, 0, ip6},
-		{"seg6-inline", ebpf.LWTIn, 1, ip6},
-		{"bad-type", ebpf.LWTIn, 3, ip4(5, 20, 0)},
-		{"xmit-short", ebpf.LWTXmit, 2, ip4(5, 19, 0)},
-		{"xmit-ihl-beyond", ebpf.LWTXmit, 2, ip4(15, 24, 0)},
-		{"xmit-seg6", ebpf.LWTXmit, 0, ip6},
+		{"ipv4", ebpf.LWTIn, 2, ip4(5, 20, 0), nil},
+		{"ipv4-csum-kept", ebpf.LWTIn, 2, ip4(5, 20, 0xbeef), nil},
+		{"ipv4-options", ebpf.LWTIn, 2, ip4(6, 24, 0), nil},
+		{"ipv4-gre-after", ebpf.LWTIn, 2, ip4(5, 28, 0), nil},
+		{"ipv4-ihl-beyond", ebpf.LWTIn, 2, ip4(15, 24, 0), nil},
+		{"ipv4-ihl-4", ebpf.LWTIn, 2, ip4(4, 20, 0), nil},
+		{"ipv4-ihl-0", ebpf.LWTIn, 2, ip4(0, 20, 0), nil},
+		{"ipv6", ebpf.LWTIn, 2, ip6, nil},
+		{"ipv6-short", ebpf.LWTIn, 2, ip6[:36], nil},
+		{"version-5", ebpf.LWTIn, 2, append([]byte{0x50}, ip6[1:]...), nil},
+		{"short", ebpf.LWTIn, 2, ip4(5, 19, 0), nil},
+		{"seg6", ebpf.LWTIn, 0, ip6, nil},
+		{"seg6-inline", ebpf.LWTIn, 1, ip6, nil},
+		{"bad-type", ebpf.LWTIn, 3, ip4(5, 20, 0), nil},
+		{"xmit-short", ebpf.LWTXmit, 2, ip4(5, 19, 0), nil},
+		{"xmit-ihl-beyond", ebpf.LWTXmit, 2, ip4(15, 24, 0), nil},
+		{"xmit-seg6", ebpf.LWTXmit, 0, ip6, nil},
+		{"ipv4-gso", ebpf.LWTIn, 2, ip4(5, 20, 0), gso},
+		{"ipv6-gso", ebpf.LWTIn, 2, ip6, gso},
 	}
 	frame := make([]byte, 74)
 	copy(frame[12:], []byte{0x08, 0x00, 0x45, 0, 0, 60, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2})
@@ -109,6 +114,9 @@ func TestLwtPushEncapKernel(t *testing.T) {
 			}
 			defer p.Close()
 			opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, 1024)}
+			if c.ctxIn != nil {
+				opts.Context, opts.ContextOut = c.ctxIn, make([]byte, len(c.ctxIn))
+			}
 			if _, err := p.Run(opts); err != nil {
 				t.Skipf("test run: %v", err)
 			}
@@ -133,12 +141,18 @@ func TestLwtPushEncapKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k, err := ctx.NewSKB(m, c.typ, frame, nil)
+			k, err := ctx.NewSKB(m, c.typ, frame, c.ctxIn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := m.Run(context.Background(), k.Arg()); err != nil {
 				t.Fatal(err)
+			}
+			if kctx, _ := opts.ContextOut.([]byte); c.ctxIn != nil && !bytes.Equal(k.Output().Ctx, kctx) {
+				t.Errorf("ctx_out:\nbpfscope %x\nkernel   %x", k.Output().Ctx, opts.ContextOut)
+			}
+			if testing.Verbose() {
+				t.Logf("kernel r0 %d", int64(binary.LittleEndian.Uint64(want)))
 			}
 			got := make([]byte, 24)
 			if err := mp.Get(make([]byte, 4), got); err != nil {
