@@ -48,8 +48,18 @@ func (s *Set) kernelTypes() *btf.Spec {
 	if e, ok := s.env.(KernelBTFEnv); ok {
 		return e.KernelTypes()
 	}
+	if s.kernelBTF != nil {
+		return s.kernelBTF
+	}
 	return runningKernelTypes()
 }
+
+// SetKernelTypes sets the kernel BTF the helpers name types in when the
+// Env is not a KernelBTFEnv: the BTF the program's CO-RE relocations were
+// resolved against (loader.Collection.KernelTypes), so that the type ids
+// bpf_core_type_id_kernel gave it name the same types here. Call it before
+// running.
+func (s *Set) SetKernelTypes(spec *btf.Spec) { s.kernelBTF = spec }
 
 func (s *Set) hashPointer(p uint64) uint64 {
 	if e, ok := s.env.(PointerHashEnv); ok {

@@ -69,3 +69,47 @@ func TestEnvKindNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSetKernelTypes: without a KernelBTFEnv the helpers name types in the
+// BTF SetKernelTypes gave (the loader gives the BTF it relocated against).
+func TestSetKernelTypes(t *testing.T) {
+	u8 := &btf.Int{Name: "u8", Size: 1}
+	u32 := &btf.Int{Name: "u32", Size: 4}
+	pair := &btf.Struct{Name: "pair", Size: 8, Members: []btf.Member{
+		{Name: "tag", Type: &btf.Array{Index: u32, Type: u8, Nelems: 4}},
+		{Name: "n", Type: &btf.Typedef{Name: "count_t", Type: u32}, Offset: 32},
+	}}
+	b, err := btf.NewBuilder([]btf.Type{pair}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := b.Marshal(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st *btf.Struct
+	if err := spec.TypeByName("pair", &st); err != nil {
+		t.Fatal(err)
+	}
+	id, err := spec.TypeID(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bench := newBench(t, nil)
+	bench.s.SetKernelTypes(spec)
+	copy(bench.buf, "ab\x00\x00\x07\x00\x00\x00")
+	binary.LittleEndian.PutUint64(bench.buf[16:], bench.at)
+	binary.LittleEndian.PutUint32(bench.buf[24:], uint32(id))
+	ret, err := bench.call(asm.FnSnprintfBtf, bench.at+64, 128, bench.at+16, 16, btfFCompact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "(struct pair){.tag = (u8[])['a','b',],.n = (count_t)7,}"
+	if got := string(cstr(bench.buf[64:])); got != want || int(ret) != len(want) {
+		t.Errorf("%d %q, want %q", ret, got, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/helpers"
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
@@ -303,7 +304,11 @@ func encode(v any, bo binary.ByteOrder) ([]byte, error) {
 // instructions call.
 func (c *Collection) helperSet(h vm.HelperSet) vm.HelperSet {
 	if h == nil {
-		h = defaultHelpers()
+		hs := helpers.New(nil)
+		if c.types != nil {
+			hs.SetKernelTypes(c.types) // the BTF bpf_core_type_id_kernel resolved against
+		}
+		h = hs
 	}
 	return coreTrap{HelperSet: h, c: c}
 }
