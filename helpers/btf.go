@@ -20,9 +20,10 @@ func init() {
 // KernelBTFEnv supplies the kernel BTF (vmlinux) whose type ids
 // bpf_snprintf_btf and bpf_btf_find_by_name_kind use: the BTF the
 // program's CO-RE relocations (bpf_core_type_id_kernel) were resolved
-// against. Default: the running kernel's, which is also what the loader
-// relocates against by default; where there is none, both helpers fail as
-// on a kernel without BTF (-EINVAL).
+// against; nil defers to the default. Default: the BTF Set.SetKernelTypes
+// gave, else the running kernel's (what the loader relocates against by
+// default); where there is none, both helpers fail as on a kernel without
+// BTF (-EINVAL).
 type KernelBTFEnv interface {
 	KernelTypes() *btf.Spec
 }
@@ -46,7 +47,9 @@ var runningKernelTypes = sync.OnceValue(func() *btf.Spec {
 
 func (s *Set) kernelTypes() *btf.Spec {
 	if e, ok := s.env.(KernelBTFEnv); ok {
-		return e.KernelTypes()
+		if t := e.KernelTypes(); t != nil {
+			return t
+		}
 	}
 	if s.kernelBTF != nil {
 		return s.kernelBTF
@@ -55,7 +58,7 @@ func (s *Set) kernelTypes() *btf.Spec {
 }
 
 // SetKernelTypes sets the kernel BTF the helpers name types in when the
-// Env is not a KernelBTFEnv: the BTF the program's CO-RE relocations were
+// Env is not a KernelBTFEnv (or its answer is nil): the BTF the program's CO-RE relocations were
 // resolved against (loader.Collection.KernelTypes), so that the type ids
 // bpf_core_type_id_kernel gave it name the same types here. Call it before
 // running.

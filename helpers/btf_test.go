@@ -99,7 +99,13 @@ func TestSetKernelTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bench := newBench(t, nil)
+	for _, env := range []Env{nil, Record(nil)} {
+		setKernelTypesCase(t, env, spec, id)
+	}
+}
+
+func setKernelTypesCase(t *testing.T, env Env, spec *btf.Spec, id btf.TypeID) {
+	bench := newBench(t, env)
 	bench.s.SetKernelTypes(spec)
 	copy(bench.buf, "ab\x00\x00\x07\x00\x00\x00")
 	binary.LittleEndian.PutUint64(bench.buf[16:], bench.at)

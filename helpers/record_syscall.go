@@ -31,7 +31,14 @@ func init() {
 		"perf_value", "branch_stack")
 }
 
-func (r *RecordingEnv) KernelTypes() *btf.Spec { return (&Set{env: r.env}).kernelTypes() }
+// KernelTypes passes the wrapped Env's kernel BTF through (nil: the Set's
+// default).
+func (r *RecordingEnv) KernelTypes() *btf.Spec {
+	if e, ok := r.env.(KernelBTFEnv); ok {
+		return e.KernelTypes()
+	}
+	return nil
+}
 
 func (r *RecordingEnv) HashPointer(addr uint64) uint64 {
 	h := (&Set{env: r.env}).hashPointer(addr)
