@@ -45,6 +45,9 @@ type held struct {
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
 	conns    map[*Conn]uint64       // nf_conn images mapped in this run
 	storage  []storageOwner         // socket storage of the test runner's socket
+	// cgroupStorage is the run's bpf_get_local_storage storage, mapped
+	// for the run.
+	cgroupStorage map[cgroupStorageKey]uint64
 	// shadow holds the bytes helpers last wrote into the program-held
 	// structures they keep state in (dynptrs, iterators), by location:
 	// a helper reading one back checks the program left it alone.
