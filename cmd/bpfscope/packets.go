@@ -279,7 +279,7 @@ func (w *pcapWriter) open() error {
 	if err != nil {
 		return err
 	}
-	w.f, w.bw = f, bufio.NewWriter(f)
+	w.f, w.bw = f, bufio.NewWriterSize(f, 1<<20) // few writes: a small buffer costs a syscall every few packets
 	w.w = pcapgo.NewWriterNanos(w.bw)
 	return w.w.WriteFileHeader(262144, w.link)
 }
