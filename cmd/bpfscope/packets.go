@@ -12,6 +12,7 @@ import (
 
 	kcap "github.com/bpfscope/bpfscope/capture"
 	"github.com/bpfscope/bpfscope/examples"
+	"github.com/bpfscope/bpfscope/internal/pcaprec"
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -178,7 +179,7 @@ var ngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 
 // openCapture reads a pcap or pcapng file, telling them apart by magic.
 func openCapture(rc io.ReadCloser, name string) (*capture, error) {
-	br := bufio.NewReaderSize(rc, 1<<16)
+	br := bufio.NewReaderSize(rc, pcaprec.BufferSize)
 	magic, err := br.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file: too short", name)
@@ -194,8 +195,10 @@ func openCapture(rc io.ReadCloser, name string) (*capture, error) {
 			r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), br), 1<<16)
 		}
 		c.r, err = pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
-	} else {
+	} else if pcaprec.IsCompressed(magic) {
 		c.r, err = pcapgo.NewReader(br)
+	} else {
+		c.r, err = pcaprec.NewReader(br) // no copy of each packet
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %v", name, err)
