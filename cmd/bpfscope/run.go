@@ -327,6 +327,7 @@ type batch struct {
 	// outs and ctxOuts hold each run's outputs, which the machine's
 	// buffers hold only until its next run.
 	outs, ctxOuts [][]byte
+	printk        [][]string    // and their bpf_printk lines
 	ran           chan struct{} // a worker ran the batch
 }
 
@@ -360,6 +361,7 @@ func (b *batch) run(ctx context.Context, inst *instance, typ ebpf.ProgramType, c
 	if cap(b.res) < len(b.pks) {
 		b.res = make([]result, len(b.pks), batchLen)
 		b.outs, b.ctxOuts = make([][]byte, batchLen), make([][]byte, batchLen)
+		b.printk = make([][]string, batchLen)
 	}
 	b.res = b.res[:len(b.pks)]
 	for i, pk := range b.pks {
@@ -371,6 +373,10 @@ func (b *batch) run(ctx context.Context, inst *instance, typ ebpf.ProgramType, c
 			r.DataOut = keep(&b.outs[i], r.DataOut)
 		}
 		r.CtxOut = keep(&b.ctxOuts[i], r.CtxOut)
+		if r.Printk != nil { // the machine's next run writes over its array
+			b.printk[i] = append(b.printk[i][:0], r.Printk...)
+			r.Printk = b.printk[i]
+		}
 	}
 	b.ran <- struct{}{}
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/internal/pcapgen"
 )
 
@@ -64,5 +67,46 @@ func TestRunParallelOutputFails(t *testing.T) {
 		if code == 0 || !strings.Contains(errs, "missing") {
 			t.Errorf("--jobs %s: status %d, stderr %q: want a failure naming the output", jobs, code, errs)
 		}
+	}
+}
+
+// TestRunLoopAllocs: once under way, the serial packet loop of 'run -q'
+// allocates nothing per packet (opening the capture allocates a few
+// buffers), bpf_printk lines included.
+func TestRunLoopAllocs(t *testing.T) {
+	var buf bytes.Buffer
+	const frames = 3000
+	if err := pcapgen.WritePcap(&buf, frames, 1); err != nil {
+		t.Fatal(err)
+	}
+	var in inputFlags
+	p, err := in.load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll, err := p.collection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := p.instantiate(coll, helpers.NewDefaultEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &runOutput{w: io.Discard, typ: p.typ, quiet: true, counts: map[uint32]int{}, redirects: map[string]int{}}
+	loop := func() {
+		src, err := openCapture(io.NopCloser(bytes.NewReader(buf.Bytes())), "gen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runSerial(context.Background(), inst, p.typ, src, nil, 0, outSizes{}, out, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loop()
+	if n := testing.AllocsPerRun(3, loop); n > 20 {
+		t.Errorf("%v allocations for %d packets", n, frames)
+	}
+	if out.small[1] == 0 {
+		t.Error("no packet dropped: the loop did not print")
 	}
 }
