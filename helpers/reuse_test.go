@@ -2,7 +2,9 @@ package helpers
 
 import (
 	"reflect"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/asm"
 )
@@ -43,4 +45,30 @@ func TestPrintkReuseState(t *testing.T) {
 	if got := b.s.State(b.m).Printk; !reflect.DeepEqual(got, []string{"v=1234", "v=abcd"}) {
 		t.Errorf("reused lines: %q", got)
 	}
+}
+
+// TestPrintkStateReleasesMachine: the state a printing run leaves (the
+// scratch kept for the next run) does not keep its machine alive.
+func TestPrintkStateReleasesMachine(t *testing.T) {
+	count := func() int {
+		states.Lock()
+		defer states.Unlock()
+		return len(states.m)
+	}
+	before := count()
+	func() {
+		b := newBench(t, nil)
+		copy(b.buf, "v=%x\x00")
+		b.ret(asm.FnTracePrintk, b.at, 5, 0x1234)
+		b.s.ReuseState(b.m)
+		b.ret(asm.FnTracePrintk, b.at, 5, 0x1234)
+	}()
+	for range 20 {
+		runtime.GC()
+		if count() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the machine's helper state is still held: %d states, %d before", count(), before)
 }

@@ -220,7 +220,7 @@ func (st *RunState) next(reuse bool) scratch {
 	case st.Printk != nil:
 		sc.printk = st.Printk[:0]
 	}
-	sc.out, sc.mem = hooks.Output{}, memReader{}
+	sc.out = hooks.Output{}
 	return sc
 }
 

@@ -117,6 +117,7 @@ func (s *Set) printk(m *vm.Machine, fmtAddr uint64, fmtSize uint32, args []uint6
 	sc := &st.scratch
 	sc.mem = memReader{s, m} // in st: no boxing per call
 	out, n, errno := bprintfTo(sc.line, format, args, &sc.mem, maxBprintfBuf-1)
+	sc.mem = memReader{} // st must not keep m alive: states holds m weakly
 	sc.line = out
 	if errno != 0 {
 		return neg(errno), nil
