@@ -8,6 +8,9 @@
 # workers, and 'trace -q --pcap'; and the setup alone (an empty capture).
 # Every figure is the best of ROUNDS runs (default 10), interleaved: on a
 # shared, throttled machine the best run is the one least disturbed.
+# "cores" is the most CPU time per wall second a run got: about 1 for one
+# worker and 2 for two on idle cores; below that, other work took the
+# cores and wall times do not compare.
 set -e
 frames=${1:-1000000}
 rounds=${2:-10}
@@ -40,17 +43,18 @@ NF == 4 {
 	cpu = $2 + $3; wall = $4
 	if (!($1 in mc) || cpu < mc[$1]) mc[$1] = cpu
 	if (!($1 in mw) || wall < mw[$1]) mw[$1] = wall
+	if (wall > 0 && cpu / wall > mu[$1]) mu[$1] = cpu / wall
 	if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
 }
 END {
 	printf "bpfscope run --pcap, bundled firewall, %d pcapgen frames, best of the rounds\n", frames
-	printf "%-16s %12s %12s %14s %14s\n", "command", "cpu s", "wall s", "cpu ns/packet", "packets/wall-s"
+	printf "%-16s %12s %12s %14s %14s %8s\n", "command", "cpu s", "wall s", "cpu ns/packet", "packets/wall-s", "cores"
 	for (j = 1; j <= n; j++) {
 		k = order[j]
 		if (k == "setup") {
 			printf "%-16s %12.3f %12.3f\n", k, mc[k], mw[k]
 			continue
 		}
-		printf "%-16s %12.3f %12.3f %14.0f %14.0f\n", k, mc[k], mw[k], mc[k] * 1e9 / frames, frames / mw[k]
+		printf "%-16s %12.3f %12.3f %14.0f %14.0f %8.2f\n", k, mc[k], mw[k], mc[k] * 1e9 / frames, frames / mw[k], mu[k]
 	}
 }'
