@@ -427,10 +427,16 @@ func numbered(name string, n int) string {
 }
 
 func packetHeader(w io.Writer, p *program, pk packet, src source) {
+	if w == io.Discard { // trace -q: summarize decodes the frame (µs)
+		return
+	}
 	fmt.Fprintf(w, "\n=== packet %d: %s (%d bytes) ===\n", pk.N, summarize(pk.Data, src.LinkType()), len(pk.Data))
 }
 
 func traceFooter(w io.Writer, r *result) {
+	if w == io.Discard { // trace -q
+		return
+	}
 	switch {
 	case r.Err != nil:
 		fmt.Fprintf(w, "=> error: %v\n", r.Err)
