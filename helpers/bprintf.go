@@ -33,7 +33,12 @@ type strReader interface {
 // limit bytes; n is the length the whole output has, as bstr_printf
 // returns it. errno is non-zero when the kernel would refuse the format.
 func bprintf(format []byte, args []uint64, mem strReader, limit int) (out []byte, n int, errno syscall.Errno) {
-	w := writer{limit: limit}
+	return bprintfTo(nil, format, args, mem, limit)
+}
+
+// bprintfTo is bprintf writing into dst's array.
+func bprintfTo(dst, format []byte, args []uint64, mem strReader, limit int) (out []byte, n int, errno syscall.Errno) {
+	w := writer{buf: dst[:0], limit: limit}
 	// used counts the bytes of the kernel's bin_args buffer, which exists
 	// only when there are arguments.
 	used, spec := 0, 0
@@ -298,7 +303,9 @@ func (w *writer) number(v uint64, size int, conv byte, f fmtSpec) {
 	case conv == 'u':
 		digits = strconv.FormatUint(v, 10)
 	case conv == 'x':
-		digits = strconv.FormatUint(v, 16)
+		var b [16]byte // not a string of its own for every %x
+		w.padded(sign, string(strconv.AppendUint(b[:0], v, 16)), f)
+		return
 	default:
 		digits = fmt.Sprintf("%X", v)
 	}

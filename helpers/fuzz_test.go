@@ -66,6 +66,8 @@ var newHelpers = []asm.BuiltinFunc{
 	asm.FnPerfEventReadValue, asm.FnCopyFromUser, asm.FnKptrXchg, asm.FnTimerInit, asm.FnTimerSetCallback,
 	asm.FnTimerStart, asm.FnTimerCancel, asm.FnDynptrFromMem, asm.FnDynptrRead, asm.FnDynptrWrite,
 	asm.FnDynptrData, asm.FnRingbufSubmitDynptr,
+	asm.FnSnprintfBtf, asm.FnBtfFindByNameKind, asm.FnKallsymsLookupName, asm.FnSysBpf, asm.FnSysClose,
+	asm.FnDPath, asm.FnSockFromFile, asm.FnSkbOutput, asm.FnXdpOutput, asm.FnLwtPushEncap, asm.FnGetLocalStorage,
 }
 
 // FuzzNewHelpers calls a helper or kfunc with arguments that point into a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Set is a vm.HelperSet of kernel helpers bound to one environment.
@@ -26,6 +27,8 @@ type Set struct {
 	timers  map[timerKey]*Timer
 
 	last atomic.Pointer[lastState] // State's last answer
+
+	kernelBTF *btf.Spec // SetKernelTypes
 }
 
 // New returns the helpers this package implements, drawing host state from env

@@ -15,6 +15,9 @@ import (
 var hostState = map[string]string{
 	"bpf_map_lookup_elem":        "-; the value pointer is computed from the map's own slot, not read back",
 	"bpf_map_update_elem":        "-",
+	"bpf_get_local_storage":      "RunState: the run's storage regions by map (and CPU), unmapped when the run ends",
+	"bpf_snprintf_btf":           "the 32-byte safe copy of the object, as the kernel's btf_show; types from kernel BTF, never from program memory",
+	"bpf_lwt_push_encap":         "packet bounds kept by the context provider (ctx.SKB)",
 	"bpf_map_delete_elem":        "-",
 	"bpf_map_push_elem":          "-",
 	"bpf_map_pop_elem":           "-",

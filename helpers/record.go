@@ -160,6 +160,14 @@ func (r *RecordingEnv) Log() []EnvValue {
 	return append([]EnvValue(nil), r.log...)
 }
 
+// AppendLog appends the values recorded so far to dst: Log without a new
+// slice per run, for a recorder that keeps every run.
+func (r *RecordingEnv) AppendLog(dst []EnvValue) []EnvValue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append(dst, r.log...)
+}
+
 // Reset forgets the values recorded so far, to record the next run.
 func (r *RecordingEnv) Reset() {
 	r.mu.Lock()
@@ -172,16 +180,33 @@ func (r *RecordingEnv) Reset() {
 // or its next value came from another method) returns 0 and is kept as
 // the error Err reports; the replay has diverged from the recording.
 type ReplayEnv struct {
-	mu   sync.Mutex
-	log  []EnvValue
-	next int
-	err  error
-	ct   *Conntrack
+	mu    sync.Mutex
+	log   []EnvValue
+	owned bool // log is ours to reuse (Feed)
+	next  int
+	err   error
+	ct    *Conntrack
 }
 
 // Replay returns an Env that plays log back.
 func Replay(log []EnvValue) *ReplayEnv {
 	return &ReplayEnv{log: log}
+}
+
+// Feed appends the values of the next run to the log, dropping those
+// already used: a replay of many runs gives each run its values as it
+// comes to it, and keeps the state the environment holds (conntrack).
+func (r *ReplayEnv) Feed(log []EnvValue) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rest := r.log[r.next:]
+	if r.owned {
+		r.log = r.log[:copy(r.log, rest)]
+	} else { // the slice Replay was given is the caller's
+		r.log, r.owned = append([]EnvValue(nil), rest...), true
+	}
+	r.log = append(r.log, log...)
+	r.next = 0
 }
 
 func (r *ReplayEnv) take(k EnvKind) uint64 { return r.takeValue(k).Value }

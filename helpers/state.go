@@ -8,6 +8,7 @@ import (
 	"sync"
 	"weak"
 
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 )
@@ -33,6 +34,26 @@ type RunState struct {
 	csumUnnecessary bool  // bpf_csum_level: ip_summed is CHECKSUM_UNNECESSARY
 	csumLevel       uint8 // and its csum_level
 	held                  // what the current run holds, released when it ends
+	scratch         scratch
+}
+
+// scratch is what helpers keep from run to run, so that a loop of runs
+// printing the same lines allocates nothing.
+type scratch struct {
+	line   []byte       // bpf_trace_printk's formatting buffer
+	last   []string     // the previous run's Printk
+	printk []string     // Printk's array, for a caller that reuses it (ReuseState)
+	out    hooks.Output // the event of the last line
+	mem    memReader
+}
+
+// intern returns line i of this run as a string: line i of the last run
+// that printed when it is the same text.
+func (sc *scratch) intern(i int, line []byte) string {
+	if i < len(sc.last) && sc.last[i] == string(line) {
+		return sc.last[i]
+	}
+	return string(line)
 }
 
 // held is what one run holds host-side: bpfscope's own bookkeeping, never
@@ -45,6 +66,9 @@ type held struct {
 	keys     map[keySlot]keyRegion  // bpf_for_each_map_elem key buffers
 	conns    map[*Conn]uint64       // nf_conn images mapped in this run
 	storage  []storageOwner         // socket storage of the test runner's socket
+	// cgroupStorage is the run's bpf_get_local_storage storage, mapped
+	// for the run.
+	cgroupStorage map[cgroupStorageKey]uint64
 	// shadow holds the bytes helpers last wrote into the program-held
 	// structures they keep state in (dynptrs, iterators), by location:
 	// a helper reading one back checks the program left it alone.
@@ -177,7 +201,30 @@ func lookupState(m *vm.Machine) *RunState {
 
 // ResetState clears m's helper state; call it before each run.
 func (s *Set) ResetState(m *vm.Machine) {
-	*s.State(m) = RunState{}
+	st := s.State(m)
+	*st = RunState{scratch: st.next(false)}
+}
+
+// ReuseState is ResetState for a caller done with the previous run's
+// state: the next run writes its Printk lines into the same array.
+func (s *Set) ReuseState(m *vm.Machine) {
+	st := s.State(m)
+	*st = RunState{scratch: st.next(true)}
+}
+
+func (st *RunState) next(reuse bool) scratch {
+	sc := st.scratch
+	if len(st.Printk) > 0 { // the last run that printed
+		sc.last = append(sc.last[:0], st.Printk...)
+	}
+	switch {
+	case !reuse:
+		sc.printk = nil
+	case st.Printk != nil:
+		sc.printk = st.Printk[:0]
+	}
+	sc.out = hooks.Output{}
+	return sc
 }
 
 // run returns m's state for a helper that holds something for the

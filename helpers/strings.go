@@ -113,7 +113,12 @@ func (s *Set) printk(m *vm.Machine, fmtAddr uint64, fmtSize uint32, args []uint6
 	if !ok {
 		return neg(syscall.EINVAL), nil
 	}
-	out, n, errno := bprintf(format, args, memReader{s, m}, maxBprintfBuf-1)
+	st := s.State(m)
+	sc := &st.scratch
+	sc.mem = memReader{s, m} // in st: no boxing per call
+	out, n, errno := bprintfTo(sc.line, format, args, &sc.mem, maxBprintfBuf-1)
+	sc.mem = memReader{} // st must not keep m alive: states holds m weakly
+	sc.line = out
 	if errno != 0 {
 		return neg(errno), nil
 	}
@@ -124,9 +129,12 @@ func (s *Set) printk(m *vm.Machine, fmtAddr uint64, fmtSize uint32, args []uint6
 	if err := output(m, len(out)); err != nil {
 		return 0, err
 	}
-	st := s.State(m)
-	st.Printk = append(st.Printk, string(out))
-	m.ReportOutput(&hooks.Output{Kind: "trace_printk", Data: out})
+	if st.Printk == nil {
+		st.Printk = sc.printk // nil unless the caller reuses its state
+	}
+	st.Printk = append(st.Printk, sc.intern(len(st.Printk), out))
+	sc.out = hooks.Output{Kind: "trace_printk", Data: out}
+	m.ReportOutput(&sc.out)
 	return uint64(n), nil
 }
 

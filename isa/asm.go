@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Assemble translates text in the syntax Disassemble prints (the Linux
@@ -122,8 +123,10 @@ func compileTemplate(t string) *regexp.Regexp {
 	return regexp.MustCompile(re.String())
 }
 
-// kernelForms lists the syntaxes, more specific ones first.
-var kernelForms = func() []form {
+// kernelForms lists the syntaxes, more specific ones first. They are
+// compiled on first use: every bpfscope command links this package, few
+// assemble, and compiling the forms takes milliseconds.
+var kernelForms = sync.OnceValue(func() []form {
 	list := []struct {
 		template string
 		encode   func(b *builder, m []string) error
@@ -169,10 +172,10 @@ var kernelForms = func() []form {
 		forms[i] = form{compileTemplate(f.template), f.encode}
 	}
 	return forms
-}()
+})
 
 func assembleInsn(b *builder, text string) error {
-	for _, f := range kernelForms {
+	for _, f := range kernelForms() {
 		if m := f.re.FindStringSubmatch(text); m != nil {
 			return f.encode(b, m[1:])
 		}

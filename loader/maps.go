@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bpfscope/bpfscope/btfvalue"
+	"github.com/bpfscope/bpfscope/helpers"
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
@@ -35,7 +36,10 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 	ebpf.SkStorage:      bpfmaps.SkStorage,
 	ebpf.TaskStorage:    bpfmaps.TaskStorage,
 	ebpf.CgroupStorage:  bpfmaps.CgrpStorage,
-	ebpf.UserRingbuf:    bpfmaps.UserRingBuf,
+	// The cgroup storage of bpf_get_local_storage.
+	ebpf.CGroupStorage:       bpfmaps.CgroupStorage,
+	ebpf.PerCPUCGroupStorage: bpfmaps.PerCPUCgroupStorage,
+	ebpf.UserRingbuf:         bpfmaps.UserRingBuf,
 }
 
 // isDataSection reports whether a map holds a global data section.
@@ -75,6 +79,8 @@ func (l *linker) mapSpec(name string, ms *ebpf.MapSpec) (*bpfmaps.Spec, error) {
 	}
 	if n, ok := l.opts.MaxEntries[name]; ok {
 		s.MaxEntries = n
+	} else if typ == bpfmaps.CgroupStorage || typ == bpfmaps.PerCPUCgroupStorage {
+		// Storage per attachment: the kernel wants max_entries 0.
 	} else if s.MaxEntries == 0 {
 		s.MaxEntries = DefaultMaxEntries
 		if typ == bpfmaps.PerfEventArray {
@@ -298,7 +304,11 @@ func encode(v any, bo binary.ByteOrder) ([]byte, error) {
 // instructions call.
 func (c *Collection) helperSet(h vm.HelperSet) vm.HelperSet {
 	if h == nil {
-		h = defaultHelpers()
+		hs := helpers.New(nil)
+		if c.types != nil {
+			hs.SetKernelTypes(c.types) // the BTF bpf_core_type_id_kernel resolved against
+		}
+		h = hs
 	}
 	return coreTrap{HelperSet: h, c: c}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/isa"
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
@@ -327,5 +326,3 @@ func (t coreTrap) trap(m *vm.Machine, _ vm.Args) (uint64, error) {
 	}
 	return 0, &vm.RunError{Err: e, PC: pc, Prog: vp.Name, Regs: m.Regs(), Depth: m.Depth(), Insns: m.Insns()}
 }
-
-func defaultHelpers() vm.HelperSet { return helpers.New(nil) }

@@ -159,6 +159,9 @@ func New(spec *Spec, opts ...Option) (Map, error) {
 	if cfg.cpus < 1 {
 		return nil, specError(spec, EINVAL, "%d possible CPUs", cfg.cpus)
 	}
+	if spec.Type == CgroupStorage || spec.Type == PerCPUCgroupStorage {
+		return newCgroupStorage(spec.Copy(), cfg)
+	}
 	if spec.MaxEntries == 0 {
 		return nil, specError(spec, EINVAL, "max_entries is 0")
 	}

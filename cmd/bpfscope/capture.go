@@ -201,21 +201,6 @@ func readCapture(path string) (*kcap.File, error) {
 	return f, nil
 }
 
-// seedFromCapture sets c's maps from the first snapshot when the --pcap
-// input is a bpfscope capture, so run and trace start where the kernel
-// was. Other captures leave the maps alone.
-func seedFromCapture(c *loader.Collection, path string) error {
-	if path == "" {
-		return nil
-	}
-	f, err := readCapture(path)
-	if errors.Is(err, kcap.ErrNotCapture) || f == nil || len(f.Snapshots) == 0 {
-		return nil
-	}
-	kcap.ApplySnapshot(c, f.Snapshots[0])
-	return nil
-}
-
 // verifyCapture is verify --capture: replay every captured run in
 // bpfscope and compare it with what the kernel did.
 func verifyCapture(e *env, in *inputFlags, pos []string, path string, force bool, traceLines *int) error {
@@ -260,7 +245,7 @@ func verifyCapture(e *env, in *inputFlags, pos []string, path string, force bool
 	}
 	elf := p.elf
 	rp, err := kcap.NewReplayer(f, p.name, func(cpus int) (*loader.Collection, error) {
-		return loader.LoadReader(bytes.NewReader(elf), loader.Options{KernelTypes: kernelTypes(), PossibleCPUs: cpus})
+		return loader.LoadReader(bytes.NewReader(elf), loader.Options{PossibleCPUs: cpus})
 	})
 	if err != nil {
 		return err

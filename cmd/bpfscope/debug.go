@@ -25,7 +25,7 @@ func cmdDebug(e *env, args []string) error {
 	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
 	var in inputFlags
 	in.register(fs)
-	n := fs.Int("packet", 1, "debug the `N`th frame of the capture (1-based)")
+	n := fs.Int("packet", 1, "debug the `N`th frame of the capture, or run N of a trace file of several (1-based; or FILE#N)")
 	var cmds listFlag
 	fs.Var(&cmds, "ex", "run `COMMAND` before the first prompt (repeatable)")
 	history := fs.String("history", defaultHistory(), "keep command history in `FILE` (\"\" for none)")
@@ -62,11 +62,23 @@ func defaultHistory() string {
 // returns where to look for C sources.
 func debugSession(in *inputFlags, args []string, n int) (*debug.Session, []string, error) {
 	if len(args) == 1 {
-		if raw, err := os.ReadFile(args[0]); err == nil && !bytes.HasPrefix(raw, []byte("\x7fELF")) {
-			if tr, err := tracefile.ReadAll(bytes.NewReader(raw)); err == nil {
-				s, err := traceSession(args[0], raw, tr)
-				return s, nil, err
+		name, run := splitRun(args[0])
+		if raw, err := os.ReadFile(name); err == nil && bytes.HasPrefix(raw, []byte(tracefile.Magic)) {
+			// A file of several runs: run N of FILE#N, else the --packet'th.
+			if runs, err := countRuns(bytes.NewReader(raw)); err == nil && runs > 1 && run == 0 {
+				run = n
 			}
+			if run > 0 {
+				if raw, err = loadRuns(fmt.Sprintf("%s#%d", name, run)); err != nil {
+					return nil, nil, err
+				}
+			}
+			tr, err := tracefile.ReadAll(bytes.NewReader(raw))
+			if err != nil {
+				return nil, nil, err
+			}
+			s, err := traceSession(name, raw, tr)
+			return s, nil, err
 		}
 	}
 	p, err := in.load(args)
@@ -127,6 +139,7 @@ func traceSession(name string, raw []byte, tr *tracefile.Trace) (*debug.Session,
 		if err != nil {
 			return nil, err
 		}
+		c.Input = tr.Capture.Input // a version 3 file's comes with its run
 		m, args, err := c.Machine(helpers.New(helpers.Replay(tr.Env)))
 		if err != nil {
 			return nil, err

@@ -213,7 +213,8 @@ func TestDebugTraceFile(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	in := strings.NewReader("break xdp_firewall.c:133\nrun\ninfo registers\nreverse-stepi\ncontinue\ndelete\ncontinue\nquit\n")
-	if code := run([]string{"debug", "--history", "", file}, &env{stdout: &out, stderr: &errb, stdin: in}); code != 0 {
+	// The file holds every packet's run; the debugger takes run 10.
+	if code := run([]string{"debug", "--history", "", file + "#10"}, &env{stdout: &out, stderr: &errb, stdin: in}); code != 0 {
 		t.Fatalf("debug: %d %s", code, errb.String())
 	}
 	for _, want := range []string{"(recorded)", "Breakpoint 1, xdp_firewall () at xdp_firewall.c:133", "<map blocked_v4{c0000242}>",

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -18,8 +17,9 @@ import (
 
 const diffUsage = `usage: bpfscope diff [--context N] A B
 
-Shows where two trace files (from 'bpfscope trace --record') part ways: the
-same program on two packets, or two builds of a program on the same packet.
+Shows where two runs (from 'bpfscope trace --record') part ways: the same
+program on two packets, or two builds of a program on the same packet. A
+and B are trace files of one run or runs inside a file, FILE#N.
 
 First the control flow: the first instruction after which the two runs went
 to different pcs (a branch taken one way in A and the other in B, or one
@@ -98,12 +98,16 @@ func cmdDiff(e *env, args []string) error {
 	return errSilent
 }
 
+// readTrace reads one run: a trace file of one run, or FILE#N.
 func readTrace(name string) (*tracefile.Trace, error) {
-	f, err := os.Open(name)
+	f, done, err := openRuns(name)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer done()
+	if n, err := countRuns(f); err == nil && n > 1 {
+		return nil, fmt.Errorf("%s holds %d runs: name one as %s#N", name, n, name)
+	}
 	t, err := tracefile.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

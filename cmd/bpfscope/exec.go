@@ -60,7 +60,11 @@ func (in *instance) executeInto(ctx context.Context, typ ebpf.ProgramType, pk pa
 		*r = result{Packet: pk, Err: pk.Err, Repeats: 1}
 		return
 	}
-	in.hs.ResetState(in.m)
+	if shared {
+		in.hs.ReuseState(in.m) // the last result's Printk is done with
+	} else {
+		in.hs.ResetState(in.m)
+	}
 	if !shared { // the shared path runs untraced, and nothing else attaches
 		in.m.Attach(hook)
 		defer in.m.Attach(nil)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	kcap "github.com/bpfscope/bpfscope/capture"
 	"github.com/bpfscope/bpfscope/examples"
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/loader"
@@ -22,7 +23,6 @@ import (
 	"github.com/bpfscope/bpfscope/testrun"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 )
 
 // defaultObject is the bundled program used when none is named.
@@ -42,6 +42,11 @@ type inputFlags struct {
 	mapSets []string
 	mapMem  uint64
 	limits  vm.Config // --max-insns, --max-output (MaxInsns, MaxOutput)
+
+	// The --pcap capture opened by load (pcapSeed), until packets takes it.
+	pcapOpened bool
+	opened     *capture
+	openErr    error
 }
 
 func (in *inputFlags) register(fs *flag.FlagSet) {
@@ -103,9 +108,9 @@ type program struct {
 	// collection so the object is not loaded twice.
 	first *loader.Collection
 	btf   mapBTF // the maps' key and value types, parsed on first use
-	// captureFile is --pcap: a bpfscope capture's first map snapshot
-	// seeds the maps.
-	captureFile string
+	// seed is the map snapshot a bpfscope capture given as --pcap starts
+	// with: every collection starts from it.
+	seed *kcap.Snapshot
 }
 
 // load reads the program named by args (at most one), or the bundled
@@ -114,7 +119,10 @@ func (in *inputFlags) load(args []string) (*program, error) {
 	if len(args) > 1 {
 		return nil, fmt.Errorf("one program expected, got %d arguments: %s", len(args), strings.Join(args, " "))
 	}
-	p := &program{mapSets: in.mapSets, captureFile: in.pcap, mapMem: in.mapMem, limits: in.limits}
+	p := &program{mapSets: in.mapSets, mapMem: in.mapMem, limits: in.limits}
+	if in.pcap != "" {
+		p.seed = in.pcapSeed()
+	}
 	if len(args) == 0 {
 		b, err := fs.ReadFile(examples.Progs, defaultObject)
 		if err != nil {
@@ -226,7 +234,7 @@ func (p *program) collection() (*loader.Collection, error) {
 		p.first = nil
 		return c, nil
 	}
-	c, err := loader.LoadReader(bytes.NewReader(p.elf), loader.Options{KernelTypes: kernelTypes(), MaxMapMemory: p.mapMem})
+	c, err := loader.LoadReader(bytes.NewReader(p.elf), loader.Options{MaxMapMemory: p.mapMem})
 	if err != nil {
 		var le *loader.Error
 		if errors.As(err, &le) {
@@ -234,8 +242,8 @@ func (p *program) collection() (*loader.Collection, error) {
 		}
 		return nil, err
 	}
-	if err := seedFromCapture(c, p.captureFile); err != nil {
-		return nil, err
+	if p.seed != nil {
+		kcap.ApplySnapshot(c, p.seed)
 	}
 	for _, s := range p.mapSets {
 		if err := setMap(c, p.mapTypes(), s); err != nil {
@@ -243,16 +251,6 @@ func (p *program) collection() (*loader.Collection, error) {
 		}
 	}
 	return c, nil
-}
-
-// kernelTypes returns the running kernel's BTF for CO-RE, parsed once
-// (cilium/ebpf caches it), or nil to let the loader decide.
-func kernelTypes() *btf.Spec {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return nil
-	}
-	return spec
 }
 
 // instance is one machine bound to the program, with its own helpers.

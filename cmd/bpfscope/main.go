@@ -7,9 +7,9 @@
 //
 //	bpfscope run     [flags] [PROG.o|PROG.bin]   run a program over packets
 //	bpfscope trace   [flags] [PROG.o|PROG.bin]   print what every instruction did
-//	bpfscope dump    [--format text|json] FILE   print a trace file
+//	bpfscope dump    [--format text|json] FILE   print a trace file (FILE#N: its run N)
 //	bpfscope replay  FILE...                     re-execute trace files and verify them
-//	bpfscope diff    A B                         where two trace files part ways
+//	bpfscope diff    A B                         where two recorded runs part ways
 //	bpfscope cover   [flags] [PROG.o]            line and branch coverage (lcov)
 //	bpfscope profile [flags] [PROG.o]            instruction profile (pprof, Perfetto)
 //	bpfscope verify  [flags] PROG.o              compare with the kernel

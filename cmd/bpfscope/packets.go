@@ -10,7 +10,9 @@ import (
 	"os"
 	"time"
 
+	kcap "github.com/bpfscope/bpfscope/capture"
 	"github.com/bpfscope/bpfscope/examples"
+	"github.com/bpfscope/bpfscope/internal/pcaprec"
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -65,16 +67,15 @@ func (in *inputFlags) packets(p *program) (source, error) {
 	case in.pcap != "" && in.dataIn != "":
 		return nil, errors.New("--pcap and --data-in exclude each other")
 	case in.pcap != "":
-		f, err := os.Open(in.pcap)
-		if err != nil {
-			return nil, err
+		if in.pcapOpened { // by load, for the seed
+			c, err := in.opened, in.openErr
+			in.pcapOpened, in.opened, in.openErr = false, nil, nil
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
 		}
-		s, err := openCapture(f, in.pcap)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return s, nil
+		return openCaptureFile(in.pcap)
 	case in.dataIn != "":
 		var b []byte
 		var err error
@@ -97,6 +98,34 @@ func (in *inputFlags) packets(p *program) (source, error) {
 		return nil, errors.New("no input: give --data-in, --pcap or --ctx-in")
 	}
 	return &single{}, nil
+}
+
+// pcapSeed opens the --pcap capture for packets to read on from, and
+// returns the map snapshot a bpfscope capture starts with: nil for other
+// captures, and when the file cannot be opened (packets then says why).
+// The seed and the packets come from one reading of the file.
+func (in *inputFlags) pcapSeed() *kcap.Snapshot {
+	if !in.pcapOpened {
+		in.pcapOpened = true
+		in.opened, in.openErr = openCaptureFile(in.pcap)
+	}
+	if in.opened == nil {
+		return nil
+	}
+	return in.opened.seed
+}
+
+func openCaptureFile(path string) (*capture, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := openCapture(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // takesData reports the program types whose test runs need a packet.
@@ -139,6 +168,10 @@ type capture struct {
 	n    int
 	err  error
 	conv func([]byte) ([]byte, error) // to Ethernet, for other link types
+	// seed is the first map snapshot of a bpfscope capture, read with
+	// the blocks before the first packet: run and trace start from the
+	// maps as the kernel had them.
+	seed *kcap.Snapshot
 }
 
 // pcapng files start with a section header block.
@@ -146,16 +179,26 @@ var ngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 
 // openCapture reads a pcap or pcapng file, telling them apart by magic.
 func openCapture(rc io.ReadCloser, name string) (*capture, error) {
-	br := bufio.NewReaderSize(rc, 1<<16)
+	br := bufio.NewReaderSize(rc, pcaprec.BufferSize)
 	magic, err := br.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file: too short", name)
 	}
 	c := &capture{name: name, c: rc}
 	if bytes.Equal(magic, ngMagic) {
-		c.r, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
-	} else {
+		r := io.Reader(br)
+		if f, rest, err := kcap.ReadHead(br); len(rest) > 0 {
+			if err == nil && len(f.Snapshots) > 0 {
+				c.seed = f.Snapshots[0]
+			}
+			// One buffer: once rest is read, large reads go past br's.
+			r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), br), 1<<16)
+		}
+		c.r, err = pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
+	} else if pcaprec.IsCompressed(magic) {
 		c.r, err = pcapgo.NewReader(br)
+	} else {
+		c.r, err = pcaprec.NewReader(br) // no copy of each packet
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %v", name, err)
@@ -239,7 +282,7 @@ func (w *pcapWriter) open() error {
 	if err != nil {
 		return err
 	}
-	w.f, w.bw = f, bufio.NewWriter(f)
+	w.f, w.bw = f, bufio.NewWriterSize(f, 1<<20) // few writes: a small buffer costs a syscall every few packets
 	w.w = pcapgo.NewWriterNanos(w.bw)
 	return w.w.WriteFileHeader(262144, w.link)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -141,7 +142,7 @@ func cmdRun(e *env, args []string) error {
 			return err
 		}
 	} else {
-		readErr, err = runParallel(ctx, p, src, n, ctxIn, *repeat, outSizes{*dataCap, *ctxCap}, func(r *result) error {
+		readErr, err = runParallel(ctx, p, src, n, ctxIn, *repeat, outSizes{*dataCap, *ctxCap}, !out.single, func(r *result) error {
 			prog.tick(r.Packet.N)
 			return out.add(r)
 		})
@@ -240,51 +241,154 @@ func runSerial(ctx context.Context, inst *instance, typ ebpf.ProgramType, src so
 // runParallel runs packets on n workers, each with its own machine and
 // maps, and hands the results to emit in capture order. It returns the
 // capture's read error separately from failures of the run itself.
-func runParallel(ctx context.Context, p *program, src source, n int, ctxIn []byte, repeat int, sizes outSizes, emit func(*result) error) (readErr, err error) {
+//
+// The work is a pipeline of batches, so that no stage waits for another
+// while there is work: a reader copies packets from src into a free
+// batch and queues it twice, for the workers and for emit; a worker runs
+// a whole batch, copying each run's outputs into the batch; emit takes
+// the batches in capture order, waits for each to be run, and frees it.
+// Batches and their buffers are used again: the loop allocates nothing
+// per packet. untimed is as executeShared's.
+func runParallel(ctx context.Context, p *program, src source, n int, ctxIn []byte, repeat int, sizes outSizes, untimed bool, emit func(*result) error) (readErr, err error) {
 	insts := make([]*instance, n)
 	for i := range insts {
 		if insts[i], err = p.instantiate(nil, helpers.NewDefaultEnv()); err != nil {
 			return nil, err
 		}
 	}
-	const batch = 1024
-	pks := make([]packet, 0, batch)
-	res := make([]*result, batch)
-	for {
-		pks = pks[:0]
-		for len(pks) < batch {
-			pk, err := src.Next()
-			if err != nil {
-				if err != io.EOF {
-					readErr = err
-				}
-				break
+	next := src.Next
+	if s, ok := src.(sharedSource); ok {
+		next = s.NextShared // fill copies the packet
+	}
+	inFlight := 2*n + 2 // a batch being read, one emitted, two per worker
+	free := make(chan *batch, inFlight)
+	for range inFlight {
+		free <- &batch{ran: make(chan struct{}, 1)}
+	}
+	work, order := make(chan *batch, inFlight), make(chan *batch, inFlight)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // the reader
+		defer close(work)
+		defer close(order)
+		for {
+			var b *batch
+			select {
+			case b = <-free:
+			case <-stop:
+				return
 			}
-			pks = append(pks, pk)
+			done, rerr := b.fill(next)
+			if rerr != nil {
+				readErr = rerr // read after order is closed
+			}
+			if len(b.pks) > 0 {
+				order <- b // never blocks: order and work hold every batch
+				work <- b
+			}
+			if done {
+				return
+			}
 		}
-		var wg sync.WaitGroup
-		next := make(chan int, len(pks))
-		for i := range pks {
-			next <- i
-		}
-		close(next)
-		for _, inst := range insts {
-			wg.Go(func() {
-				for i := range next {
-					res[i] = inst.executeSized(ctx, p.typ, pks[i], ctxIn, repeat, nil, sizes)
+	})
+	for _, inst := range insts {
+		wg.Go(func() {
+			for b := range work {
+				b.run(ctx, inst, p.typ, ctxIn, repeat, sizes, untimed)
+			}
+		})
+	}
+	defer wg.Wait()
+	for b := range order {
+		<-b.ran
+		for i := range b.res {
+			if err = emit(&b.res[i]); err != nil {
+				close(stop)
+				for range order { // let the workers finish theirs
 				}
-			})
-		}
-		wg.Wait()
-		for i := range pks {
-			if err := emit(res[i]); err != nil {
 				return readErr, err
 			}
 		}
-		if len(pks) < batch {
-			return readErr, nil
+		free <- b
+	}
+	return readErr, nil
+}
+
+// batchLen is the number of packets in a batch of runParallel: enough to
+// make the hand-overs rare, few enough to keep the workers fed at the end.
+const batchLen = 256
+
+// batch is packets of runParallel with their results.
+type batch struct {
+	pks  []packet
+	data []byte   // the packets' bytes, one after the other
+	ends []int    // where each packet's bytes end in data
+	res  []result // the runs, in the order of pks
+	// outs and ctxOuts hold each run's outputs, which the machine's
+	// buffers hold only until its next run.
+	outs, ctxOuts [][]byte
+	printk        [][]string    // and their bpf_printk lines
+	ran           chan struct{} // a worker ran the batch
+}
+
+// fill reads up to batchLen packets with next, copying their bytes into
+// b. done reports the end of the input (err is a read error then).
+func (b *batch) fill(next func() (packet, error)) (done bool, err error) {
+	b.pks, b.data, b.ends = b.pks[:0], b.data[:0], b.ends[:0]
+	for len(b.pks) < batchLen {
+		pk, err := next()
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			done = true
+			break
+		}
+		b.data = append(b.data, pk.Data...)
+		b.ends = append(b.ends, len(b.data))
+		b.pks = append(b.pks, pk)
+	}
+	start := 0 // b.data has its final place only now
+	for i, end := range b.ends {
+		b.pks[i].Data = b.data[start:end:end]
+		start = end
+	}
+	return done, err
+}
+
+// run runs every packet of b on inst.
+func (b *batch) run(ctx context.Context, inst *instance, typ ebpf.ProgramType, ctxIn []byte, repeat int, sizes outSizes, untimed bool) {
+	if cap(b.res) < len(b.pks) {
+		b.res = make([]result, len(b.pks), batchLen)
+		b.outs, b.ctxOuts = make([][]byte, batchLen), make([][]byte, batchLen)
+		b.printk = make([][]string, batchLen)
+	}
+	b.res = b.res[:len(b.pks)]
+	for i, pk := range b.pks {
+		r := &b.res[i]
+		inst.executeShared(ctx, typ, pk, ctxIn, repeat, sizes, untimed, r)
+		if bytes.Equal(r.DataOut, pk.Data) && r.DataOut != nil {
+			r.DataOut = pk.Data // the same bytes, in the batch already
+		} else {
+			r.DataOut = keep(&b.outs[i], r.DataOut)
+		}
+		r.CtxOut = keep(&b.ctxOuts[i], r.CtxOut)
+		if r.Printk != nil { // the machine's next run writes over its array
+			b.printk[i] = append(b.printk[i][:0], r.Printk...)
+			r.Printk = b.printk[i]
 		}
 	}
+	b.ran <- struct{}{}
+}
+
+// keep copies out into *buf, reusing it, and returns the copy (nil for
+// nil).
+func keep(buf *[]byte, out []byte) []byte {
+	if out == nil {
+		return nil
+	}
+	*buf = append((*buf)[:0], out...)
+	return *buf
 }
 
 // runOutput prints results and keeps the summary.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -34,9 +35,16 @@ header line and ends with its verdict. Without a program it traces the
 bundled xdp_firewall example over the bundled capture.
 
 Filters select what is printed; every packet still runs, so map state
-evolves as without them. --record writes one trace file per traced packet
-(FILE itself when one packet is traced, else FILE with the packet number
-before its extension) for 'bpfscope dump', 'replay' and 'diff'.
+evolves as without them. --record FILE writes one trace file holding every
+run (run N is packet N), for 'bpfscope dump', 'replay', 'diff' and
+'debug', which name a run as FILE#N. The file keeps what the runs depend
+on (program, maps, inputs, the environment's answers) and their results;
+readers derive the events by running them again. Recording costs little
+more than running, so -q --record keeps a whole capture cheaply.
+--record-each writes one file per traced packet instead (FILE itself when
+one packet is traced, else FILE with the packet number before its
+extension). A trace file (FILE or FILE#N) in place of the program prints
+its recorded runs, as 'bpfscope dump' does.
 
 `
 
@@ -53,9 +61,11 @@ type traceFlags struct {
 	flight   int
 	flightOn string
 	quiet    bool
+	each     bool // --record-each: a file per traced packet
+	recPCs   bool // --record-pcs
 }
 
-func cmdTrace(e *env, args []string) error {
+func cmdTrace(e *env, args []string) (retErr error) {
 	if wantsClassic(args) {
 		return classicRun(e, args, true)
 	}
@@ -67,13 +77,15 @@ func cmdTrace(e *env, args []string) error {
 	fs.StringVar(&tf.format, "format", "text", "output `FORMAT`: text (verifier-log style) or json (JSON Lines, docs/jsonl-schema.md)")
 	fs.BoolVar(&tf.locals, "locals", true, "name C variables next to registers and stack slots, from the object's DWARF (built with -g)")
 	fs.BoolVar(&tf.raw, "raw", false, "no names from debug info or packet dissection: regions and offsets, keys and values in hex")
-	fs.StringVar(&tf.record, "record", "", "write each traced packet's run to the trace `FILE`")
+	fs.StringVar(&tf.record, "record", "", "write every run to the trace `FILE` (run N is packet N; read it with dump, replay, diff and debug, FILE#N for one run)")
+	fs.BoolVar(&tf.each, "record-each", false, "with --record: one trace file per traced packet, FILE with the packet number before its extension")
+	fs.BoolVar(&tf.recPCs, "record-pcs", false, "with --record: also store the pcs each run executed (readers get them without running the program again)")
 	fs.StringVar(&tf.packets, "packet", "", "trace only packets `N` (1-based; a list such as 1,3-5)")
 	fs.StringVar(&tf.funcs, "func", "", "trace only instructions of the BPF functions `NAMES` (comma-separated)")
 	fs.StringVar(&tf.line, "line", "", "trace only instructions of source `LINE` (N or FILE:N; comma-separated N)")
 	fs.StringVar(&tf.pcs, "pc", "", "trace only instructions at pcs `A-B` (inclusive) or A")
 	fs.IntVar(&tf.flight, "flight", 0, "flight recorder: keep the last `N` events of each run and print them, each line led by the packet number and program/function, only for runs that fail or end in a --flight-on verdict")
-	fs.BoolVar(&tf.quiet, "q", false, "print nothing but errors (with --record: only write the trace files)")
+	fs.BoolVar(&tf.quiet, "q", false, "print nothing but errors (with --record: only write the trace file)")
 	fs.StringVar(&tf.flightOn, "flight-on", "", "`VERDICTS` that make the flight recorder print (comma-separated, e.g. XDP_ABORTED,XDP_DROP; default: failed runs and XDP_ABORTED)")
 	pos, err := parse(e, fs, args)
 	if err != nil {
@@ -84,6 +96,12 @@ func cmdTrace(e *env, args []string) error {
 	}
 	if tf.format != "text" && tf.format != "json" {
 		return fmt.Errorf("--format %q: want text or json", tf.format)
+	}
+	if len(pos) == 1 && isTraceFile(pos[0]) { // the recorded runs, derived again
+		return cmdDump(e, []string{"--format", tf.format, pos[0]})
+	}
+	if (tf.each || tf.recPCs) && tf.record == "" {
+		return &statusError{code: 2, err: errors.New("--record-each and --record-pcs need --record FILE")}
 	}
 	p, err := in.load(pos)
 	if err != nil {
@@ -168,11 +186,78 @@ func cmdTrace(e *env, args []string) error {
 		names = newFuncNamer(inst)
 	}
 
-	ctx := context.Background()
+	var recOpts *tracefile.WriterOptions
+	if tf.recPCs {
+		recOpts = &tracefile.WriterOptions{PCs: true}
+	}
+	newCapture := func(data []byte) *tracefile.Capture {
+		return &tracefile.Capture{Prog: inst.prog, Type: p.typ, Maps: mapsInOrder(inst.coll),
+			Input: ctx_(data, ctxIn), Env: renv, CPUs: cpus(inst.coll)}
+	}
+	// One file for the whole input: every run, traced or not, since each
+	// starts from the maps the runs before it left.
+	var all *tracefile.Writer
+	if tf.record != "" && !tf.each {
+		f, err := os.Create(tf.record)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 256<<10)
+		if all, err = tracefile.NewWriterOptions(bw, newCapture(nil), recOpts); err != nil {
+			return err
+		}
+		defer func() {
+			err := all.Close()
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil && retErr == nil {
+				retErr = err
+			}
+		}()
+	}
+	var recHook any
+	if all != nil {
+		recHook = all.Hook()
+	}
+	var envLog []helpers.EnvValue // reused: recording allocates nothing per run
+	runOf := func(pk packet, r *result) *tracefile.Run {
+		envLog = renv.AppendLog(envLog[:0])
+		return &tracefile.Run{Input: ctx_(pk.Data, ctxIn), WantCtxOut: inst.ctxOut, NotRun: pk.Err != nil,
+			Env: envLog, Retval: uint64(r.Retval), Insns: r.Insns, Err: r.Err, DataOut: r.DataOut, CtxOut: r.CtxOut}
+	}
+	record := func(pk packet, r *result) error {
+		if all == nil {
+			return nil
+		}
+		return all.Record(runOf(pk, r))
+	}
+	// Runs nothing watches (-q, or packets --packet leaves out) go the
+	// untraced way, into one result.
+	var shared result
+	execute := func(pk packet, h any) *result {
+		if h == nil {
+			inst.executeShared(context.Background(), p.typ, pk, ctxIn, 0, outSizes{}, true, &shared)
+			return &shared
+		}
+		return inst.execute(context.Background(), p.typ, pk, ctxIn, 0, h)
+	}
+
+	// The frame is not kept past its run (Record copies it): read each
+	// into the same buffer where the source can.
+	next := src.Next
+	if s, ok := src.(interface{ NextShared() (packet, error) }); ok {
+		next = s.NextShared
+	}
+	var ran runSeen // whether the run started; declared once, it stays off the heap
 	var readErr error
 	failed, last := 0, 0
 	for {
-		pk, err := src.Next()
+		pk, err := next()
 		if err != nil {
 			if err != io.EOF {
 				readErr = err
@@ -180,15 +265,17 @@ func cmdTrace(e *env, args []string) error {
 			break
 		}
 		last = pk.N
+		renv.Reset()
 		if want != nil && !want[pk.N] {
 			// Run untraced, so later packets see the map state they would.
-			inst.execute(ctx, p.typ, pk, ctxIn, 0, nil)
+			if err := record(pk, execute(pk, recHook)); err != nil {
+				return err
+			}
 			continue
 		}
-		renv.Reset()
 		var rec *tracefile.Writer
 		var recFile *os.File
-		if tf.record != "" {
+		if tf.record != "" && tf.each {
 			name := tf.record
 			if !oneFile {
 				name = numbered(tf.record, pk.N)
@@ -196,41 +283,49 @@ func cmdTrace(e *env, args []string) error {
 			if recFile, err = os.Create(name); err != nil {
 				return err
 			}
-			rec, err = tracefile.NewWriter(recFile, &tracefile.Capture{
-				Prog: inst.prog, Type: p.typ, Maps: mapsInOrder(inst.coll),
-				Input: ctx_(pk.Data, ctxIn), Env: renv, CPUs: cpus(inst.coll),
-			})
-			if err != nil {
+			if rec, err = tracefile.NewWriterOptions(recFile, newCapture(pk.Data), recOpts); err != nil {
 				recFile.Close()
 				return err
 			}
+			recHook = rec.Hook()
 		}
 		h := hook
 		if fl != nil {
 			h = fl.hook()
 		}
-		if tf.format == "text" && fl == nil {
+		if tf.format == "text" && fl == nil && !tf.quiet {
 			packetHeader(w, p, pk, src)
-		}
-		if rec != nil {
-			h = hooks.Multi(h, rec)
 		}
 		if js != nil {
 			js.SetPacket(pk.N)
 		}
-		var ran runSeen
-		r := inst.execute(ctx, p.typ, pk, ctxIn, 0, hooks.Multi(h, &ran))
+		ran = false
+		var r *result
+		if h == nil && recHook == nil && rec == nil && js == nil {
+			r = execute(pk, nil) // -q: nothing to watch, nothing needs to know it ran
+		} else {
+			r = execute(pk, hooks.Multi(h, &ran, recHook))
+		}
+		if err := record(pk, r); err != nil {
+			return err
+		}
 		if rec != nil {
-			err := rec.Close()
-			if cerr := recFile.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			if !rec.Started() { // nothing ran: no file to replay
+			if !bool(ran) { // nothing ran: no file to replay
+				rec.Close()
+				recFile.Close()
 				os.Remove(recFile.Name())
 				fmt.Fprintf(e.stderr, "bpfscope trace: packet %d did not run (%v): no trace file %s\n", pk.N, r.Err, recFile.Name())
+			} else {
+				err := rec.Record(runOf(pk, r))
+				if cerr := rec.Close(); err == nil {
+					err = cerr
+				}
+				if cerr := recFile.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
 		if r.Err != nil {
@@ -265,7 +360,7 @@ func cmdTrace(e *env, args []string) error {
 		if err := out.Flush(); err != nil {
 			return err
 		}
-		if tf.format == "text" {
+		if tf.format == "text" && !tf.quiet {
 			traceFooter(w, r)
 		}
 		if tf.quiet && r.Err != nil {
@@ -285,6 +380,19 @@ func cmdTrace(e *env, args []string) error {
 		return errSilent
 	}
 	return nil
+}
+
+// isTraceFile reports whether arg names a trace file (FILE or FILE#N).
+func isTraceFile(arg string) bool {
+	name, _ := splitRun(arg)
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, len(tracefile.Magic))
+	_, err = io.ReadFull(f, magic)
+	return err == nil && string(magic) == tracefile.Magic
 }
 
 // runSeen records whether a run started: test_run refuses some inputs
@@ -319,10 +427,16 @@ func numbered(name string, n int) string {
 }
 
 func packetHeader(w io.Writer, p *program, pk packet, src source) {
+	if w == io.Discard { // trace -q: summarize decodes the frame (µs)
+		return
+	}
 	fmt.Fprintf(w, "\n=== packet %d: %s (%d bytes) ===\n", pk.N, summarize(pk.Data, src.LinkType()), len(pk.Data))
 }
 
 func traceFooter(w io.Writer, r *result) {
+	if w == io.Discard { // trace -q
+		return
+	}
 	switch {
 	case r.Err != nil:
 		fmt.Fprintf(w, "=> error: %v\n", r.Err)

@@ -1,22 +1,27 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/bpfscope/bpfscope/exporters/jsonl"
 	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/exporters/tracefile"
 	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/gopacket/gopacket/layers"
 )
 
 func cmdDump(e *env, args []string) error {
 	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: bpfscope dump [--format text|json] FILE\n\nPrints the events of a trace file written by 'bpfscope trace --record'.")
+		fmt.Fprintln(fs.Output(), "usage: bpfscope dump [--format text|json] FILE[#N]\n\nPrints the events of a trace file written by 'bpfscope trace --record', or of\nits run N alone (FILE#N), by running the recorded runs again.")
 		fs.PrintDefaults()
 	}
 	format := fs.String("format", "text", "output `FORMAT`: text or json (JSON Lines)")
@@ -28,26 +33,42 @@ func cmdDump(e *env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	f, err := os.Open(pos[0])
+	f, done, err := openRuns(pos[0])
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer done()
+	runs, err := countRuns(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	var out interface{ Flush() error }
+	var setRun func(*tracefile.Run)
 	switch *format {
 	case "text":
 		t := text.New(e.stdout)
-		err = tracefile.Dump(f, t)
-		if ferr := t.Flush(); err == nil {
-			err = ferr
+		out = t
+		setRun = func(r *tracefile.Run) { // a header per run of a file of several
+			t.Flush()
+			fmt.Fprintf(e.stdout, "\n=== run %d: %s (%d bytes) ===\n", r.N, summarizeInput(r.Input.Data), len(r.Input.Data))
 		}
 	case "json":
 		j := jsonl.New(e.stdout)
-		err = tracefile.Dump(f, j)
-		if ferr := j.Flush(); err == nil {
-			err = ferr
-		}
+		out = j
+		setRun = func(r *tracefile.Run) { j.SetPacket(r.N) }
 	default:
 		return fmt.Errorf("--format %q: want text or json", *format)
+	}
+	if runs > 1 {
+		var tr *tracefile.Reader
+		if tr, err = tracefile.NewReader(f); err == nil {
+			err = tracefile.DumpRuns(tr, nil, out, setRun)
+		}
+	} else {
+		err = tracefile.Dump(f, out)
+	}
+	if ferr := out.Flush(); err == nil {
+		err = ferr
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
@@ -58,7 +79,7 @@ func cmdDump(e *env, args []string) error {
 func cmdReplay(e *env, args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: bpfscope replay FILE...\n\nRe-executes each trace file from what it holds alone (program, maps, input,\nenvironment) and checks that every event is the same as recorded; on a\nmismatch it shows the first divergent step.")
+		fmt.Fprintln(fs.Output(), "usage: bpfscope replay FILE[#N]...\n\nRe-executes each trace file (or its run N alone, FILE#N) from what it holds\nalone (program, maps, inputs, environment) and checks every run against the\nrecording: result, instructions, error, the checksum of data_out and\nctx_out, the maps after the last run; a file of one run has its events\nderived twice and compared. On a mismatch it shows where the runs part.")
 		fs.PrintDefaults()
 	}
 	pos, err := parse(e, fs, args)
@@ -71,14 +92,30 @@ func cmdReplay(e *env, args []string) error {
 	}
 	bad := 0
 	for _, name := range pos {
-		f, err := os.Open(name)
-		if err != nil {
-			return err
+		f, done, err := openRuns(name)
+		var res *tracefile.Result
+		runs := 0
+		if err == nil {
+			runs, err = countRuns(f)
 		}
-		res, err := tracefile.Replay(f, nil)
-		f.Close()
+		if err == nil {
+			if runs > 1 { // run by run, in constant memory
+				res, err = tracefile.Replay(f, nil)
+			} else { // events derived, then compared with a second run
+				var t *tracefile.Trace
+				if t, err = tracefile.ReadAll(f); err == nil {
+					res, err = t.Replay(nil)
+				}
+			}
+		}
+		if done != nil {
+			done()
+		}
 		var d *tracefile.Divergence
 		switch {
+		case errors.As(err, &d) && d.Recorded == nil && d.Replayed == nil:
+			bad++
+			fmt.Fprintf(e.stdout, "%s: DIVERGES: %v\n", name, d)
 		case errors.As(err, &d):
 			bad++
 			fmt.Fprintf(e.stdout, "%s: DIVERGES at event %d (pc %d): %s\n", name, d.Index, d.PC, d.What)
@@ -91,13 +128,101 @@ func cmdReplay(e *env, args []string) error {
 			if res.Err != nil {
 				status = "error: " + res.Err.Error()
 			}
-			fmt.Fprintf(e.stdout, "%s: ok, %d events replayed identically, %s\n", name, res.Events, status)
+			if runs > 1 {
+				fmt.Fprintf(e.stdout, "%s: ok, %d runs replayed identically (%d instructions), the last %s\n", name, res.Runs, res.Insns, status)
+			} else {
+				fmt.Fprintf(e.stdout, "%s: ok, %d events replayed identically, %s\n", name, res.Events, status)
+			}
 		}
 	}
 	if bad > 0 {
 		return errSilent
 	}
 	return nil
+}
+
+// splitRun splits FILE#N, run N of a trace file, into the file's name and
+// N (0 when the argument names no run, or a file by that name exists).
+func splitRun(arg string) (string, int) {
+	i := strings.LastIndexByte(arg, '#')
+	if i <= 0 {
+		return arg, 0
+	}
+	n, err := strconv.Atoi(arg[i+1:])
+	if err != nil || n < 1 {
+		return arg, 0
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return arg, 0
+	}
+	return arg[:i], n
+}
+
+// loadRuns reads a trace file, or a file of its run N alone for FILE#N
+// (the runs before it run again to give the maps N started from).
+func loadRuns(arg string) ([]byte, error) {
+	f, done, err := openRuns(arg)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return io.ReadAll(f)
+}
+
+// openRuns opens a trace file, or for FILE#N a file of its run N alone,
+// for reading from the start (done closes it). A whole file is read as
+// it streams, however many runs it holds.
+func openRuns(arg string) (io.ReadSeeker, func(), error) {
+	name, n := splitRun(arg)
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n == 0 {
+		return f, func() { f.Close() }, nil
+	}
+	defer f.Close()
+	one, err := tracefile.Select(bufio.NewReaderSize(f, 1<<20), n, nil)
+	if tracefile.IsSingleRun(err) {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		one, err = io.ReadAll(f)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", arg, err)
+	}
+	return bytes.NewReader(one), func() {}, nil
+}
+
+// countRuns returns the number of runs of a trace file (1 for versions 1
+// and 2), reading the runs' records without running them, and rewinds it.
+func countRuns(f io.ReadSeeker) (int, error) {
+	defer f.Seek(0, io.SeekStart)
+	r, err := tracefile.NewReader(f)
+	if err != nil {
+		return 0, err
+	}
+	if r.Version() < 3 {
+		return 1, nil
+	}
+	n := 0
+	for {
+		if _, err := r.NextRun(); err == io.EOF {
+			return n, nil
+		} else if err != nil {
+			return 0, err
+		}
+		n++
+	}
+}
+
+// summarizeInput describes a run's data_in, for headers.
+func summarizeInput(data []byte) string {
+	if len(data) == 0 {
+		return "no data_in"
+	}
+	return summarize(data, layers.LinkTypeEthernet)
 }
 
 // describeRecord prints one event in a line, for divergence reports.

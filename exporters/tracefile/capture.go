@@ -27,6 +27,23 @@ type Capture struct {
 	// CPUs is the number of possible CPUs per-CPU maps were created with
 	// (0 means 1).
 	CPUs int
+
+	// the context Start built last, for a Writer attached as a hook to
+	// read the run's data_out and ctx_out
+	inst    ctx.Instance
+	mem     []byte
+	started bool
+}
+
+// output returns the outputs of the run Start set up last.
+func (c *Capture) output() (ctx.Output, bool) {
+	switch {
+	case !c.started:
+		return ctx.Output{}, false
+	case c.inst != nil:
+		return c.inst.Output(), true
+	}
+	return ctx.Output{Data: c.mem}, true
 }
 
 // Machine builds a machine for the capture with the given helpers and maps
@@ -51,11 +68,14 @@ func (c *Capture) Machine(hs vm.HelperSet) (*vm.Machine, []uint64, error) {
 // arguments to pass to Run.
 func (c *Capture) Start(m *vm.Machine) ([]uint64, error) {
 	m.Reset()
+	c.inst, c.mem, c.started = nil, nil, false
 	if c.Type == ebpf.UnspecifiedProgram {
+		c.started = true
 		if len(c.Input.Data) == 0 {
 			return []uint64{0, 0}, nil
 		}
-		addr := m.Map(&vm.Region{Name: "mem", Data: append([]byte(nil), c.Input.Data...)})
+		c.mem = append([]byte(nil), c.Input.Data...)
+		addr := m.Map(&vm.Region{Name: "mem", Data: c.mem})
 		return []uint64{addr, uint64(len(c.Input.Data))}, nil
 	}
 	p, err := ctx.Lookup(c.Type)
@@ -66,5 +86,6 @@ func (c *Capture) Start(m *vm.Machine) ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s context: %w", c.Type, err)
 	}
+	c.inst, c.started = inst, true
 	return []uint64{inst.Arg()}, nil
 }

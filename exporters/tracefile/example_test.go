@@ -12,9 +12,11 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// Record a run with everything it depends on, then read it back and
-// replay it: the replay re-executes the program from the file alone and
-// compares every event with the recording.
+// Record a run with everything it depends on — the file holds the
+// program, its input and the clock's answer, not the events — then read it
+// back (the events come from running it again) and replay it: the replay
+// re-executes the program from the file alone and checks its result and
+// state against the recording.
 func ExampleNewWriter() {
 	prog, err := vm.FromInstructions("clock", asm.Instructions{
 		asm.FnKtimeGetNs.Call(), // the environment's clock: recorded, replayed
@@ -48,8 +50,8 @@ func ExampleNewWriter() {
 	}
 	fmt.Println(t.Capture.Prog.Name, len(t.Events), "events")
 	res, err := tracefile.Replay(bytes.NewReader(file.Bytes()), nil)
-	fmt.Println("replayed", res.Events, "events, same r0:", res.R0 == r0, err)
+	fmt.Println("replayed", res.Runs, "run, same r0:", res.R0 == r0, err)
 	// Output:
 	// clock 7 events
-	// replayed 7 events, same r0: true <nil>
+	// replayed 1 run, same r0: true <nil>
 }

@@ -1,13 +1,24 @@
-// Package tracefile stores a run in one self-contained binary file — the
-// program, its inputs, the environment and every event — and reads it
-// back, so that a run captured in one place can be studied and replayed
-// in another. The format is specified in docs/trace-format.md.
+// Package tracefile stores runs of an eBPF program in one self-contained
+// binary file and reads them back, so that runs captured in one place can
+// be studied and replayed in another. The format is specified in
+// docs/trace-format.md.
 //
-// A Writer is a hook: attach it (alone or in a hooks.Multi) and the file is
-// written while the program runs. A Reader yields the recorded events as
-// hooks.Records, which can be delivered to any hook (a text or JSON
-// exporter, a counter). Replay re-executes a file and checks that the
-// machine reports the same events.
+// A run is a function of the program, its input, the maps and the answers
+// of the environment (helpers.Env). A file (version 3) stores exactly
+// those — the program and the maps once, then per run its input, the
+// environment's answers, its results and a checksum of the state it left
+// — and nothing that follows from them: every event is derived when the
+// file is read, by running the program again, and the checksums say
+// whether that run is the recorded one (*Divergence otherwise). Recording
+// costs little more than running untraced. Optionally the file also keeps
+// each run's executed pcs (WriterOptions.PCs).
+//
+// A Writer records runs (Record, or attached to the machine as a hook). A
+// Reader gives the runs (NextRun) and their events as hooks.Records
+// (Next), which can be delivered to any hook (a text or JSON exporter, a
+// counter); Dump delivers them straight from the re-execution. Replay
+// re-executes a file and checks every run. Versions 1 and 2, which stored
+// every event of one run, are read too.
 package tracefile
 
 import (
@@ -20,10 +31,10 @@ import (
 // Magic starts every trace file, like ELF's "\x7fELF".
 const Magic = "\x7fBPFTRC"
 
-// Version is the format version this package writes. It reads version 1
-// too: files without the programs section, whose program arrays and maps
-// of maps are stored empty.
-const Version = 2
+// Version is the format version this package writes. It reads versions 1
+// and 2 too: one run with every event stored (version 1 without the
+// programs section, its program arrays and maps of maps stored empty).
+const Version = 3
 
 // Section kinds.
 const (
@@ -34,11 +45,12 @@ const (
 	secEnv      = 5
 	secEnd      = 6
 	secPrograms = 7 // version 2
+	secRuns     = 9 // version 3
 )
 
 var sectionNames = map[byte]string{
 	secProgram: "program", secMaps: "maps", secInput: "input",
-	secEvents: "events", secEnv: "env", secEnd: "end", secPrograms: "programs",
+	secEvents: "events", secEnv: "env", secEnd: "end", secPrograms: "programs", secRuns: "runs",
 }
 
 func sectionName(k byte) string {
@@ -52,19 +64,29 @@ func sectionName(k byte) string {
 // Before whose instruction is not in the stored program (after a tail
 // call).
 const (
-	tagBefore      = 1
-	tagAfter       = 2
-	tagAccess      = 3
-	tagHelper      = 4
-	tagCall        = 5
-	tagMapOp       = 6
-	tagOutput      = 7
-	tagEnter       = 8
-	tagExit        = 9
-	tagBeforeInsn  = 10
-	headerSize     = len(Magic) + 3 // magic, version, 2 bytes of flags (0)
-	maxSection     = 1 << 30
-	eventChunkSize = 64 << 10
+	tagBefore     = 1
+	tagAfter      = 2
+	tagAccess     = 3
+	tagHelper     = 4
+	tagCall       = 5
+	tagMapOp      = 6
+	tagOutput     = 7
+	tagEnter      = 8
+	tagExit       = 9
+	tagBeforeInsn = 10
+	headerSize    = len(Magic) + 3 // magic, version, 2 bytes of flags (0)
+	maxSection    = 1 << 30
+	runChunkSize  = 64 << 10
+)
+
+// Flags of version 1 and 2 records.
+const (
+	accessBytes  = 1 << 2 // access: bytes follow instead of a value
+	accessHelper = 1 << 3 // access: a helper id follows
+	accessName   = 1 << 4 // access: the name of what lies there follows
+	mapHit       = 1      // map op: the key was found
+	mapKey       = 2      // map op: a key follows
+	mapValue     = 4      // map op: a value follows
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -52,7 +52,7 @@ func sectionsOf(t *testing.T, name string) []rawSection {
 
 // build writes a version 2 file from sections, with valid checksums.
 func build(secs []rawSection) []byte {
-	b := append([]byte(Magic), Version, 0, 0)
+	b := append([]byte(Magic), 2, 0, 0)
 	for _, s := range secs {
 		b = append(b, s.kind)
 		b = binary.AppendUvarint(b, uint64(len(s.payload)))

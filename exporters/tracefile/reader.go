@@ -29,9 +29,10 @@ type MapImage struct {
 	Keys, Values  [][]byte
 }
 
-// Reader reads a trace file: NewReader reads the program, maps and input;
-// Next yields the events; once Next has returned io.EOF, Env holds the
-// environment log.
+// Reader reads a trace file: NewReader reads the program and the maps;
+// NextRun yields the runs (version 3) and Next their events, derived by
+// running the program again (version 3) or read from the file (versions 1
+// and 2; once Next has returned io.EOF, Env holds their environment log).
 type Reader struct {
 	r   *bufio.Reader
 	off int64 // file offset of the next section
@@ -64,6 +65,19 @@ type Reader struct {
 	args    [5]uint64
 	names   map[int32]string
 	index   int
+
+	// version 3: the runs section being read, and the re-execution
+	rd         dec
+	rdOff      int64
+	runN       int
+	prevCtx    []byte
+	mapsSum    uint32
+	producer   string // version 3: the bpfscope that wrote the file
+	derive     *deriver
+	opts       *Options // for re-executing version 3 runs
+	keepRuns   bool     // ReadAll: keep the runs read
+	eventLimit int64    // what the events of one version 3 run may hold
+	kept       []*Run
 }
 
 // NewReader checks the header and reads the sections that precede the
@@ -78,13 +92,16 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, &FormatError{Section: "header", At: -1, Msg: "not a trace file (bad magic)"}
 	}
 	t.version = hdr[len(Magic)]
-	if t.version != 1 && t.version != Version {
-		return nil, &FormatError{Section: "header", At: -1, Msg: fmt.Sprintf("version %d, this reader knows 1 and %d", t.version, Version)}
+	if t.version < 1 || t.version > Version {
+		return nil, &FormatError{Section: "header", At: -1, Msg: fmt.Sprintf("version %d, this reader knows 1 to %d", t.version, Version)}
 	}
 	t.off = int64(headerSize)
 	order := []byte{secProgram, secPrograms, secMaps, secInput}
-	if t.version == 1 {
+	switch t.version {
+	case 1:
 		order = []byte{secProgram, secMaps, secInput}
+	case 3: // inputs come with each run
+		order = []byte{secProgram, secPrograms, secMaps}
 	}
 	for _, want := range order {
 		kind, payload, off, err := t.section()
@@ -208,6 +225,9 @@ func (t *Reader) decodeProgram(d *dec) {
 	p := decodeCode(d, name)
 	if t.cpus = d.small(); t.cpus > maxCPUs {
 		d.fail("%d possible CPUs, more than Linux's %d", t.cpus, maxCPUs)
+	}
+	if t.version >= 3 {
+		t.producer = d.str()
 	}
 	t.prog = p
 }
@@ -335,7 +355,8 @@ func (t *Reader) Programs() []*vm.Program { return t.progs }
 // Type returns the recorded program type.
 func (t *Reader) Type() ebpf.ProgramType { return t.typ }
 
-// Input returns the recorded test-run input.
+// Input returns the recorded test-run input (version 3: the first run's,
+// once read).
 func (t *Reader) Input() ctx.Input { return t.input }
 
 // Maps returns the recorded maps.
@@ -346,7 +367,9 @@ func (t *Reader) Maps() []MapImage { return t.maps }
 func (t *Reader) Env() []helpers.EnvValue { return t.env }
 
 // Capture rebuilds the run's capture with fresh maps holding the recorded
-// contents (Env is nil: use helpers.Replay(r.Env())). The maps share a
+// contents (Env is nil: use helpers.Replay(r.Env())). In a version 3 file
+// the maps are those before the first run, and Input is the first run's
+// once NextRun or Next has read it (Runner runs every run with its own). The maps share a
 // budget of maps.DefaultMemoryLimit; a file whose maps need more fails
 // with a *maps.MemoryLimitError.
 func (t *Reader) Capture() (*Capture, error) { return t.CaptureLimit(0) }
@@ -444,10 +467,22 @@ func (t *Reader) restore(c *Capture, m maps.Map, key, val []byte) error {
 	return fmt.Errorf("inner map %d of %d", ix, len(c.Maps))
 }
 
+// Producer names the bpfscope that wrote a version 3 file (see the
+// variable Producer); "" for versions 1 and 2.
+func (t *Reader) Producer() string { return t.producer }
+
+// Version returns the file's format version.
+func (t *Reader) Version() int { return int(t.version) }
+
 // Next returns the next event. The Record is reused by the following call;
 // Clone it to keep it. At the end of the events Next returns io.EOF; a
-// damaged file gives a *FormatError.
+// damaged file gives a *FormatError. In a version 3 file the events come
+// from running each run again (with the default helpers); a run that does
+// not end as recorded gives a *Divergence.
 func (t *Reader) Next() (*hooks.Record, error) {
+	if t.version >= 3 {
+		return t.nextDerived()
+	}
 	for t.d.done() || t.d.b == nil {
 		if t.ended {
 			return nil, io.EOF
@@ -744,10 +779,17 @@ func (t *Reader) MapTypes(name string) (key, value btf.Type) {
 
 // Line implements hooks.Inspector from the recorded line info.
 func (t *Reader) Line(pc int) *isa.Line {
-	if t.curProg != t.prog.Name {
-		return nil
+	if t.curProg == t.prog.Name {
+		return t.prog.Line(pc)
 	}
-	return t.prog.Line(pc)
+	if t.version >= 3 { // events of re-executed tail calls
+		for _, p := range t.progs {
+			if p.Name == t.curProg {
+				return p.Line(pc)
+			}
+		}
+	}
+	return nil
 }
 
 // HelperName implements hooks.Inspector with the names helper events
@@ -761,9 +803,14 @@ func (t *Reader) HelperName(id int32) string {
 
 // Trace is a whole trace file in memory.
 type Trace struct {
-	Capture *Capture // with fresh maps; Env is nil
+	Capture *Capture // with fresh maps; Env is nil; Input is the first run's
 	Env     []helpers.EnvValue
 	Events  []*hooks.Record
+	// Runs are the runs of a version 3 file (nil for versions 1 and 2),
+	// whose events, all runs' in order, Events holds.
+	Runs []*Run
+
+	end *Reader // the file's end, for the maps' final checksum
 }
 
 // DefaultMaxEventMemory is how much memory ReadAll lets the events it
@@ -795,11 +842,27 @@ func ReadAll(r io.Reader) (*Trace, error) { return ReadAllLimit(r, DefaultMaxEve
 // ReadAllLimit reads a whole trace file; the events it holds may take at
 // most maxEventMemory bytes, or it fails with a *LimitError.
 func ReadAllLimit(r io.Reader, maxEventMemory int64) (*Trace, error) {
+	return ReadAllOptions(r, maxEventMemory, nil)
+}
+
+// ReadAllOptions is ReadAllLimit with the helpers (opts.Helpers) that
+// derive a version 3 file's events.
+func ReadAllOptions(r io.Reader, maxEventMemory int64, opts *Options) (*Trace, error) {
 	tr, err := NewReader(r)
 	if err != nil {
 		return nil, err
 	}
+	tr.SetOptions(opts)
+	return readAll(tr, maxEventMemory)
+}
+
+// SetOptions sets the helpers (opts.Helpers) with which Next derives the
+// events of a version 3 file; call it before Next.
+func (t *Reader) SetOptions(opts *Options) { t.opts = opts }
+
+func readAll(tr *Reader, maxEventMemory int64) (*Trace, error) {
 	t := new(Trace)
+	tr.keepRuns, tr.eventLimit = true, maxEventMemory
 	var held int64
 	for {
 		rec, err := tr.Next()
@@ -820,9 +883,16 @@ func ReadAllLimit(r io.Reader, maxEventMemory int64) (*Trace, error) {
 		t.Events = append(t.Events, c)
 	}
 	t.Env = tr.Env()
+	var err error
 	t.Capture, err = tr.Capture()
 	if err != nil {
 		return nil, err
+	}
+	if tr.version >= 3 {
+		t.Runs, t.end = tr.kept, tr
+		if t.Runs == nil {
+			t.Runs = []*Run{}
+		}
 	}
 	return t, nil
 }
@@ -852,10 +922,16 @@ func (r *recorded) Describe(addr uint64) string {
 
 // Dump reads a trace file and delivers its events to h, in order: write a
 // file out as text with exporters/text, or as JSON with exporters/jsonl.
+// The events of a version 3 file come straight from running it again, with
+// the machine as their Inspector, as in a live run; a run that does not
+// end as recorded stops Dump with a *Divergence.
 func Dump(r io.Reader, h any) error {
 	tr, err := NewReader(r)
 	if err != nil {
 		return err
+	}
+	if tr.version >= 3 {
+		return DumpRuns(tr, nil, h, nil)
 	}
 	for {
 		rec, err := tr.Next()
@@ -866,5 +942,33 @@ func Dump(r io.Reader, h any) error {
 			return err
 		}
 		rec.Deliver(h)
+	}
+}
+
+// DumpRuns runs the runs of a version 3 file again, delivering the events
+// of those want selects (nil: all) to h; each selected run's number is
+// given to start first, if not nil. The runs not selected run untraced.
+func DumpRuns(tr *Reader, want func(n int) bool, h any, start func(r *Run)) error {
+	p, err := tr.NewRunner(nil)
+	if err != nil {
+		return err
+	}
+	for {
+		run, err := tr.NextRun()
+		if err == io.EOF {
+			return p.Finish(tr)
+		}
+		if err != nil {
+			return err
+		}
+		hook := h
+		if want != nil && !want(run.N) {
+			hook = nil
+		} else if start != nil {
+			start(run)
+		}
+		if _, err := p.Run(run, hook); err != nil {
+			return err
+		}
 	}
 }

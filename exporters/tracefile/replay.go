@@ -19,44 +19,118 @@ type Options struct {
 	Helpers func(helpers.Env) vm.HelperSet
 	// Hook, if not nil, sees the replayed events too.
 	Hook any
+	// MaxInsns bounds each re-executed run (vm.Config.MaxInsns; 0: the
+	// default). A run of a version 3 file is also stopped, as diverging,
+	// once it runs past the instruction count recorded for it.
+	MaxInsns uint64
+	// MaxMapMemory is the maps' budget of a version 3 file's re-execution
+	// (Reader.CaptureLimit; 0: maps.DefaultMemoryLimit).
+	MaxMapMemory uint64
 }
 
 // Result is the outcome of a faithful replay.
 type Result struct {
-	Events int    // events compared
-	R0     uint64 // the run's result
-	Err    error  // the run's error, as recorded and replayed
+	Events int    // events compared (versions 1 and 2, and Trace.Replay)
+	Runs   int    // runs replayed
+	Insns  uint64 // instructions executed, over all runs
+	R0     uint64 // the (last) run's result
+	Err    error  // the (last) run's error, as recorded and replayed
 }
 
 // Divergence is the first difference between a recorded and a replayed
 // event stream.
 type Divergence struct {
-	Index    int           // of the event in the stream
+	Run      int           // of the run in a version 3 file (from 1), 0 for versions 1 and 2
+	Index    int           // of the event in the stream (in a version 3 file: of the event or instruction in the run, -1 if the run's results differ)
 	PC       int           // of the instruction, -1 for run entry and exit
 	Recorded *hooks.Record // nil if the recording ended first
 	Replayed *hooks.Record // nil if the replay ended first
 	What     string        // what differs
+	// RecordedBy names the bpfscope that wrote a version 3 file
+	// (Reader.Producer): when it is not this one (Producer()), a change
+	// of bpfscope may explain the divergence.
+	RecordedBy string
 }
 
 func (d *Divergence) Error() string {
-	return fmt.Sprintf("replay diverges at event %d (pc %d): %s", d.Index, d.PC, d.What)
+	switch {
+	case d.Run == 0:
+		return fmt.Sprintf("replay diverges at event %d (pc %d): %s", d.Index, d.PC, d.What)
+	case d.Index < 0:
+		return fmt.Sprintf("replay diverges in run %d: %s%s", d.Run, d.What, d.origin())
+	}
+	return fmt.Sprintf("replay diverges in run %d at event %d (pc %d): %s%s", d.Run, d.Index, d.PC, d.What, d.origin())
+}
+
+// origin says where a version 3 file came from when that may explain a
+// divergence.
+func (d *Divergence) origin() string {
+	if d.RecordedBy != "" && d.RecordedBy != Producer() {
+		return fmt.Sprintf(" (recorded by %s, replayed by %s)", d.RecordedBy, Producer())
+	}
+	return " (another helper set, or a damaged file?)"
 }
 
 // Replay re-executes a trace file from what it holds alone — program, map
-// contents, input and environment — and compares every event with the
-// recording. It returns a *Divergence error at the first difference.
+// contents, inputs and environment — and checks it against the recording.
+// A version 3 file is replayed run by run, in constant memory: each run's
+// result, instruction count, error, state checksum and (when stored)
+// executed pcs, and the maps after the last run. A version 1 or 2 file
+// has every event compared. It returns a *Divergence error at the first
+// difference.
 func Replay(r io.Reader, opts *Options) (*Result, error) {
-	tr, err := ReadAll(r)
+	tr, err := NewReader(r)
 	if err != nil {
 		return nil, err
 	}
-	return tr.Replay(opts)
+	if tr.version < 3 {
+		t, err := readAll(tr, DefaultMaxEventMemory)
+		if err != nil {
+			return nil, err
+		}
+		return t.Replay(opts)
+	}
+	p, err := tr.NewRunner(opts)
+	if err != nil {
+		return nil, err
+	}
+	var hook any
+	if opts != nil {
+		hook = opts.Hook
+	}
+	res := &Result{}
+	for {
+		run, err := tr.NextRun()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		o, err := p.Run(run, hook)
+		if err != nil {
+			return nil, err
+		}
+		res.Runs++
+		res.Insns += o.Insns
+		res.R0, res.Err = o.R0, o.Err
+	}
+	if err := p.Finish(tr); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
-// Replay re-executes the trace; see the function Replay.
+// Replay re-executes the trace and compares every event with those the
+// Trace holds; see the function Replay. For a version 3 file this checks
+// that running the file again gives the same events twice, and the
+// recorded results and checksums.
 func (t *Trace) Replay(opts *Options) (*Result, error) {
 	if opts == nil {
 		opts = &Options{}
+	}
+	if t.Runs != nil {
+		return t.replayRuns(opts)
 	}
 	mk := opts.Helpers
 	if mk == nil {
@@ -83,7 +157,42 @@ func (t *Trace) Replay(opts *Options) (*Result, error) {
 	if n := env.Remaining(); n > 0 {
 		return nil, &Divergence{Index: cmp.n, PC: -1, What: fmt.Sprintf("%d recorded environment values were not used", n)}
 	}
-	return &Result{Events: cmp.n, R0: r0, Err: runErr}, nil
+	return &Result{Events: cmp.n, Runs: 1, Insns: m.Insns(), R0: r0, Err: runErr}, nil
+}
+
+// replayRuns is Trace.Replay for a version 3 file.
+func (t *Trace) replayRuns(opts *Options) (*Result, error) {
+	p, err := newRunner(t.Capture, opts)
+	if err != nil {
+		return nil, err
+	}
+	cmp := &comparer{want: t.Events, env: p.env}
+	h := hooks.Multi(cmp, opts.Hook)
+	res := &Result{}
+	for _, run := range t.Runs {
+		o, err := p.Run(run, h)
+		if cmp.div != nil {
+			cmp.div.Run = run.N
+			return nil, cmp.div
+		}
+		if err != nil {
+			return nil, err
+		}
+		res.Runs++
+		res.Insns += o.Insns
+		res.R0, res.Err = o.R0, o.Err
+	}
+	if cmp.n < len(t.Events) {
+		w := t.Events[cmp.n]
+		return nil, &Divergence{Run: res.Runs, Index: cmp.n, PC: w.PC(), Recorded: w, What: "the replay ended early"}
+	}
+	if t.end != nil {
+		if err := p.Finish(t.end); err != nil {
+			return nil, err
+		}
+	}
+	res.Events = cmp.n
+	return res, nil
 }
 
 func errText(err error) string {

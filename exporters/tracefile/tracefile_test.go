@@ -89,7 +89,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			file, l := record(t, c)
-			tr, err := tracefile.ReadAll(bytes.NewReader(file))
+			tr, err := tracefile.ReadAllOptions(bytes.NewReader(file), tracefile.DefaultMaxEventMemory, &tracefile.Options{Helpers: c.Helpers})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,12 +123,21 @@ func TestReplay(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			file, l := record(t, c)
-			res, err := tracefile.Replay(bytes.NewReader(file), &tracefile.Options{Helpers: c.Helpers})
+			opts := &tracefile.Options{Helpers: c.Helpers}
+			res, err := tracefile.Replay(bytes.NewReader(file), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Events != len(l.Records) {
-				t.Errorf("compared %d events of %d", res.Events, len(l.Records))
+			if res.Runs != 1 || res.Insns != l.Records[len(l.Records)-1].Run.Insns {
+				t.Errorf("replayed %d runs, %d instructions; recorded 1 run, %d instructions", res.Runs, res.Insns, l.Records[len(l.Records)-1].Run.Insns)
+			}
+			// Events derived from the file, then compared with a second run.
+			tr, err := tracefile.ReadAllOptions(bytes.NewReader(file), tracefile.DefaultMaxEventMemory, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, err = tr.Replay(opts); err != nil || res.Events != len(l.Records) {
+				t.Errorf("compared %d events of %d: %v", res.Events, len(l.Records), err)
 			}
 		})
 	}
@@ -163,8 +172,10 @@ func TestReplayDivergence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Capture.Input = ctx.Input{Data: append([]byte(nil), tr.Capture.Input.Data...)}
-	tr.Capture.Input.Data[22] = 7 // TTL
+	// The file's run, with another input, against the events it had.
+	run := tr.Runs[0]
+	run.Input = ctx.Input{Data: append([]byte(nil), run.Input.Data...)}
+	run.Input.Data[22] = 7 // TTL
 	_, err = tr.Replay(nil)
 	var d *tracefile.Divergence
 	if !errors.As(err, &d) {
@@ -185,7 +196,7 @@ func TestReplayEnvDivergence(t *testing.T) {
 	if len(tr.Env) != 4 || tr.Env[0].Kind != helpers.EnvKtime || tr.Env[3].Kind != helpers.EnvRandom {
 		t.Fatalf("env %v", tr.Env)
 	}
-	tr.Env = tr.Env[:3]
+	tr.Runs[0].Env = tr.Runs[0].Env[:3]
 	_, err = tr.Replay(nil)
 	var d *tracefile.Divergence
 	if !errors.As(err, &d) || !strings.Contains(d.What, "used up") || d.PC != 6 {
@@ -205,6 +216,9 @@ func TestDumpText(t *testing.T) {
 	}
 	m.Attach(hooks.Multi(w, text.New(&liveText)))
 	if _, err := m.Run(context.Background(), args...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := tracefile.Dump(bytes.NewReader(file.Bytes()), text.New(&dumped)); err != nil {
@@ -344,4 +358,158 @@ func testdata(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// replayRuns replays file run by run through a Runner, with change
+// applied to each run read first, and returns the first error.
+func replayRuns(t *testing.T, file []byte, change func(*tracefile.Run)) error {
+	t.Helper()
+	r, err := tracefile.NewReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.NewRunner(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		run, err := r.NextRun()
+		if err == io.EOF {
+			return p.Finish(r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(run)
+		if _, err := p.Run(run, nil); err != nil {
+			return err
+		}
+	}
+}
+
+// A run that does not end as recorded is a *Divergence naming the run
+// and what differs: its result, its length, its outputs, its pcs, its
+// maps, its environment.
+func TestRunDivergence(t *testing.T) {
+	plain := recordFirewall(t, nil)
+	pcs := recordFirewall(t, &tracefile.WriterOptions{PCs: true, MapsEveryRun: true})
+	if len(pcs) <= len(plain) {
+		t.Fatalf("a file with pcs has %d bytes, without %d", len(pcs), len(plain))
+	}
+	for _, file := range [][]byte{plain, pcs} {
+		if err := replayRuns(t, file, func(*tracefile.Run) {}); err != nil {
+			t.Fatalf("faithful replay: %v", err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		file   []byte
+		change func(*tracefile.Run)
+		run    int
+		what   string
+	}{
+		{"result", plain, func(r *tracefile.Run) {
+			if r.N == 10 {
+				r.Retval = 2
+			}
+		}, 10, "result: recorded 0x2, replayed 0x1"},
+		{"input", plain, func(r *tracefile.Run) {
+			if r.N == 3 {
+				r.Input.Data = append([]byte(nil), r.Input.Data...)
+				r.Input.Data[len(r.Input.Data)-1] ^= 1
+			}
+		}, 3, "state checksum"},
+		{"length", plain, func(r *tracefile.Run) {
+			if r.N == 1 {
+				r.Insns = 10
+			}
+		}, 1, "past the"},
+		{"pcs", pcs, func(r *tracefile.Run) {
+			if r.N == 2 {
+				r.PCs[0].PCs[5]++
+			}
+		}, 2, "instruction 5: recorded pc"},
+		{"maps", pcs, func(r *tracefile.Run) {
+			if r.N == 4 {
+				r.State ^= 1
+			}
+		}, 4, "data_out, ctx_out or the maps"},
+	} {
+		err := replayRuns(t, c.file, c.change)
+		var d *tracefile.Divergence
+		if !errors.As(err, &d) || d.Run != c.run || !strings.Contains(err.Error(), c.what) || d.RecordedBy != tracefile.Producer() {
+			t.Errorf("%s: %v, want a divergence in run %d: %s", c.name, err, c.run, c.what)
+		}
+	}
+	// The pcs read back without running anything: those of a live run.
+	r, err := tracefile.NewReader(bytes.NewReader(pcs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := r.NextRun()
+	if err != nil || len(run.PCs) != 1 || run.PCs[0].Prog != "xdp_firewall" || uint64(len(run.PCs[0].PCs)) != run.Insns {
+		t.Fatalf("run 1's pcs: %v %v", run, err)
+	}
+}
+
+// One run of a file of many stands alone: Select gives a file whose maps
+// are those the runs before it left.
+func TestSelect(t *testing.T) {
+	file := recordFirewall(t, &tracefile.WriterOptions{PCs: true})
+	all, err := tracefile.ReadAll(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Runs) != 12 {
+		t.Fatalf("%d runs", len(all.Runs))
+	}
+	one, err := tracefile.Select(bytes.NewReader(file), 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tracefile.ReadAll(bytes.NewReader(one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run 10's events are the last of the whole file's, up to run 11.
+	start := 0
+	for i, e := range all.Events {
+		if e.Kind == hooks.KindEnter {
+			if start++; start == 10 {
+				start = i
+				break
+			}
+		}
+	}
+	for i, want := range tr.Events {
+		where := ""
+		if want.Kind == hooks.KindAccess {
+			where = want.Access.Where()
+		}
+		if d := tracefile.Diff(all.Events[start+i], want, where); d != "" {
+			t.Fatalf("event %d: %s", i, d)
+		}
+	}
+	if res, err := tracefile.Replay(bytes.NewReader(one), nil); err != nil || res.Runs != 1 || res.R0 != 1 {
+		t.Fatalf("replay of run 10 alone: %+v %v", res, err)
+	}
+	if _, err := tracefile.Select(bytes.NewReader(file), 13, nil); err == nil || !strings.Contains(err.Error(), "holds 12 run") {
+		t.Errorf("run 13 of 12: %v", err)
+	}
+}
+
+// The events of a version 3 file are derived, not read, so ReadAllLimit
+// bounds what one re-executed run may hold: prime.data's 1312 events
+// take about a megabyte.
+func TestDerivedEventMemory(t *testing.T) {
+	c := exptest.Conformance(t, "prime.data")
+	file, _ := record(t, c)
+	_, err := tracefile.ReadAllOptions(bytes.NewReader(file), 100_000, &tracefile.Options{Helpers: c.Helpers})
+	var le *tracefile.LimitError
+	if !errors.As(err, &le) || le.Max != 100_000 {
+		t.Fatalf("ReadAllOptions: %v, want a *LimitError", err)
+	}
+	if _, err := tracefile.ReadAllOptions(bytes.NewReader(file), 10<<20, &tracefile.Options{Helpers: c.Helpers}); err != nil {
+		t.Fatal(err)
+	}
 }

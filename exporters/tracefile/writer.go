@@ -1,62 +1,105 @@
 package tracefile
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime/debug"
+	"strings"
+	"sync"
 
+	"github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
-// Writer is a hook that writes one run to a trace file as it happens.
-// NewWriter writes the program, maps and input at once; events are
-// buffered and written in checksummed chunks of about 64 KiB; the run's
-// exit writes the environment log and the end section. A Writer records
-// one run: events after the first run's exit are ignored.
+// Writer writes a trace file: the program, the programs its program
+// arrays reach, the maps' layouts and initial contents (once, when the
+// Writer is created), then one record per run holding only what the run
+// depends on besides them: its input, the environment's answers, and its
+// results with a checksum of the state it left. Every event is derived at
+// read time by running the program again (Reader.Next, Dump, Replay).
+//
+// Record appends a run. A Writer attached to the machine as a hook
+// (hooks.RunHook) records each run itself when it exits, with the
+// Capture's Input and the values its Env logged since the previous run;
+// the run must have been started with Capture.Start (or Machine) so that
+// its data_out and ctx_out can be read. Close writes the end.
 type Writer struct {
 	w    io.Writer
 	err  error
 	cap  *Capture
-	prog string
+	opts WriterOptions
+	refs *refs
 
-	buf    enc // the events chunk being built
-	sec    enc
-	closed bool
-	runs   int
-	events uint64
+	buf     enc // the runs chunk being built
+	sec     enc
+	closed  bool
+	runs    uint64
+	prevCtx []byte // ctx_in of the previous run
+	envUsed int    // hook mode: values of cap.Env earlier runs took
 
-	// what the reader will believe, to write deltas
-	regs    [11]uint64
-	pc      int // pc of the last Before
-	count   uint64
-	depth   int
-	addr    uint64
-	strings map[string]uint64
+	producer string // for the program section; default Producer()
+
+	pcs     pcRecorder // WriterOptions.PCs
+	scratch []byte     // the maps' encoding, for checksums
+	lens    [8]byte
 }
 
-// NewWriter starts a trace file on w for a run of c. The maps' contents
-// are taken now, so create the Writer just before the run.
-func NewWriter(w io.Writer, c *Capture) (*Writer, error) {
+// WriterOptions choose what a Writer stores besides the runs.
+type WriterOptions struct {
+	// PCs stores the pcs every run executed, taken from the machine's
+	// batched path (hooks.PCHook): attach Hook() to the machine. Readers
+	// get them without running the program again (Run.PCs); replay checks
+	// them.
+	PCs bool
+	// MapsEveryRun makes each run's state checksum cover the contents of
+	// every map, not just data_out and ctx_out: a replay then names the
+	// first run whose maps differ, at the cost of reading every map after
+	// every run. Without it the maps are checked once, at the end.
+	MapsEveryRun bool
+}
+
+// NewWriter starts a trace file on w for runs of c. The maps' contents
+// are taken now, so create the Writer just before the first run.
+func NewWriter(w io.Writer, c *Capture) (*Writer, error) { return NewWriterOptions(w, c, nil) }
+
+// NewWriterOptions is NewWriter with options.
+func NewWriterOptions(w io.Writer, c *Capture, opts *WriterOptions) (*Writer, error) {
+	return newWriter(w, c, opts, "")
+}
+
+// newWriter is NewWriterOptions naming the producer (default Producer()).
+func newWriter(w io.Writer, c *Capture, opts *WriterOptions, producer string) (*Writer, error) {
 	if c == nil || c.Prog == nil {
 		return nil, errors.New("tracefile: capture without a program")
 	}
-	t := &Writer{w: w, cap: c, prog: c.Prog.Name, strings: map[string]uint64{}, pc: -1}
+	t := &Writer{w: w, cap: c, producer: producer}
+	if opts != nil {
+		t.opts = *opts
+	}
 	hdr := make([]byte, 0, headerSize)
 	hdr = append(hdr, Magic...)
 	hdr = append(hdr, Version, 0, 0)
 	if _, err := w.Write(hdr); err != nil {
 		return nil, err
 	}
-	t.section(secProgram, encodeProgram(nil, c))
+	producer = t.producer
+	if producer == "" {
+		producer = Producer()
+	}
+	t.section(secProgram, encodeProgram(nil, c, producer))
 	refs, err := collectRefs(c)
 	if err != nil {
 		return nil, err
 	}
+	t.refs = refs
 	pb := enc(nil).u(uint64(len(refs.progs) - 1))
 	for _, p := range refs.progs[1:] {
 		pb = encodeCode(pb.str(p.Name), p)
@@ -67,11 +110,10 @@ func NewWriter(w io.Writer, c *Capture) (*Writer, error) {
 		return nil, err
 	}
 	t.section(secMaps, ms)
-	t.section(secInput, enc(nil).bytes(c.Input.Data).bytes(c.Input.Ctx))
 	if ts := encodeTypes(refs); ts != nil {
 		t.section(secTypes, ts)
 	}
-	t.buf = make(enc, 0, eventChunkSize+4096)
+	t.buf = make(enc, 0, runChunkSize+4096)
 	return t, t.err
 }
 
@@ -94,10 +136,43 @@ func (t *Writer) section(kind byte, payload []byte) {
 	t.sec = s
 }
 
-func encodeProgram(b enc, c *Capture) enc {
+func encodeProgram(b enc, c *Capture, producer string) enc {
 	b = b.str(c.Prog.Name).u(uint64(c.Type))
-	return encodeCode(b, c.Prog).u(uint64(c.CPUs))
+	return encodeCode(b, c.Prog).u(uint64(c.CPUs)).str(producer)
 }
+
+// Producer names the bpfscope that writes and re-executes files: its
+// module version and VCS revision, as the Go toolchain recorded them. A
+// run that replays differently under another producer points at a change
+// of bpfscope rather than a damaged file.
+var Producer = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "bpfscope"
+	}
+	v := ""
+	if bi.Main.Path == module {
+		v = bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == module {
+			v = d.Version
+		}
+	}
+	for _, st := range bi.Settings {
+		switch st.Key {
+		case "vcs.revision":
+			v += " " + st.Value[:min(12, len(st.Value))]
+		case "vcs.modified":
+			if st.Value == "true" {
+				v += "+modified"
+			}
+		}
+	}
+	return strings.TrimSpace("bpfscope " + v)
+})
+
+const module = "github.com/bpfscope/bpfscope"
 
 // encodeCode writes what the program and programs sections hold of each
 // program: code, function names, map references and line info.
@@ -266,270 +341,271 @@ func encodeMaps(b enc, r *refs) (enc, error) {
 	return b, nil
 }
 
-// str writes s through the string table: its index, followed by the
-// string itself the first time.
-func (t *Writer) str(b enc, s string) enc {
-	if i, ok := t.strings[s]; ok {
-		return b.u(i)
-	}
-	i := uint64(len(t.strings))
-	t.strings[s] = i
-	return b.u(i).str(s)
+// Run is one run of a trace file: what the Writer records of it, and
+// what a Reader gives back.
+type Run struct {
+	// N is the run's number in the file, from 1 (set by the Reader).
+	N int
+	// Input is the test-run input: data_in and ctx_in.
+	Input ctx.Input
+	// WantCtxOut is testrun.Options.WantCtxOut: the caller passed a
+	// ctx_out buffer, which changes the run of some types without ctx_in.
+	WantCtxOut bool
+	// NotRun says the input never reached BPF_PROG_TEST_RUN (a frame the
+	// capture could not hold): Err says why, and a replay skips it.
+	NotRun bool
+	// Env holds the answers the environment gave during the run, in order.
+	Env []helpers.EnvValue
+	// Retval is the run's result (r0; its low 32 bits for program types
+	// test_run reports a u32 for), Insns the instructions executed, Err
+	// why the run failed (read back, only its text survives).
+	Retval uint64
+	Insns  uint64
+	Err    error
+	// DataOut and CtxOut are the run's data_out and ctx_out; the Writer
+	// stores only their checksum (State).
+	DataOut, CtxOut []byte
+
+	// State is the recorded checksum (CRC-32C) of data_out, ctx_out and,
+	// with WriterOptions.MapsEveryRun, the maps after the run.
+	State uint32
+	// PCs are the executed pcs, when the file stores them
+	// (WriterOptions.PCs): one span per stretch of one program.
+	PCs []PCSpan
+
+	flags byte
 }
 
-func (t *Writer) live() bool { return !t.closed && t.runs == 1 && t.err == nil }
-
-// flush writes the events buffered so far as one section.
-func (t *Writer) flush() {
-	if len(t.buf) > 0 {
-		t.section(secEvents, t.buf)
-		t.buf = t.buf[:0]
-	}
+// PCSpan is a stretch of executed instructions of one program.
+type PCSpan struct {
+	Prog string
+	PCs  []uint32
 }
 
-func (t *Writer) record() {
-	t.events++
-	if len(t.buf) >= eventChunkSize {
+// Run record flags.
+const (
+	runErr        = 1 << 0 // an error text follows
+	runNotRun     = 1 << 1 // the input never reached the program
+	runCtxSame    = 1 << 2 // ctx_in is the previous run's (not stored)
+	runWantCtxOut = 1 << 3
+	runMaps       = 1 << 4 // the state checksum covers the maps
+	runPCs        = 1 << 5 // the executed pcs follow
+	runNoOutputs  = 1 << 6 // the state checksum does not cover data_out and ctx_out
+	runFlagsMask  = 1<<7 - 1
+)
+
+// Record appends a run. The Writer keeps none of r's slices.
+func (t *Writer) Record(r *Run) error {
+	if t.closed {
+		return errors.New("tracefile: Record after Close")
+	}
+	if t.err != nil {
+		return t.err
+	}
+	flags := r.flags & runNoOutputs
+	if r.Err != nil {
+		flags |= runErr
+	}
+	if r.NotRun {
+		flags |= runNotRun | runErr
+	}
+	if r.WantCtxOut {
+		flags |= runWantCtxOut
+	}
+	var sum uint32
+	if flags&runNoOutputs == 0 {
+		sum = outputSum(&t.lens, r.DataOut, r.CtxOut)
+	}
+	if t.opts.MapsEveryRun && !r.NotRun {
+		flags |= runMaps
+		mb, err := encodeMaps(t.scratch[:0], t.refs)
+		if err != nil {
+			t.err = err
+			return err
+		}
+		t.scratch = mb
+		sum = crc32.Update(sum, castagnoli, mb)
+	}
+	var spans []PCSpan
+	if t.opts.PCs && !r.NotRun {
+		flags |= runPCs
+		spans = t.pcs.spans[:t.pcs.n]
+	}
+	t.put(flags, r, sum, spans)
+	t.pcs.reset()
+	return t.err
+}
+
+// put encodes one run record.
+func (t *Writer) put(flags byte, r *Run, sum uint32, spans []PCSpan) {
+	flags &^= runCtxSame
+	ctxSame := bytes.Equal(r.Input.Ctx, t.prevCtx)
+	if ctxSame {
+		flags |= runCtxSame
+	}
+	b := t.buf.byte1(flags).bytes(r.Input.Data)
+	if !ctxSame {
+		b = b.bytes(r.Input.Ctx)
+		t.prevCtx = append(t.prevCtx[:0], r.Input.Ctx...)
+	}
+	b = b.u(uint64(len(r.Env)))
+	for _, v := range r.Env {
+		b = b.byte1(byte(v.Kind)).u(v.Value).bytes(v.Data)
+	}
+	b = b.u(r.Retval).u(r.Insns)
+	if flags&runErr != 0 {
+		msg := "not run"
+		if r.Err != nil {
+			msg = r.Err.Error()
+		}
+		b = b.str(msg)
+	}
+	b = binary.LittleEndian.AppendUint32(b, sum)
+	if flags&runPCs != 0 {
+		b = encodeSpans(b, spans, t.refs.progs)
+	}
+	t.buf = b
+	t.runs++
+	if len(t.buf) >= runChunkSize {
 		t.flush()
 	}
 }
 
-// regDiff writes the mask of registers that differ from what the reader
-// believes, and their values.
-func (t *Writer) regDiff(b enc, regs *[11]uint64, mask uint16) enc {
-	if mask == 0xffff {
-		mask = 0
-		for r := range regs {
-			if regs[r] != t.regs[r] {
-				mask |= 1 << r
-			}
-		}
+// copyRun appends a run read from another file as it was stored: its
+// flags, checksum and pcs.
+func (t *Writer) copyRun(r *Run) error {
+	if t.closed || t.err != nil {
+		return errors.New("tracefile: copyRun on a closed Writer")
 	}
-	b = b.u(uint64(mask))
-	for r := range regs {
-		if mask&(1<<r) != 0 {
-			b = b.u(regs[r])
-			t.regs[r] = regs[r]
-		}
-	}
-	return b
-}
-
-func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
-	if !t.live() {
-		return hooks.Continue
-	}
-	b := t.buf
-	if ev.Prog == t.prog {
-		b = b.byte1(tagBefore)
-	} else {
-		b = b.byte1(tagBeforeInsn)
-		b = append(b, isa.Encode([]isa.Insn{ev.Insn})...)
-		b = b.u(ev.Imm64)
-		b = t.str(b, ev.Prog)
-	}
-	b = b.i(int64(ev.PC - (t.pc + 1))).u(uint64(ev.Depth)).i(int64(ev.Count - (t.count + 1)))
-	b = t.regDiff(b, ev.Regs, 0xffff)
-	t.pc, t.count, t.depth = ev.PC, ev.Count, ev.Depth
-	t.buf = b
-	t.record()
-	return hooks.Continue
-}
-
-func (t *Writer) AfterStep(ev *hooks.Step) hooks.Action {
-	if !t.live() {
-		return hooks.Continue
-	}
-	b := t.buf.byte1(tagAfter)
-	b = b.i(int64(ev.PC - t.pc)).i(int64(ev.Depth - t.depth)).i(int64(ev.Count - t.count))
-	b = t.regDiff(b, ev.Regs, ev.Changed)
-	t.buf = b
-	t.record()
-	return hooks.Continue
-}
-
-const (
-	accessBytes  = 1 << 2
-	accessHelper = 1 << 3
-	accessName   = 1 << 4 // the name of what lies there follows (hooks.Namer)
-)
-
-func (t *Writer) Access(ev *hooks.Access) hooks.Action {
-	if !t.live() {
-		return hooks.Continue
-	}
-	flags := byte(ev.Kind)
-	if ev.Bytes != nil {
-		flags |= accessBytes
-	}
-	if ev.Helper != 0 {
-		flags |= accessHelper
-	}
-	name := ""
-	if n, ok := ev.M.(hooks.Namer); ok {
-		if name = n.Name(ev.Addr, ev.Size); name != "" {
-			flags |= accessName
-		}
-	}
-	b := t.buf.byte1(tagAccess).byte1(flags).i(int64(ev.PC - t.pc))
-	b = b.i(int64(ev.Addr - t.addr)).u(uint64(ev.Size))
-	t.addr = ev.Addr
-	if ev.Bytes != nil {
-		b = b.bytes(ev.Bytes)
-	} else {
-		b = b.u(ev.Value)
-	}
-	if ev.Kind != hooks.Load {
-		b = b.u(ev.Old)
-	}
-	if ev.Helper != 0 {
-		b = b.i(int64(ev.Helper))
-	}
-	where := ""
-	if ev.M != nil {
-		where = ev.Where()
-	}
-	b = t.str(b, where)
-	if name != "" {
-		b = t.str(b, name)
-	}
-	t.buf = b
-	t.record()
-	return hooks.Continue
-}
-
-func (t *Writer) Helper(ev *hooks.HelperCall) hooks.Action {
-	if !t.live() {
-		return hooks.Continue
-	}
-	b := t.buf.byte1(tagHelper).i(int64(ev.PC - t.pc)).i(int64(ev.ID))
-	b = t.str(b, ev.Name)
-	for _, a := range ev.Args {
-		b = b.u(a)
-	}
-	b = b.u(ev.Ret).u(uint64(ev.Depth))
-	b = t.errStr(b, ev.Err)
-	t.buf = b
-	t.record()
-	return hooks.Continue
-}
-
-func (t *Writer) errStr(b enc, err error) enc {
-	if err == nil {
-		return b.byte1(0)
-	}
-	return t.str(b.byte1(1), err.Error())
-}
-
-func (t *Writer) Call(ev *hooks.CallEvent) hooks.Action {
-	if !t.live() {
-		return hooks.Continue
-	}
-	b := t.buf.byte1(tagCall).byte1(byte(ev.Kind)).i(int64(ev.PC - t.pc)).i(int64(ev.Target)) // -1: a callback returns to its helper
-	b = t.str(b, ev.Func)
-	b = b.u(uint64(ev.Depth)).u(ev.R0)
-	t.buf = t.str(b, ev.Prog)
-	t.record()
-	return hooks.Continue
-}
-
-const (
-	mapHit   = 1
-	mapKey   = 2
-	mapValue = 4
-)
-
-func (t *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
-	if !t.live() {
-		return hooks.Continue
-	}
-	var flags byte
-	if ev.Hit {
-		flags |= mapHit
-	}
-	if ev.Key != nil {
-		flags |= mapKey
-	}
-	if ev.Value != nil {
-		flags |= mapValue
-	}
-	b := t.buf.byte1(tagMapOp).i(int64(ev.PC - t.pc))
-	b = t.str(b, ev.Map)
-	b = b.byte1(byte(ev.Op)).byte1(flags)
-	if ev.Key != nil {
-		b = b.bytes(ev.Key)
-	}
-	if ev.Value != nil {
-		b = b.bytes(ev.Value)
-	}
-	t.buf = b.u(ev.Flags).i(int64(ev.Errno))
-	t.record()
-	return hooks.Continue
-}
-
-func (t *Writer) Output(ev *hooks.Output) {
-	if !t.live() {
-		return
-	}
-	b := t.buf.byte1(tagOutput).i(int64(ev.PC - t.pc))
-	b = t.str(b, ev.Kind)
-	b = t.str(b, ev.Map)
-	t.buf = b.bytes(ev.Data)
-	t.record()
-}
-
-func (t *Writer) Enter(ev *hooks.Run) {
-	t.runs++
-	if !t.live() {
-		return
-	}
-	b := t.str(t.buf.byte1(tagEnter), ev.Prog)
-	for _, a := range ev.Args {
-		b = b.u(a)
-	}
-	t.buf = b
-	t.record()
-}
-
-func (t *Writer) Exit(ev *hooks.Run) {
-	if !t.live() {
-		return
-	}
-	b := t.buf.byte1(tagExit).u(ev.R0).u(ev.Insns)
-	b = t.errStr(b, ev.Err)
-	t.buf = t.str(b, ev.Prog)
-	t.record()
-	t.finish()
-}
-
-// finish writes the remaining events, the environment and the end.
-func (t *Writer) finish() {
-	if t.closed {
-		return
-	}
-	t.closed = true
-	t.flush()
-	if t.cap.Env != nil {
-		log := t.cap.Env.Log()
-		b := enc(nil).u(uint64(len(log)))
-		for _, v := range log {
-			b = b.byte1(byte(v.Kind)).u(v.Value).bytes(v.Data)
-		}
-		t.section(secEnv, b)
-	}
-	t.section(secEnd, enc(nil).u(t.events))
-}
-
-// Close completes the file if the run did not (it was paused or never
-// exited) and returns the first write error.
-func (t *Writer) Close() error {
-	t.finish()
+	t.put(r.flags, r, r.State, r.PCs)
 	return t.err
 }
 
-// Started reports whether the run began (its Enter event came): a run
-// test_run refuses (bad input) leaves a file with nothing to replay.
+// outputSum is the CRC-32C of the lengths of data_out and ctx_out (4
+// bytes each, little-endian), data_out and ctx_out. lens is scratch space
+// that outlives the call (crc32.Update's argument escapes).
+func outputSum(lens *[8]byte, data, ctxOut []byte) uint32 {
+	binary.LittleEndian.PutUint32(lens[:4], uint32(len(data)))
+	binary.LittleEndian.PutUint32(lens[4:], uint32(len(ctxOut)))
+	sum := crc32.Update(0, castagnoli, lens[:])
+	sum = crc32.Update(sum, castagnoli, data)
+	return crc32.Update(sum, castagnoli, ctxOut)
+}
+
+// Hook returns what to attach to the machine (next to any other hook)
+// for what the Writer stores besides the runs' results: the pc stream
+// (WriterOptions.PCs). It is nil when there is nothing to attach.
+func (t *Writer) Hook() any {
+	if !t.opts.PCs {
+		return nil
+	}
+	return &t.pcs
+}
+
+// Enter implements hooks.RunHook; see Exit.
+func (t *Writer) Enter(*hooks.Run) {}
+
+// Exit implements hooks.RunHook: a Writer attached to the machine records
+// each run as it ends (see Writer).
+func (t *Writer) Exit(ev *hooks.Run) {
+	if t.closed || t.err != nil {
+		return
+	}
+	r := Run{Input: t.cap.Input, Retval: ev.R0, Insns: ev.Insns, Err: ev.Err}
+	if t.cap.Env != nil {
+		log := t.cap.Env.Log()
+		if len(log) < t.envUsed { // Reset since
+			t.envUsed = 0
+		}
+		r.Env, t.envUsed = log[t.envUsed:], len(log)
+	}
+	if out, ok := t.cap.output(); ok {
+		r.DataOut, r.CtxOut = out.Data, out.Ctx
+	} else {
+		r.flags = runNoOutputs
+	}
+	t.Record(&r)
+}
+
+// flush writes the runs buffered so far as one section.
+func (t *Writer) flush() {
+	if len(t.buf) > 0 {
+		t.section(secRuns, t.buf)
+		t.buf = t.buf[:0]
+	}
+}
+
+// Close writes the remaining runs and the end: the number of runs and
+// the checksum of the maps as the last run left them. It returns the
+// first write error.
+func (t *Writer) Close() error {
+	if t.closed {
+		return t.err
+	}
+	t.closed = true
+	t.flush()
+	mb, err := encodeMaps(nil, t.refs)
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	end := enc(nil).u(t.runs)
+	t.section(secEnd, binary.LittleEndian.AppendUint32(end, crc32.Checksum(mb, castagnoli)))
+	return t.err
+}
+
+// Runs returns the number of runs recorded so far.
+func (t *Writer) Runs() int { return int(t.runs) }
+
+// Started reports whether a run was recorded.
 func (t *Writer) Started() bool { return t.runs > 0 }
 
 // Err returns the first write error.
 func (t *Writer) Err() error { return t.err }
+
+// pcRecorder keeps the pcs of the current run from the machine's batches.
+type pcRecorder struct {
+	spans []PCSpan
+	n     int // spans in use
+}
+
+// PCs implements hooks.PCHook.
+func (p *pcRecorder) PCs(b *hooks.PCBatch) {
+	if p.n == 0 || p.spans[p.n-1].Prog != b.Prog {
+		if p.n == len(p.spans) {
+			p.spans = append(p.spans, PCSpan{})
+		}
+		p.spans[p.n].Prog, p.spans[p.n].PCs = b.Prog, p.spans[p.n].PCs[:0]
+		p.n++
+	}
+	s := &p.spans[p.n-1]
+	s.PCs = append(s.PCs, b.PC...)
+}
+
+func (p *pcRecorder) reset() { p.n = 0 }
+
+// encodeSpans writes the spans: their count, then per span the program
+// (an index into the file's programs; one past them: a name follows), the
+// number of pcs and each pc as a varint of pc - (previous pc + 1).
+func encodeSpans(b enc, spans []PCSpan, progs []*vm.Program) enc {
+	b = b.u(uint64(len(spans)))
+	for _, s := range spans {
+		ix := len(progs)
+		for i, pr := range progs {
+			if pr.Name == s.Prog {
+				ix = i
+				break
+			}
+		}
+		b = b.u(uint64(ix))
+		if ix == len(progs) {
+			b = b.str(s.Prog)
+		}
+		b = b.u(uint64(len(s.PCs)))
+		prev := int64(-1)
+		for _, pc := range s.PCs {
+			b = b.i(int64(pc) - (prev + 1))
+			prev = int64(pc)
+		}
+	}
+	return b
+}

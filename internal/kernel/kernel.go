@@ -47,7 +47,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMaxEntries is used for maps declared with max_entries 0 (objects
@@ -155,11 +155,23 @@ func Available() error {
 	return availErr
 }
 
+// removeMemlock lifts RLIMIT_MEMLOCK for kernels that still charge BPF memory
+// to it (before 5.11). It is not cilium/ebpf's rlimit package: importing that
+// creates a BPF map in an init function, a bpf() call at the start of every
+// bpfscope process, whether it talks to the kernel or not.
+func removeMemlock() error {
+	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf); err != nil {
+		return fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
+	}
+	return nil
+}
+
 func probe() error {
 	if os.Geteuid() != 0 {
 		return errors.New("kernel oracle: not running as root")
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := removeMemlock(); err != nil {
 		return fmt.Errorf("kernel oracle: %w", err)
 	}
 	for _, pt := range []ebpf.ProgramType{ebpf.XDP, ebpf.SchedCLS, ebpf.SocketFilter} {
