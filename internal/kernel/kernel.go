@@ -155,25 +155,30 @@ func Available() error {
 	return availErr
 }
 
-// removeMemlock lifts RLIMIT_MEMLOCK for kernels that still charge BPF memory
-// to it (before 5.11). It is not cilium/ebpf's rlimit package: importing that
-// creates a BPF map in an init function, a bpf() call at the start of every
-// bpfscope process, whether it talks to the kernel or not.
-func removeMemlock() error {
+// removeMemlock lifts RLIMIT_MEMLOCK as far as it may for kernels that still
+// charge BPF memory to it (before 5.11); later kernels charge the memory
+// cgroup instead, and a container may refuse to raise the hard limit, so a
+// refusal is not an error: loading the probe program below says whether
+// programs can be loaded. It is not cilium/ebpf's rlimit package: importing
+// that creates a BPF map in an init function, a bpf() call at the start of
+// every bpfscope process, whether it talks to the kernel or not.
+func removeMemlock() {
 	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
-	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf); err != nil {
-		return fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
+	if unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf) == nil {
+		return
 	}
-	return nil
+	var cur unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &cur) == nil && cur.Cur < cur.Max {
+		cur.Cur = cur.Max
+		_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &cur)
+	}
 }
 
 func probe() error {
 	if os.Geteuid() != 0 {
 		return errors.New("kernel oracle: not running as root")
 	}
-	if err := removeMemlock(); err != nil {
-		return fmt.Errorf("kernel oracle: %w", err)
-	}
+	removeMemlock()
 	for _, pt := range []ebpf.ProgramType{ebpf.XDP, ebpf.SchedCLS, ebpf.SocketFilter} {
 		if err := features.HaveProgramType(pt); err != nil {
 			return fmt.Errorf("kernel oracle: program type %s: %w", pt, err)
