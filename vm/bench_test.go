@@ -14,7 +14,7 @@ import (
 // Benchmarks report ns per executed instruction ("ns/insn") and allocations
 // per run. Programs are small versions of what XDP programs do: ALU work,
 // stack traffic, packet parsing with bounds checks, data-dependent branches
-// and BPF-to-BPF calls.
+// and BPF-to-BPF and helper calls.
 
 func mustProgram(tb testing.TB, insns asm.Instructions) *vm.Program {
 	tb.Helper()
@@ -125,6 +125,28 @@ func calls() asm.Instructions {
 	}
 }
 
+// helperCalls: 200 calls of a helper that does next to nothing
+// (bpf_get_smp_processor_id, as cheap as helpers get), so the run
+// measures the interpreter's side of a helper call.
+func helperCalls() asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Imm(asm.R6, 200),
+		asm.Mov.Imm(asm.R7, 0),
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("loop"),
+		asm.FnGetSmpProcessorId.Call(),
+		asm.Add.Reg(asm.R7, asm.R0),
+		asm.Sub.Imm(asm.R6, 1),
+		asm.JNE.Imm(asm.R6, 0, "loop"),
+		asm.Mov.Reg(asm.R0, asm.R7),
+		asm.Return(),
+	}
+}
+
+// benchHelpers are the helpers benchmark programs may call.
+var benchHelpers = vm.Helpers{
+	int32(asm.FnGetSmpProcessorId): {Name: "bpf_get_smp_processor_id", Fn: func(*vm.Machine, vm.Args) (uint64, error) { return 0, nil }},
+}
+
 // runner runs a program repeatedly; packet programs get an XDP context.
 type runner struct {
 	m       *vm.Machine
@@ -134,7 +156,7 @@ type runner struct {
 }
 
 func newRunner(tb testing.TB, insns asm.Instructions, packets [][]byte) *runner {
-	m, err := vm.New(mustProgram(tb, insns), vm.Config{})
+	m, err := vm.New(mustProgram(tb, insns), vm.Config{Helpers: benchHelpers})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -187,6 +209,7 @@ var benchPrograms = []struct {
 	{"packet_1500B", packetSum, randomPackets(1, 1500)},
 	{"branchy", branchy, randomPackets(1024, 64)},
 	{"bpf2bpf_calls", calls, nil},
+	{"helper_calls", helperCalls, nil},
 }
 
 func BenchmarkInterpreter(b *testing.B) {

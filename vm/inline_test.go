@@ -9,10 +9,10 @@ import (
 )
 
 // TestRunIsCallFree guards the interpreter's speed: the compiler must
-// inline the memory checks and the recording of every twin into
-// (*Machine).run, or the loop makes calls and spills its state (the
-// loop's cases would run at a fraction of their speed; no other test would
-// notice).
+// inline the memory checks, the recording of every twin and the pushing
+// and popping of call frames into (*Machine).run, or the loop makes calls
+// and spills its state (the loop's cases would run at a fraction of their
+// speed; no other test would notice).
 func TestRunIsCallFree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the package with the compiler's inlining report")
@@ -26,7 +26,7 @@ func TestRunIsCallFree(t *testing.T) {
 		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
 	}
 	inlined := map[string]int{}
-	re := regexp.MustCompile(`interp\.go:\d+:\d+: inlining call to \(\*Machine\)\.(readable|writable|record)\b`)
+	re := regexp.MustCompile(`interp\.go:\d+:\d+: inlining call to \(\*Machine\)\.(readable|writable|record|enter|leave)\b`)
 	for _, m := range re.FindAllSubmatch(out, -1) {
 		inlined[string(m[1])]++
 	}
@@ -34,7 +34,7 @@ func TestRunIsCallFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fn := range []string{"readable", "writable", "record"} {
+	for _, fn := range []string{"readable", "writable", "record", "enter", "leave"} {
 		calls := strings.Count(string(src), "m."+fn+"(")
 		if calls == 0 || inlined[fn] != calls {
 			t.Errorf("%d of %d calls of %s inlined into interp.go", inlined[fn], calls, fn)

@@ -1018,6 +1018,29 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 					return nil, pc, n
 				}
 			}
+		case opCallLocal:
+			// A call or a return within one program takes no function
+			// call when no call hook listens; the rest (depth limit,
+			// callbacks, returns across a tail call) go to resume.
+			if m.depth+1 >= MaxCallDepth || m.hooks.call != nil {
+				return ins, pc, n
+			}
+			m.enter(pc-1, pc)
+			pc = int(ins.off) // a way back to old code: look at the limits as jumps do
+			if n >= lim {
+				return nil, pc, n
+			}
+		case opExit:
+			if d := m.depth - 1; d >= 0 && m.hooks.call == nil {
+				if f := &m.frames[d]; f.ret >= 0 && f.prog == m.prog {
+					pc = m.leave(f)
+					if n >= lim {
+						return nil, pc, n
+					}
+					break
+				}
+			}
+			return ins, pc, n
 		case opMayGoto + recorded:
 			m.record(pc-1, ins)
 			fallthrough
@@ -1220,37 +1243,27 @@ var storeSize = [numOps]uint32{
 	opAtomicW: 4, opAtomicDW: 8,
 }
 
-// pushFrame enters a BPF-to-BPF call: r6..r9 are saved and the callee gets
-// a fresh stack frame.
+// pushFrame enters a BPF-to-BPF call (run enters most itself, see enter)
+// and reports it to a call hook.
 func (m *Machine) pushFrame(ret, target int) error {
 	if m.depth+1 >= MaxCallDepth {
 		return m.fault(ErrCallDepth, 0, 0, "")
 	}
-	f := &m.frames[m.depth]
-	f.ret, f.from, f.prog = ret, m.pc, m.prog
-	copy(f.saved[:], m.regs[6:10])
-	m.depth++
-	m.loops[m.depth] = maxLoops
-	m.setFP()
-	m.regs[10] = m.fp
+	m.enter(m.pc, ret)
 	if m.hooks.call != nil {
 		m.callEvent(0, target, m.prog.FuncAt(target))
 	}
 	return nil
 }
 
-// popFrame returns from a BPF-to-BPF call and yields the pc to resume at.
+// popFrame returns from a BPF-to-BPF call, reports it to a call hook and
+// yields the pc to resume at.
 func (m *Machine) popFrame() int {
-	m.depth--
-	f := &m.frames[m.depth]
-	copy(m.regs[6:10], f.saved[:])
-	m.prog = f.prog
-	m.setFP()
-	m.regs[10] = m.fp
+	ret := m.leave(&m.frames[m.depth-1])
 	if m.hooks.call != nil {
-		m.callEvent(1, f.ret, m.prog.FuncAt(f.ret))
+		m.callEvent(1, ret, m.prog.FuncAt(ret))
 	}
-	return f.ret
+	return ret
 }
 
 // callTarget resolves a call: a local function (callx on a function
