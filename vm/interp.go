@@ -22,11 +22,29 @@ const checkEvery = 1 << 16
 const budgetHint = "raise vm.Config.MaxInsns, or the command's --max-insns"
 
 // resume runs the interpreter from m.pc until the program exits, faults or a
-// hook pauses it. This is the one interpreter loop, in two parts: run
-// executes the call-free instructions, resume the rest. Tracing swaps the
-// code slice (see trace.go) rather than testing for hooks, so an untraced
-// run pays nothing.
+// hook pauses it, and turns a panic of the helper it is calling into
+// ErrHelperPanic at the calling pc: a bug in a helper ends the run, never
+// the embedder. Recovering here, once per run or callback, rather than
+// around every helper call keeps a deferred call off each helper call.
+// Panics elsewhere (a hook's, outside helpers) go on.
 func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
+	nested := m.nested
+	defer func() {
+		if s := &m.sites[nested]; s.calling {
+			s.calling = false
+			if p := recover(); p != nil {
+				r0, err = m.helperPanicked(s, nested, p)
+			}
+		}
+	}()
+	return m.interp(ctx)
+}
+
+// interp is the one interpreter loop, in two parts: run executes the
+// call-free instructions, interp the rest. Tracing swaps the code slice
+// (see trace.go) rather than testing for hooks, so an untraced run pays
+// nothing.
+func (m *Machine) interp(ctx context.Context) (r0 uint64, err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -102,18 +120,22 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			r[0] = v
 
 		case opCallHelper, opCallX:
-			target, isLocal, err := m.callTarget(ins)
-			if err != nil {
-				return m.stop(0, err)
-			}
-			if isLocal {
-				if err = m.pushFrame(pc, target); err != nil {
+			id := int(ins.imm)
+			if ins.op == opCallX {
+				target, isLocal, err := m.callTarget(ins)
+				if err != nil {
 					return m.stop(0, err)
 				}
-				pc = target
-				break
+				if isLocal {
+					if err = m.pushFrame(pc, target); err != nil {
+						return m.stop(0, err)
+					}
+					pc = target
+					break
+				}
+				id = target
 			}
-			ret, done, err := m.callHelper(target)
+			ret, done, err := m.callHelper(id)
 			if err != nil || done {
 				return m.stop(ret, err)
 			}
@@ -1266,12 +1288,9 @@ func (m *Machine) popFrame() int {
 	return ret
 }
 
-// callTarget resolves a call: a local function (callx on a function
-// address) or a helper id.
+// callTarget resolves a callx: a local function (a function address) or a
+// helper id.
 func (m *Machine) callTarget(ins *insn) (target int, local bool, err error) {
-	if ins.op == opCallHelper {
-		return int(ins.imm), false, nil
-	}
 	v := m.regs[ins.dst]
 	if v>>regionShift == codeRegion {
 		pc := int(uint32(v) / 8)
@@ -1284,6 +1303,18 @@ func (m *Machine) callTarget(ins *insn) (target int, local bool, err error) {
 		return 0, false, m.fault(ErrBadCall, 0, 0, "callx target is neither a function nor a helper id")
 	}
 	return int(v), false, nil
+}
+
+// helperSite is the helper call in progress at one level of callback
+// nesting: what its end reports, and the state to go back to if it panics.
+type helperSite struct {
+	calling   bool
+	listening bool  // a helper hook listens: args are kept for its event
+	id, outer int32 // the helper, and m.curHelper before it
+	pc, depth int
+	writes    int // len(m.trace.helperWrites) before the call
+	prog      *Program
+	args      Args
 }
 
 // callHelper runs helper id with r1..r5. done reports that the program ends
@@ -1301,16 +1332,33 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	if fn == nil {
 		return 0, false, m.fault(ErrUnknownHelper, 0, 0, "helper "+strconv.Itoa(id))
 	}
-	outer, writes := m.curHelper, len(m.trace.helperWrites)
-	m.curHelper = int32(id)
-	a := Args{m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5]}
-	ret, err = m.callFn(fn, a)
-	if m.hooks.access != nil {
-		m.reportHelperWrites(writes)
+	// Callbacks nest at most one per frame, so nested < MaxCallDepth.
+	s := &m.sites[m.nested]
+	s.calling, s.listening = true, m.hooks.helper != nil
+	s.id, s.outer, m.curHelper = int32(id), m.curHelper, int32(id)
+	s.pc, s.depth, s.prog, s.writes = m.pc, m.depth, m.prog, len(m.trace.helperWrites)
+	if s.listening { // the event shows them as they were: a callback changes r1..r5
+		s.args = Args(m.regs[1:6])
 	}
-	m.curHelper = outer
-	if m.hooks.helper != nil {
-		m.helperEvent(int32(id), a, ret, err)
+	ret, err = fn(m, Args(m.regs[1:6]))
+	s.calling = false
+	if err == nil && !s.listening && m.hooks.access == nil {
+		m.curHelper = s.outer
+		return ret, false, nil
+	}
+	return m.helperReturned(s, ret, err)
+}
+
+// helperReturned reports a helper call's end to hooks and sorts its error:
+// ErrUnwind ends the program, a RunError stands, anything else is the
+// helper's failure at the calling pc.
+func (m *Machine) helperReturned(s *helperSite, ret uint64, err error) (uint64, bool, error) {
+	if m.hooks.access != nil {
+		m.reportHelperWrites(s.writes)
+	}
+	m.curHelper = s.outer
+	if s.listening {
+		m.helperEvent(s.id, s.args, ret, err)
 	}
 	switch {
 	case err == nil:
@@ -1322,24 +1370,17 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	if errors.As(err, &re) {
 		return 0, false, err
 	}
-	return 0, false, m.fault(ErrHelperFailed, 0, 0, m.HelperName(int32(id))+": "+err.Error())
+	return 0, false, m.fault(ErrHelperFailed, 0, 0, m.HelperName(s.id)+": "+err.Error())
 }
 
-// callFn calls a helper, turning a panic into ErrHelperPanic at the
-// calling pc: a bug in a helper ends the run, never the embedder. The
-// deferred recover costs a few nanoseconds per helper call, off the
-// interpreter's loop.
-func (m *Machine) callFn(fn HelperFunc, a Args) (ret uint64, err error) {
-	helper, nested, depth, pc, prog := m.curHelper, m.nested, m.depth, m.pc, m.prog
-	defer func() {
-		if p := recover(); p != nil {
-			// A panic inside a callback leaves its frames behind.
-			m.curHelper, m.nested, m.depth, m.pc, m.prog = helper, nested, depth, pc, prog
-			m.setFP()
-			ret, err = 0, m.fault(ErrHelperPanic, 0, 0, fmt.Sprintf("%s: %v", m.HelperName(helper), p))
-		}
-	}()
-	return fn(m, a)
+// helperPanicked ends the run of a helper call that panicked: the machine
+// goes back to the call (a panic inside a callback leaves its frames
+// behind) and the run ends with ErrHelperPanic there.
+func (m *Machine) helperPanicked(s *helperSite, nested int, p any) (uint64, error) {
+	m.nested, m.pc, m.depth, m.prog = nested, s.pc, s.depth, s.prog
+	m.setFP()
+	_, _, err := m.helperReturned(s, 0, m.fault(ErrHelperPanic, 0, 0, fmt.Sprintf("%s: %v", m.HelperName(s.id), p)))
+	return m.stop(0, err)
 }
 
 // atomic executes a BPF_ATOMIC read-modify-write.
