@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	bpfctx "github.com/bpfscope/bpfscope/ctx"
+	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf/asm"
@@ -14,7 +15,7 @@ import (
 // Benchmarks report ns per executed instruction ("ns/insn") and allocations
 // per run. Programs are small versions of what XDP programs do: ALU work,
 // stack traffic, packet parsing with bounds checks, data-dependent branches
-// and BPF-to-BPF and helper calls.
+// and calls: BPF-to-BPF, helpers and callbacks.
 
 func mustProgram(tb testing.TB, insns asm.Instructions) *vm.Program {
 	tb.Helper()
@@ -125,9 +126,8 @@ func calls() asm.Instructions {
 	}
 }
 
-// helperCalls: 200 calls of a helper that does next to nothing
-// (bpf_get_smp_processor_id, as cheap as helpers get), so the run
-// measures the interpreter's side of a helper call.
+// helperCalls: 200 calls of bpf_get_smp_processor_id, as cheap as helpers
+// get, so the run measures the interpreter's side of a helper call.
 func helperCalls() asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Imm(asm.R6, 200),
@@ -142,9 +142,21 @@ func helperCalls() asm.Instructions {
 	}
 }
 
-// benchHelpers are the helpers benchmark programs may call.
-var benchHelpers = vm.Helpers{
-	int32(asm.FnGetSmpProcessorId): {Name: "bpf_get_smp_processor_id", Fn: func(*vm.Machine, vm.Args) (uint64, error) { return 0, nil }},
+// callbacks: bpf_loop calls a small function 200 times, so the run
+// measures a callback's entry and return.
+func callbacks() asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Imm(asm.R1, 200),
+		asm.Instruction{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R2, Src: asm.PseudoFunc, Constant: -1}.WithReference("cb"),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnLoop.Call(),
+		asm.Return(),
+		asm.Mov.Reg(asm.R0, asm.R1).WithSymbol("cb"),
+		asm.Mul.Imm(asm.R0, 7),
+		asm.Mov.Imm(asm.R0, 0), // go on
+		asm.Return(),
+	}
 }
 
 // runner runs a program repeatedly; packet programs get an XDP context.
@@ -156,7 +168,7 @@ type runner struct {
 }
 
 func newRunner(tb testing.TB, insns asm.Instructions, packets [][]byte) *runner {
-	m, err := vm.New(mustProgram(tb, insns), vm.Config{Helpers: benchHelpers})
+	m, err := vm.New(mustProgram(tb, insns), vm.Config{Helpers: helpers.New(nil)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -210,6 +222,7 @@ var benchPrograms = []struct {
 	{"branchy", branchy, randomPackets(1024, 64)},
 	{"bpf2bpf_calls", calls, nil},
 	{"helper_calls", helperCalls, nil},
+	{"callbacks", callbacks, nil},
 }
 
 func BenchmarkInterpreter(b *testing.B) {
