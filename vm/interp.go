@@ -24,16 +24,18 @@ const budgetHint = "raise vm.Config.MaxInsns, or the command's --max-insns"
 // resume runs the interpreter from m.pc until the program exits, faults or a
 // hook pauses it, and turns a panic of the helper it is calling into
 // ErrHelperPanic at the calling pc: a bug in a helper ends the run, never
-// the embedder. Recovering here, once per run or callback, rather than
-// around every helper call keeps a deferred call off each helper call.
-// Panics elsewhere (a hook's, outside helpers) go on.
+// the embedder. Recovering here, once per run, rather than around every
+// helper call keeps a deferred call off each call; helpers called from
+// callbacks are guarded one by one (callGuarded), so that the helper that
+// called back sees the error and cleans up. Panics outside helpers (a
+// hook's) go on.
 func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
-	nested := m.nested
 	defer func() {
-		if s := &m.sites[nested]; s.calling {
+		if s := &m.site; s.calling {
 			s.calling = false
 			if p := recover(); p != nil {
-				r0, err = m.helperPanicked(s, nested, p)
+				_, _, err = m.helperReturned(s, 0, m.helperPanicked(s, 0, p))
+				r0, err = m.stop(0, err)
 			}
 		}
 	}()
@@ -1305,8 +1307,8 @@ func (m *Machine) callTarget(ins *insn) (target int, local bool, err error) {
 	return int(v), false, nil
 }
 
-// helperSite is the helper call in progress at one level of callback
-// nesting: what its end reports, and the state to go back to if it panics.
+// helperSite is a helper call in progress: what its end reports, and the
+// state to go back to if it panics.
 type helperSite struct {
 	calling   bool
 	listening bool  // a helper hook listens: args are kept for its event
@@ -1332,21 +1334,41 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	if fn == nil {
 		return 0, false, m.fault(ErrUnknownHelper, 0, 0, "helper "+strconv.Itoa(id))
 	}
-	// Callbacks nest at most one per frame, so nested < MaxCallDepth.
-	s := &m.sites[m.nested]
+	var nested helperSite
+	s := &m.site // resume's, which it recovers
+	if m.nested > 0 {
+		s = &nested
+	}
 	s.calling, s.listening = true, m.hooks.helper != nil
 	s.id, s.outer, m.curHelper = int32(id), m.curHelper, int32(id)
 	s.pc, s.depth, s.prog, s.writes = m.pc, m.depth, m.prog, len(m.trace.helperWrites)
 	if s.listening { // the event shows them as they were: a callback changes r1..r5
 		s.args = Args(m.regs[1:6])
 	}
-	ret, err = fn(m, Args(m.regs[1:6]))
+	if m.nested == 0 {
+		ret, err = fn(m, Args(m.regs[1:6]))
+	} else {
+		ret, err = m.callGuarded(fn, s)
+	}
 	s.calling = false
 	if err == nil && !s.listening && m.hooks.access == nil {
 		m.curHelper = s.outer
 		return ret, false, nil
 	}
 	return m.helperReturned(s, ret, err)
+}
+
+// callGuarded calls a helper from a callback, turning its panic into
+// ErrHelperPanic for the helper that called back to handle (resume
+// guards the outermost calls).
+func (m *Machine) callGuarded(fn HelperFunc, s *helperSite) (ret uint64, err error) {
+	nested := m.nested
+	defer func() {
+		if p := recover(); p != nil {
+			ret, err = 0, m.helperPanicked(s, nested, p)
+		}
+	}()
+	return fn(m, Args(m.regs[1:6]))
 }
 
 // helperReturned reports a helper call's end to hooks and sorts its error:
@@ -1373,14 +1395,13 @@ func (m *Machine) helperReturned(s *helperSite, ret uint64, err error) (uint64, 
 	return 0, false, m.fault(ErrHelperFailed, 0, 0, m.HelperName(s.id)+": "+err.Error())
 }
 
-// helperPanicked ends the run of a helper call that panicked: the machine
-// goes back to the call (a panic inside a callback leaves its frames
-// behind) and the run ends with ErrHelperPanic there.
-func (m *Machine) helperPanicked(s *helperSite, nested int, p any) (uint64, error) {
+// helperPanicked takes the machine back to the call of a helper that
+// panicked (a panic inside a callback leaves its frames behind) and
+// returns the ErrHelperPanic that ends the run there.
+func (m *Machine) helperPanicked(s *helperSite, nested int, p any) error {
 	m.nested, m.pc, m.depth, m.prog = nested, s.pc, s.depth, s.prog
 	m.setFP()
-	_, _, err := m.helperReturned(s, 0, m.fault(ErrHelperPanic, 0, 0, fmt.Sprintf("%s: %v", m.HelperName(s.id), p)))
-	return m.stop(0, err)
+	return m.fault(ErrHelperPanic, 0, 0, fmt.Sprintf("%s: %v", m.HelperName(s.id), p))
 }
 
 // atomic executes a BPF_ATOMIC read-modify-write.
@@ -1460,10 +1481,12 @@ func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
 		return 0, err
 	}
 	clear(m.regs[1:6])
-	copy(m.regs[1:6], args)
+	for k, v := range args { // not copy: a call of memmove per callback
+		m.regs[1+k] = v
+	}
 	m.pc = pc
 	m.nested++
-	r0, err := m.resume(m.ctx)
+	r0, err := m.interp(m.ctx) // the helper's call guards it (callGuarded, resume)
 	m.nested--
 	m.pc = callPC
 	return r0, err
