@@ -12,7 +12,7 @@ func (m *Machine) enter(from, ret int) {
 	f.saved = [4]uint64{r[6], r[7], r[8], r[9]} // not a copy: one 8-byte load per register
 	m.depth++
 	m.loops[m.depth] = maxLoops
-	m.setFP()
+	m.fp -= StackSize // what setFP computes, without its constant in a register of run
 	r[10] = m.fp
 }
 
@@ -22,7 +22,7 @@ func (m *Machine) leave(f *frame) int {
 	r[6], r[7], r[8], r[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
 	m.depth--
 	m.prog = f.prog
-	m.setFP()
+	m.fp += StackSize
 	r[10] = m.fp
 	return f.ret
 }
