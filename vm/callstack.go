@@ -16,12 +16,12 @@ func (m *Machine) enter(from, ret int) {
 	r[10] = m.fp
 }
 
-// leave pops frame f, the innermost, and returns the pc to go back to.
+// leave pops frame f, the innermost, and returns the pc to go back to. The
+// caller sets m.prog to f.prog if a tail call changed it.
 func (m *Machine) leave(f *frame) int {
 	r := &m.regs
 	r[6], r[7], r[8], r[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
 	m.depth--
-	m.prog = f.prog
 	m.fp += StackSize
 	r[10] = m.fp
 	return f.ret

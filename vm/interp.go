@@ -1283,7 +1283,9 @@ func (m *Machine) pushFrame(ret, target int) error {
 // popFrame returns from a BPF-to-BPF call, reports it to a call hook and
 // yields the pc to resume at.
 func (m *Machine) popFrame() int {
-	ret := m.leave(&m.frames[m.depth-1])
+	f := &m.frames[m.depth-1]
+	m.prog = f.prog
+	ret := m.leave(f)
 	if m.hooks.call != nil {
 		m.callEvent(1, ret, m.prog.FuncAt(ret))
 	}

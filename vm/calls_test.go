@@ -1,0 +1,107 @@
+package vm_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/bpfscope/bpfscope/hooks"
+	"github.com/bpfscope/bpfscope/isa"
+	"github.com/bpfscope/bpfscope/vm"
+)
+
+// callLog counts call events: attaching it sends calls and returns
+// through the interpreter's slow path.
+type callLog struct{ calls, returns int }
+
+func (l *callLog) Call(ev *hooks.CallEvent) hooks.Action {
+	if ev.Kind == hooks.Return {
+		l.returns++
+	} else {
+		l.calls++
+	}
+	return hooks.Continue
+}
+
+// callModes runs p untraced (calls and returns inside the call-free loop)
+// and under each kind of hook that takes them elsewhere, and wants the
+// same r0 from every mode.
+func callModes(t *testing.T, p *vm.Program, cfg vm.Config, want uint64) {
+	t.Helper()
+	for _, mode := range []struct {
+		name string
+		hook any
+	}{{"untraced", nil}, {"call hook", &callLog{}}, {"step hook", &stepLog{}}, {"PC hook", &pcLog{t: t}}} {
+		m := machine(t, p, cfg)
+		if mode.hook != nil {
+			m.Attach(mode.hook)
+		}
+		r0, err := m.Run(context.Background())
+		if err != nil || r0 != want {
+			t.Errorf("%s: r0 = %d, %v; want %d", mode.name, r0, err, want)
+		}
+		if m.Depth() != 0 {
+			t.Errorf("%s: depth %d after the run", mode.name, m.Depth())
+		}
+	}
+}
+
+// TestTailCallFromSubprogram: a tail call replaces the subprogram that
+// makes it, so the tail-called program's exit returns into the caller, in
+// the caller's program (as the kernel runs it since 5.10).
+func TestTailCallFromSubprogram(t *testing.T) {
+	target, err := vm.NewProgram("target", []isa.Insn{
+		i(movK, 0, 0, 0, 5), i(addK, 0, 0, 0, 100), i(exit, 0, 0, 0, 0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := vm.Helpers{12: {Name: "tail", Fn: func(m *vm.Machine, _ vm.Args) (uint64, error) { return 0, m.TailCall(target) }}}
+	p := load(t,
+		i(movK, 6, 0, 0, 1000),
+		i(call, 0, isa.PseudoCall, 0, 3), // -> pc 5
+		i(alu64X|isa.ALUAdd, 0, 6, 0, 0), // r0 = 105 + r6 (restored)
+		i(addK, 0, 0, 0, 1),
+		i(exit, 0, 0, 0, 0),
+		i(movK, 6, 0, 0, 7), // the subprogram clobbers r6
+		i(call, 0, 0, 0, 12),
+		i(exit, 0, 0, 0, 0), // not reached: the tail call succeeded
+	)
+	callModes(t, p, vm.Config{Helpers: hs}, 1106)
+}
+
+// TestCallsKeepEveryFrame: a chain of calls down to the deepest frame and
+// back, each frame with its own r6..r9 and 512-byte stack; the eighth
+// frame is one too many.
+func TestCallsKeepEveryFrame(t *testing.T) {
+	// f(n): r6 = n, stores n at fp-512 (its frame's lowest byte) and
+	// fp-8, calls f(n-1) while n > 0, then returns r6 + both stored
+	// values + the callee's result.
+	prog := func(n int32) *vm.Program {
+		return load(t,
+			i(movK, 1, 0, 0, n),
+			i(call, 0, isa.PseudoCall, 0, 1), // -> f at pc 3
+			i(exit, 0, 0, 0, 0),
+			i(movX, 6, 1, 0, 0), // f:
+			i(stxdw, 10, 1, -512, 0),
+			i(stxdw, 10, 1, -8, 0),
+			i(movK, 0, 0, 0, 0),
+			i(isa.ClassJMP|isa.JmpJEQ|isa.SrcK, 6, 0, 3, 0), // n == 0: skip the call
+			i(movX, 1, 6, 0, 0),
+			i(subK, 1, 0, 0, 1),
+			i(call, 0, isa.PseudoCall, 0, -8), // f(n-1)
+			i(alu64X|isa.ALUAdd, 0, 6, 0, 0),
+			i(ldxdw, 1, 10, -512, 0),
+			i(alu64X|isa.ALUAdd, 0, 1, 0, 0),
+			i(ldxdw, 1, 10, -8, 0),
+			i(alu64X|isa.ALUAdd, 0, 1, 0, 0),
+			i(exit, 0, 0, 0, 0),
+		)
+	}
+	// Frames 0 (the entry) and f(6)..f(0): eight frames, the limit.
+	callModes(t, prog(6), vm.Config{}, 3*(6+5+4+3+2+1+0))
+	m := machine(t, prog(7), vm.Config{})
+	if _, err := m.Run(context.Background()); !errors.Is(err, vm.ErrCallDepth) {
+		t.Fatalf("nine frames: err = %v, want ErrCallDepth", err)
+	}
+}
