@@ -1045,7 +1045,7 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 		case opCallLocal:
 			// A call or a return within one program takes no function
 			// call when no call hook listens; the rest (depth limit,
-			// callbacks, returns across a tail call) go to resume.
+			// callbacks, returns across a tail call) go to interp.
 			if m.depth+1 >= MaxCallDepth || m.hooks.call != nil {
 				return ins, pc, n
 			}
