@@ -230,11 +230,13 @@ func (m *Machine) interp(ctx context.Context) (r0 uint64, err error) {
 }
 
 // run interprets from ins, the instruction at pc, while instructions need
-// no function call: ALU, jumps and loads and stores of plain memory. It
-// returns the instruction that needs more (a call, exit, trap, atomic,
-// LD_ABS or memory the fast path cannot serve) with pc past it, or nil
-// with pc at the next instruction when a taken jump finds n at lim. Being
-// call-free lets the compiler keep its state in registers.
+// no function call: ALU, jumps, loads and stores of plain memory, and
+// BPF-to-BPF calls and returns within one program. It returns the
+// instruction that needs more (a helper call, a call or exit it cannot
+// make, a trap, atomic, LD_ABS or memory the fast path cannot serve) with
+// pc past it, or nil with pc at the next instruction when a taken jump,
+// call or return finds n at lim. Being call-free lets the compiler keep
+// its state in registers.
 func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int, uint64) {
 	r := &m.regs
 	for {
