@@ -105,3 +105,44 @@ func TestCallsKeepEveryFrame(t *testing.T) {
 		t.Fatalf("nine frames: err = %v, want ErrCallDepth", err)
 	}
 }
+
+// helperLog keeps the helper events it sees.
+type helperLog struct{ evs []hooks.HelperCall }
+
+func (l *helperLog) Helper(ev *hooks.HelperCall) hooks.Action {
+	l.evs = append(l.evs, *ev)
+	return hooks.Continue
+}
+
+// TestHelperHookChangesDuringCall: a helper hook attached or detached
+// while a helper runs (by a hook or an alarm inside it) decides whether
+// that call's event goes out, with the arguments of the call.
+func TestHelperHookChangesDuringCall(t *testing.T) {
+	log := &helperLog{}
+	var attach any
+	hs := vm.Helpers{7: {Name: "bpf_reattach", Fn: func(m *vm.Machine, a vm.Args) (uint64, error) {
+		m.Attach(attach)
+		return a[0] + 1, nil
+	}}}
+	p := load(t, i(movK, 1, 0, 0, 41), i(call, 0, 0, 0, 7), i(exit, 0, 0, 0, 0))
+	for _, c := range []struct {
+		name         string
+		before, then any
+		events       int
+	}{{"attached", nil, log, 1}, {"detached", log, nil, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			log.evs, attach = nil, c.then
+			m := machine(t, p, vm.Config{Helpers: hs})
+			m.Attach(c.before)
+			if r0, err := m.Run(context.Background()); err != nil || r0 != 42 {
+				t.Fatalf("r0 = %d, %v; want 42", r0, err)
+			}
+			if len(log.evs) != c.events {
+				t.Fatalf("%d helper events, want %d", len(log.evs), c.events)
+			}
+			if c.events > 0 && (log.evs[0].Args[0] != 41 || log.evs[0].Ret != 42 || log.evs[0].PC != 1) {
+				t.Fatalf("event %+v, want args[0] 41, ret 42 at pc 1", log.evs[0])
+			}
+		})
+	}
+}

@@ -1315,7 +1315,7 @@ func (m *Machine) callTarget(ins *insn) (target int, local bool, err error) {
 // state to go back to if it panics.
 type helperSite struct {
 	calling   bool
-	listening bool  // a helper hook listens: args are kept for its event
+	listening bool  // a helper hook listened at the call: args are kept for its event
 	id, outer int32 // the helper, and m.curHelper before it
 	pc, depth int
 	writes    int // len(m.trace.helperWrites) before the call
@@ -1355,7 +1355,7 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 		ret, err = m.callGuarded(fn, s)
 	}
 	s.calling = false
-	if err == nil && !s.listening && m.hooks.access == nil {
+	if err == nil && m.hooks.helper == nil && m.hooks.access == nil {
 		m.curHelper = s.outer
 		return ret, false, nil
 	}
@@ -1383,8 +1383,12 @@ func (m *Machine) helperReturned(s *helperSite, ret uint64, err error) (uint64, 
 		m.reportHelperWrites(s.writes)
 	}
 	m.curHelper = s.outer
-	if s.listening {
-		m.helperEvent(s.id, s.args, ret, err)
+	if m.hooks.helper != nil { // maybe attached or detached during the call
+		a := s.args
+		if !s.listening {
+			a = Args(m.regs[1:6])
+		}
+		m.helperEvent(s.id, a, ret, err)
 	}
 	switch {
 	case err == nil:
