@@ -3,11 +3,14 @@ package vm
 // enter pushes the frame of a BPF-to-BPF call made at pc from that returns
 // to ret (-1: to the helper that called back): it saves r6..r9 and gives
 // the callee a fresh 512-byte stack frame and may_goto budget. The caller
-// checks MaxCallDepth first. enter and leave are inlined into the
-// interpreter loop (TestRunIsCallFree): they must stay small and call-free.
+// checks MaxCallDepth first and sets the frame's prog to m.prog: run only
+// reuses a frame that holds it already, as storing a pointer would make
+// run call the garbage collector's write barrier. enter and leave are
+// inlined into the interpreter loop (TestRunIsCallFree): they must stay
+// small and call-free.
 func (m *Machine) enter(from, ret int) {
 	f := &m.frames[m.depth]
-	f.ret, f.from, f.prog = ret, from, m.prog
+	f.ret, f.from = ret, from
 	r := &m.regs
 	f.saved = [4]uint64{r[6], r[7], r[8], r[9]} // not a copy: one 8-byte load per register
 	m.depth++

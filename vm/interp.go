@@ -1044,29 +1044,6 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 					return nil, pc, n
 				}
 			}
-		case opCallLocal:
-			// A call or a return within one program takes no function
-			// call when no call hook listens; the rest (depth limit,
-			// callbacks, returns across a tail call) go to interp.
-			if m.depth+1 >= MaxCallDepth || m.hooks.call != nil {
-				return ins, pc, n
-			}
-			m.enter(pc-1, pc)
-			pc = int(ins.off) // a way back to old code: look at the limits as jumps do
-			if n >= lim {
-				return nil, pc, n
-			}
-		case opExit:
-			if d := m.depth - 1; d >= 0 && m.hooks.call == nil {
-				if f := &m.frames[d]; f.ret >= 0 && f.prog == m.prog {
-					pc = m.leave(f)
-					if n >= lim {
-						return nil, pc, n
-					}
-					break
-				}
-			}
-			return ins, pc, n
 		case opMayGoto + recorded:
 			m.record(pc-1, ins)
 			fallthrough
@@ -1215,6 +1192,31 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				break
 			}
 			return ins, pc, n
+		case opCallLocal:
+			// A call or a return within one program takes no function
+			// call when no call hook listens; the rest (depth limit,
+			// callbacks, returns across a tail call, a frame last used
+			// by another program) go to interp.
+			if d := m.depth; d+1 < MaxCallDepth && m.hooks.call == nil && m.frames[d].prog == m.prog {
+				m.enter(pc-1, pc)
+				pc = int(ins.off) // a way back to old code: look at the limits as jumps do
+				if n >= lim {
+					return nil, pc, n
+				}
+				break
+			}
+			return ins, pc, n
+		case opExit:
+			if d := m.depth - 1; d >= 0 && m.hooks.call == nil {
+				if f := &m.frames[d]; f.ret >= 0 && f.prog == m.prog {
+					pc = m.leave(f)
+					if n >= lim {
+						return nil, pc, n
+					}
+					break
+				}
+			}
+			return ins, pc, n
 		default:
 			if ins.op >= recorded { // the cases above record their own
 				m.record(pc-1, ins)
@@ -1275,6 +1277,7 @@ func (m *Machine) pushFrame(ret, target int) error {
 	if m.depth+1 >= MaxCallDepth {
 		return m.fault(ErrCallDepth, 0, 0, "")
 	}
+	m.frames[m.depth].prog = m.prog
 	m.enter(m.pc, ret)
 	if m.hooks.call != nil {
 		m.callEvent(0, target, m.prog.FuncAt(target))
