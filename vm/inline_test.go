@@ -21,9 +21,24 @@ func TestRunIsCallFree(t *testing.T) {
 	if err != nil {
 		t.Skip("go tool not found")
 	}
-	out, err := exec.Command(goTool, "build", "-gcflags=-m", ".").CombinedOutput()
+	out, err := exec.Command(goTool, "build", "-gcflags=-m -S", ".").CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
+		t.Fatalf("go build -gcflags='-m -S': %v\n%s", err, out)
+	}
+	// run is a leaf: its only calls are the bounds checks' panics. Any
+	// other (a write barrier for a pointer it stores) costs a stack
+	// check on entry and changes how the compiler lays out the loop.
+	asm := regexp.MustCompile(`(?s)\(\*Machine\)\.run STEXT ([^\n]*)\n(.*?)\n\S+ STEXT`).FindSubmatch(out)
+	if asm == nil {
+		t.Fatal("no assembly of (*Machine).run in the compiler's output")
+	}
+	if !strings.Contains(string(asm[1]), "nosplit") {
+		t.Errorf("(*Machine).run is not a leaf: %s", asm[1])
+	}
+	for _, c := range regexp.MustCompile(`CALL\s+(\S+)`).FindAllSubmatch(asm[2], -1) {
+		if !strings.HasPrefix(string(c[1]), "runtime.panic") {
+			t.Errorf("(*Machine).run calls %s", c[1])
+		}
 	}
 	inlined := map[string]int{}
 	re := regexp.MustCompile(`interp\.go:\d+:\d+: inlining call to \(\*Machine\)\.(readable|writable|record|enter|leave)\b`)
