@@ -146,3 +146,41 @@ func TestHelperHookChangesDuringCall(t *testing.T) {
 		})
 	}
 }
+
+// TestCallStackNamesCalls: CallStack names each frame's call instruction,
+// the helper's for a callback.
+func TestCallStackNamesCalls(t *testing.T) {
+	var got []vm.CallFrame
+	hs := vm.Helpers{181: loop3[181], 9: {Name: "where", Fn: func(m *vm.Machine, _ vm.Args) (uint64, error) {
+		got = m.CallStack()
+		return 0, nil
+	}}}
+	p := load(t,
+		i(call, 0, isa.PseudoCall, 0, 1), // -> f at pc 2
+		i(exit, 0, 0, 0, 0),
+		i(lddw, 1, isa.PseudoFunc, 0, 3), // f: r1 = cb at pc 6
+		i(0, 0, 0, 0, 0),
+		i(call, 0, 0, 0, 181), // loop3 calls cb
+		i(exit, 0, 0, 0, 0),
+		i(call, 0, 0, 0, 9), // cb
+		i(movK, 0, 0, 0, 0),
+		i(exit, 0, 0, 0, 0),
+	)
+	for _, hook := range []any{nil, &callLog{}} {
+		got = nil
+		m := machine(t, p, vm.Config{Helpers: hs})
+		m.Attach(hook)
+		if _, err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		want := []vm.CallFrame{{Prog: p, CallPC: -1}, {Prog: p, CallPC: 0}, {Prog: p, CallPC: 4, Callback: true}}
+		if len(got) != len(want) {
+			t.Fatalf("hook %T: call stack %+v, want %+v", hook, got, want)
+		}
+		for k := range want {
+			if got[k] != want[k] {
+				t.Fatalf("hook %T: frame %d is %+v, want %+v", hook, k, got[k], want[k])
+			}
+		}
+	}
+}
