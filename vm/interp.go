@@ -22,11 +22,31 @@ const checkEvery = 1 << 16
 const budgetHint = "raise vm.Config.MaxInsns, or the command's --max-insns"
 
 // resume runs the interpreter from m.pc until the program exits, faults or a
-// hook pauses it. This is the one interpreter loop, in two parts: run
-// executes the call-free instructions, resume the rest. Tracing swaps the
-// code slice (see trace.go) rather than testing for hooks, so an untraced
-// run pays nothing.
+// hook pauses it, and turns a panic of the helper it is calling into
+// ErrHelperPanic at the calling pc: a bug in a helper ends the run, never
+// the embedder. Recovering here, once per run, rather than around every
+// helper call keeps a deferred call off each call; helpers called from
+// callbacks are guarded one by one (callGuarded), so that the helper that
+// called back sees the error and cleans up. Panics outside helpers (a
+// hook's) go on.
 func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
+	defer func() {
+		if s := &m.site; s.calling {
+			s.calling = false
+			if p := recover(); p != nil {
+				_, _, err = m.helperReturned(s, 0, m.helperPanicked(s, 0, p))
+				r0, err = m.stop(0, err)
+			}
+		}
+	}()
+	return m.interp(ctx)
+}
+
+// interp is the one interpreter loop, in two parts: run executes the
+// call-free instructions, interp the rest. Tracing swaps the code slice
+// (see trace.go) rather than testing for hooks, so an untraced run pays
+// nothing.
+func (m *Machine) interp(ctx context.Context) (r0 uint64, err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -106,18 +126,22 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 			r[0] = v
 
 		case opCallHelper, opCallX:
-			target, isLocal, err := m.callTarget(ins)
-			if err != nil {
-				return m.stop(0, err)
-			}
-			if isLocal {
-				if err = m.pushFrame(pc, target); err != nil {
+			id := int(ins.imm)
+			if ins.op == opCallX {
+				target, isLocal, err := m.callTarget(ins)
+				if err != nil {
 					return m.stop(0, err)
 				}
-				pc = target
-				break
+				if isLocal {
+					if err = m.pushFrame(pc, target); err != nil {
+						return m.stop(0, err)
+					}
+					pc = target
+					break
+				}
+				id = target
 			}
-			ret, done, err := m.callHelper(target)
+			ret, done, err := m.callHelper(id)
 			if err != nil || done {
 				return m.stop(ret, err)
 			}
@@ -210,11 +234,13 @@ func (m *Machine) resume(ctx context.Context) (r0 uint64, err error) {
 }
 
 // run interprets from ins, the instruction at pc, while instructions need
-// no function call: ALU, jumps and loads and stores of plain memory. It
-// returns the instruction that needs more (a call, exit, trap, atomic,
-// LD_ABS or memory the fast path cannot serve) with pc past it, or nil
-// with pc at the next instruction when a taken jump finds n at lim. Being
-// call-free lets the compiler keep its state in registers.
+// no function call: ALU, jumps, loads and stores of plain memory, and
+// BPF-to-BPF calls and returns within one program. It returns the
+// instruction that needs more (a helper call, a call or exit it cannot
+// make, a trap, atomic, LD_ABS or memory the fast path cannot serve) with
+// pc past it, or nil with pc at the next instruction when a taken jump,
+// call or return finds n at lim. Being call-free lets the compiler keep
+// its state in registers.
 func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int, uint64) {
 	r := &m.regs
 	for {
@@ -1195,6 +1221,31 @@ func (m *Machine) run(code []insn, ins *insn, pc int, n, lim uint64) (*insn, int
 				break
 			}
 			return ins, pc, n
+		case opCallLocal:
+			// A call or a return within one program takes no function
+			// call when no call hook listens; the rest (depth limit,
+			// callbacks, returns across a tail call, a frame last used
+			// by another program) go to interp.
+			if d := m.depth; d+1 < MaxCallDepth && m.hooks.call == nil && m.frames[d].prog == m.prog {
+				m.enter(pc-1, pc)
+				pc = int(ins.off) // a way back to old code: look at the limits as jumps do
+				if n >= lim {
+					return nil, pc, n
+				}
+				break
+			}
+			return ins, pc, n
+		case opExit:
+			if d := m.depth - 1; d >= 0 && m.hooks.call == nil {
+				if f := &m.frames[d]; f.ret >= 0 && f.prog == m.prog {
+					pc = m.leave(f)
+					if n >= lim {
+						return nil, pc, n
+					}
+					break
+				}
+			}
+			return ins, pc, n
 		default:
 			if ins.op >= recorded { // the cases above record their own
 				m.record(pc-1, ins)
@@ -1249,45 +1300,35 @@ var storeSize = [numOps]uint32{
 	opAtomicW: 4, opAtomicDW: 8,
 }
 
-// pushFrame enters a BPF-to-BPF call: r6..r9 are saved and the callee gets
-// a fresh stack frame.
+// pushFrame enters a BPF-to-BPF call (run enters most itself, see enter)
+// and reports it to a call hook.
 func (m *Machine) pushFrame(ret, target int) error {
 	if m.depth+1 >= MaxCallDepth {
 		return m.fault(ErrCallDepth, 0, 0, "")
 	}
-	f := &m.frames[m.depth]
-	f.ret, f.from, f.prog = ret, m.pc, m.prog
-	copy(f.saved[:], m.regs[6:10])
-	m.depth++
-	m.loops[m.depth] = maxLoops
-	m.setFP()
-	m.regs[10] = m.fp
+	m.frames[m.depth].prog = m.prog
+	m.enter(m.pc, ret)
 	if m.hooks.call != nil {
 		m.callEvent(0, target, m.prog.FuncAt(target))
 	}
 	return nil
 }
 
-// popFrame returns from a BPF-to-BPF call and yields the pc to resume at.
+// popFrame returns from a BPF-to-BPF call, reports it to a call hook and
+// yields the pc to resume at.
 func (m *Machine) popFrame() int {
-	m.depth--
-	f := &m.frames[m.depth]
-	copy(m.regs[6:10], f.saved[:])
+	f := &m.frames[m.depth-1]
 	m.prog = f.prog
-	m.setFP()
-	m.regs[10] = m.fp
+	ret := m.leave(f)
 	if m.hooks.call != nil {
-		m.callEvent(1, f.ret, m.prog.FuncAt(f.ret))
+		m.callEvent(1, ret, m.prog.FuncAt(ret))
 	}
-	return f.ret
+	return ret
 }
 
-// callTarget resolves a call: a local function (callx on a function
-// address) or a helper id.
+// callTarget resolves a callx: a local function (a function address) or a
+// helper id.
 func (m *Machine) callTarget(ins *insn) (target int, local bool, err error) {
-	if ins.op == opCallHelper {
-		return int(ins.imm), false, nil
-	}
 	v := m.regs[ins.dst]
 	if v>>regionShift == codeRegion {
 		pc := int(uint32(v) / 8)
@@ -1300,6 +1341,18 @@ func (m *Machine) callTarget(ins *insn) (target int, local bool, err error) {
 		return 0, false, m.fault(ErrBadCall, 0, 0, "callx target is neither a function nor a helper id")
 	}
 	return int(v), false, nil
+}
+
+// helperSite is a helper call in progress: what its end reports, and the
+// state to go back to if it panics.
+type helperSite struct {
+	calling   bool
+	listening bool  // a helper hook listened at the call: args are kept for its event
+	id, outer int32 // the helper, and m.curHelper before it
+	pc, depth int
+	writes    int // len(m.trace.helperWrites) before the call
+	prog      *Program
+	args      Args
 }
 
 // callHelper runs helper id with r1..r5. done reports that the program ends
@@ -1317,16 +1370,57 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	if fn == nil {
 		return 0, false, m.fault(ErrUnknownHelper, 0, 0, "helper "+strconv.Itoa(id))
 	}
-	outer, writes := m.curHelper, len(m.trace.helperWrites)
-	m.curHelper = int32(id)
-	a := Args{m.regs[1], m.regs[2], m.regs[3], m.regs[4], m.regs[5]}
-	ret, err = m.callFn(fn, a)
-	if m.hooks.access != nil {
-		m.reportHelperWrites(writes)
+	var nested helperSite
+	s := &m.site // resume's, which it recovers
+	if m.nested > 0 {
+		s = &nested
 	}
-	m.curHelper = outer
-	if m.hooks.helper != nil {
-		m.helperEvent(int32(id), a, ret, err)
+	s.calling, s.listening = true, m.hooks.helper != nil
+	s.id, s.outer, m.curHelper = int32(id), m.curHelper, int32(id)
+	s.pc, s.depth, s.prog, s.writes = m.pc, m.depth, m.prog, len(m.trace.helperWrites)
+	if s.listening { // the event shows them as they were: a callback changes r1..r5
+		s.args = Args(m.regs[1:6])
+	}
+	if m.nested == 0 {
+		ret, err = fn(m, Args(m.regs[1:6]))
+	} else {
+		ret, err = m.callGuarded(fn, s)
+	}
+	s.calling = false
+	if err == nil && m.hooks.helper == nil && m.hooks.access == nil {
+		m.curHelper = s.outer
+		return ret, false, nil
+	}
+	return m.helperReturned(s, ret, err)
+}
+
+// callGuarded calls a helper from a callback, turning its panic into
+// ErrHelperPanic for the helper that called back to handle (resume
+// guards the outermost calls).
+func (m *Machine) callGuarded(fn HelperFunc, s *helperSite) (ret uint64, err error) {
+	nested := m.nested
+	defer func() {
+		if p := recover(); p != nil {
+			ret, err = 0, m.helperPanicked(s, nested, p)
+		}
+	}()
+	return fn(m, Args(m.regs[1:6]))
+}
+
+// helperReturned reports a helper call's end to hooks and sorts its error:
+// ErrUnwind ends the program, a RunError stands, anything else is the
+// helper's failure at the calling pc.
+func (m *Machine) helperReturned(s *helperSite, ret uint64, err error) (uint64, bool, error) {
+	if m.hooks.access != nil {
+		m.reportHelperWrites(s.writes)
+	}
+	m.curHelper = s.outer
+	if m.hooks.helper != nil { // maybe attached or detached during the call
+		a := s.args
+		if !s.listening {
+			a = Args(m.regs[1:6])
+		}
+		m.helperEvent(s.id, a, ret, err)
 	}
 	switch {
 	case err == nil:
@@ -1338,24 +1432,16 @@ func (m *Machine) callHelper(id int) (ret uint64, done bool, err error) {
 	if errors.As(err, &re) {
 		return 0, false, err
 	}
-	return 0, false, m.fault(ErrHelperFailed, 0, 0, m.HelperName(int32(id))+": "+err.Error())
+	return 0, false, m.fault(ErrHelperFailed, 0, 0, m.HelperName(s.id)+": "+err.Error())
 }
 
-// callFn calls a helper, turning a panic into ErrHelperPanic at the
-// calling pc: a bug in a helper ends the run, never the embedder. The
-// deferred recover costs a few nanoseconds per helper call, off the
-// interpreter's loop.
-func (m *Machine) callFn(fn HelperFunc, a Args) (ret uint64, err error) {
-	helper, nested, depth, pc, prog := m.curHelper, m.nested, m.depth, m.pc, m.prog
-	defer func() {
-		if p := recover(); p != nil {
-			// A panic inside a callback leaves its frames behind.
-			m.curHelper, m.nested, m.depth, m.pc, m.prog = helper, nested, depth, pc, prog
-			m.setFP()
-			ret, err = 0, m.fault(ErrHelperPanic, 0, 0, fmt.Sprintf("%s: %v", m.HelperName(helper), p))
-		}
-	}()
-	return fn(m, a)
+// helperPanicked takes the machine back to the call of a helper that
+// panicked (a panic inside a callback leaves its frames behind) and
+// returns the ErrHelperPanic that ends the run there.
+func (m *Machine) helperPanicked(s *helperSite, nested int, p any) error {
+	m.nested, m.pc, m.depth, m.prog = nested, s.pc, s.depth, s.prog
+	m.setFP()
+	return m.fault(ErrHelperPanic, 0, 0, fmt.Sprintf("%s: %v", m.HelperName(s.id), p))
 }
 
 // atomic executes a BPF_ATOMIC read-modify-write.
@@ -1435,10 +1521,12 @@ func (m *Machine) CallFunc(addr uint64, args ...uint64) (uint64, error) {
 		return 0, err
 	}
 	clear(m.regs[1:6])
-	copy(m.regs[1:6], args)
+	for k, v := range args { // not copy: a call of memmove per callback
+		m.regs[1+k] = v
+	}
 	m.pc = pc
 	m.nested++
-	r0, err := m.resume(m.ctx)
+	r0, err := m.interp(m.ctx) // the helper's call guards it (callGuarded, resume)
 	m.nested--
 	m.pc = callPC
 	return r0, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
@@ -357,5 +358,77 @@ func TestHelperPanicIsRunError(t *testing.T) {
 	// The machine stays usable.
 	if _, err := m.Run(context.Background()); !errors.Is(err, vm.ErrHelperPanic) {
 		t.Fatalf("second run: %v", err)
+	}
+}
+
+// panicCall panics in Call: a bug in the embedder's hook.
+type panicCall struct{}
+
+func (panicCall) Call(*hooks.CallEvent) hooks.Action { panic("hook bug") }
+
+// TestHelperPanicInCallback: a panic is caught at the helper that
+// panicked, however deep in callbacks, and the machine goes back to that
+// helper's call: its pc and depth, even when a callback before it failed
+// and left its frame behind. A panic outside helpers (a hook's) is not
+// the program's fault and reaches the caller.
+func TestHelperPanicInCallback(t *testing.T) {
+	buggy := func(*vm.Machine, vm.Args) (uint64, error) { panic("helper bug") }
+	// loop: calls back r1 once, then panics if r2 says so, whatever the
+	// callback did.
+	loop := func(m *vm.Machine, a vm.Args) (uint64, error) {
+		_, err := m.CallFunc(a[0])
+		if a[1] != 0 {
+			panic("after the callback")
+		}
+		return 0, err
+	}
+	hs := vm.Helpers{7: {Name: "bpf_buggy", Fn: buggy}, 8: {Name: "bpf_loop1", Fn: loop}}
+	prog := func(r2 int32, callback ...isa.Insn) *vm.Program {
+		return load(t, append([]isa.Insn{
+			i(lddw, 1, isa.PseudoFunc, 0, 5), // -> pc 6
+			i(0, 0, 0, 0, 0),
+			i(movK, 2, 0, 0, r2),
+			i(call, 0, 0, 0, 8),
+			i(movK, 0, 0, 0, 0),
+			i(exit, 0, 0, 0, 0),
+		}, callback...)...)
+	}
+	for _, c := range []struct {
+		name     string
+		p        *vm.Program
+		pc, dep  int
+		names    string
+		callHook bool
+	}{
+		{"in a callback", prog(0, i(movK, 0, 0, 0, 0), i(call, 0, 0, 0, 7), i(exit, 0, 0, 0, 0)), 7, 1, "bpf_buggy", false},
+		{"after a failed callback", prog(1, i(ldxdw, 0, 0, 0, 0), i(exit, 0, 0, 0, 0)), 3, 0, "bpf_loop1", false},
+		{"a hook's", load(t, i(call, 0, isa.PseudoCall, 0, 1), i(exit, 0, 0, 0, 0), i(movK, 0, 0, 0, 0), i(exit, 0, 0, 0, 0)), 0, 0, "", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := machine(t, c.p, vm.Config{Helpers: hs})
+			if c.callHook {
+				m.Attach(panicCall{})
+				defer func() {
+					if p := recover(); p != "hook bug" {
+						t.Fatalf("recovered %v, want the hook's panic", p)
+					}
+				}()
+			}
+			_, err := m.Run(context.Background())
+			if c.callHook {
+				t.Fatalf("err = %v, want the hook's panic", err)
+			}
+			var re *vm.RunError
+			if !errors.Is(err, vm.ErrHelperPanic) || !errors.As(err, &re) || re.PC != c.pc || re.Depth != c.dep || !strings.Contains(err.Error(), c.names) {
+				t.Fatalf("err = %v, want ErrHelperPanic at pc %d depth %d naming %s", err, c.pc, c.dep, c.names)
+			}
+			if m.Depth() != c.dep {
+				t.Fatalf("depth %d after the run, want %d", m.Depth(), c.dep)
+			}
+			// The machine stays usable.
+			if _, err := m.Run(context.Background()); !errors.Is(err, vm.ErrHelperPanic) {
+				t.Fatalf("second run: %v", err)
+			}
+		})
 	}
 }

@@ -153,7 +153,8 @@ type Machine struct {
 	tailProg  *Program // set by TailCall, consumed after the helper returns
 	curHelper int32
 	skb       SkbData
-	nested    int // callbacks running inside helpers
+	nested    int        // callbacks running inside helpers
+	site      helperSite // the outermost helper call in progress (see resume)
 
 	fixedMaps int  // maps bound by New: the rest are inner maps a run bound
 	segsBound bool // segments of a SegmentedMap were bound since New or Reset: Reset forgets them
