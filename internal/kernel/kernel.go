@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -48,6 +49,7 @@ import (
 	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMaxEntries is used for maps declared with max_entries 0 (objects
@@ -107,6 +109,10 @@ type Input struct {
 	// Repeat is BPF_PROG_TEST_RUN's repeat count; 0 means once. Must be 0
 	// or 1 for raw_tracepoint and syscall programs.
 	Repeat int
+	// Type, when set, overrides the program type the section name gives,
+	// as a loader calling libbpf's bpf_program__set_type does (QEMU loads
+	// its "tun_rss_steering" section as a socket filter).
+	Type ebpf.ProgramType
 }
 
 // Result is what the kernel reported.
@@ -207,6 +213,21 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 		sort.Strings(names)
 		return nil, fmt.Errorf("%s: no program %q (have %s)", objPath, progName, strings.Join(names, ", "))
 	}
+	if in.Type != ebpf.UnspecifiedProgram {
+		spec.Programs[progName].Type = in.Type
+	}
+	// Programs that attach to kernel functions and tracepoints are left
+	// out, as their loaders leave out those the running kernel lacks
+	// (bpf_program__set_autoload): a test run of another program needs
+	// none of them.
+	for name, ps := range spec.Programs {
+		switch ps.Type {
+		case ebpf.Tracing, ebpf.Kprobe, ebpf.TracePoint, ebpf.PerfEvent, ebpf.LSM:
+			if name != progName && ps.Type != spec.Programs[progName].Type {
+				delete(spec.Programs, name)
+			}
+		}
+	}
 	for name, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
 		switch ms.Type {
@@ -257,6 +278,24 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 		}
 	}
 	return run(coll.Programs[progName], coll.Maps, coll.Programs, in)
+}
+
+// runOnCPU0 test-runs prog on CPU 0, where bpfscope's default
+// environment runs: bpf_get_smp_processor_id and the per-CPU slots a
+// program touches are then the same on both sides. The test run stays on
+// the CPU it started on (migrate_disable); where the affinity cannot be
+// set it runs wherever the thread is.
+func runOnCPU0(prog *ebpf.Program, opts *ebpf.RunOptions) (uint32, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, cpu0 unix.CPUSet
+	if unix.SchedGetaffinity(0, &old) == nil {
+		cpu0.Set(0)
+		if unix.SchedSetaffinity(0, &cpu0) == nil {
+			defer unix.SchedSetaffinity(0, &old)
+		}
+	}
+	return prog.Run(opts)
 }
 
 func isDataSection(name string) bool {
@@ -479,7 +518,7 @@ func run(prog *ebpf.Program, maps map[string]*ebpf.Map, progs map[string]*ebpf.P
 	}
 
 	res := &Result{}
-	ret, err := prog.Run(&opts)
+	ret, err := runOnCPU0(prog, &opts)
 	if err != nil {
 		res.Err = err
 	} else {
