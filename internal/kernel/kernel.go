@@ -109,10 +109,10 @@ type Input struct {
 	// Repeat is BPF_PROG_TEST_RUN's repeat count; 0 means once. Must be 0
 	// or 1 for raw_tracepoint and syscall programs.
 	Repeat int
-	// Type, when set, overrides the program type the section name gives,
-	// as a loader calling libbpf's bpf_program__set_type does (QEMU loads
-	// its "tun_rss_steering" section as a socket filter).
-	Type ebpf.ProgramType
+	// Types override the program types section names give, by program
+	// name, as a loader calling libbpf's bpf_program__set_type does (QEMU
+	// loads its "tun_rss_steering" section as a socket filter).
+	Types map[string]ebpf.ProgramType
 }
 
 // Result is what the kernel reported.
@@ -213,16 +213,19 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 		sort.Strings(names)
 		return nil, fmt.Errorf("%s: no program %q (have %s)", objPath, progName, strings.Join(names, ", "))
 	}
-	if in.Type != ebpf.UnspecifiedProgram {
-		spec.Programs[progName].Type = in.Type
+	for name, typ := range in.Types {
+		if ps, ok := spec.Programs[name]; ok {
+			ps.Type = typ
+		}
 	}
 	// Programs that attach to kernel functions and tracepoints are left
 	// out, as their loaders leave out those the running kernel lacks
-	// (bpf_program__set_autoload): a test run of another program needs
-	// none of them.
+	// (bpf_program__set_autoload), and so are programs of sections no
+	// type is known for: a test run of another program needs none of
+	// them.
 	for name, ps := range spec.Programs {
 		switch ps.Type {
-		case ebpf.Tracing, ebpf.Kprobe, ebpf.TracePoint, ebpf.PerfEvent, ebpf.LSM:
+		case ebpf.Tracing, ebpf.Kprobe, ebpf.TracePoint, ebpf.PerfEvent, ebpf.LSM, ebpf.UnspecifiedProgram:
 			if name != progName && ps.Type != spec.Programs[progName].Type {
 				delete(spec.Programs, name)
 			}
