@@ -167,15 +167,13 @@ var knownDifferences = map[string]string{
 	// bpf_ktime_get_ns() in maps, histograms and perf records. The
 	// kernel's monotonic clock is not the Env's fixed one: not a
 	// deterministic difference (docs/third-party.md).
-	"runqslower.0.o/handle_sched_switch": timeDependent,
-	"runqlat.0.o/handle_sched_switch":    timeDependent,
-	"biolatency.0.o/block_rq_insert":     timeDependent,
-	"biolatency.0.o/block_rq_issue":      timeDependent,
-	"cpudist.0.o/sched_switch_tp":        timeDependent,
-	"hardirqs.0.o/irq_handler_entry":     timeDependent,
-	"hardirqs.0.o/irq_handler_exit":      timeDependent,
-	"softirqs.0.o/softirq_entry":         timeDependent,
-	"softirqs.0.o/softirq_exit":          timeDependent,
+	"biolatency.0.o/block_rq_insert": timeDependent,
+	"biolatency.0.o/block_rq_issue":  timeDependent,
+	"cpudist.0.o/sched_switch_tp":    timeDependent,
+	"hardirqs.0.o/irq_handler_entry": timeDependent,
+	"hardirqs.0.o/irq_handler_exit":  timeDependent,
+	"softirqs.0.o/softirq_entry":     timeDependent,
+	"softirqs.0.o/softirq_exit":      timeDependent,
 }
 
 const timeDependent = "time: the program records bpf_ktime_get_ns, the kernel's clock against the Env's"
