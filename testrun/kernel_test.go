@@ -157,6 +157,9 @@ func differentialWith(t *testing.T, obj, name string, spec *ebpf.CollectionSpec,
 			return "" // one detailed report per program is enough
 		}
 	}
+	// Which ways out the inputs took: a program that always returns the
+	// same was not driven down its paths.
+	t.Logf("kernel outcomes over %d inputs: %v", n+1, d.outcomes)
 	return ""
 }
 
@@ -191,6 +194,8 @@ type differ struct {
 	// frames are the inputs after the canonical one (nil: random).
 	frames []pktgen.Frame
 	types  map[string]ebpf.ProgramType // program types their loader sets
+	// outcomes counts the kernel's retvals and errors over the inputs.
+	outcomes map[string]int
 }
 
 // missing says why bpfscope cannot run the program yet, or "".
@@ -556,6 +561,14 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 	}
 	if err != nil {
 		t.Fatalf("input %d: kernel: %v", i, err)
+	}
+	if d.outcomes == nil {
+		d.outcomes = map[string]int{}
+	}
+	if want.Err != nil {
+		d.outcomes[unwrapErrno(want.Err).Error()]++
+	} else {
+		d.outcomes[fmt.Sprintf("ret %d", int32(want.Retval))]++
 	}
 	got, gotMaps, gotEvents, err := d.run(in)
 	var diffs []string
