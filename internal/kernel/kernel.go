@@ -48,6 +48,7 @@ import (
 	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMaxEntries is used for maps declared with max_entries 0 (objects
@@ -136,6 +137,12 @@ type Result struct {
 	// that it and its u32 size end on 8 bytes. Each CPU's perf ring is
 	// one page: a record over 4088 bytes fails with -ENOSPC.
 	Events map[string][][]byte
+	// Clock is CLOCK_MONOTONIC (ns) just before and just after the test
+	// run: what bpf_ktime_get_ns returned lies between the two. The run
+	// starts early enough in a second that both are in the same second
+	// (unless it takes over 50 ms), so a program that keeps whole seconds
+	// saw Clock[0]/1e9.
+	Clock [2]uint64
 	// Err is the error BPF_PROG_TEST_RUN itself returned (for example
 	// EINVAL for a frame the kernel refuses). Retval, DataOut and CtxOut
 	// are then zero; Maps still holds the contents after the attempt.
@@ -199,6 +206,13 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return RunSpec(objPath, spec, progName, in)
+}
+
+// RunSpec is [Run] for a collection already parsed (and perhaps changed:
+// program arrays filled by name, as a project's own loader would fill
+// them). It changes spec; objPath only names it in errors.
+func RunSpec(objPath string, spec *ebpf.CollectionSpec, progName string, in Input) (*Result, error) {
 	if _, ok := spec.Programs[progName]; !ok {
 		names := make([]string, 0, len(spec.Programs))
 		for n := range spec.Programs {
@@ -479,7 +493,9 @@ func run(prog *ebpf.Program, maps map[string]*ebpf.Map, progs map[string]*ebpf.P
 	}
 
 	res := &Result{}
+	res.Clock[0] = monotonicAwayFromSecondEnd()
 	ret, err := prog.Run(&opts)
+	res.Clock[1] = monotonic()
 	if err != nil {
 		res.Err = err
 	} else {
@@ -721,4 +737,25 @@ func dump(m *ebpf.Map, names idNames) (kvs []KV, ok bool, err error) {
 		kvs = append(kvs, kv)
 	}
 	return kvs, true, nil
+}
+
+// monotonic reads CLOCK_MONOTONIC, bpf_ktime_get_ns's clock.
+func monotonic() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Nano())
+}
+
+// monotonicAwayFromSecondEnd waits, when the clock is in the last 50 ms of
+// a second, for the next one, and returns the clock.
+func monotonicAwayFromSecondEnd() uint64 {
+	const second, margin = uint64(time.Second), uint64(50 * time.Millisecond)
+	now := monotonic()
+	if rest := second - now%second; rest < margin {
+		time.Sleep(time.Duration(rest) + time.Millisecond)
+		now = monotonic()
+	}
+	return now
 }
