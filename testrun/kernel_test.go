@@ -354,6 +354,21 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 		t.Fatalf("input %d: kernel: %v", i, err)
 	}
 	got, gotMaps, gotEvents, err := d.run(in, want.Clock[0])
+	if diffs := resultDiffs(want, got, gotMaps, gotEvents, err, d.spec.Maps); len(diffs) > 0 {
+		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
+		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {
+			t.Skipf("known difference, not fixed yet (%s):\n%s", why, report)
+		}
+		t.Error(report)
+		return false
+	}
+	return true
+}
+
+// resultDiffs lists how bpfscope's run (got, its maps and records after
+// the run, err) differs from the kernel's (want) of a collection with the
+// maps specs.
+func resultDiffs(want *kernel.Result, got *Result, gotMaps map[string][]kernel.KV, gotEvents map[string][][]byte, err error, specs map[string]*ebpf.MapSpec) []string {
 	var diffs []string
 	switch {
 	case want.Err != nil && err == nil:
@@ -375,26 +390,18 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 			diffs = append(diffs, fmt.Sprintf("ctx_out\n  got    %x\n  kernel %x", got.CtxOut, want.CtxOut))
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(d.spec.Maps)) {
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
 		w, g := want.Events[name], gotEvents[name]
 		if len(w) != len(g) || !slices.EqualFunc(w, g, bytes.Equal) {
 			diffs = append(diffs, fmt.Sprintf("records of %s\n  got    %x\n  kernel %x", name, g, w))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Maps)) {
-		if diff := diffKVs(want.Maps[name], gotMaps[name], d.spec.Maps[name]); diff != "" {
+		if diff := diffKVs(want.Maps[name], gotMaps[name], specs[name]); diff != "" {
 			diffs = append(diffs, fmt.Sprintf("map %s: %s", name, diff))
 		}
 	}
-	if len(diffs) > 0 {
-		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
-		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {
-			t.Skipf("known difference, not fixed yet (%s):\n%s", why, report)
-		}
-		t.Error(report)
-		return false
-	}
-	return true
+	return diffs
 }
 
 // short prints a packet, or the start of a jumbo frame with its length and

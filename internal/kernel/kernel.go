@@ -254,24 +254,72 @@ func RunSpec(objPath string, spec *ebpf.CollectionSpec, progName string, in Inpu
 		}
 	}
 
+	c, err := load(objPath, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Run(progName, in)
+}
+
+// Collection is an object loaded into the kernel whose programs run one
+// after the other on the same maps, as a project's test suite runs a
+// packet generator, a setup and a check program.
+type Collection struct {
+	objPath string
+	coll    *ebpf.Collection
+}
+
+// Load loads spec into the kernel as [Run] does (pinning dropped, maps of
+// max_entries 0 sized). It changes spec; objPath only names it in errors.
+func Load(objPath string, spec *ebpf.CollectionSpec) (*Collection, error) {
+	for _, ms := range spec.Maps {
+		ms.Pinning = ebpf.PinNone
+		switch ms.Type {
+		case ebpf.SkStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.InodeStorage:
+			continue
+		}
+		if ms.MaxEntries == 0 && ms.Type != ebpf.PerfEventArray {
+			ms.MaxEntries = DefaultMaxEntries
+		}
+	}
+	return load(objPath, spec)
+}
+
+func load(objPath string, spec *ebpf.CollectionSpec) (*Collection, error) {
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{LogSizeStart: 1 << 20},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", objPath, err)
 	}
-	defer coll.Close()
+	return &Collection{objPath: objPath, coll: coll}, nil
+}
 
+// Run test-runs progName with in on the collection's maps as they are;
+// in.Maps updates them first (data sections cannot change after loading).
+func (c *Collection) Run(progName string, in Input) (*Result, error) {
+	prog := c.coll.Programs[progName]
+	if prog == nil {
+		return nil, fmt.Errorf("%s: no program %q", c.objPath, progName)
+	}
 	for name, kvs := range in.Maps {
 		if isDataSection(name) {
 			continue
 		}
-		if err := fill(coll.Maps[name], kvs); err != nil {
+		m := c.coll.Maps[name]
+		if m == nil {
+			return nil, fmt.Errorf("%s: no map %q", c.objPath, name)
+		}
+		if err := fill(m, kvs); err != nil {
 			return nil, fmt.Errorf("map %s: %w", name, err)
 		}
 	}
-	return run(coll.Programs[progName], coll.Maps, coll.Programs, in)
+	return run(prog, c.coll.Maps, c.coll.Programs, in)
 }
+
+// Close releases the collection's programs and maps.
+func (c *Collection) Close() { c.coll.Close() }
 
 func isDataSection(name string) bool {
 	return name == ".bss" || name == ".data" || strings.HasPrefix(name, ".data.") ||
