@@ -35,6 +35,7 @@ import (
 var ciliumSuites = []string{
 	"conntrack_test", "ipfrag", "ipv6_test", "lb_tests", "mcast_tests", "network_policy",
 	"session_affinity_test", "tc_lxc_policy_drop", "xdp_nodeport_lb4_nat_lb",
+	"tc_nodeport_lb6_nat_lb", "tc_srv6_encap", "xdp_nodeport_lb_dsr_lb",
 }
 
 // ciliumSuiteFlags are the agent's (pkg/datapath/loader StandardCFlags, less
@@ -118,6 +119,17 @@ func compileParallel(t *testing.T, clang, dir string, names []string) map[string
 
 type ciliumTest struct{ pktgen, setup, check string }
 
+// suiteEnv answers FIB lookups and flow hashes as the kernel does.
+type suiteEnv struct {
+	*helpers.DefaultEnv
+	*kernelFib
+	*kernelSkb
+}
+
+// ciliumTestPass is what a check program returns when its test passed
+// (bpf/tests/bpftest/trf.proto).
+const ciliumTestPass = 101
+
 func runCiliumSuite(t *testing.T, obj string, cpus int) {
 	spec, err := ebpf.LoadCollectionSpec(obj)
 	if err != nil {
@@ -175,7 +187,7 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 			}
 		}
 	}
-	fib := &kernelFib{t: t}
+	fib, skb := &kernelFib{t: t}, &kernelSkb{t: t}
 
 	for _, name := range slices.Sorted(maps.Keys(tests)) {
 		ct := tests[name]
@@ -203,7 +215,7 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 				if typ == ebpf.XDP {
 					ctxIn = kernel.Marshal(kernel.XDPMd{DataEnd: uint32(len(data))}) // what the oracle passes
 				}
-				env := fibEnv{helpers.NewDefaultEnv(), fib}
+				env := suiteEnv{helpers.NewDefaultEnv(), fib, skb}
 				env.DefaultEnv.Start = want.Clock[0]
 				got, err := RunProgram(c, step, vm.Config{Helpers: helpers.New(env)},
 					Options{Data: data, Ctx: ctxIn, WantCtxOut: true})
@@ -232,6 +244,9 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 				if typ == ebpf.XDP {
 					ctx = nil
 				}
+				if step == ct.check && want.Retval != ciliumTestPass {
+					t.Logf("the kernel's run of the check says %d, not PASS (%d)", want.Retval, ciliumTestPass)
+				}
 				if step == ct.setup {
 					data = append(binary.NativeEndian.AppendUint32(nil, want.Retval), data...)
 				}
@@ -244,8 +259,12 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 // for a reason outside its control, by object/test name. Their
 // differences are logged, and the next steps go on from the kernel's maps.
 var ciliumSuiteDifferences = map[string]string{
-	"xdp_nodeport_lb4_nat_lb.o/xdp_nodeport_l7delegate_remote": "random: SNAT picks the new source port with bpf_get_prandom_u32",
+	"xdp_nodeport_lb4_nat_lb.o/xdp_nodeport_l7delegate_remote":      ciliumSNATPort,
+	"tc_nodeport_lb6_nat_lb.o/tc_nodeport_nat_fwd":                  ciliumSNATPort,
+	"tc_nodeport_lb6_nat_lb.o/tc_nodeport_nat_fwd_original_renated": ciliumSNATPort,
 }
+
+const ciliumSNATPort = "random: SNAT picks the new source port with bpf_get_prandom_u32"
 
 // onCPU0 runs f on CPU 0, where bpfscope's runs are (helpers.DefaultEnv):
 // the kernel test-runs a program on the CPU of the calling thread, and
