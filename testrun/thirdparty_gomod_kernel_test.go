@@ -269,11 +269,6 @@ func (p goModProject) objects(t *testing.T, dir string) []string {
 	return objs
 }
 
-func firstLines(b []byte, n int) string {
-	lines := strings.SplitN(string(b), "\n", n+1)
-	return strings.Join(lines[:min(n, len(lines))], "\n")
-}
-
 // calicoFlags are those of felix/bpf-gpl/Makefile and calculate-flags
 // for a program compiled with CALI_COMPILE_FLAGS=flags (-1: none), logging
 // off, FIB lookups on, CO-RE.

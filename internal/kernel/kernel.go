@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -108,6 +109,10 @@ type Input struct {
 	// Repeat is BPF_PROG_TEST_RUN's repeat count; 0 means once. Must be 0
 	// or 1 for raw_tracepoint and syscall programs.
 	Repeat int
+	// Types override the program types section names give, by program
+	// name, as a loader calling libbpf's bpf_program__set_type does (QEMU
+	// loads its "tun_rss_steering" section as a socket filter).
+	Types map[string]ebpf.ProgramType
 }
 
 // Result is what the kernel reported.
@@ -221,6 +226,24 @@ func RunSpec(objPath string, spec *ebpf.CollectionSpec, progName string, in Inpu
 		sort.Strings(names)
 		return nil, fmt.Errorf("%s: no program %q (have %s)", objPath, progName, strings.Join(names, ", "))
 	}
+	for name, typ := range in.Types {
+		if ps, ok := spec.Programs[name]; ok {
+			ps.Type = typ
+		}
+	}
+	// Programs that attach to kernel functions and tracepoints are left
+	// out, as their loaders leave out those the running kernel lacks
+	// (bpf_program__set_autoload), and so are programs of sections no
+	// type is known for: a test run of another program needs none of
+	// them.
+	for name, ps := range spec.Programs {
+		switch ps.Type {
+		case ebpf.Tracing, ebpf.Kprobe, ebpf.TracePoint, ebpf.PerfEvent, ebpf.LSM, ebpf.UnspecifiedProgram:
+			if name != progName && ps.Type != spec.Programs[progName].Type {
+				delete(spec.Programs, name)
+			}
+		}
+	}
 	for name, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
 		switch ms.Type {
@@ -320,6 +343,24 @@ func (c *Collection) Run(progName string, in Input) (*Result, error) {
 
 // Close releases the collection's programs and maps.
 func (c *Collection) Close() { c.coll.Close() }
+
+// runOnCPU0 test-runs prog on CPU 0, where bpfscope's default
+// environment runs: bpf_get_smp_processor_id and the per-CPU slots a
+// program touches are then the same on both sides. The test run stays on
+// the CPU it started on (migrate_disable); where the affinity cannot be
+// set it runs wherever the thread is.
+func runOnCPU0(prog *ebpf.Program, opts *ebpf.RunOptions) (uint32, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, cpu0 unix.CPUSet
+	if unix.SchedGetaffinity(0, &old) == nil {
+		cpu0.Set(0)
+		if unix.SchedSetaffinity(0, &cpu0) == nil {
+			defer unix.SchedSetaffinity(0, &old)
+		}
+	}
+	return prog.Run(opts)
+}
 
 func isDataSection(name string) bool {
 	return name == ".bss" || name == ".data" || strings.HasPrefix(name, ".data.") ||
@@ -542,7 +583,7 @@ func run(prog *ebpf.Program, maps map[string]*ebpf.Map, progs map[string]*ebpf.P
 
 	res := &Result{}
 	res.Clock[0] = monotonicAwayFromSecondEnd()
-	ret, err := prog.Run(&opts)
+	ret, err := runOnCPU0(prog, &opts)
 	res.Clock[1] = monotonic()
 	if err != nil {
 		res.Err = err
