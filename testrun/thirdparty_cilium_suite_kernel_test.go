@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 )
 
 // ciliumSuites are test files of Cilium's own datapath tests (bpf/tests in
@@ -206,8 +204,7 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 					continue
 				}
 				in := kernel.Input{Data: data, Ctx: ctx}
-				var want *kernel.Result
-				err := onCPU0(func() (err error) { want, err = kc.Run(step, in); return })
+				want, err := kc.Run(step, in) // on CPU 0, as bpfscope's runs
 				if err != nil {
 					t.Fatalf("%s: kernel: %v", step, err)
 				}
@@ -265,24 +262,6 @@ var ciliumSuiteDifferences = map[string]string{
 }
 
 const ciliumSNATPort = "random: SNAT picks the new source port with bpf_get_prandom_u32"
-
-// onCPU0 runs f on CPU 0, where bpfscope's runs are (helpers.DefaultEnv):
-// the kernel test-runs a program on the CPU of the calling thread, and
-// per-CPU maps carried from step to step must see the same CPU.
-func onCPU0(f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old, cpu0 unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		return err
-	}
-	cpu0.Set(0)
-	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
-		return err
-	}
-	defer unix.SchedSetaffinity(0, &old)
-	return f()
-}
 
 // syncMaps makes bpfscope's maps hold what the kernel's do (as the oracle
 // dumped them). Program arrays, maps of maps, queues and stacks, device

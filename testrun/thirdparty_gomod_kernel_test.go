@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bpfscope/bpfscope/internal/kernel"
+	"github.com/bpfscope/bpfscope/internal/pktgen"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
@@ -31,8 +32,9 @@ type goModProject struct {
 	module  string // module@version: a version whose go.mod this toolchain accepts
 	shipped []string
 	builds  []cBuild
-	// n is the number of random inputs per program (the canonical packet
-	// comes on top); 0 means 12.
+	// n is the number of generated frames per program, spread over the
+	// kinds of internal/pktgen (the canonical packet comes on top); 0
+	// means the whole corpus, one of each kind and more.
 	n int
 	// programs, when set, picks the programs to run (the others of the
 	// object are still loaded: tail calls may reach them).
@@ -74,14 +76,14 @@ var goModProjects = []goModProject{
 			{src: "bpf/bpf_lxc.c", flags: ciliumFlags},
 			{src: "bpf/bpf_host.c", flags: ciliumFlags},
 		},
-		// The kernel verifies a whole object in 1.5 s: three random
-		// inputs per program keep the test under a minute. The policy
-		// entry points of this configuration are 2-instruction stubs.
+		// The kernel verifies a whole object in 1.5 s: four frames per
+		// program keep the test under a minute. The policy entry points
+		// of this configuration are 2-instruction stubs.
 		programs: func(ps *ebpf.ProgramSpec) bool {
 			return strings.HasSuffix(ps.SectionName, "/entry") && len(ps.Instructions) > 2
 		},
 		prepare: ciliumLoad,
-		n:       3,
+		n:       4,
 	},
 	{
 		// Calico's eBPF dataplane (felix/bpf-gpl): the tc programs of a
@@ -101,7 +103,7 @@ var goModProjects = []goModProject{
 			{src: "felix/bpf-gpl/policy_default.c", flags: calicoFlags(-1)},
 		},
 		prepare: calicoLoad,
-		n:       4,
+		n:       3,
 	},
 	{
 		// The AWS VPC CNI's network policy agent: tc programs that
@@ -119,6 +121,7 @@ var goModProjects = []goModProject{
 			{src: "pkg/ebpf/c/v6events.bpf.c", flags: awsFlags},
 		},
 		prepare: awsLoad,
+		n:       8,
 	},
 	{
 		// cilium/ebpf's examples: objects bpf2go generated, which the
@@ -154,6 +157,7 @@ func TestKernelDifferentialGoModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	corpus := pktgen.Corpus(*diffSeed, len(pktgen.Kinds)+9)
 	for _, p := range goModProjects {
 		t.Run(p.module, func(t *testing.T) {
 			dir := goModuleDir(t, p.module)
@@ -180,11 +184,11 @@ func TestKernelDifferentialGoModules(t *testing.T) {
 						rel = filepath.Base(obj)
 					}
 					t.Run(rel+"/"+name, func(t *testing.T) {
-						n := p.n
-						if n == 0 {
-							n = 12
+						frames := corpus
+						if p.n > 0 {
+							frames = spread(corpus, p.n)
 						}
-						if why := differential(t, obj, name, spec, cpus, min(*diffN, n)); why != "" {
+						if why := differentialWith(t, obj, name, spec, cpus, diffOptions{frames: frames}); why != "" {
 							t.Skip(why)
 						}
 						ran++
@@ -387,4 +391,14 @@ func ciliumLoad(spec *ebpf.CollectionSpec, _ string) error {
 		}
 	}
 	return nil
+}
+
+func init() {
+	// Calico's XDP preamble exits early on a frame whose linear part is
+	// shorter than an Ethernet header with bpf_exit(XDP_DROP), inline
+	// assembly whose input clang-19 does not materialize: r0 still holds
+	// the map value pointer of state_get_globals_xdp, and the kernel
+	// (root may leak pointers) returns its low 32 bits, an address of
+	// the kernel's; bpfscope returns the address in its own space.
+	knownDifferences["xdp_preamble.o/cali_xdp_preamble"] = "address: the program returns a map value pointer (calico's bpf_exit asm under clang-19)"
 }
