@@ -552,7 +552,7 @@ func keyFromFields(rng *rand.Rand, key []byte, fields [][]byte) {
 // compare runs one input on both sides and reports the differences.
 func (d *differ) compare(i int, in kernel.Input) bool {
 	t := d.t
-	want, err := kernel.Run(d.obj, d.prog, in)
+	want, err := kernel.RunSpec(d.obj, d.spec.Copy(), d.prog, in)
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) && d.frames != nil {
 		// A program from elsewhere that this kernel's verifier refuses
@@ -570,7 +570,22 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 	} else {
 		d.outcomes[fmt.Sprintf("ret %d", int32(want.Retval))]++
 	}
-	got, gotMaps, gotEvents, err := d.run(in)
+	got, gotMaps, gotEvents, err := d.run(in, want.Clock[0])
+	if diffs := resultDiffs(want, got, gotMaps, gotEvents, err, d.spec.Maps); len(diffs) > 0 {
+		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
+		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {
+			t.Skipf("known difference, not fixed yet (%s):\n%s", why, report)
+		}
+		t.Error(report)
+		return false
+	}
+	return true
+}
+
+// resultDiffs lists how bpfscope's run (got, its maps and records after
+// the run, err) differs from the kernel's (want) of a collection with the
+// maps specs.
+func resultDiffs(want *kernel.Result, got *Result, gotMaps map[string][]kernel.KV, gotEvents map[string][][]byte, err error, specs map[string]*ebpf.MapSpec) []string {
 	var diffs []string
 	switch {
 	case want.Err != nil && err == nil:
@@ -592,26 +607,18 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 			diffs = append(diffs, fmt.Sprintf("ctx_out\n  got    %x\n  kernel %x", got.CtxOut, want.CtxOut))
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(d.spec.Maps)) {
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
 		w, g := want.Events[name], gotEvents[name]
 		if len(w) != len(g) || !slices.EqualFunc(w, g, bytes.Equal) {
 			diffs = append(diffs, fmt.Sprintf("records of %s\n  got    %x\n  kernel %x", name, g, w))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Maps)) {
-		if diff := diffKVs(want.Maps[name], gotMaps[name], d.spec.Maps[name]); diff != "" {
+		if diff := diffKVs(want.Maps[name], gotMaps[name], specs[name]); diff != "" {
 			diffs = append(diffs, fmt.Sprintf("map %s: %s", name, diff))
 		}
 	}
-	if len(diffs) > 0 {
-		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
-		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {
-			t.Skipf("known difference, not fixed yet (%s):\n%s", why, report)
-		}
-		t.Error(report)
-		return false
-	}
-	return true
+	return diffs
 }
 
 // short prints a packet, or the start of a jumbo frame with its length and
@@ -636,7 +643,10 @@ func unwrapErrno(err error) error {
 }
 
 // run runs the input in bpfscope and dumps the maps as the oracle does.
-func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, map[string][][]byte, error) {
+// bpfscope's clock starts where the kernel's was when it ran the input
+// (clock, CLOCK_MONOTONIC in ns; 0 for the Env's default), so programs that
+// keep seconds (conntrack lifetimes) see the same ones.
+func (d *differ) run(in kernel.Input, clock uint64) (*Result, map[string][]kernel.KV, map[string][][]byte, error) {
 	spec := d.spec.Copy()
 	for name, kvs := range in.Maps {
 		if !isData(name) {
@@ -683,6 +693,9 @@ func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, map[stri
 		ctxIn = kernel.Marshal(kernel.XDPMd{DataEnd: uint32(len(in.Data))}) // what the oracle passes
 	}
 	env := fibEnv{helpers.NewDefaultEnv(), d.fib}
+	if clock != 0 {
+		env.DefaultEnv.Start = clock
+	}
 	opts := Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat, WantCtxOut: oracleCtxOut[typ] && !in.NoCtxOut}
 	res, err := RunProgram(c, d.prog, vm.Config{Helpers: helpers.New(env)}, opts)
 	if res == nil {
