@@ -302,6 +302,11 @@ func (d *differ) input(rng *rand.Rand, i int) kernel.Input {
 			if !strings.HasPrefix(name, ".rodata") && rng.IntN(2) == 0 {
 				in.Maps[name] = []kernel.KV{{Key: make([]byte, 4), Value: randBytes(rng, int(ms.ValueSize))}}
 			}
+			if strings.HasPrefix(name, ".rodata") && d.frames != nil && rng.IntN(2) == 0 {
+				if v := configFromFrame(rng, d.spec, name, frame); v != nil {
+					in.Maps[name] = []kernel.KV{{Key: make([]byte, 4), Value: v}}
+				}
+			}
 			continue
 		}
 		if kvs := randomEntries(rng, ms, frame, d.cpus, d.frames != nil); len(kvs) > 0 {
@@ -521,6 +526,43 @@ func fillFromBTF(rng *rand.Rand, buf []byte, typ btf.Type, fields [][]byte, key 
 	}
 	walk(0, "", st)
 	return true
+}
+
+// configFromFrame returns the compiled contents of a .rodata section with
+// the configuration constants that name an address, a port or a protocol
+// (cls_redirect's ENCAPSULATION_IP and _PORT, ...) set to the frame's, so
+// that the frame is the traffic the program was configured for; nil if
+// the section has none.
+func configFromFrame(rng *rand.Rand, spec *ebpf.CollectionSpec, section string, frame []byte) []byte {
+	ms := spec.Maps[section]
+	if len(ms.Contents) != 1 {
+		return nil
+	}
+	compiled, ok := ms.Contents[0].Value.([]byte)
+	if !ok || len(compiled) != int(ms.ValueSize) {
+		return nil
+	}
+	val := bytes.Clone(compiled)
+	changed := false
+	for _, name := range slices.Sorted(maps.Keys(spec.Variables)) {
+		v := spec.Variables[name]
+		end := int(v.Offset) + int(v.Size())
+		if v.SectionName != section || end > len(val) || v.Type == nil {
+			continue
+		}
+		// A one-member struct named after the variable: fillFromBTF
+		// lays it out by name.
+		st := &btf.Struct{Size: v.Size(), Members: []btf.Member{{Name: name, Type: v.Type.Type}}}
+		buf := bytes.Clone(val[v.Offset:end])
+		if fillFromBTF(rng, buf, st, pktgen.Fields(frame), true) && !bytes.Equal(buf, make([]byte, len(buf))) {
+			copy(val[v.Offset:], buf)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return val
 }
 
 // keyFromFields lays fields of the frame into a key, so that a program
