@@ -79,6 +79,13 @@ func (p rawProvider) New(m *vm.Machine, in Input) (Instance, error) {
 			return nil, err
 		}
 	}
+	if p.typ == ebpf.RawTracepoint && m.Program() != nil {
+		// bpf_prog_test_run_raw_tp: ctx_size_in must cover every
+		// argument the program reads.
+		if n := maxCtxOffsetOf(m.Program()); len(in.Ctx) < n {
+			return nil, fmt.Errorf("raw_tracepoint: %d bytes of args, the program reads %d: %w", len(in.Ctx), n, ErrInvalidCtx)
+		}
+	}
 	r := NewRaw(m, in.Ctx, p.opts)
 	if !p.out {
 		return noCtxOut{r}, nil

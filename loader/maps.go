@@ -19,6 +19,7 @@ var mapTypes = map[ebpf.MapType]bpfmaps.Type{
 	ebpf.Array:          bpfmaps.Array,
 	ebpf.ProgramArray:   bpfmaps.ProgramArray,
 	ebpf.PerfEventArray: bpfmaps.PerfEventArray,
+	ebpf.CGroupArray:    bpfmaps.CGroupArray,
 	ebpf.PerCPUHash:     bpfmaps.PerCPUHash,
 	ebpf.PerCPUArray:    bpfmaps.PerCPUArray,
 	ebpf.LRUHash:        bpfmaps.LRUHash,

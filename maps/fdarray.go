@@ -140,3 +140,25 @@ func (p *ProgramArrayMap) SetProgram(index uint32, prog any) error {
 func (p *ProgramArrayMap) Program(index uint32) (any, bool) {
 	return p.ref(index)
 }
+
+// CGroupArrayMap implements BPF_MAP_TYPE_CGROUP_ARRAY: slots of cgroup
+// references that bpf_skb_under_cgroup and bpf_current_task_under_cgroup
+// test against. Tracing tools declare one to filter by cgroup (BCC's
+// libbpf-tools); a user-space run fills none unless told.
+type CGroupArrayMap struct{ *fdArray }
+
+func newCGroupArray(s *Spec, cfg config) (*CGroupArrayMap, error) {
+	a, err := newFDArray(s, cfg, fdArrayFlags)
+	if err != nil {
+		return nil, err
+	}
+	return &CGroupArrayMap{a}, nil
+}
+
+// SetCgroup stores a cgroup reference at index; nil clears the slot.
+func (c *CGroupArrayMap) SetCgroup(index uint32, cgroup any) error {
+	return c.set(index, cgroup, UpdateAny)
+}
+
+// Cgroup returns the reference at index.
+func (c *CGroupArrayMap) Cgroup(index uint32) (any, bool) { return c.ref(index) }

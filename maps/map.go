@@ -204,6 +204,7 @@ var (
 	_ Map = (*RingBufMap)(nil)
 	_ Map = (*PerfEventArrayMap)(nil)
 	_ Map = (*ProgramArrayMap)(nil)
+	_ Map = (*CGroupArrayMap)(nil)
 	_ Map = (*ArrayOfMapsMap)(nil)
 	_ Map = (*HashOfMapsMap)(nil)
 	_ Map = (*DevMapMap)(nil)

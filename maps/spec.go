@@ -17,6 +17,7 @@ const (
 	PerfEventArray Type = 4
 	PerCPUHash     Type = 5
 	PerCPUArray    Type = 6
+	CGroupArray    Type = 8
 	LRUHash        Type = 9
 	LRUCPUHash     Type = 10
 	LPMTrie        Type = 11
@@ -38,6 +39,7 @@ var typeNames = map[Type]string{
 	LPMTrie: "LPMTrie", ArrayOfMaps: "ArrayOfMaps", HashOfMaps: "HashOfMaps",
 	Queue: "Queue", Stack: "Stack", RingBuf: "RingBuf",
 	DevMap: "DevMap", DevMapHash: "DevMapHash", CPUMap: "CPUMap", XSKMap: "XSKMap",
+	CGroupArray: "CGroupArray",
 }
 
 func (t Type) String() string {
@@ -187,6 +189,8 @@ func New(spec *Spec, opts ...Option) (Map, error) {
 		return newPerfEventArray(s, cfg)
 	case ProgramArray:
 		return newProgramArray(s, cfg)
+	case CGroupArray:
+		return newCGroupArray(s, cfg)
 	case ArrayOfMaps, HashOfMaps:
 		return newMapOfMaps(s, cfg)
 	case DevMap:

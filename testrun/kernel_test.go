@@ -20,11 +20,13 @@ import (
 	bpfctx "github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/helpers"
 	"github.com/bpfscope/bpfscope/internal/kernel"
+	"github.com/bpfscope/bpfscope/internal/pktgen"
 	"github.com/bpfscope/bpfscope/loader"
 	bpfmaps "github.com/bpfscope/bpfscope/maps"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -117,23 +119,70 @@ func TestKernelDifferential(t *testing.T) {
 // its canonical input and n random ones, reporting the first difference;
 // it returns why the program cannot run, or "".
 func differential(t *testing.T, obj, name string, spec *ebpf.CollectionSpec, cpus, n int) string {
-	d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus, fib: &kernelFib{t: t}}
+	return differentialWith(t, obj, name, spec, cpus, diffOptions{n: n})
+}
+
+// diffOptions adjust a differential run.
+type diffOptions struct {
+	n int // random inputs after the canonical one
+	// frames, when set, are the inputs after the canonical one instead
+	// of n random frames (map contents stay random, keyed from them).
+	frames []pktgen.Frame
+	// types override the program types section names give, by program
+	// name, as the programs' own loader does with bpf_program__set_type.
+	types map[string]ebpf.ProgramType
+}
+
+// differentialWith is differential with options.
+func differentialWith(t *testing.T, obj, name string, spec *ebpf.CollectionSpec, cpus int, o diffOptions) string {
+	if len(o.types) > 0 {
+		spec = spec.Copy()
+		for n, typ := range o.types {
+			if ps, ok := spec.Programs[n]; ok {
+				ps.Type = typ
+			}
+		}
+	}
+	d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus, fib: &kernelFib{t: t}, frames: o.frames, types: o.types}
 	if why := d.missing(); why != "" {
 		return why
 	}
 	rng := rand.New(rand.NewPCG(*diffSeed, uint64(len(filepath.Base(obj)+"/"+name))))
+	n := o.n
+	if o.frames != nil {
+		n = len(o.frames)
+	}
 	for i := range n + 1 {
-		if !d.compare(i, d.input(rng, i == 0)) {
+		if !d.compare(i, d.input(rng, i)) {
 			return "" // one detailed report per program is enough
 		}
 	}
+	// Which ways out the inputs took: a program that always returns the
+	// same was not driven down its paths.
+	t.Logf("kernel outcomes over %d inputs: %v", n+1, d.outcomes)
 	return ""
 }
 
 // knownDifferences lists programs where bpfscope still differs from the
 // kernel, and why. Their diffs are reported as skips, so the list shrinks as
 // they are fixed and any new difference fails the test.
-var knownDifferences = map[string]string{}
+var knownDifferences = map[string]string{
+	// BCC libbpf-tools (package libbpf-tools): latency tools store
+	// bpf_ktime_get_ns() in maps, histograms and perf records. The
+	// kernel's monotonic clock is not the Env's fixed one: not a
+	// deterministic difference (docs/third-party.md).
+	"runqslower.0.o/handle_sched_switch": timeDependent,
+	"runqlat.0.o/handle_sched_switch":    timeDependent,
+	"biolatency.0.o/block_rq_insert":     timeDependent,
+	"biolatency.0.o/block_rq_issue":      timeDependent,
+	"cpudist.0.o/sched_switch_tp":        timeDependent,
+	"hardirqs.0.o/irq_handler_entry":     timeDependent,
+	"hardirqs.0.o/irq_handler_exit":      timeDependent,
+	"softirqs.0.o/softirq_entry":         timeDependent,
+	"softirqs.0.o/softirq_exit":          timeDependent,
+}
+
+const timeDependent = "time: the program records bpf_ktime_get_ns, the kernel's clock against the Env's"
 
 type differ struct {
 	t    *testing.T
@@ -142,6 +191,11 @@ type differ struct {
 	spec *ebpf.CollectionSpec
 	cpus int
 	fib  *kernelFib
+	// frames are the inputs after the canonical one (nil: random).
+	frames []pktgen.Frame
+	types  map[string]ebpf.ProgramType // program types their loader sets
+	// outcomes counts the kernel's retvals and errors over the inputs.
+	outcomes map[string]int
 }
 
 // missing says why bpfscope cannot run the program yet, or "".
@@ -153,7 +207,7 @@ func (d *differ) missing() string {
 	if _, err := bpfctx.Lookup(ps.Type); err != nil {
 		return fmt.Sprintf("missing context provider: %v", err)
 	}
-	c, err := loader.Load(d.obj, loader.Options{PossibleCPUs: d.cpus})
+	c, err := loader.FromSpec(d.spec.Copy(), loader.Options{PossibleCPUs: d.cpus})
 	if err != nil {
 		return fmt.Sprintf("loader: %v", err)
 	}
@@ -161,7 +215,7 @@ func (d *differ) missing() string {
 	var lack []string
 	for _, p := range c.Programs { // tail calls may reach any of them
 		for _, id := range p.Prog.HelperIDs() {
-			if _, ok := set.Helper(id); !ok {
+			if _, ok := set.Helper(id); !ok && !(id == coreTrap && len(p.Poisoned) > 0) {
 				lack = append(lack, fmt.Sprintf("%s (in %s)", asmName(id), p.Name))
 			}
 		}
@@ -173,13 +227,24 @@ func (d *differ) missing() string {
 	return ""
 }
 
-// input builds one test input: the canonical packet (a 60-byte UDP/IPv4
-// frame) or a random one, and random contents for the plain maps.
-func (d *differ) input(rng *rand.Rand, canonical bool) kernel.Input {
+// coreTrap is the helper id the loader rewrites CO-RE relocations that
+// found no match to (in dead branches the kernel's verifier drops, as
+// libbpf-tools' bpf_core_field_exists fallbacks): a run reaching one fails.
+const coreTrap = 0xbad
+
+// input builds test input i: the canonical packet (a 60-byte UDP/IPv4
+// frame) first, then a generated or random one, and random contents for
+// the plain maps.
+func (d *differ) input(rng *rand.Rand, i int) kernel.Input {
+	canonical := i == 0
 	ps := d.spec.Programs[d.prog]
-	var in kernel.Input
+	in := kernel.Input{Types: d.types}
 	frame := kernel.Pad(kernel.UDP4Frame(kernel.IPv4A, kernel.IPv4B, 1000, 53, []byte("hello")), 60)
-	if !canonical {
+	switch {
+	case canonical:
+	case d.frames != nil:
+		frame = d.frames[(i-1)%len(d.frames)].Data
+	default:
 		frame = randomFrame(rng)
 	}
 	switch ps.Type {
@@ -195,9 +260,15 @@ func (d *differ) input(rng *rand.Rand, canonical bool) kernel.Input {
 		}
 		in.Ctx = kernel.Marshal(l)
 	case ebpf.RawTracepoint:
-		args := [2]uint64{0, 59}
+		args := []uint64{0, 59}
 		if !canonical {
-			args[1] = uint64(rng.IntN(8))
+			// Two arguments, or as many as a tracepoint may have
+			// (sched_switch's raw_tp has three; MAX_BPF_FUNC_ARGS is
+			// 12): a program reading past ctx_size_in is refused.
+			args = make([]uint64, []int{2, 2, 6, 12}[rng.IntN(4)])
+			for i := range args {
+				args[i] = []uint64{0, uint64(rng.IntN(8)), rng.Uint64(), 0xffff888000000000 + uint64(rng.IntN(1<<20))<<3}[rng.IntN(4)]
+			}
 		}
 		in.Ctx = kernel.Marshal(args)
 	case ebpf.Syscall:
@@ -231,9 +302,14 @@ func (d *differ) input(rng *rand.Rand, canonical bool) kernel.Input {
 			if !strings.HasPrefix(name, ".rodata") && rng.IntN(2) == 0 {
 				in.Maps[name] = []kernel.KV{{Key: make([]byte, 4), Value: randBytes(rng, int(ms.ValueSize))}}
 			}
+			if strings.HasPrefix(name, ".rodata") && d.frames != nil && rng.IntN(2) == 0 {
+				if v := configFromFrame(rng, d.spec, name, frame); v != nil {
+					in.Maps[name] = []kernel.KV{{Key: make([]byte, 4), Value: v}}
+				}
+			}
 			continue
 		}
-		if kvs := randomEntries(rng, ms, frame, d.cpus); len(kvs) > 0 {
+		if kvs := randomEntries(rng, ms, frame, d.cpus, d.frames != nil); len(kvs) > 0 {
 			in.Maps[name] = kvs
 		}
 	}
@@ -296,10 +372,17 @@ func randBytes(rng *rand.Rand, n int) []byte {
 // bytes are often the frame's IPv4 or IPv6 source, so lookups hit; LPM
 // trie values are often small. Devmaps
 // get loopback (or an emptied slot), cpumaps a queue on a possible CPU.
-func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int) []kernel.KV {
+func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int, byFields bool) []kernel.KV {
+	var fields [][]byte
+	if byFields {
+		fields = pktgen.Fields(frame)
+	}
 	switch ms.Type {
 	case ebpf.DevMap, ebpf.CPUMap:
 		n := int(ms.MaxEntries)
+		if n == 0 { // sized by the program's loader: the oracle's default
+			n = kernel.DefaultMaxEntries
+		}
 		if ms.Type == ebpf.CPUMap {
 			n = min(n, cpus)
 		}
@@ -321,39 +404,230 @@ func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int) []k
 		return nil
 	}
 	var kvs []kernel.KV
-	for range rng.IntN(4) {
+	n := rng.IntN(4)
+	if ms.Type == ebpf.Hash || ms.Type == ebpf.PerCPUHash {
+		n = min(n, int(ms.MaxEntries)) // a full hash map refuses more (E2BIG)
+	}
+	for range n {
 		key := randBytes(rng, int(ms.KeySize))
 		switch {
 		case ms.Type == ebpf.Array || ms.Type == ebpf.PerCPUArray:
 			binary.LittleEndian.PutUint32(key, uint32(rng.IntN(int(ms.MaxEntries))))
 		case ms.Type == ebpf.LPMTrie:
 			binary.LittleEndian.PutUint32(key, uint32(rng.IntN(int(ms.KeySize-4)*8+1)))
-			if len(frame) >= 30 && ms.KeySize == 8 && rng.IntN(2) == 0 {
+			switch {
+			case len(fields) > 0 && rng.IntN(2) == 0:
+				keyFromFields(rng, key[4:], fields)
+			case len(frame) >= 30 && ms.KeySize == 8 && rng.IntN(2) == 0:
 				copy(key[4:], frame[26:30])
 			}
+		case len(fields) > 0 && rng.IntN(2) == 0 && fillFromBTF(rng, key, ms.Key, fields, true):
+			// a struct key laid out from the frame by its fields' names
+		case len(fields) > 0 && rng.IntN(3) != 0:
+			keyFromFields(rng, key, fields)
 		case ms.KeySize == 4 && len(frame) >= 30 && rng.IntN(2) == 0:
 			copy(key, frame[26:30])
 		case ms.KeySize == 16 && len(frame) >= 38 && rng.IntN(2) == 0:
 			copy(key, frame[22:38])
 		}
 		val := randBytes(rng, int(ms.ValueSize))
-		if ms.Type == ebpf.LPMTrie && ms.ValueSize == 4 && rng.IntN(2) == 0 {
-			// Route classes are small numbers (xdp_lpm blackholes class 1).
+		switch {
+		case ms.ValueSize == 4 && rng.IntN(2) == 0:
+			// Route classes, indexes into other maps, counts: small
+			// numbers (xdp_lpm blackholes class 1, Katran's rings
+			// hold indexes of reals).
 			binary.LittleEndian.PutUint32(val, uint32(rng.IntN(3)))
+		case len(fields) > 0 && rng.IntN(2) == 0:
+			fillFromBTF(rng, val, ms.Value, fields, false)
 		}
 		kvs = append(kvs, kernel.KV{Key: key, Value: val})
 	}
 	return kvs
 }
 
+// fillFromBTF lays a map key or value out from the frame by the names of
+// its BTF struct's fields: addresses (fields named addr, ip, src, dst,
+// vip..., and address-sized unions) from the frame's addresses, ports and
+// protocols from its ports and protocols, MACs from its MACs; in a key the
+// other fields are zero (lookups match exactly), in a value fields naming
+// an index or a count get small numbers. It reports whether the type is a
+// struct it could lay out.
+func fillFromBTF(rng *rand.Rand, buf []byte, typ btf.Type, fields [][]byte, key bool) bool {
+	st, ok := btf.UnderlyingType(typ).(*btf.Struct)
+	if !ok || int(st.Size) != len(buf) {
+		return false
+	}
+	bySize := map[int][][]byte{}
+	for _, f := range fields {
+		bySize[len(f)] = append(bySize[len(f)], f)
+	}
+	pick := func(n int) []byte {
+		if fs := bySize[n]; len(fs) > 0 {
+			return fs[rng.IntN(len(fs))]
+		}
+		return nil
+	}
+	if key {
+		clear(buf)
+	}
+	var walk func(off uint32, name string, t btf.Type)
+	walk = func(off uint32, name string, t btf.Type) {
+		t = btf.UnderlyingType(t)
+		size, err := btf.Sizeof(t)
+		if err != nil || int(off)+size > len(buf) {
+			return
+		}
+		dst := buf[off : int(off)+size]
+		n := strings.ToLower(name)
+		has := func(subs ...string) bool {
+			for _, s := range subs {
+				if strings.Contains(n, s) {
+					return true
+				}
+			}
+			return false
+		}
+		_, union := t.(*btf.Union)
+		switch {
+		case (size == 4 || size == 16) && (has("addr", "ip", "src", "dst", "vip", "daddr", "saddr") || union && name == ""):
+			if a := pick(size); a != nil && (size == 4 || rng.IntN(2) == 0) {
+				copy(dst, a)
+			} else if a := pick(4); a != nil && size == 16 {
+				clear(dst)
+				copy(dst, a) // an IPv4 address in a v4/v6 union
+			}
+			return
+		case size == 2 && has("port"):
+			copy(dst, pick(2))
+			return
+		case size == 1 && has("proto"):
+			copy(dst, pick(1))
+			return
+		case size == 6 && has("mac", "eth"):
+			copy(dst, pick(6))
+			return
+		case !key && size <= 4 && has("num", "idx", "index", "pos", "cnt", "count"):
+			clear(dst)
+			dst[0] = byte(rng.IntN(3))
+			return
+		}
+		switch t := t.(type) {
+		case *btf.Struct:
+			for _, m := range t.Members {
+				if m.BitfieldSize == 0 {
+					walk(off+m.Offset.Bytes(), m.Name, m.Type)
+				}
+			}
+		case *btf.Union:
+			if len(t.Members) > 0 {
+				walk(off, t.Members[0].Name, t.Members[0].Type)
+			}
+		}
+	}
+	walk(0, "", st)
+	return true
+}
+
+// configFromFrame returns the compiled contents of a .rodata section with
+// the configuration constants that name an address, a port or a protocol
+// (cls_redirect's ENCAPSULATION_IP and _PORT, ...) set to the frame's, so
+// that the frame is the traffic the program was configured for; nil if
+// the section has none.
+func configFromFrame(rng *rand.Rand, spec *ebpf.CollectionSpec, section string, frame []byte) []byte {
+	ms := spec.Maps[section]
+	if len(ms.Contents) != 1 {
+		return nil
+	}
+	compiled, ok := ms.Contents[0].Value.([]byte)
+	if !ok || len(compiled) != int(ms.ValueSize) {
+		return nil
+	}
+	val := bytes.Clone(compiled)
+	changed := false
+	for _, name := range slices.Sorted(maps.Keys(spec.Variables)) {
+		v := spec.Variables[name]
+		end := int(v.Offset) + int(v.Size())
+		if v.SectionName != section || end > len(val) || v.Type == nil {
+			continue
+		}
+		// A one-member struct named after the variable: fillFromBTF
+		// lays it out by name.
+		st := &btf.Struct{Size: v.Size(), Members: []btf.Member{{Name: name, Type: v.Type.Type}}}
+		buf := bytes.Clone(val[v.Offset:end])
+		if fillFromBTF(rng, buf, st, pktgen.Fields(frame), true) && !bytes.Equal(buf, make([]byte, len(buf))) {
+			copy(val[v.Offset:], buf)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return val
+}
+
+// keyFromFields lays fields of the frame into a key, so that a program
+// looking up what it parsed finds an entry: an address (rest zero), or
+// consecutive fields from a random one on (a tuple: addresses, ports).
+func keyFromFields(rng *rand.Rand, key []byte, fields [][]byte) {
+	clear(key)
+	if rng.IntN(2) == 0 {
+		var addrs [][]byte
+		for _, f := range fields {
+			if len(f) == 4 || len(f) == 16 {
+				addrs = append(addrs, f)
+			}
+		}
+		if len(addrs) > 0 {
+			copy(key, addrs[rng.IntN(len(addrs))])
+			return
+		}
+	}
+	off := 0
+	for _, f := range fields[rng.IntN(len(fields)):] {
+		if off >= len(key) {
+			break
+		}
+		off += copy(key[off:], f)
+	}
+}
+
 // compare runs one input on both sides and reports the differences.
 func (d *differ) compare(i int, in kernel.Input) bool {
 	t := d.t
-	want, err := kernel.Run(d.obj, d.prog, in)
+	want, err := kernel.RunSpec(d.obj, d.spec.Copy(), d.prog, in)
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) && d.frames != nil {
+		// A program from elsewhere that this kernel's verifier refuses
+		// (bpfscope has no verifier: it would run it).
+		t.Skipf("the kernel's verifier refuses it: %v", err)
+	}
 	if err != nil {
 		t.Fatalf("input %d: kernel: %v", i, err)
 	}
-	got, gotMaps, gotEvents, err := d.run(in)
+	if d.outcomes == nil {
+		d.outcomes = map[string]int{}
+	}
+	if want.Err != nil {
+		d.outcomes[unwrapErrno(want.Err).Error()]++
+	} else {
+		d.outcomes[fmt.Sprintf("ret %d", int32(want.Retval))]++
+	}
+	got, gotMaps, gotEvents, err := d.run(in, want.Clock[0])
+	if diffs := resultDiffs(want, got, gotMaps, gotEvents, err, d.spec.Maps); len(diffs) > 0 {
+		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
+		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {
+			t.Skipf("known difference, not fixed yet (%s):\n%s", why, report)
+		}
+		t.Error(report)
+		return false
+	}
+	return true
+}
+
+// resultDiffs lists how bpfscope's run (got, its maps and records after
+// the run, err) differs from the kernel's (want) of a collection with the
+// maps specs.
+func resultDiffs(want *kernel.Result, got *Result, gotMaps map[string][]kernel.KV, gotEvents map[string][][]byte, err error, specs map[string]*ebpf.MapSpec) []string {
 	var diffs []string
 	switch {
 	case want.Err != nil && err == nil:
@@ -375,26 +649,18 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 			diffs = append(diffs, fmt.Sprintf("ctx_out\n  got    %x\n  kernel %x", got.CtxOut, want.CtxOut))
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(d.spec.Maps)) {
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
 		w, g := want.Events[name], gotEvents[name]
 		if len(w) != len(g) || !slices.EqualFunc(w, g, bytes.Equal) {
 			diffs = append(diffs, fmt.Sprintf("records of %s\n  got    %x\n  kernel %x", name, g, w))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Maps)) {
-		if diff := diffKVs(want.Maps[name], gotMaps[name], d.spec.Maps[name]); diff != "" {
+		if diff := diffKVs(want.Maps[name], gotMaps[name], specs[name]); diff != "" {
 			diffs = append(diffs, fmt.Sprintf("map %s: %s", name, diff))
 		}
 	}
-	if len(diffs) > 0 {
-		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
-		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {
-			t.Skipf("known difference, not fixed yet (%s):\n%s", why, report)
-		}
-		t.Error(report)
-		return false
-	}
-	return true
+	return diffs
 }
 
 // short prints a packet, or the start of a jumbo frame with its length and
@@ -419,7 +685,10 @@ func unwrapErrno(err error) error {
 }
 
 // run runs the input in bpfscope and dumps the maps as the oracle does.
-func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, map[string][][]byte, error) {
+// bpfscope's clock starts where the kernel's was when it ran the input
+// (clock, CLOCK_MONOTONIC in ns; 0 for the Env's default), so programs that
+// keep seconds (conntrack lifetimes) see the same ones.
+func (d *differ) run(in kernel.Input, clock uint64) (*Result, map[string][]kernel.KV, map[string][][]byte, error) {
 	spec := d.spec.Copy()
 	for name, kvs := range in.Maps {
 		if !isData(name) {
@@ -466,6 +735,9 @@ func (d *differ) run(in kernel.Input) (*Result, map[string][]kernel.KV, map[stri
 		ctxIn = kernel.Marshal(kernel.XDPMd{DataEnd: uint32(len(in.Data))}) // what the oracle passes
 	}
 	env := fibEnv{helpers.NewDefaultEnv(), d.fib}
+	if clock != 0 {
+		env.DefaultEnv.Start = clock
+	}
 	opts := Options{Data: in.Data, Ctx: ctxIn, Repeat: in.Repeat, WantCtxOut: oracleCtxOut[typ] && !in.NoCtxOut}
 	res, err := RunProgram(c, d.prog, vm.Config{Helpers: helpers.New(env)}, opts)
 	if res == nil {

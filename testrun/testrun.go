@@ -278,6 +278,11 @@ func RunProgram(c *loader.Collection, prog string, cfg vm.Config, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	if p.Type == ebpf.XDP && (p.AttachType == ebpf.AttachXDPDevMap || p.AttachType == ebpf.AttachXDPCPUMap) {
+		// bpf_prog_test_run_xdp: such a program runs on frames a devmap
+		// or cpumap hands it, never in a test run.
+		return nil, fmt.Errorf("%s: an XDP program attached to a %v runs only there, not in a test run: %w", prog, p.AttachType, ErrInvalid)
+	}
 	m, err := c.Machine(p.Name, cfg)
 	if err != nil {
 		return nil, err

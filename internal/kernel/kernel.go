@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -107,6 +108,10 @@ type Input struct {
 	// Repeat is BPF_PROG_TEST_RUN's repeat count; 0 means once. Must be 0
 	// or 1 for raw_tracepoint and syscall programs.
 	Repeat int
+	// Types override the program types section names give, by program
+	// name, as a loader calling libbpf's bpf_program__set_type does (QEMU
+	// loads its "tun_rss_steering" section as a socket filter).
+	Types map[string]ebpf.ProgramType
 }
 
 // Result is what the kernel reported.
@@ -136,6 +141,12 @@ type Result struct {
 	// that it and its u32 size end on 8 bytes. Each CPU's perf ring is
 	// one page: a record over 4088 bytes fails with -ENOSPC.
 	Events map[string][][]byte
+	// Clock is CLOCK_MONOTONIC (ns) just before and just after the test
+	// run: what bpf_ktime_get_ns returned lies between the two. The run
+	// starts early enough in a second that both are in the same second
+	// (unless it takes over 50 ms), so a program that keeps whole seconds
+	// saw Clock[0]/1e9.
+	Clock [2]uint64
 	// Err is the error BPF_PROG_TEST_RUN itself returned (for example
 	// EINVAL for a frame the kernel refuses). Retval, DataOut and CtxOut
 	// are then zero; Maps still holds the contents after the attempt.
@@ -216,6 +227,13 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return RunSpec(objPath, spec, progName, in)
+}
+
+// RunSpec is [Run] for a collection already parsed (and perhaps changed:
+// program arrays filled by name, as a project's own loader would fill
+// them). It changes spec; objPath only names it in errors.
+func RunSpec(objPath string, spec *ebpf.CollectionSpec, progName string, in Input) (*Result, error) {
 	if _, ok := spec.Programs[progName]; !ok {
 		names := make([]string, 0, len(spec.Programs))
 		for n := range spec.Programs {
@@ -223,6 +241,24 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 		}
 		sort.Strings(names)
 		return nil, fmt.Errorf("%s: no program %q (have %s)", objPath, progName, strings.Join(names, ", "))
+	}
+	for name, typ := range in.Types {
+		if ps, ok := spec.Programs[name]; ok {
+			ps.Type = typ
+		}
+	}
+	// Programs that attach to kernel functions and tracepoints are left
+	// out, as their loaders leave out those the running kernel lacks
+	// (bpf_program__set_autoload), and so are programs of sections no
+	// type is known for: a test run of another program needs none of
+	// them.
+	for name, ps := range spec.Programs {
+		switch ps.Type {
+		case ebpf.Tracing, ebpf.Kprobe, ebpf.TracePoint, ebpf.PerfEvent, ebpf.LSM, ebpf.UnspecifiedProgram:
+			if name != progName && ps.Type != spec.Programs[progName].Type {
+				delete(spec.Programs, name)
+			}
+		}
 	}
 	for name, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
@@ -257,23 +293,89 @@ func Run(objPath, progName string, in Input) (*Result, error) {
 		}
 	}
 
+	c, err := load(objPath, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Run(progName, in)
+}
+
+// Collection is an object loaded into the kernel whose programs run one
+// after the other on the same maps, as a project's test suite runs a
+// packet generator, a setup and a check program.
+type Collection struct {
+	objPath string
+	coll    *ebpf.Collection
+}
+
+// Load loads spec into the kernel as [Run] does (pinning dropped, maps of
+// max_entries 0 sized). It changes spec; objPath only names it in errors.
+func Load(objPath string, spec *ebpf.CollectionSpec) (*Collection, error) {
+	for _, ms := range spec.Maps {
+		ms.Pinning = ebpf.PinNone
+		switch ms.Type {
+		case ebpf.SkStorage, ebpf.TaskStorage, ebpf.CgroupStorage, ebpf.InodeStorage:
+			continue
+		}
+		if ms.MaxEntries == 0 && ms.Type != ebpf.PerfEventArray {
+			ms.MaxEntries = DefaultMaxEntries
+		}
+	}
+	return load(objPath, spec)
+}
+
+func load(objPath string, spec *ebpf.CollectionSpec) (*Collection, error) {
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{LogSizeStart: 1 << 20},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", objPath, err)
 	}
-	defer coll.Close()
+	return &Collection{objPath: objPath, coll: coll}, nil
+}
 
+// Run test-runs progName with in on the collection's maps as they are;
+// in.Maps updates them first (data sections cannot change after loading).
+func (c *Collection) Run(progName string, in Input) (*Result, error) {
+	prog := c.coll.Programs[progName]
+	if prog == nil {
+		return nil, fmt.Errorf("%s: no program %q", c.objPath, progName)
+	}
 	for name, kvs := range in.Maps {
 		if isDataSection(name) {
 			continue
 		}
-		if err := fill(coll.Maps[name], kvs); err != nil {
+		m := c.coll.Maps[name]
+		if m == nil {
+			return nil, fmt.Errorf("%s: no map %q", c.objPath, name)
+		}
+		if err := fill(m, kvs); err != nil {
 			return nil, fmt.Errorf("map %s: %w", name, err)
 		}
 	}
-	return run(coll.Programs[progName], coll.Maps, coll.Programs, in)
+	return run(prog, c.coll.Maps, c.coll.Programs, in)
+}
+
+// Close releases the collection's programs and maps.
+func (c *Collection) Close() { c.coll.Close() }
+
+// runOnCPU0 test-runs prog on CPU 0, where bpfscope's default
+// environment runs: bpf_get_smp_processor_id and the per-CPU slots a
+// program touches are then the same on both sides. The test run stays on
+// the CPU it started on (migrate_disable); where the affinity cannot be
+// set it runs wherever the thread is.
+func runOnCPU0(prog *ebpf.Program, opts *ebpf.RunOptions) (uint32, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, cpu0 unix.CPUSet
+	if unix.SchedGetaffinity(0, &old) == nil {
+		cpu0.Set(0)
+		if unix.SchedSetaffinity(0, &cpu0) == nil {
+			defer unix.SchedSetaffinity(0, &old)
+		}
+	}
+	return prog.Run(opts)
 }
 
 func isDataSection(name string) bool {
@@ -496,7 +598,9 @@ func run(prog *ebpf.Program, maps map[string]*ebpf.Map, progs map[string]*ebpf.P
 	}
 
 	res := &Result{}
-	ret, err := prog.Run(&opts)
+	res.Clock[0] = monotonicAwayFromSecondEnd()
+	ret, err := runOnCPU0(prog, &opts)
+	res.Clock[1] = monotonic()
 	if err != nil {
 		res.Err = err
 	} else {
@@ -738,4 +842,25 @@ func dump(m *ebpf.Map, names idNames) (kvs []KV, ok bool, err error) {
 		kvs = append(kvs, kv)
 	}
 	return kvs, true, nil
+}
+
+// monotonic reads CLOCK_MONOTONIC, bpf_ktime_get_ns's clock.
+func monotonic() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Nano())
+}
+
+// monotonicAwayFromSecondEnd waits, when the clock is in the last 50 ms of
+// a second, for the next one, and returns the clock.
+func monotonicAwayFromSecondEnd() uint64 {
+	const second, margin = uint64(time.Second), uint64(50 * time.Millisecond)
+	now := monotonic()
+	if rest := second - now%second; rest < margin {
+		time.Sleep(time.Duration(rest) + time.Millisecond)
+		now = monotonic()
+	}
+	return now
 }
