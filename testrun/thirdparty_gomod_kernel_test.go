@@ -76,14 +76,14 @@ var goModProjects = []goModProject{
 			{src: "bpf/bpf_lxc.c", flags: ciliumFlags},
 			{src: "bpf/bpf_host.c", flags: ciliumFlags},
 		},
-		// The kernel verifies a whole object in 1.5 s: four frames per
+		// The kernel verifies a whole object in 1.5 s: three frames per
 		// program keep the test under a minute. The policy entry points
 		// of this configuration are 2-instruction stubs.
 		programs: func(ps *ebpf.ProgramSpec) bool {
 			return strings.HasSuffix(ps.SectionName, "/entry") && len(ps.Instructions) > 2
 		},
 		prepare: ciliumLoad,
-		n:       4,
+		n:       3,
 	},
 	{
 		// Calico's eBPF dataplane (felix/bpf-gpl): the tc programs of a
@@ -103,7 +103,7 @@ var goModProjects = []goModProject{
 			{src: "felix/bpf-gpl/policy_default.c", flags: calicoFlags(-1)},
 		},
 		prepare: calicoLoad,
-		n:       3,
+		n:       2,
 	},
 	{
 		// The AWS VPC CNI's network policy agent: tc programs that
@@ -153,6 +153,7 @@ func TestKernelDifferentialGoModules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("downloads modules and compiles their programs")
 	}
+	t.Parallel() // mostly the kernel's verifier and clang: overlaps the other long tests
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		t.Fatal(err)
