@@ -3,9 +3,11 @@ package testrun
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,12 @@ type goModProject struct {
 	// prepare does to a parsed object what the project's own loader does
 	// before loading it (filling program arrays, say); obj is its path.
 	prepare func(spec *ebpf.CollectionSpec, obj string) error
+	// maps gives entries the project's control plane would write for a
+	// frame, laid over the random ones.
+	maps func(rng *rand.Rand, frame []byte) map[string][]kernel.KV
+	// clockFields clears the kernel-clock readings of the run in map
+	// values (see diffOptions).
+	clockFields func(mapName string, value []byte, clock [2]uint64)
 	// vmlinuxH: the sources include a vmlinux.h that the project's build
 	// generates from the running kernel's BTF with bpftool.
 	vmlinuxH bool
@@ -120,8 +128,10 @@ var goModProjects = []goModProject{
 			{src: "pkg/ebpf/c/v4events.bpf.c", flags: awsFlags},
 			{src: "pkg/ebpf/c/v6events.bpf.c", flags: awsFlags},
 		},
-		prepare: awsLoad,
-		n:       8,
+		prepare:     awsLoad,
+		maps:        awsPolicies,
+		clockFields: awsLastSeen,
+		n:           8,
 	},
 	{
 		// cilium/ebpf's examples: objects bpf2go generated, which the
@@ -189,7 +199,7 @@ func TestKernelDifferentialGoModules(t *testing.T) {
 						if p.n > 0 {
 							frames = spread(corpus, p.n)
 						}
-						if why := differentialWith(t, obj, name, spec, cpus, diffOptions{frames: frames}); why != "" {
+						if why := differentialWith(t, obj, name, spec, cpus, diffOptions{frames: frames, maps: p.maps, clockFields: p.clockFields}); why != "" {
 							t.Skip(why)
 						}
 						ran++
@@ -307,6 +317,79 @@ func calicoLoad(spec *ebpf.CollectionSpec, _ string) error {
 
 // awsFlags are those of the agent's Makefile.
 var awsFlags = []string{"-Wall", "-fpie", "-DCORE", "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86"}
+
+// awsPolicies writes what the agent writes for a pod: its network policy
+// and cluster policy states (pod_state_map keys 0 and 1: policies applied,
+// default allow or default deny) and, keyed by the frame's peer address
+// (the source for ingress, the destination for egress) or a prefix of it,
+// a network policy rule and a cluster policy rule: a protocol (the frame's
+// or any) and a port (the frame's destination port, a range around it, or
+// any), with the cluster rule's priority across the tiers' limits.
+func awsPolicies(rng *rand.Rand, frame []byte) map[string][]kernel.KV {
+	const anyProto, anyPort = 254, 0
+	var peerIn, peerOut []byte // source and destination address
+	var proto byte
+	var dport uint16
+	switch {
+	case len(frame) >= 38 && frame[12] == 0x08 && frame[13] == 0x00:
+		peerIn, peerOut, proto = frame[26:30], frame[30:34], frame[23]
+		if ihl := int(frame[14]&0xf) * 4; len(frame) >= 14+ihl+4 {
+			dport = binary.BigEndian.Uint16(frame[14+ihl+2:])
+		}
+	case len(frame) >= 58 && frame[12] == 0x86 && frame[13] == 0xdd:
+		peerIn, peerOut, proto = frame[22:38], frame[38:54], frame[20]
+		dport = binary.BigEndian.Uint16(frame[56:])
+	default:
+		return nil
+	}
+	u32 := func(v ...uint32) []byte {
+		var b []byte
+		for _, x := range v {
+			b = binary.LittleEndian.AppendUint32(b, x)
+		}
+		return b
+	}
+	key := func(addr []byte) []byte {
+		plen := []uint32{uint32(len(addr) * 8), uint32(len(addr) * 8), 24, 0}[rng.IntN(4)]
+		return append(u32(plen), addr...)
+	}
+	rule := func(cluster bool) []byte {
+		p := []uint32{uint32(proto), uint32(proto), anyProto, 17}[rng.IntN(4)]
+		start := []uint32{uint32(dport), anyPort, uint32(dport) - 1, 443}[rng.IntN(4)]
+		end := []uint32{0, uint32(dport) + 1, 0xffff}[rng.IntN(3)]
+		var v []byte
+		if cluster {
+			prio := []uint32{0, 500, 1000, 2000, 65535}[rng.IntN(5)]
+			v = u32(p, prio, start, end)
+			return append(v, make([]byte, 16*23)...) // 24 rules of 16 bytes
+		}
+		v = u32(p, start, end)
+		return append(v, make([]byte, 12*23)...) // 24 rules of 12 bytes
+	}
+	state := func() []byte { return []byte{byte(rng.IntN(3))} }
+	states := []kernel.KV{{Key: u32(0), Value: state()}, {Key: u32(1), Value: state()}}
+	return map[string][]kernel.KV{
+		"ingress_pod_state_map": states,
+		"egress_pod_state_map":  states,
+		"ingress_map":           {{Key: key(peerIn), Value: rule(false)}},
+		"egress_map":            {{Key: key(peerOut), Value: rule(false)}},
+		"cp_ingress_map":        {{Key: key(peerIn), Value: rule(true)}},
+		"cp_egress_map":         {{Key: key(peerOut), Value: rule(true)}},
+	}
+}
+
+// awsLastSeen clears the conntrack entries' last_seen (bpf_ktime_get_ns
+// when the datapath last saw the flow) where it lies in the run: the
+// kernel's reading and bpfscope's (its clock starts where the kernel's
+// was, 1 µs a reading) cannot be the same nanosecond.
+func awsLastSeen(mapName string, value []byte, clock [2]uint64) {
+	if mapName != "aws_conntrack_map" || len(value) != 16 {
+		return
+	}
+	if t := binary.LittleEndian.Uint64(value[8:]); t >= clock[0] && t <= clock[1]+uint64(time.Millisecond) {
+		clear(value[8:])
+	}
+}
 
 // awsLoad does what the agent's loader (aws-ebpf-sdk-go) does: the tc
 // programs declare the conntrack map and the event ring buffer as plain
