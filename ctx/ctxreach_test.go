@@ -35,3 +35,18 @@ func TestMaxCtxOffset(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMaxCtxOffset: any instruction stream, valid or not, is analysed
+// without a panic and in bounded time.
+func FuzzMaxCtxOffset(f *testing.F) {
+	f.Add([]byte{0x79, 0x10, 0x08, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		insns := make([]isa.Insn, 0, len(b)/8)
+		for i := 0; i+8 <= len(b) && len(insns) < 4096; i += 8 {
+			insns = append(insns, isa.DecodeSlot(b[i:]))
+		}
+		if n := MaxCtxOffset(insns); n < 0 {
+			t.Fatalf("negative offset %d", n)
+		}
+	})
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -164,6 +165,9 @@ func differentialWith(t *testing.T, obj, name string, spec *ebpf.CollectionSpec,
 			return "" // one detailed report per program is enough
 		}
 	}
+	// Which ways out the inputs took: a program that always returns the
+	// same was not driven down its paths.
+	t.Logf("kernel outcomes over %d inputs: %v", n+1, d.outcomes)
 	return ""
 }
 
@@ -175,13 +179,15 @@ var knownDifferences = map[string]string{
 	// bpf_ktime_get_ns() in maps, histograms and perf records. The
 	// kernel's monotonic clock is not the Env's fixed one: not a
 	// deterministic difference (docs/third-party.md).
-	"biolatency.0.o/block_rq_insert": timeDependent,
-	"biolatency.0.o/block_rq_issue":  timeDependent,
-	"cpudist.0.o/sched_switch_tp":    timeDependent,
-	"hardirqs.0.o/irq_handler_entry": timeDependent,
-	"hardirqs.0.o/irq_handler_exit":  timeDependent,
-	"softirqs.0.o/softirq_entry":     timeDependent,
-	"softirqs.0.o/softirq_exit":      timeDependent,
+	"runqslower.0.o/handle_sched_switch": timeDependent,
+	"runqlat.0.o/handle_sched_switch":    timeDependent,
+	"biolatency.0.o/block_rq_insert":     timeDependent,
+	"biolatency.0.o/block_rq_issue":      timeDependent,
+	"cpudist.0.o/sched_switch_tp":        timeDependent,
+	"hardirqs.0.o/irq_handler_entry":     timeDependent,
+	"hardirqs.0.o/irq_handler_exit":      timeDependent,
+	"softirqs.0.o/softirq_entry":         timeDependent,
+	"softirqs.0.o/softirq_exit":          timeDependent,
 }
 
 const timeDependent = "time: the program records bpf_ktime_get_ns, the kernel's clock against the Env's"
@@ -199,6 +205,8 @@ type differ struct {
 	maps   func(rng *rand.Rand, frame []byte) map[string][]kernel.KV
 	// clockFields: see diffOptions.
 	clockFields func(mapName string, value []byte, clock [2]uint64)
+	// outcomes counts the kernel's retvals and errors over the inputs.
+	outcomes map[string]int
 }
 
 // missing says why bpfscope cannot run the program yet, or "".
@@ -304,6 +312,11 @@ func (d *differ) input(rng *rand.Rand, i int) kernel.Input {
 			// must stay terminated); .data and .bss get a random value.
 			if !strings.HasPrefix(name, ".rodata") && rng.IntN(2) == 0 {
 				in.Maps[name] = []kernel.KV{{Key: make([]byte, 4), Value: randBytes(rng, int(ms.ValueSize))}}
+			}
+			if strings.HasPrefix(name, ".rodata") && d.frames != nil && rng.IntN(2) == 0 {
+				if v := configFromFrame(rng, d.spec, name, frame); v != nil {
+					in.Maps[name] = []kernel.KV{{Key: make([]byte, 4), Value: v}}
+				}
 			}
 			continue
 		}
@@ -420,11 +433,14 @@ func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int, byF
 			binary.LittleEndian.PutUint32(key, uint32(rng.IntN(int(ms.MaxEntries))))
 		case ms.Type == ebpf.LPMTrie:
 			binary.LittleEndian.PutUint32(key, uint32(rng.IntN(int(ms.KeySize-4)*8+1)))
-			if len(frame) >= 30 && ms.KeySize == 8 && rng.IntN(2) == 0 {
+			switch {
+			case len(fields) > 0 && rng.IntN(2) == 0:
+				keyFromFields(rng, key[4:], fields)
+			case len(frame) >= 30 && ms.KeySize == 8 && rng.IntN(2) == 0:
 				copy(key[4:], frame[26:30])
 			}
-		case len(fields) > 0 && ms.Type == ebpf.LPMTrie && rng.IntN(2) == 0:
-			keyFromFields(rng, key[4:], fields)
+		case len(fields) > 0 && rng.IntN(2) == 0 && fillFromBTF(rng, key, ms.Key, fields, true):
+			// a struct key laid out from the frame by its fields' names
 		case len(fields) > 0 && rng.IntN(3) != 0:
 			keyFromFields(rng, key, fields)
 		case ms.KeySize == 4 && len(frame) >= 30 && rng.IntN(2) == 0:
@@ -433,13 +449,138 @@ func randomEntries(rng *rand.Rand, ms *ebpf.MapSpec, frame []byte, cpus int, byF
 			copy(key, frame[22:38])
 		}
 		val := randBytes(rng, int(ms.ValueSize))
-		if ms.Type == ebpf.LPMTrie && ms.ValueSize == 4 && rng.IntN(2) == 0 {
-			// Route classes are small numbers (xdp_lpm blackholes class 1).
+		switch {
+		case ms.ValueSize == 4 && rng.IntN(2) == 0:
+			// Route classes, indexes into other maps, counts: small
+			// numbers (xdp_lpm blackholes class 1, Katran's rings
+			// hold indexes of reals).
 			binary.LittleEndian.PutUint32(val, uint32(rng.IntN(3)))
+		case len(fields) > 0 && rng.IntN(2) == 0:
+			fillFromBTF(rng, val, ms.Value, fields, false)
 		}
 		kvs = append(kvs, kernel.KV{Key: key, Value: val})
 	}
 	return kvs
+}
+
+// fillFromBTF lays a map key or value out from the frame by the names of
+// its BTF struct's fields: addresses (fields named addr, ip, src, dst,
+// vip..., and address-sized unions) from the frame's addresses, ports and
+// protocols from its ports and protocols, MACs from its MACs; in a key the
+// other fields are zero (lookups match exactly), in a value fields naming
+// an index or a count get small numbers. It reports whether the type is a
+// struct it could lay out.
+func fillFromBTF(rng *rand.Rand, buf []byte, typ btf.Type, fields [][]byte, key bool) bool {
+	st, ok := btf.UnderlyingType(typ).(*btf.Struct)
+	if !ok || int(st.Size) != len(buf) {
+		return false
+	}
+	bySize := map[int][][]byte{}
+	for _, f := range fields {
+		bySize[len(f)] = append(bySize[len(f)], f)
+	}
+	pick := func(n int) []byte {
+		if fs := bySize[n]; len(fs) > 0 {
+			return fs[rng.IntN(len(fs))]
+		}
+		return nil
+	}
+	if key {
+		clear(buf)
+	}
+	var walk func(off uint32, name string, t btf.Type)
+	walk = func(off uint32, name string, t btf.Type) {
+		t = btf.UnderlyingType(t)
+		size, err := btf.Sizeof(t)
+		if err != nil || int(off)+size > len(buf) {
+			return
+		}
+		dst := buf[off : int(off)+size]
+		n := strings.ToLower(name)
+		has := func(subs ...string) bool {
+			for _, s := range subs {
+				if strings.Contains(n, s) {
+					return true
+				}
+			}
+			return false
+		}
+		_, union := t.(*btf.Union)
+		switch {
+		case (size == 4 || size == 16) && (has("addr", "ip", "src", "dst", "vip", "daddr", "saddr") || union && name == ""):
+			if a := pick(size); a != nil && (size == 4 || rng.IntN(2) == 0) {
+				copy(dst, a)
+			} else if a := pick(4); a != nil && size == 16 {
+				clear(dst)
+				copy(dst, a) // an IPv4 address in a v4/v6 union
+			}
+			return
+		case size == 2 && has("port"):
+			copy(dst, pick(2))
+			return
+		case size == 1 && has("proto"):
+			copy(dst, pick(1))
+			return
+		case size == 6 && has("mac", "eth"):
+			copy(dst, pick(6))
+			return
+		case !key && size <= 4 && has("num", "idx", "index", "pos", "cnt", "count"):
+			clear(dst)
+			dst[0] = byte(rng.IntN(3))
+			return
+		}
+		switch t := t.(type) {
+		case *btf.Struct:
+			for _, m := range t.Members {
+				if m.BitfieldSize == 0 {
+					walk(off+m.Offset.Bytes(), m.Name, m.Type)
+				}
+			}
+		case *btf.Union:
+			if len(t.Members) > 0 {
+				walk(off, t.Members[0].Name, t.Members[0].Type)
+			}
+		}
+	}
+	walk(0, "", st)
+	return true
+}
+
+// configFromFrame returns the compiled contents of a .rodata section with
+// the configuration constants that name an address, a port or a protocol
+// (cls_redirect's ENCAPSULATION_IP and _PORT, ...) set to the frame's, so
+// that the frame is the traffic the program was configured for; nil if
+// the section has none.
+func configFromFrame(rng *rand.Rand, spec *ebpf.CollectionSpec, section string, frame []byte) []byte {
+	ms := spec.Maps[section]
+	if len(ms.Contents) != 1 {
+		return nil
+	}
+	compiled, ok := ms.Contents[0].Value.([]byte)
+	if !ok || len(compiled) != int(ms.ValueSize) {
+		return nil
+	}
+	val := bytes.Clone(compiled)
+	changed := false
+	for _, name := range slices.Sorted(maps.Keys(spec.Variables)) {
+		v := spec.Variables[name]
+		end := int(v.Offset) + int(v.Size())
+		if v.SectionName != section || end > len(val) || v.Type == nil {
+			continue
+		}
+		// A one-member struct named after the variable: fillFromBTF
+		// lays it out by name.
+		st := &btf.Struct{Size: v.Size(), Members: []btf.Member{{Name: name, Type: v.Type.Type}}}
+		buf := bytes.Clone(val[v.Offset:end])
+		if fillFromBTF(rng, buf, st, pktgen.Fields(frame), true) && !bytes.Equal(buf, make([]byte, len(buf))) {
+			copy(val[v.Offset:], buf)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return val
 }
 
 // keyFromFields lays fields of the frame into a key, so that a program
@@ -480,6 +621,14 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 	}
 	if err != nil {
 		t.Fatalf("input %d: kernel: %v", i, err)
+	}
+	if d.outcomes == nil {
+		d.outcomes = map[string]int{}
+	}
+	if want.Err != nil {
+		d.outcomes[unwrapErrno(want.Err).Error()]++
+	} else {
+		d.outcomes[fmt.Sprintf("ret %d", int32(want.Retval))]++
 	}
 	got, gotMaps, gotEvents, err := d.run(in, want.Clock[0])
 	if d.clockFields != nil {

@@ -217,10 +217,9 @@ func (g *Generator) frame(kind string) (Frame, *stack) {
 // stack collects layers outermost first, linking each one's "next
 // protocol" field to the layer added after it.
 type stack struct {
-	ls    []gopacket.SerializableLayer
-	names []string
-	ip    gopacket.NetworkLayer // innermost network layer so far, for checksums
-	next  func(layers.EthernetType)
+	ls   []gopacket.SerializableLayer
+	ip   gopacket.NetworkLayer // innermost network layer so far, for checksums
+	next func(layers.EthernetType)
 }
 
 func (s *stack) add(typ layers.EthernetType, l gopacket.SerializableLayer) {
