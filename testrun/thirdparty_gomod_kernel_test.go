@@ -22,6 +22,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // goModProject is a public project whose BPF programs reach this test as a
@@ -50,6 +52,9 @@ type goModProject struct {
 	// clockFields clears the kernel-clock readings of the run in map
 	// values (see diffOptions).
 	clockFields func(mapName string, value []byte, clock [2]uint64)
+	// frames are frames of the project's own protocol, run after the
+	// corpus's.
+	frames func() []pktgen.Frame
 	// vmlinuxH: the sources include a vmlinux.h that the project's build
 	// generates from the running kernel's BTF with bpftool.
 	vmlinuxH bool
@@ -148,6 +153,8 @@ var goModProjects = []goModProject{
 		// Tailscale's DERP servers answer STUN in XDP.
 		module:  "tailscale.com@v1.100.0",
 		shipped: []string{"derp/xdp/bpf_bpfel.o"},
+		frames:  stunFrames,
+		maps:    stunConfig,
 	},
 }
 
@@ -198,6 +205,9 @@ func TestKernelDifferentialGoModules(t *testing.T) {
 						frames := corpus
 						if p.n > 0 {
 							frames = spread(corpus, p.n)
+						}
+						if p.frames != nil {
+							frames = append(slices.Clip(frames), p.frames()...)
 						}
 						if why := differentialWith(t, obj, name, spec, cpus, diffOptions{frames: frames, maps: p.maps, clockFields: p.clockFields}); why != "" {
 							t.Skip(why)
@@ -485,4 +495,61 @@ func init() {
 	// (root may leak pointers) returns its low 32 bits, an address of
 	// the kernel's; bpfscope returns the address in its own space.
 	knownDifferences["xdp_preamble.o/cali_xdp_preamble"] = "address: the program returns a map value pointer (calico's bpf_exit asm under clang-19)"
+}
+
+// stunPort is the STUN port the DERP server's config_map names.
+const stunPort = 3478
+
+// stunConfig is the DERP server's configuration: the STUN port, and
+// sometimes drop_stun (shedding load during maintenance).
+func stunConfig(rng *rand.Rand, _ []byte) map[string][]kernel.KV {
+	v := binary.LittleEndian.AppendUint16(nil, stunPort)
+	v = binary.LittleEndian.AppendUint16(v, uint16(rng.IntN(4)/3))
+	return map[string][]kernel.KV{"config_map": {{Key: make([]byte, 4), Value: v}}}
+}
+
+// stunFrames are STUN binding requests over IPv4 and IPv6 as Tailscale's
+// clients send them (a SOFTWARE attribute of 8 bytes first), one with a
+// bad UDP checksum, one with an unexpected first attribute and one to
+// another port.
+func stunFrames() []pktgen.Frame {
+	req := func(attr uint16) []byte {
+		b := binary.BigEndian.AppendUint16(nil, 0x0001) // binding request
+		b = binary.BigEndian.AppendUint16(b, 12)
+		b = binary.BigEndian.AppendUint32(b, 0x2112a442)
+		b = append(b, "txid-0123456"...)
+		b = binary.BigEndian.AppendUint16(b, attr)
+		b = binary.BigEndian.AppendUint16(b, 8)
+		return append(b, "tailnode"...)
+	}
+	build := func(v6 bool, dport uint16, payload []byte) []byte {
+		eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		udp := &layers.UDP{SrcPort: 41641, DstPort: layers.UDPPort(dport)}
+		var ip gopacket.SerializableLayer
+		if v6 {
+			eth.EthernetType = layers.EthernetTypeIPv6
+			ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: kernel.IPv6A.AsSlice(), DstIP: kernel.IPv6B.AsSlice()}
+			udp.SetNetworkLayerForChecksum(ip6)
+			ip = ip6
+		} else {
+			ip4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: kernel.IPv4A.AsSlice(), DstIP: kernel.IPv4B.AsSlice()}
+			udp.SetNetworkLayerForChecksum(ip4)
+			ip = ip4
+		}
+		buf := gopacket.NewSerializeBuffer()
+		opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+		if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+			panic(err)
+		}
+		return buf.Bytes()
+	}
+	bad := build(false, stunPort, req(0x8022))
+	bad[len(bad)-1] ^= 1 // the UDP checksum no longer holds
+	return []pktgen.Frame{
+		{Name: "stun4", Data: build(false, stunPort, req(0x8022))},
+		{Name: "stun6", Data: build(true, stunPort, req(0x8022))},
+		{Name: "stun4-bad-csum", Data: bad},
+		{Name: "stun4-other-attr", Data: build(false, stunPort, req(0x0006))},
+		{Name: "stun6-other-port", Data: build(true, stunPort+1, req(0x8022))},
+	}
 }
