@@ -136,7 +136,6 @@ var goModProjects = []goModProject{
 		prepare:     awsLoad,
 		maps:        awsPolicies,
 		clockFields: awsLastSeen,
-		n:           8,
 	},
 	{
 		// cilium/ebpf's examples: objects bpf2go generated, which the
