@@ -115,6 +115,9 @@ func TestKernelDifferentialThirdParty(t *testing.T) {
 	corpus := pktgen.Corpus(*diffSeed, len(pktgen.Kinds)+9)
 	for _, p := range thirdPartyProjects {
 		t.Run(p.name, func(t *testing.T) {
+			// Projects run side by side: the selftests' extraction and
+			// compilation overlap the other projects' runs.
+			t.Parallel()
 			objs, why := p.objects(t, t.TempDir())
 			if len(objs) == 0 {
 				t.Skipf("no programs (%s): apt-get install %s", why, p.packages)

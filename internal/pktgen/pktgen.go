@@ -16,19 +16,23 @@
 //	for _, f := range pktgen.Corpus(seed, 200) { run(f.Name, f.Data) }
 //	g := pktgen.New(seed); f := g.Next() // one at a time
 //	keys := pktgen.Fields(f.Data)        // addresses, ports, ... to key maps with
+//	pktgen.WritePcap(w, frames)          // a capture for run --pcap or tcpdump
 package pktgen
 
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // MaxXDPFrame is the longest frame BPF_PROG_TEST_RUN takes for XDP on 4 KiB
@@ -569,4 +573,23 @@ func Fields(data []byte) [][]byte {
 		}
 	}
 	return out
+}
+
+// WritePcap writes frames as a pcap file (nanosecond timestamps 10µs
+// apart, snap length 262144 so that the largest frames fit), for tools
+// that read captures: `bpfscope run --pcap`, tcpdump.
+func WritePcap(w io.Writer, frames []Frame) error {
+	pw := pcapgo.NewWriterNanos(w)
+	if err := pw.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		return err
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, f := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: start.Add(time.Duration(i) * 10 * time.Microsecond),
+			CaptureLength: len(f.Data), Length: len(f.Data)}
+		if err := pw.WritePacket(ci, f.Data); err != nil {
+			return fmt.Errorf("pktgen: frame %d (%s): %w", i, f.Name, err)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // TestCorpus: the same seed gives the same frames; every kind is there
@@ -123,5 +124,31 @@ func TestFields(t *testing.T) {
 	}
 	if !bytes.Equal(fs[2], f.Data[26:30]) || !bytes.Equal(fs[3], f.Data[30:34]) || !bytes.Equal(fs[5], f.Data[34:36]) {
 		t.Errorf("fields %x of %x", fs, f.Data)
+	}
+}
+
+// TestWritePcap: a corpus, jumbo frames and the 73152-byte maximum
+// included, reads back frame for frame.
+func TestWritePcap(t *testing.T) {
+	frames := Corpus(5, 60)
+	var buf bytes.Buffer
+	if err := WritePcap(&buf, frames); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		got, ci, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(got, f.Data) || ci.Length != len(f.Data) {
+			t.Fatalf("frame %d (%s): %d bytes back, want %d", i, f.Name, len(got), len(f.Data))
+		}
+	}
+	if _, _, err := r.ReadPacketData(); err == nil {
+		t.Error("more frames than written")
 	}
 }
