@@ -131,6 +131,14 @@ type diffOptions struct {
 	// types override the program types section names give, by program
 	// name, as the programs' own loader does with bpf_program__set_type.
 	types map[string]ebpf.ProgramType
+	// maps, when set, gives entries a project's control plane would
+	// write for a frame (policies, pod states), laid over the random ones.
+	maps func(rng *rand.Rand, frame []byte) map[string][]kernel.KV
+	// clockFields, when set, clears in a map value (both sides' dumps)
+	// the kernel-clock readings that lie in the run's time (clock: the
+	// oracle's CLOCK_MONOTONIC before and after it), which no two runs
+	// share; a reading outside it stays and differs.
+	clockFields func(mapName string, value []byte, clock [2]uint64)
 }
 
 // differentialWith is differential with options.
@@ -143,7 +151,7 @@ func differentialWith(t *testing.T, obj, name string, spec *ebpf.CollectionSpec,
 			}
 		}
 	}
-	d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus, fib: &kernelFib{t: t}, frames: o.frames, types: o.types}
+	d := &differ{t: t, obj: obj, prog: name, spec: spec, cpus: cpus, fib: &kernelFib{t: t}, frames: o.frames, types: o.types, maps: o.maps, clockFields: o.clockFields}
 	if why := d.missing(); why != "" {
 		return why
 	}
@@ -194,6 +202,9 @@ type differ struct {
 	// frames are the inputs after the canonical one (nil: random).
 	frames []pktgen.Frame
 	types  map[string]ebpf.ProgramType // program types their loader sets
+	maps   func(rng *rand.Rand, frame []byte) map[string][]kernel.KV
+	// clockFields: see diffOptions.
+	clockFields func(mapName string, value []byte, clock [2]uint64)
 	// outcomes counts the kernel's retvals and errors over the inputs.
 	outcomes map[string]int
 }
@@ -311,6 +322,13 @@ func (d *differ) input(rng *rand.Rand, i int) kernel.Input {
 		}
 		if kvs := randomEntries(rng, ms, frame, d.cpus, d.frames != nil); len(kvs) > 0 {
 			in.Maps[name] = kvs
+		}
+	}
+	if d.maps != nil {
+		for name, kvs := range d.maps(rng, frame) {
+			if ms := d.spec.Maps[name]; ms != nil && len(kvs) > 0 && len(kvs[0].Key) == int(ms.KeySize) {
+				in.Maps[name] = kvs
+			}
 		}
 	}
 	return in
@@ -613,6 +631,15 @@ func (d *differ) compare(i int, in kernel.Input) bool {
 		d.outcomes[fmt.Sprintf("ret %d", int32(want.Retval))]++
 	}
 	got, gotMaps, gotEvents, err := d.run(in, want.Clock[0])
+	if d.clockFields != nil {
+		for _, dump := range []map[string][]kernel.KV{want.Maps, gotMaps} {
+			for name, kvs := range dump {
+				for _, kv := range kvs {
+					d.clockFields(name, kv.Value, want.Clock)
+				}
+			}
+		}
+	}
 	if diffs := resultDiffs(want, got, gotMaps, gotEvents, err, d.spec.Maps); len(diffs) > 0 {
 		report := fmt.Sprintf("input %d (data %s, ctx %x, maps %v):\n%s", i, short(in.Data), in.Ctx, in.Maps, strings.Join(diffs, "\n"))
 		if why, known := knownDifferences[filepath.Base(d.obj)+"/"+d.prog]; known {

@@ -64,6 +64,7 @@ func TestKernelDifferentialCiliumSuites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("downloads cilium and compiles its tests")
 	}
+	t.Parallel() // mostly clang: overlaps the other long tests
 	clang, err := exec.LookPath("clang-19")
 	if err != nil {
 		t.Skipf("no clang-19: %v", err)
@@ -74,15 +75,18 @@ func TestKernelDifferentialCiliumSuites(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := compileParallel(t, clang, dir, ciliumSuites)
+	var tests, runs int
 	for _, suite := range ciliumSuites {
 		t.Run(suite, func(t *testing.T) {
 			obj := objs[suite]
 			if obj == "" {
 				t.Skip("did not compile")
 			}
-			runCiliumSuite(t, obj, cpus)
+			n, r := runCiliumSuite(t, obj, cpus)
+			tests, runs = tests+n, runs+r
 		})
 	}
+	t.Logf("%d tests of %d files, %d program runs on both sides", tests, len(ciliumSuites), runs)
 }
 
 // compileParallel compiles bpf/tests/NAME.c for each name, two at a time
@@ -128,7 +132,9 @@ type suiteEnv struct {
 // (bpf/tests/bpftest/trf.proto).
 const ciliumTestPass = 101
 
-func runCiliumSuite(t *testing.T, obj string, cpus int) {
+// runCiliumSuite runs the tests of one file; it returns how many tests and
+// program runs there were.
+func runCiliumSuite(t *testing.T, obj string, cpus int) (tests, runs int) {
 	spec, err := ebpf.LoadCollectionSpec(obj)
 	if err != nil {
 		t.Fatal(err)
@@ -141,16 +147,16 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 	if err := ciliumLoad(spec, obj); err != nil {
 		t.Fatal(err)
 	}
-	tests := map[string]*ciliumTest{}
+	byName := map[string]*ciliumTest{}
 	for n, ps := range spec.Programs {
 		m := ciliumTestProg.FindStringSubmatch(ps.SectionName)
 		if m == nil {
 			continue
 		}
-		ct := tests[m[1]]
+		ct := byName[m[1]]
 		if ct == nil {
 			ct = &ciliumTest{}
-			tests[m[1]] = ct
+			byName[m[1]] = ct
 		}
 		switch m[2] {
 		case "pktgen":
@@ -161,7 +167,7 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 			ct.check = n
 		}
 	}
-	if len(tests) == 0 {
+	if len(byName) == 0 {
 		t.Fatalf("%s: no tests", obj)
 	}
 
@@ -187,8 +193,9 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 	}
 	fib, skb := &kernelFib{t: t}, &kernelSkb{t: t}
 
-	for _, name := range slices.Sorted(maps.Keys(tests)) {
-		ct := tests[name]
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		ct := byName[name]
+		tests++
 		t.Run(name, func(t *testing.T) {
 			if ct.check == "" {
 				t.Fatal("no check program")
@@ -205,6 +212,7 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 				}
 				in := kernel.Input{Data: data, Ctx: ctx}
 				want, err := kc.Run(step, in) // on CPU 0, as bpfscope's runs
+				runs++
 				if err != nil {
 					t.Fatalf("%s: kernel: %v", step, err)
 				}
@@ -250,6 +258,7 @@ func runCiliumSuite(t *testing.T, obj string, cpus int) {
 			}
 		})
 	}
+	return tests, runs
 }
 
 // ciliumSuiteDifferences are tests where bpfscope differs from the kernel

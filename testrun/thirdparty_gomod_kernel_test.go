@@ -3,9 +3,11 @@ package testrun
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // goModProject is a public project whose BPF programs reach this test as a
@@ -42,6 +46,15 @@ type goModProject struct {
 	// prepare does to a parsed object what the project's own loader does
 	// before loading it (filling program arrays, say); obj is its path.
 	prepare func(spec *ebpf.CollectionSpec, obj string) error
+	// maps gives entries the project's control plane would write for a
+	// frame, laid over the random ones.
+	maps func(rng *rand.Rand, frame []byte) map[string][]kernel.KV
+	// clockFields clears the kernel-clock readings of the run in map
+	// values (see diffOptions).
+	clockFields func(mapName string, value []byte, clock [2]uint64)
+	// frames are frames of the project's own protocol, run after the
+	// corpus's.
+	frames func() []pktgen.Frame
 	// vmlinuxH: the sources include a vmlinux.h that the project's build
 	// generates from the running kernel's BTF with bpftool.
 	vmlinuxH bool
@@ -76,14 +89,14 @@ var goModProjects = []goModProject{
 			{src: "bpf/bpf_lxc.c", flags: ciliumFlags},
 			{src: "bpf/bpf_host.c", flags: ciliumFlags},
 		},
-		// The kernel verifies a whole object in 1.5 s: four frames per
+		// The kernel verifies a whole object in 1.5 s: three frames per
 		// program keep the test under a minute. The policy entry points
 		// of this configuration are 2-instruction stubs.
 		programs: func(ps *ebpf.ProgramSpec) bool {
 			return strings.HasSuffix(ps.SectionName, "/entry") && len(ps.Instructions) > 2
 		},
 		prepare: ciliumLoad,
-		n:       4,
+		n:       3,
 	},
 	{
 		// Calico's eBPF dataplane (felix/bpf-gpl): the tc programs of a
@@ -103,7 +116,7 @@ var goModProjects = []goModProject{
 			{src: "felix/bpf-gpl/policy_default.c", flags: calicoFlags(-1)},
 		},
 		prepare: calicoLoad,
-		n:       3,
+		n:       2,
 	},
 	{
 		// The AWS VPC CNI's network policy agent: tc programs that
@@ -120,8 +133,9 @@ var goModProjects = []goModProject{
 			{src: "pkg/ebpf/c/v4events.bpf.c", flags: awsFlags},
 			{src: "pkg/ebpf/c/v6events.bpf.c", flags: awsFlags},
 		},
-		prepare: awsLoad,
-		n:       8,
+		prepare:     awsLoad,
+		maps:        awsPolicies,
+		clockFields: awsLastSeen,
 	},
 	{
 		// cilium/ebpf's examples: objects bpf2go generated, which the
@@ -138,6 +152,8 @@ var goModProjects = []goModProject{
 		// Tailscale's DERP servers answer STUN in XDP.
 		module:  "tailscale.com@v1.100.0",
 		shipped: []string{"derp/xdp/bpf_bpfel.o"},
+		frames:  stunFrames,
+		maps:    stunConfig,
 	},
 }
 
@@ -153,6 +169,7 @@ func TestKernelDifferentialGoModules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("downloads modules and compiles their programs")
 	}
+	t.Parallel() // mostly the kernel's verifier and clang: overlaps the other long tests
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +205,10 @@ func TestKernelDifferentialGoModules(t *testing.T) {
 						if p.n > 0 {
 							frames = spread(corpus, p.n)
 						}
-						if why := differentialWith(t, obj, name, spec, cpus, diffOptions{frames: frames}); why != "" {
+						if p.frames != nil {
+							frames = append(slices.Clip(frames), p.frames()...)
+						}
+						if why := differentialWith(t, obj, name, spec, cpus, diffOptions{frames: frames, maps: p.maps, clockFields: p.clockFields}); why != "" {
 							t.Skip(why)
 						}
 						ran++
@@ -307,6 +327,79 @@ func calicoLoad(spec *ebpf.CollectionSpec, _ string) error {
 // awsFlags are those of the agent's Makefile.
 var awsFlags = []string{"-Wall", "-fpie", "-DCORE", "-D__BPF_TRACING__", "-D__TARGET_ARCH_x86"}
 
+// awsPolicies writes what the agent writes for a pod: its network policy
+// and cluster policy states (pod_state_map keys 0 and 1: policies applied,
+// default allow or default deny) and, keyed by the frame's peer address
+// (the source for ingress, the destination for egress) or a prefix of it,
+// a network policy rule and a cluster policy rule: a protocol (the frame's
+// or any) and a port (the frame's destination port, a range around it, or
+// any), with the cluster rule's priority across the tiers' limits.
+func awsPolicies(rng *rand.Rand, frame []byte) map[string][]kernel.KV {
+	const anyProto, anyPort = 254, 0
+	var peerIn, peerOut []byte // source and destination address
+	var proto byte
+	var dport uint16
+	switch {
+	case len(frame) >= 38 && frame[12] == 0x08 && frame[13] == 0x00:
+		peerIn, peerOut, proto = frame[26:30], frame[30:34], frame[23]
+		if ihl := int(frame[14]&0xf) * 4; len(frame) >= 14+ihl+4 {
+			dport = binary.BigEndian.Uint16(frame[14+ihl+2:])
+		}
+	case len(frame) >= 58 && frame[12] == 0x86 && frame[13] == 0xdd:
+		peerIn, peerOut, proto = frame[22:38], frame[38:54], frame[20]
+		dport = binary.BigEndian.Uint16(frame[56:])
+	default:
+		return nil
+	}
+	u32 := func(v ...uint32) []byte {
+		var b []byte
+		for _, x := range v {
+			b = binary.LittleEndian.AppendUint32(b, x)
+		}
+		return b
+	}
+	key := func(addr []byte) []byte {
+		plen := []uint32{uint32(len(addr) * 8), uint32(len(addr) * 8), 24, 0}[rng.IntN(4)]
+		return append(u32(plen), addr...)
+	}
+	rule := func(cluster bool) []byte {
+		p := []uint32{uint32(proto), uint32(proto), anyProto, 17}[rng.IntN(4)]
+		start := []uint32{uint32(dport), anyPort, uint32(dport) - 1, 443}[rng.IntN(4)]
+		end := []uint32{0, uint32(dport) + 1, 0xffff}[rng.IntN(3)]
+		var v []byte
+		if cluster {
+			prio := []uint32{0, 500, 1000, 2000, 65535}[rng.IntN(5)]
+			v = u32(p, prio, start, end)
+			return append(v, make([]byte, 16*23)...) // 24 rules of 16 bytes
+		}
+		v = u32(p, start, end)
+		return append(v, make([]byte, 12*23)...) // 24 rules of 12 bytes
+	}
+	state := func() []byte { return []byte{byte(rng.IntN(3))} }
+	states := []kernel.KV{{Key: u32(0), Value: state()}, {Key: u32(1), Value: state()}}
+	return map[string][]kernel.KV{
+		"ingress_pod_state_map": states,
+		"egress_pod_state_map":  states,
+		"ingress_map":           {{Key: key(peerIn), Value: rule(false)}},
+		"egress_map":            {{Key: key(peerOut), Value: rule(false)}},
+		"cp_ingress_map":        {{Key: key(peerIn), Value: rule(true)}},
+		"cp_egress_map":         {{Key: key(peerOut), Value: rule(true)}},
+	}
+}
+
+// awsLastSeen clears the conntrack entries' last_seen (bpf_ktime_get_ns
+// when the datapath last saw the flow) where it lies in the run: the
+// kernel's reading and bpfscope's (its clock starts where the kernel's
+// was, 1 µs a reading) cannot be the same nanosecond.
+func awsLastSeen(mapName string, value []byte, clock [2]uint64) {
+	if mapName != "aws_conntrack_map" || len(value) != 16 {
+		return
+	}
+	if t := binary.LittleEndian.Uint64(value[8:]); t >= clock[0] && t <= clock[1]+uint64(time.Millisecond) {
+		clear(value[8:])
+	}
+}
+
 // awsLoad does what the agent's loader (aws-ebpf-sdk-go) does: the tc
 // programs declare the conntrack map and the event ring buffer as plain
 // globals (struct bpf_map_def_pvt aws_conntrack_map;), which the loader
@@ -401,4 +494,61 @@ func init() {
 	// (root may leak pointers) returns its low 32 bits, an address of
 	// the kernel's; bpfscope returns the address in its own space.
 	knownDifferences["xdp_preamble.o/cali_xdp_preamble"] = "address: the program returns a map value pointer (calico's bpf_exit asm under clang-19)"
+}
+
+// stunPort is the STUN port the DERP server's config_map names.
+const stunPort = 3478
+
+// stunConfig is the DERP server's configuration: the STUN port, and
+// sometimes drop_stun (shedding load during maintenance).
+func stunConfig(rng *rand.Rand, _ []byte) map[string][]kernel.KV {
+	v := binary.LittleEndian.AppendUint16(nil, stunPort)
+	v = binary.LittleEndian.AppendUint16(v, uint16(rng.IntN(4)/3))
+	return map[string][]kernel.KV{"config_map": {{Key: make([]byte, 4), Value: v}}}
+}
+
+// stunFrames are STUN binding requests over IPv4 and IPv6 as Tailscale's
+// clients send them (a SOFTWARE attribute of 8 bytes first), one with a
+// bad UDP checksum, one with an unexpected first attribute and one to
+// another port.
+func stunFrames() []pktgen.Frame {
+	req := func(attr uint16) []byte {
+		b := binary.BigEndian.AppendUint16(nil, 0x0001) // binding request
+		b = binary.BigEndian.AppendUint16(b, 12)
+		b = binary.BigEndian.AppendUint32(b, 0x2112a442)
+		b = append(b, "txid-0123456"...)
+		b = binary.BigEndian.AppendUint16(b, attr)
+		b = binary.BigEndian.AppendUint16(b, 8)
+		return append(b, "tailnode"...)
+	}
+	build := func(v6 bool, dport uint16, payload []byte) []byte {
+		eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		udp := &layers.UDP{SrcPort: 41641, DstPort: layers.UDPPort(dport)}
+		var ip gopacket.SerializableLayer
+		if v6 {
+			eth.EthernetType = layers.EthernetTypeIPv6
+			ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: kernel.IPv6A.AsSlice(), DstIP: kernel.IPv6B.AsSlice()}
+			udp.SetNetworkLayerForChecksum(ip6)
+			ip = ip6
+		} else {
+			ip4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: kernel.IPv4A.AsSlice(), DstIP: kernel.IPv4B.AsSlice()}
+			udp.SetNetworkLayerForChecksum(ip4)
+			ip = ip4
+		}
+		buf := gopacket.NewSerializeBuffer()
+		opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+		if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+			panic(err)
+		}
+		return buf.Bytes()
+	}
+	bad := build(false, stunPort, req(0x8022))
+	bad[len(bad)-1] ^= 1 // the UDP checksum no longer holds
+	return []pktgen.Frame{
+		{Name: "stun4", Data: build(false, stunPort, req(0x8022))},
+		{Name: "stun6", Data: build(true, stunPort, req(0x8022))},
+		{Name: "stun4-bad-csum", Data: bad},
+		{Name: "stun4-other-attr", Data: build(false, stunPort, req(0x0006))},
+		{Name: "stun6-other-port", Data: build(true, stunPort+1, req(0x8022))},
+	}
 }
