@@ -51,7 +51,7 @@ var docs = map[asm.BuiltinFunc]doc{
 	asm.FnTraceVprintk:               {"as trace_printk with up to 12 args in an array", ""},
 	asm.FnSnprintf:                   {"bpf_bprintf rules; writes str_size-1 bytes and NUL; returns length+1", ""},
 	asm.FnGetLocalStorage:            {"the run's cgroup storage (shared, or the CPU's for per-CPU maps): zeroed at each run as bpf_test_run allocates it; no map value changes", ""},
-	asm.FnLwtPushEncap:               {"lwt_in: BPF_LWT_ENCAP_IP pushes the IPv4/IPv6 header (checksum filled, protocol set), -EINVAL, -ENOTSUPP for GSO; SEG6 types -EINVAL (no CONFIG_IPV6_SEG6_BPF); lwt_xmit: a valid header ends the run (no route in a test run)", ""},
+	asm.FnLwtPushEncap:               {"lwt_in and lwt_xmit: BPF_LWT_ENCAP_IP pushes the IPv4/IPv6 header (checksum filled, protocol set), -EINVAL, -ENOTSUPP for GSO; SEG6 types -EINVAL (no CONFIG_IPV6_SEG6_BPF)", ""},
 	asm.FnBtfFindByNameKind:          {"first vmlinux type id of the kind and name; -EINVAL flags/name, -ENOENT (module BTF not searched)", "KernelBTFEnv (default the running kernel's)"},
 	asm.FnKallsymsLookupName:         {"*res = address, -ENOENT for none; -EINVAL flags/name; no symbol table ends the run", "KallsymsEnv (helpers.ParseKallsyms)"},
 	asm.FnSysBpf:                     {"-EINVAL for commands it does not allow; the others are the Env's bpf(), else the run ends", "SyscallEnv"},
