@@ -160,3 +160,111 @@ func diffWords(got, want []byte) string {
 	}
 	return b.String()
 }
+
+// TestKernelDecapSanity runs the kernel selftest decap_sanity (Debian's
+// linux-source-6.12) on IPv6/UDP frames to its port 7777, which take it
+// down its bpf_cast_to_kern_ctx path: skb->ip_summed before and after a
+// decapsulating bpf_skb_adjust_room, csum_start, len and data_len.
+func TestKernelDecapSanity(t *testing.T) {
+	const src = "/usr/src/linux-source-6.12.tar.xz"
+	if _, err := os.Stat(src); err != nil {
+		t.Skip(src + " missing: apt-get install linux-source-6.12")
+	}
+	clang, err := exec.LookPath("clang-19")
+	if err != nil {
+		t.Skip("clang-19 not installed")
+	}
+	if err := kernel.Available(); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	const progs = "linux-source-6.12/tools/testing/selftests/bpf/progs/"
+	if out, err := exec.Command("tar", "-I", "xz -T0", "-xf", src, "-C", dir, "--strip-components=6",
+		progs+"decap_sanity.c", progs+"bpf_tracing_net.h").CombinedOutput(); err != nil {
+		t.Skipf("tar: %v\n%s", err, out)
+	}
+	vmlinux, err := exec.Command("bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c").Output()
+	if err != nil {
+		t.Skipf("bpftool btf dump: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vmlinux.h"), vmlinux, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	obj := filepath.Join(dir, "decap_sanity.o")
+	if out, err := exec.Command(clang, "-target", "bpf", "-mcpu=v4", "-O2", "-g", "-I", dir,
+		"-c", filepath.Join(dir, "decap_sanity.c"), "-o", obj).CombinedOutput(); err != nil {
+		t.Skipf("clang (libbpf-dev's headers): %v\n%s", err, out)
+	}
+	c, err := loader.Load(obj, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := func(payload int, vlan bool) []byte {
+		f := []byte{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1}
+		if vlan {
+			f = append(f, 0x81, 0x00, 0, 7)
+		}
+		f = append(f, 0x86, 0xdd)
+		ip := make([]byte, 40)
+		ip[0] = 0x60
+		binary.BigEndian.PutUint16(ip[4:], uint16(8+payload))
+		ip[6], ip[7] = 17, 64
+		ip[23], ip[39] = 1, 2 // ::1 -> ::2
+		udp := make([]byte, 8+payload)
+		binary.BigEndian.PutUint16(udp[0:], 4000)
+		binary.BigEndian.PutUint16(udp[2:], 7777)
+		binary.BigEndian.PutUint16(udp[4:], uint16(8+payload))
+		for i := range payload {
+			udp[8+i] = byte(i)
+		}
+		return append(append(f, ip...), udp...)
+	}
+	inputs := map[string][]byte{
+		"udp6-7777": frame(20, false), "udp6-7777-empty": frame(0, false),
+		"udp6-7777-large": frame(1400, false), "vlan": frame(20, true),
+	}
+	runs, reached := 0, 0
+	for name, data := range inputs {
+		for _, withCtx := range []bool{false, true} {
+			in := kernel.Input{Data: data}
+			opts := testrun.Options{Data: data, WantCtxOut: true}
+			if withCtx {
+				in.Ctx = make([]byte, 192)
+				opts.Ctx = in.Ctx
+			}
+			want, err := kernel.Run(obj, "decap_sanity", in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want.Err != nil {
+				t.Logf("%s: kernel test run: %v", name, want.Err)
+				continue
+			}
+			if err := c.Maps[".bss"].Put(make([]byte, 4), make([]byte, len(want.Maps[".bss"][0].Value)), 0); err != nil {
+				t.Fatal(err)
+			}
+			got, err := testrun.RunProgram(c, "decap_sanity", vm.Config{}, opts)
+			if err != nil {
+				t.Errorf("%s: bpfscope: %v", name, err)
+				continue
+			}
+			kb := want.Maps[".bss"][0].Value
+			gb := make([]byte, len(kb))
+			if err := c.Maps[".bss"].Get(make([]byte, 4), gb); err != nil {
+				t.Fatal(err)
+			}
+			if got.Retval != want.Retval || !bytes.Equal(gb, kb) || !bytes.Equal(got.DataOut, want.DataOut) {
+				t.Errorf("%s (ctx_in %v): retval %d, globals %x, data_out %x\nkernel: retval %d, globals %x, data_out %x",
+					name, withCtx, got.Retval, gb, got.DataOut, want.Retval, kb, want.DataOut)
+			}
+			runs++
+			if !bytes.Equal(kb, make([]byte, len(kb))) {
+				reached++ // final_csum_none: past the cast and the decapsulation
+			}
+		}
+	}
+	t.Logf("%d runs identical to the kernel's, %d past bpf_cast_to_kern_ctx and the decapsulation", runs, reached)
+	if runs == 0 || reached == 0 {
+		t.Fatal("the kfunc's path was not compared")
+	}
+}
