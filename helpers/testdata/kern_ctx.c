@@ -12,7 +12,7 @@ void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 struct skb_view {
-	__u64 tstamp, hash_etc, head_room, data_end_off, data_meta_off;
+	__u64 tstamp, head_room, data_end_off, data_meta_off;
 	__u32 len, data_len, mac_len, hdr_len, queue_mapping;
 	__u32 pkt_type, ip_summed, l4_hash, sw_hash, tc_index, csum;
 	__u32 priority, skb_iif, hash, vlan_all, mark, protocol;
