@@ -28,6 +28,22 @@ type KernelCtx interface {
 	KernelCtx() (uint64, error)
 }
 
+// KernelObject is bpf_cast_to_kern_ctx(addr): the kernel object behind
+// the context at addr. For netfilter the program's context already is
+// the kernel's (struct bpf_nf_ctx), as bpf_ctx_convert pairs them.
+func KernelObject(m *vm.Machine, addr uint64) (uint64, error) {
+	r, off, ok := m.RegionAt(addr)
+	if ok && off == 0 {
+		if k, ok := r.View.(KernelCtx); ok {
+			return k.KernelCtx()
+		}
+		if r.Name == "bpf_nf_ctx" && r.Kind == hooks.RegionCtx {
+			return addr, nil
+		}
+	}
+	return 0, fmt.Errorf("%#x (%s) is not a context whose kernel object bpfscope models (sk_buff, xdp_buff, bpf_nf_ctx)", addr, m.Describe(addr))
+}
+
 // kernObject is the region of a kernel object built on demand from a
 // context's state.
 type kernObject struct {

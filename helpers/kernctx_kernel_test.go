@@ -40,12 +40,13 @@ func kernCtxObject(t *testing.T) string {
 	out, err := exec.Command(clang, "-target", "bpf", "-mcpu=v4", "-O2", "-g", "-Wall", "-Werror",
 		"-I", dir, "-I/usr/include/x86_64-linux-gnu", "-c", "testdata/kern_ctx.c", "-o", obj).CombinedOutput()
 	if err != nil {
-		t.Skipf("clang: %v\n%s", err, out)
+		t.Fatalf("clang: %v\n%s", err, out) // our own source: it must build
 	}
 	return obj
 }
 
-// TestKernelCastToKernCtx reads struct sk_buff and struct xdp_buff
+// TestKernelCastToKernCtx reads struct sk_buff, struct xdp_buff and
+// netfilter's struct bpf_nf_ctx
 // through bpf_cast_to_kern_ctx, before and after helpers move the packet,
 // on frames of every kind (IPv4, IPv6, VLAN, QinQ, tunnels, ARP, ...),
 // with and without ctx_in, and the MAC and IP headers through head and
@@ -143,6 +144,40 @@ func TestKernelCastToKernCtx(t *testing.T) {
 				stepsRun[v.prog]++
 			}
 		}
+	}
+	// Netfilter: the context is the kernel's own; its skb is the test
+	// run's (LOCAL_OUT: the IP packet without Ethernet header).
+	for i, frame := range frames {
+		if p := binary.BigEndian.Uint16(frame[12:]); p != 0x0800 && p != 0x86dd {
+			continue
+		}
+		data := frame[14:]
+		want, err := kernel.Run(obj, "kctx_nf", kernel.Input{Data: data})
+		if err != nil {
+			t.Fatalf("kctx_nf/frame%d: kernel: %v", i, err)
+		}
+		if want.Err != nil {
+			t.Logf("kctx_nf/frame%d: kernel test run: %v", i, want.Err)
+			continue
+		}
+		kb := want.Maps[".bss"][0].Value
+		if err := c.Maps[".bss"].Put(make([]byte, 4), make([]byte, len(kb)), 0); err != nil {
+			t.Fatal(err)
+		}
+		got, err := testrun.RunProgram(c, "kctx_nf", vm.Config{}, testrun.Options{Data: data})
+		if err != nil {
+			t.Errorf("kctx_nf/frame%d: bpfscope: %v", i, err)
+			continue
+		}
+		gb := make([]byte, len(kb))
+		if err := c.Maps[".bss"].Get(make([]byte, 4), gb); err != nil {
+			t.Fatal(err)
+		}
+		if got.Retval != want.Retval || !bytes.Equal(gb, kb) {
+			t.Errorf("kctx_nf/frame%d: retval %d, kernel %d; .bss differs:\n%s", i, got.Retval, want.Retval, diffWords(gb, kb))
+		}
+		compared++
+		stepsRun["kctx_nf"]++
 	}
 	t.Logf("%d runs identical to the kernel's (%v)", compared, stepsRun)
 	if compared == 0 {

@@ -161,7 +161,7 @@ func init() {
 		return 0, nil
 	})
 
-	registerKfunc("bpf_cast_to_kern_ctx", "the context as the kernel object behind it (struct sk_buff, struct xdp_buff), read-only, with the members the test run set; other members fail the read naming them", "", castToKernCtx)
+	registerKfunc("bpf_cast_to_kern_ctx", "the context as the kernel object behind it (struct sk_buff, struct xdp_buff; netfilter's bpf_nf_ctx is already), read-only, with the members the test run set; other members fail the read naming them", "", castToKernCtx)
 	registerKfunc("bpf_rdonly_cast", "obj itself (the kernel inlines it as r0 = r1): reads go through the checked address space, where the kernel's probe reads would give 0 for unmapped memory", "", func(_ *Set, _ *vm.Machine, a vm.Args) (uint64, error) {
 		return a[0], nil
 	})
@@ -289,10 +289,9 @@ const skbDataOff = 76 // struct __sk_buff.data
 // castToKernCtx is bpf_cast_to_kern_ctx(obj): obj is the program's
 // context (the verifier allows nothing else).
 func castToKernCtx(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
-	if r, off, ok := m.RegionAt(a[0]); ok && off == 0 {
-		if k, ok := r.View.(ctx.KernelCtx); ok {
-			return k.KernelCtx()
-		}
+	k, err := ctx.KernelObject(m, a[0])
+	if err != nil {
+		return 0, fmt.Errorf("bpf_cast_to_kern_ctx: %w", err)
 	}
-	return 0, fmt.Errorf("bpf_cast_to_kern_ctx: %#x (%s) is not a context whose kernel object bpfscope models (sk_buff, xdp_buff)", a[0], m.Describe(a[0]))
+	return k, nil
 }

@@ -167,4 +167,21 @@ int kctx_xdp(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+__u32 nf_hook, nf_pf, nf_len, nf_protocol, nf_network_header;
+
+SEC("netfilter")
+int kctx_nf(struct bpf_nf_ctx *ctx)
+{
+	struct bpf_nf_ctx *k = bpf_cast_to_kern_ctx(ctx);
+	const struct nf_hook_state *state = k->state;
+	struct sk_buff *skb = k->skb;
+
+	nf_hook = state->hook;
+	nf_pf = state->pf;
+	nf_len = skb->len;
+	nf_protocol = skb->protocol;
+	nf_network_header = skb->network_header;
+	return 1; // NF_ACCEPT
+}
+
 char _license[] SEC("license") = "GPL";
