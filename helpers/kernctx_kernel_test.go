@@ -46,9 +46,8 @@ func kernCtxObject(t *testing.T) string {
 }
 
 // TestKernelCastToKernCtx reads struct sk_buff, struct xdp_buff and
-// netfilter's struct bpf_nf_ctx
-// through bpf_cast_to_kern_ctx, before and after helpers move the packet,
-// on frames of every kind (IPv4, IPv6, VLAN, QinQ, tunnels, ARP, ...),
+// netfilter's struct bpf_nf_ctx through bpf_cast_to_kern_ctx, before and
+// after helpers move the packet, on frames of every kind (IPv4, IPv6, VLAN, QinQ, tunnels, ARP, ...),
 // with and without ctx_in, and the MAC and IP headers through head and
 // the header offsets (bpf_rdonly_cast), and compares every value read
 // with the kernel's.
