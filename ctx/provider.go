@@ -107,7 +107,12 @@ type xdpProvider struct{}
 func (xdpProvider) Type() ebpf.ProgramType { return ebpf.XDP }
 
 func (xdpProvider) New(m *vm.Machine, in Input) (Instance, error) {
-	return NewXDP(m, in.Data, in.Ctx)
+	x, err := NewXDP(m, in.Data, in.Ctx)
+	if err != nil {
+		return nil, err
+	}
+	x.types = in.KernelTypes
+	return x, nil
 }
 
 func init() { Register(xdpProvider{}) }

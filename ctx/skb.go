@@ -9,6 +9,7 @@ import (
 	"github.com/bpfscope/bpfscope/pktfield"
 	"github.com/bpfscope/bpfscope/vm"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Socket buffer geometry of bpf_prog_test_run_skb on x86-64.
@@ -90,6 +91,18 @@ type SKB struct {
 	// Cookie is the socket cookie (0: not generated yet); see helpers.
 	Cookie uint64
 
+	// types is the kernel BTF struct sk_buff is laid out by (nil: the
+	// running kernel's); kern the struct, mapped when a program asks
+	// for it (bpf_cast_to_kern_ctx). kernStale says a helper changed
+	// header bookkeeping the SKB does not follow (skbEncapState);
+	// bufLen0 is the buffer's length before any reallocation.
+	types     *btf.Spec
+	kern      *kernObject
+	kernStale bool
+	kernEnd   uint32 // skb->end (see reserve)
+	end0      uint32 // skb->end as built
+	macLen    uint16 // skb->mac_len: 0 until a helper resets it
+
 	ctxIn    []byte // the __sk_buff the user passed, nil if none
 	ctxAddr  uint64
 	sockAddr uint64
@@ -142,6 +155,8 @@ func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, erro
 	}
 
 	s.buf = make([]byte, SkbHeadroom+len(data)+skbShinfoSize)
+	s.kernEnd = skbTestRunEnd(uint32(len(data)))
+	s.end0 = s.kernEnd
 	copy(s.buf[SkbHeadroom:], data)
 	s.mac = SkbHeadroom
 	s.data = SkbHeadroom + ethHeaderLen // eth_type_trans pulls the MAC header
@@ -314,6 +329,18 @@ func (s *SKB) sync() {
 // bytes of tailroom, reallocating the buffer as pskb_expand_head would
 // (the headroom grows in NET_SKB_PAD steps).
 func (s *SKB) reserve(head, tail uint32) {
+	// The kernel reallocates when its own buffer, a whole kmalloc
+	// bucket, lacks the room (pskb_expand_head): skb->end moves.
+	var nhead, ntail uint32
+	if head > s.data {
+		nhead = (head - s.data + SkbHeadroom - 1) / SkbHeadroom * SkbHeadroom
+	}
+	if room := s.kernEnd - min(s.tail, s.kernEnd); tail > room {
+		ntail = tail - room
+	}
+	if nhead+ntail != 0 {
+		s.kernEnd = skbExpandedEnd(s.kernEnd + nhead + ntail)
+	}
 	needHead := uint32(0)
 	if head > s.data {
 		needHead = (head - s.data + SkbHeadroom - 1) / SkbHeadroom * SkbHeadroom
@@ -427,7 +454,12 @@ type skbProvider ebpf.ProgramType
 func (p skbProvider) Type() ebpf.ProgramType { return ebpf.ProgramType(p) }
 
 func (p skbProvider) New(m *vm.Machine, in Input) (Instance, error) {
-	return NewSKB(m, ebpf.ProgramType(p), in.Data, in.Ctx)
+	s, err := NewSKB(m, ebpf.ProgramType(p), in.Data, in.Ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.types = in.KernelTypes
+	return s, nil
 }
 
 func init() {

@@ -42,6 +42,7 @@ func (s *SKB) PushIPEncap(hdr []byte) error {
 		return err
 	}
 	n := uint32(len(hdr))
+	s.kernStale = true // inner headers, encapsulation
 	s.push(n)
 	copy(s.buf[s.data:], hdr)
 	s.network = s.data

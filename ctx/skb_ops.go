@@ -73,6 +73,7 @@ func (s *SKB) ChangeHead(room uint32, flags uint64) error {
 	s.push(room)
 	clear(s.buf[s.data : s.data+room])
 	s.mac = s.data
+	s.resetMacLen()
 	s.sync()
 	return nil
 }
@@ -231,6 +232,7 @@ func (s *SKB) AdjustRoom(diff int32, mode uint32, flags uint64) error {
 	macLen := s.network - s.mac
 	s.hdrPush(off, abs)
 	if encap {
+		s.kernStale = true // inner headers, encapsulation
 		s.network = s.mac + macLen
 		switch {
 		case s.Protocol == ethPIP && flags&AdjRoomEncapL3IPv6 != 0:
@@ -287,6 +289,7 @@ func (s *SKB) VlanPush(proto, tci uint16) error {
 		s.Protocol = s.VlanProto
 	}
 	s.VlanPresent, s.VlanProto, s.VlanTCI = true, proto, tci
+	s.resetMacLen()
 	s.sync()
 	return nil
 }
@@ -295,6 +298,7 @@ func (s *SKB) VlanPush(proto, tci uint16) error {
 // the packet's outer tag; a next tag in the packet moves into the
 // accelerated tag.
 func (s *SKB) VlanPop() error {
+	defer s.resetMacLen() // bpf_skb_vlan_pop resets it whatever the outcome
 	if s.VlanPresent {
 		s.VlanPresent, s.VlanProto, s.VlanTCI = false, 0, 0
 	} else {
@@ -316,6 +320,10 @@ func (s *SKB) VlanPop() error {
 	s.sync()
 	return nil
 }
+
+// resetMacLen is skb_reset_mac_len, which the helpers that move the MAC
+// header (bpf_skb_vlan_push/pop, bpf_skb_change_head) end with.
+func (s *SKB) resetMacLen() { s.macLen = uint16(s.network - s.mac) }
 
 func isVlan(p uint16) bool { return p == 0x8100 || p == 0x88a8 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/pktfield"
 	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf/btf"
 )
 
 // XDP test-run buffer geometry (net/bpf/test_run.c, include/net/xdp.h).
@@ -92,6 +93,11 @@ type XDP struct {
 	frags     [XDPMaxFrags]xdpFrag
 	nfrags    int
 	fragBytes uint32 // sinfo->xdp_frags_size
+
+	// types lays out struct xdp_buff (nil: the running kernel's BTF);
+	// kern is it, mapped when a program asks (bpf_cast_to_kern_ctx).
+	types *btf.Spec
+	kern  *kernObject
 
 	pktRegion, ctxRegion vm.Region // mapped anew by each Reset
 	fields               pktfield.Cache
@@ -203,7 +209,10 @@ func (x *XDP) Reset(data, ctxIn []byte) error {
 }
 
 // Reuse implements Reusable: Reset with in's data_in and ctx_in.
-func (x *XDP) Reuse(in Input) error { return x.Reset(in.Data, in.Ctx) }
+func (x *XDP) Reuse(in Input) error {
+	x.types = in.KernelTypes
+	return x.Reset(in.Data, in.Ctx)
+}
 
 // Arg is the ctx pointer the program receives in r1.
 func (x *XDP) Arg() uint64 { return x.ctxAddr }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/vm"
 )
 
@@ -160,6 +161,11 @@ func init() {
 		return 0, nil
 	})
 
+	registerKfunc("bpf_cast_to_kern_ctx", "the context as the kernel object behind it (struct sk_buff, struct xdp_buff; netfilter's bpf_nf_ctx is already), read-only, with the members the test run set; other members fail the read naming them", "", castToKernCtx)
+	registerKfunc("bpf_rdonly_cast", "obj itself (the kernel inlines it as r0 = r1): reads go through the checked address space, where the kernel's probe reads would give 0 for unmapped memory", "", func(_ *Set, _ *vm.Machine, a vm.Args) (uint64, error) {
+		return a[0], nil
+	})
+
 	// A program not bound to a device (every test-run program) gets the
 	// kernel's generic metadata kfuncs, which have no device to ask.
 	for _, n := range []string{"bpf_xdp_metadata_rx_timestamp", "bpf_xdp_metadata_rx_hash", "bpf_xdp_metadata_rx_vlan_tag"} {
@@ -279,3 +285,13 @@ func dynptrSlice(s *Set, m *vm.Machine, a vm.Args, rdwr bool) (uint64, error) {
 }
 
 const skbDataOff = 76 // struct __sk_buff.data
+
+// castToKernCtx is bpf_cast_to_kern_ctx(obj): obj is the program's
+// context (the verifier allows nothing else).
+func castToKernCtx(_ *Set, m *vm.Machine, a vm.Args) (uint64, error) {
+	k, err := ctx.KernelObject(m, a[0])
+	if err != nil {
+		return 0, fmt.Errorf("bpf_cast_to_kern_ctx: %w", err)
+	}
+	return k, nil
+}

@@ -191,7 +191,7 @@ func init() {
 		return uint64(k.Hash), nil
 	})
 	skb(asm.FnSetHash, "bpf_set_hash", func(_ *Set, _ *vm.Machine, k *ctx.SKB, a vm.Args) (uint64, error) {
-		k.Hash, k.SwHash, k.L4Hash = uint32(a[1]), true, false
+		k.Hash, k.SwHash, k.L4Hash = uint32(a[1]), true, true // __skb_set_sw_hash(skb, hash, true)
 		return 0, nil
 	})
 	skb(asm.FnSetHashInvalid, "bpf_set_hash_invalid", func(_ *Set, _ *vm.Machine, k *ctx.SKB, _ vm.Args) (uint64, error) {
