@@ -4,6 +4,7 @@
 package num
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -92,36 +93,52 @@ const smalls = "00010203040506070809" + "10111213141516171819" + "20212223242526
 	"90919293949596979899"
 
 // Counter appends a count that mostly grows by one, as instruction
-// numbers in a trace do, by incrementing its decimal text in place.
+// numbers in a trace do: it keeps the count's digits in a machine word,
+// increments them there and stores them with one write.
 type Counter struct {
 	v    uint64
-	text []byte
+	word uint64 // the digits of v in ASCII, the last in the low byte
+	n    int    // how many digits word holds; 0: v has more than 8
 	ok   bool
 }
+
+const nines = 0x3939393939393939
 
 // Append appends v in decimal.
 func (c *Counter) Append(b []byte, v uint64) []byte {
 	switch {
 	case c.ok && v == c.v:
-	case c.ok && v == c.v+1:
-		c.v = v
-		i := len(c.text) - 1
-		for ; i >= 0 && c.text[i] == '9'; i-- {
-			c.text[i] = '0'
+	case c.ok && v == c.v+1 && c.n > 0:
+		// The trailing nines become zeros, the digit before them grows.
+		k := bits.TrailingZeros64(c.word^nines) / 8
+		if k < c.n {
+			c.v = v
+			c.word += 1<<(8*k) - (1<<(8*k)-1)/255*9
+			break
 		}
-		if i >= 0 {
-			c.text[i]++
-		} else {
-			c.text = append(c.text, 0)
-			copy(c.text[1:], c.text)
-			c.text[0] = '1'
-		}
-	case int64(v) < 0: // not a count
-		c.ok = false
-		return strconv.AppendUint(b, v, 10)
+		c.set(v) // all nines: one digit more
 	default:
-		c.v, c.ok = v, true
-		c.text = AppendInt(c.text[:0], int64(v))
+		c.set(v)
 	}
-	return append(b, c.text...)
+	if c.n == 0 {
+		return strconv.AppendUint(b, v, 10)
+	}
+	if cap(b)-len(b) < 8 {
+		b = slices.Grow(b, 8)
+	}
+	binary.BigEndian.PutUint64(b[len(b):len(b)+8], c.word<<(64-8*c.n))
+	return b[:len(b)+c.n]
+}
+
+// set makes v the count, its digits in word if they fit.
+func (c *Counter) set(v uint64) {
+	c.v, c.ok, c.word, c.n = v, true, 0, 0
+	if v > 99999999 {
+		return
+	}
+	var d [8]byte
+	for _, x := range AppendInt(d[:0], int64(v)) {
+		c.word = c.word<<8 | uint64(x)
+		c.n++
+	}
 }
