@@ -21,30 +21,36 @@ func extend(b []byte, n int) []byte {
 }
 
 // AppendHex appends v in lowercase hex without leading zeros, as
-// strconv.AppendUint(b, v, 16) does.
+// strconv.AppendUint(b, v, 16) does. The digits of each 32-bit half are
+// made in one machine word and stored with one write.
 func AppendHex(b []byte, v uint64) []byte {
 	n := (bits.Len64(v|1) + 3) / 4
-	b = extend(b, n)
+	if cap(b)-len(b) < 16 {
+		b = slices.Grow(b, 16)
+	}
 	i := len(b)
-	for ; n >= 2; n -= 2 { // two digits at a time
-		i -= 2
-		x := 2 * (v & 0xff)
-		b[i], b[i+1] = hexPairs[x], hexPairs[x+1]
-		v >>= 8
+	b = b[:i+16]
+	if n > 8 {
+		binary.BigEndian.PutUint64(b[i:], hex8(uint32(v>>32))<<(128-8*n))
+		i += n - 8
+		n = 8
 	}
-	if n > 0 {
-		b[i-1] = digits[v&15]
-	}
-	return b
+	binary.BigEndian.PutUint64(b[i:], hex8(uint32(v))<<(64-8*n))
+	return b[:i+n]
 }
 
-// hexPairs holds "00" to "ff".
-var hexPairs = func() (p [512]byte) {
-	for i := range 256 {
-		p[2*i], p[2*i+1] = digits[i>>4], digits[i&15]
-	}
-	return p
-}()
+// hex8 returns the eight hex digits of v in ASCII, the first in the high
+// byte.
+func hex8(v uint32) uint64 {
+	x := uint64(v)
+	// One nibble per byte, the high nibble in the high byte.
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
+	// '0'+d for a digit d, and 'a'-'0'-10 = 39 more where d > 9.
+	letters := (x + 0x0606060606060606) >> 4 & 0x0101010101010101
+	return x + 0x3030303030303030 + letters*39
+}
 
 // AppendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does.
 func AppendInt(b []byte, v int64) []byte {
