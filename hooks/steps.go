@@ -283,65 +283,64 @@ func (c *Cursor) step() bool {
 	if c.finished {
 		return false
 	}
-	s := &c.b.scratch
+	b := c.b
+	s := &b.scratch
 	rb, ra := &s.regs[0], &s.regs[1]
 	// Commit the instruction before: its after is this one's before.
-	switch d := c.d; {
-	case d == wholeFile:
+	if d := c.d; d == wholeFile {
 		*rb = *ra
-	case d >= 0:
+	} else if d >= 0 {
 		rb[d] = ra[d]
 	}
-	c.d = -1
+	// The fields are read into locals once: the compiler reloads a field
+	// after any store through rb or ra.
 	i := c.i
 	if i >= c.n {
-		c.finished = true
+		c.d, c.finished = -1, true
 		return false
 	}
-	c.i++
-	b := c.b
-	pc := c.pcs[i]
+	pc, dst := c.pcs[i], c.dst
 	d := int8(-1)
-	if int(pc) < len(c.dst) {
-		d = c.dst[pc]
+	if int(pc) < len(dst) {
+		d = dst[pc]
 	}
+	count := c.count
+	c.i, c.count = i+1, count+1
 	// Pointers are stored only when they change: the cursor lives on the
 	// heap, where each pointer store costs a write barrier check.
-	c.PC, c.Depth, c.Count = int(pc), c.depth, c.count
+	c.PC, c.Depth, c.Count = int(pc), c.depth, count
 	if c.Access != nil {
 		c.Access = nil
 	}
-	c.count++
 
+	var changed uint16
+	next := int8(-1) // the register to commit at the next step
 	if i == c.next { // the whole file, from the snapshot after it
 		snaps := b.Snaps
 		if c.k++; c.k < len(snaps) {
 			c.next = snaps[c.k].Index
 		}
 		if c.j < 0 { // cannot happen: one after state per snapshot
-			c.finished = true
+			c.d, c.finished = -1, true
 			return false
 		}
 		a := &s.after[c.j]
 		c.j--
 		*ra = a.regs
-		var changed uint16
 		for r := range rb {
 			if rb[r] != ra[r] {
 				changed |= 1 << r
 			}
 		}
-		c.Changed, c.depth, c.d = changed, a.depth, wholeFile
-	} else {
-		c.Changed = 0
-		if d >= 0 && d <= 10 {
-			if v := c.written[i]; v != rb[d] {
-				ra[d] = v
-				c.Changed = 1 << d
-			}
-			c.d = d
+		c.depth, next = a.depth, wholeFile
+	} else if d >= 0 && d <= 10 {
+		if v := c.written[i]; v != rb[d] {
+			ra[d] = v
+			changed = 1 << d
 		}
+		next = d
 	}
+	c.Changed, c.d = changed, next
 	if i == c.lastOK { // it faulted: no after, and nothing after it
 		c.Faulted, c.Regs, c.Changed = true, rb, 0
 		c.finished = true
