@@ -110,6 +110,15 @@ type Counter struct {
 
 const nines = 0x3939393939393939
 
+// carry[k] added to a count's word with k trailing nines increments it:
+// the nines become zeros (minus 9 each), the digit before grows by one.
+var carry = func() (c [8]uint64) {
+	for k := range c {
+		c[k] = 1<<(8*k) - (1<<(8*k)-1)/255*9
+	}
+	return c
+}()
+
 // Append appends v in decimal.
 func (c *Counter) Append(b []byte, v uint64) []byte {
 	switch {
@@ -119,7 +128,7 @@ func (c *Counter) Append(b []byte, v uint64) []byte {
 		k := bits.TrailingZeros64(c.word^nines) / 8
 		if k < c.n {
 			c.v = v
-			c.word += 1<<(8*k) - (1<<(8*k)-1)/255*9
+			c.word += carry[k]
 			break
 		}
 		c.set(v) // all nines: one digit more
