@@ -226,7 +226,11 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				regs := c.Regs
 				for ch := changed; ; {
 					r := bits.TrailingZeros16(ch)
-					out = appendValue(append(out, regEq[r]...), regs[r])
+					if v := regs[r]; needsHex(v) { // one call per value
+						out = num.AppendHex(append(out, regEqHex[r]...), v)
+					} else {
+						out = num.AppendInt(append(out, regEq[r]...), int64(v))
+					}
 					if ch &= ch - 1; ch == 0 {
 						break
 					}
@@ -653,6 +657,8 @@ func (t *Writer) Output(ev *hooks.Output) {
 }
 
 var regEq = [11]string{"r0=", "r1=", "r2=", "r3=", "r4=", "r5=", "r6=", "r7=", "r8=", "r9=", "r10="}
+
+var regEqHex = [11]string{"r0=0x", "r1=0x", "r2=0x", "r3=0x", "r4=0x", "r5=0x", "r6=0x", "r7=0x", "r8=0x", "r9=0x", "r10=0x"}
 
 // staticText is what an instruction's line holds whatever the run: its
 // head ("12: (07) r0 += 3") and source line, built once per program and pc.
