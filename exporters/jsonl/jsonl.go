@@ -159,14 +159,19 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 	// The objects of each instruction are written in one pass into out,
 	// kept in a local rather than in j.out; a fault, a packet number or
 	// a call depth take the general path.
-	out := j.out
+	// What the loop reads of j is kept in locals: the compiler would
+	// reload a field after every write to out.
+	out, texts, numbered := j.out, j.texts, j.packet > 0
 	for c := b.Walk(); c.Next(); {
-		st := j.staticAt(c.PC)
-		if st == nil { // the first time at this pc
+		var st *staticText
+		if pc := c.PC; pc < len(texts) && texts[pc].done {
+			st = &texts[pc]
+		} else { // the first time at this pc
 			before, _ := c.Steps()
 			st = j.static(before, b)
+			texts = j.texts
 		}
-		if c.Faulted || j.packet > 0 || c.Depth != 0 {
+		if numbered || c.Faulted || c.Depth != 0 {
 			j.out = out
 			if c.Access != nil {
 				j.Access(c.Access)

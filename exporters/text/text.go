@@ -180,14 +180,20 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 	// The line of each instruction is written in one pass into out, kept
 	// in a local rather than in t.out; the rare lines (a fault, notes
 	// from replayed events, names of locals) take the general path.
-	out := t.out
+	// What the loop reads of t is kept in locals: the compiler would
+	// reload a field after every write to out.
+	out, texts := t.out, t.texts
+	general := len(t.notes) > 0 || t.cur != nil
 	for c := b.Walk(); c.Next(); {
-		st := t.staticAt(c.PC)
-		if st == nil { // the first time at this pc
+		var st *staticText
+		if pc := c.PC; pc < len(texts) && texts[pc].done {
+			st = &texts[pc]
+		} else { // the first time at this pc
 			before, _ := c.Steps()
 			st = t.static(before, b)
+			texts = t.texts
 		}
-		if c.Faulted || len(t.notes) > 0 || t.cur != nil {
+		if general || c.Faulted {
 			t.out = out
 			t.begin(c.Depth, st)
 			if c.Faulted {
@@ -196,7 +202,7 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				t.endLine(c.Changed, c.Regs, c.Access)
 			}
 			t.notes = t.notes[:0]
-			out = t.out
+			out, general = t.out, t.cur != nil
 			continue
 		}
 		depth := c.Depth
