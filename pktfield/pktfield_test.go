@@ -19,7 +19,7 @@ var (
 )
 
 // build serializes layers as gopacket would put them on the wire.
-func build(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+func build(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	for _, l := range ls {
 		switch l := l.(type) {
@@ -376,5 +376,18 @@ func TestCacheShared(t *testing.T) {
 	var c Cache
 	if got := c.Name(other, 36, 2); got == "udp.dst_port" {
 		t.Errorf("a different frame named from the last dissection: %q", got)
+	}
+}
+
+// BenchmarkCacheName names the bytes of a 1000-byte frame one by one, as
+// a loop over the packet does: most are payload.
+func BenchmarkCacheName(b *testing.B) {
+	frame := build(b,
+		&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B},
+		&layers.UDP{SrcPort: 1, DstPort: 2}, gopacket.Payload(make([]byte, 958)))
+	var c Cache
+	for i := 0; b.Loop(); i++ {
+		c.Name(frame, i%len(frame), 1)
 	}
 }
