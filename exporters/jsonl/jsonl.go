@@ -194,7 +194,7 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 			regs := c.Regs
 			for {
 				r := bits.TrailingZeros16(ch)
-				out = hexq(append(out, regKey[r]...), regs[r])
+				out = append(num.AppendHex(append(out, regKeyHex[r]...), regs[r]), '"')
 				if ch &= ch - 1; ch == 0 {
 					break
 				}
@@ -242,13 +242,11 @@ func (j *Writer) appendInsnAccess(b []byte, st *staticText, ev *hooks.Access) []
 			b = str(b, "name", name)
 		}
 	}
-	b = append(b, `,"value":`...)
-	b = hexq(b, ev.Value)
+	b = num.AppendHex(append(b, `,"value":"0x`...), ev.Value)
 	if ev.Kind != hooks.Load {
-		b = append(b, `,"old":`...)
-		b = hexq(b, ev.Old)
+		b = num.AppendHex(append(b, `","old":"0x`...), ev.Old)
 	}
-	return append(b, "}\n"...)
+	return append(b, "\"}\n"...)
 }
 
 func (j *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
@@ -323,6 +321,9 @@ func (j *Writer) startStep() []byte {
 
 // accessKind is str(b, "kind", k.String()) for each AccessKind.
 var accessKind = [...]string{hooks.Load: `,"kind":"load"`, hooks.Store: `,"kind":"store"`, hooks.Atomic: `,"kind":"atomic"`}
+
+// regKeyHex is regKey and the start of a hex string value.
+var regKeyHex = [11]string{`"r0":"0x`, `"r1":"0x`, `"r2":"0x`, `"r3":"0x`, `"r4":"0x`, `"r5":"0x`, `"r6":"0x`, `"r7":"0x`, `"r8":"0x`, `"r9":"0x`, `"r10":"0x`}
 
 var regKey = [11]string{`"r0":`, `"r1":`, `"r2":`, `"r3":`, `"r4":`, `"r5":`, `"r6":`, `"r7":`, `"r8":`, `"r9":`, `"r10":`}
 
