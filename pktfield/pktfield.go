@@ -14,7 +14,9 @@
 package pktfield
 
 import (
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gopacket/gopacket"
@@ -26,11 +28,9 @@ type Fields struct {
 	fields []field
 	end    int // the end of the last field: the frame's header bytes
 
-	// By offset in the headers: the name of the byte's field, with "+k"
-	// k bytes into it, and the end of that field (0: in none), so that
-	// naming an access inside one field is a table lookup.
-	at    []string
-	atEnd []int32
+	// By offset in the headers: the index of the byte's field, or -1,
+	// so that naming an access inside one field is a table lookup.
+	byOff []int32
 }
 
 type field struct {
@@ -51,36 +51,46 @@ func Dissect(frame []byte) *Fields {
 	return f
 }
 
-// index makes the tables of names by offset (Fields.at), their strings
-// cut from one.
+// index makes the table of fields by offset (Fields.byOff).
 func (f *Fields) index() {
-	f.at, f.atEnd = make([]string, f.end), make([]int32, f.end)
-	var buf []byte
-	for _, x := range f.fields {
-		for k := 1; k < x.len; k++ {
-			buf = append(buf, x.name...)
-			buf = append(buf, '+')
-			buf = strconv.AppendInt(buf, int64(k), 10)
-		}
+	f.byOff = slices.Grow(f.byOff[:0], f.end)[:f.end]
+	for i := range f.byOff {
+		f.byOff[i] = -1
 	}
-	all := string(buf)
-	for _, x := range f.fields {
-		f.at[x.off], f.atEnd[x.off] = x.name, int32(x.off+x.len)
-		for k := 1; k < x.len; k++ {
-			n := len(x.name) + 1 + digits(k)
-			f.at[x.off+k], f.atEnd[x.off+k] = all[:n], int32(x.off+x.len)
-			all = all[n:]
+	for i, x := range f.fields {
+		for k := range x.len {
+			f.byOff[x.off+k] = int32(i)
 		}
 	}
 }
 
-// digits is the length of k in decimal.
-func digits(k int) int {
-	n := 1
-	for ; k >= 10; k /= 10 {
-		n++
+// plusNames holds the names of bytes inside fields, "ipv4.src+2", made
+// once for the whole process: they come from a small set, up to
+// maxPlusNames (hostile frames nest tunnels to make names without end).
+var (
+	plusNames sync.Map // plusKey -> string
+	nPlus     atomic.Int32
+)
+
+const maxPlusNames = 4096
+
+type plusKey struct {
+	name string
+	k    int
+}
+
+// plus returns name+"+k".
+func plus(name string, k int) string {
+	key := plusKey{name, k}
+	if s, ok := plusNames.Load(key); ok {
+		return s.(string)
 	}
-	return n
+	s := name + "+" + strconv.Itoa(k)
+	if nPlus.Add(1) > maxPlusNames {
+		return s
+	}
+	v, _ := plusNames.LoadOrStore(key, s)
+	return v.(string)
 }
 
 func (f *Fields) dissect(frame []byte) {
@@ -304,8 +314,15 @@ func (d *dissector) tcpOptions(off int, c []byte, p string) {
 // with "+k" when they start k bytes into it, or the first and last fields
 // they span ("ipv4.src..ipv4.dst"); "" when off is in no known header.
 func (f *Fields) Name(off, size int) string {
-	if off >= 0 && off < len(f.at) && off+max(size, 1) <= int(f.atEnd[off]) {
-		return f.at[off] // inside one field
+	if off >= 0 && off < len(f.byOff) {
+		if i := f.byOff[off]; i >= 0 { // inside one field: a table lookup
+			if x := &f.fields[i]; off+max(size, 1) <= x.off+x.len {
+				if off == x.off {
+					return x.name
+				}
+				return plus(x.name, off-x.off)
+			}
+		}
 	}
 	i := f.find(off)
 	if i < 0 {
@@ -314,7 +331,7 @@ func (f *Fields) Name(off, size int) string {
 	first := f.fields[i]
 	name := first.name
 	if off > first.off {
-		name += "+" + strconv.Itoa(off-first.off)
+		name = plus(name, off-first.off)
 	}
 	end := off + max(size, 1)
 	if end <= first.off+first.len {
@@ -359,49 +376,26 @@ func (f *Fields) Each(fn func(off, n int, name string)) {
 
 // Cache names the bytes of a frame that a program may rewrite or move
 // (bpf_xdp_adjust_head): it dissects again when the frame's length or its
-// header bytes differ from those it last dissected. Caches share the
-// dissection made last, so that runs over the same frame (a benchmark, a
-// capture of similar packets), each with a Cache of its own, dissect it
-// once.
+// header bytes differ from those it last dissected.
 type Cache struct {
-	d *dissection
-}
-
-// dissection is a dissected frame, immutable once made: the header bytes
-// it was made from and its length.
-type dissection struct {
-	hdr    []byte
+	hdr    []byte // the header bytes last dissected
 	length int
+	valid  bool
 	f      Fields
-}
-
-// last is the dissection any Cache made last.
-var last atomic.Pointer[dissection]
-
-// matches reports whether frame dissects as d: it has d's length and
-// header bytes.
-func (d *dissection) matches(frame []byte) bool {
-	return d != nil && len(frame) == d.length && string(frame[:len(d.hdr)]) == string(d.hdr)
 }
 
 // Name names the size bytes at off of frame, as Fields.Name does.
 func (c *Cache) Name(frame []byte, off, size int) string {
-	d := c.d
-	if !d.matches(frame) {
-		if d = last.Load(); !d.matches(frame) {
-			d = &dissection{length: len(frame)}
-			d.f.dissect(frame)
-			d.f.index()
-			// The bytes watched: the headers found, and at least the
-			// first 64, so that headers written into an unrecognised
-			// frame are seen.
-			n := min(max(d.f.end, minWatched), len(frame))
-			d.hdr = append([]byte(nil), frame[:n]...)
-			last.Store(d)
-		}
-		c.d = d
+	if !c.valid || len(frame) != c.length || string(frame[:len(c.hdr)]) != string(c.hdr) {
+		c.f.dissect(frame)
+		c.f.index()
+		// The bytes watched: the headers found, and at least the first
+		// 64, so that headers written into an unrecognised frame are seen.
+		n := min(max(c.f.end, minWatched), len(frame))
+		c.hdr = append(c.hdr[:0], frame[:n]...)
+		c.length, c.valid = len(frame), true
 	}
-	return d.f.Name(off, size)
+	return c.f.Name(off, size)
 }
 
 const minWatched = 64
