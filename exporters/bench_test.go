@@ -40,7 +40,7 @@ done:
 	exit
 `
 
-func benchCase(b *testing.B) *exptest.Case {
+func benchCase(b testing.TB) *exptest.Case {
 	insns, err := isa.Assemble(byteSum)
 	if err != nil {
 		b.Fatal(err)
@@ -173,3 +173,21 @@ func (p *perRun) Enter(ev *hooks.Run) {
 	p.w.Enter(ev)
 }
 func (p *perRun) Exit(ev *hooks.Run) { p.w.Exit(ev); p.w.Close() }
+
+// walker walks every batch with the cursor the text and JSON Lines
+// exporters use, and writes nothing: the floor under their figures.
+type walker struct{ sum uint64 }
+
+func (w *walker) BatchesOnly() {}
+func (w *walker) PCs(b *hooks.PCBatch) {
+	for c := b.Walk(); c.Next(); {
+		w.sum += uint64(c.Changed)
+		if c.Access != nil {
+			w.sum += c.Access.Addr
+		}
+	}
+}
+
+// BenchmarkWalk is what the text and JSON Lines exporters cost before
+// they write anything: the batches and the cursor over them.
+func BenchmarkWalk(b *testing.B) { bench(b, func() any { return &walker{} }) }

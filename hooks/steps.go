@@ -97,7 +97,7 @@ type Cursor struct {
 	old      []uint64
 	written  []uint64
 	dst      []int8
-	mem      []bool
+	mem      []memOp
 	before   *Step
 	after    *Step
 	i        int // index of the next instruction
@@ -134,7 +134,49 @@ func writtenReg(in isa.Insn) int {
 type progTable struct {
 	insns []isa.Insn
 	dst   []int8
-	mem   []bool
+	mem   []memOp
+}
+
+// memOp is how the instruction at a pc accesses memory, decoded once so
+// that the cursor rebuilds the common accesses without accessOf.
+type memOp struct {
+	kind  uint8 // memNone, or how to rebuild the access
+	size  uint8
+	addr  uint8 // the register holding the base address, before
+	val   uint8 // the register loaded (after) or stored (before)
+	off   int64
+	value uint64 // the constant ST stores
+	mask  uint64
+}
+
+const (
+	memNone  = iota
+	memLoad  // LDX: the value is the register after
+	memImm   // ST: the value is the constant
+	memStore // STX MEM: the value is the source register before
+	memOther // atomics: accessOf
+)
+
+func decodeMem(in isa.Insn) memOp {
+	if !TouchesMemory(in) {
+		return memOp{}
+	}
+	size := sizeBytes[(in.Op&0x18)>>3]
+	m := memOp{size: uint8(size), off: int64(in.Off), mask: ^uint64(0), addr: in.Dst & 15 % 11, val: in.Src & 15 % 11}
+	if size < 8 {
+		m.mask = 1<<(8*size) - 1
+	}
+	switch {
+	case in.Class() == isa.ClassLDX:
+		m.kind, m.addr, m.val = memLoad, in.Src&15%11, in.Dst&15%11
+	case in.Class() == isa.ClassST:
+		m.kind, m.value = memImm, uint64(int64(in.Imm))&m.mask
+	case in.Op&0xe0 == isa.ModeMEM:
+		m.kind = memStore
+	default:
+		m.kind = memOther
+	}
+	return m
 }
 
 func (t *progTable) of(insns []isa.Insn) {
@@ -143,7 +185,7 @@ func (t *progTable) of(insns []isa.Insn) {
 		t.dst, t.mem = t.dst[:0], t.mem[:0]
 		for _, in := range insns {
 			t.dst = append(t.dst, int8(writtenReg(in)))
-			t.mem = append(t.mem, TouchesMemory(in))
+			t.mem = append(t.mem, decodeMem(in))
 		}
 	}
 }
@@ -241,65 +283,64 @@ func (c *Cursor) step() bool {
 	if c.finished {
 		return false
 	}
-	s := &c.b.scratch
+	b := c.b
+	s := &b.scratch
 	rb, ra := &s.regs[0], &s.regs[1]
 	// Commit the instruction before: its after is this one's before.
-	switch d := c.d; {
-	case d == wholeFile:
+	if d := c.d; d == wholeFile {
 		*rb = *ra
-	case d >= 0:
+	} else if d >= 0 {
 		rb[d] = ra[d]
 	}
-	c.d = -1
+	// The fields are read into locals once: the compiler reloads a field
+	// after any store through rb or ra.
 	i := c.i
 	if i >= c.n {
-		c.finished = true
+		c.d, c.finished = -1, true
 		return false
 	}
-	c.i++
-	b := c.b
-	pc := c.pcs[i]
+	pc, dst := c.pcs[i], c.dst
 	d := int8(-1)
-	if int(pc) < len(c.dst) {
-		d = c.dst[pc]
+	if int(pc) < len(dst) {
+		d = dst[pc]
 	}
+	count := c.count
+	c.i, c.count = i+1, count+1
 	// Pointers are stored only when they change: the cursor lives on the
 	// heap, where each pointer store costs a write barrier check.
-	c.PC, c.Depth, c.Count = int(pc), c.depth, c.count
+	c.PC, c.Depth, c.Count = int(pc), c.depth, count
 	if c.Access != nil {
 		c.Access = nil
 	}
-	c.count++
 
+	var changed uint16
+	next := int8(-1) // the register to commit at the next step
 	if i == c.next { // the whole file, from the snapshot after it
 		snaps := b.Snaps
 		if c.k++; c.k < len(snaps) {
 			c.next = snaps[c.k].Index
 		}
 		if c.j < 0 { // cannot happen: one after state per snapshot
-			c.finished = true
+			c.d, c.finished = -1, true
 			return false
 		}
 		a := &s.after[c.j]
 		c.j--
 		*ra = a.regs
-		var changed uint16
 		for r := range rb {
 			if rb[r] != ra[r] {
 				changed |= 1 << r
 			}
 		}
-		c.Changed, c.depth, c.d = changed, a.depth, wholeFile
-	} else {
-		c.Changed = 0
-		if d >= 0 && d <= 10 {
-			if v := c.written[i]; v != rb[d] {
-				ra[d] = v
-				c.Changed = 1 << d
-			}
-			c.d = d
+		c.depth, next = a.depth, wholeFile
+	} else if d >= 0 && d <= 10 {
+		if v := c.written[i]; v != rb[d] {
+			ra[d] = v
+			changed = 1 << d
 		}
+		next = d
 	}
+	c.Changed, c.d = changed, next
 	if i == c.lastOK { // it faulted: no after, and nothing after it
 		c.Faulted, c.Regs, c.Changed = true, rb, 0
 		c.finished = true
@@ -307,12 +348,8 @@ func (c *Cursor) step() bool {
 			c.Steps()
 		}
 		return true
-	} else if c.accesses && int(pc) < len(c.mem) && c.mem[pc] && accessOf(&s.access, b.Insns[pc], int(pc), rb, ra, c.old[i]) {
-		s.access.M = b.M
-		if c.loc != nil {
-			s.access.Region = c.loc.Locate(s.access.Addr)
-		}
-		c.Access = &s.access
+	} else if c.accesses && int(pc) < len(c.mem) && c.mem[pc].kind != memNone {
+		c.access(&c.mem[pc], int(pc), i, rb, ra)
 	}
 	if !c.lazy { // what Steps does, storing no pointer that did not change
 		var in isa.Insn
@@ -332,6 +369,45 @@ func (c *Cursor) step() bool {
 		}
 	}
 	return true
+}
+
+// access rebuilds the memory access of instruction i, at pc, from the
+// registers before (rb) and after it (ra) and what it overwrote. Only the
+// fields that change are stored: pointer stores cost a write barrier.
+func (c *Cursor) access(m *memOp, pc, i int, rb, ra *[11]uint64) {
+	b := c.b
+	a := &b.scratch.access
+	switch m.kind {
+	case memLoad:
+		a.PC, a.Kind, a.Addr, a.Size = pc, Load, rb[m.addr]+uint64(m.off), int(m.size)
+		a.Value, a.Old, a.Helper = ra[m.val], 0, 0
+	case memImm:
+		a.PC, a.Kind, a.Addr, a.Size = pc, Store, rb[m.addr]+uint64(m.off), int(m.size)
+		a.Value, a.Old, a.Helper = m.value, c.old[i], 0
+	case memStore:
+		a.PC, a.Kind, a.Addr, a.Size = pc, Store, rb[m.addr]+uint64(m.off), int(m.size)
+		a.Value, a.Old, a.Helper = rb[m.val]&m.mask, c.old[i], 0
+	default:
+		if !accessOf(a, b.Insns[pc], pc, rb, ra, c.old[i]) {
+			return
+		}
+	}
+	if a.Bytes != nil {
+		a.Bytes = nil
+	}
+	if a.M != b.M {
+		a.M = b.M
+	}
+	if c.loc != nil {
+		r := c.loc.Locate(a.Addr)
+		a.Region.Kind, a.Region.Offset = r.Kind, r.Offset
+		if a.Region.Name != r.Name {
+			a.Region.Name = r.Name
+		}
+	} else if a.Region != (Region{}) {
+		a.Region = Region{}
+	}
+	c.Access = a
 }
 
 // Steps builds the BeforeStep and AfterStep events of the instruction at

@@ -14,7 +14,10 @@
 package pktfield
 
 import (
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -24,6 +27,10 @@ import (
 type Fields struct {
 	fields []field
 	end    int // the end of the last field: the frame's header bytes
+
+	// By offset in the headers: the index of the byte's field, or -1,
+	// so that naming an access inside one field is a table lookup.
+	byOff []int32
 }
 
 type field struct {
@@ -40,7 +47,50 @@ const GUEPort = 6080
 func Dissect(frame []byte) *Fields {
 	f := new(Fields)
 	f.dissect(frame)
+	f.index()
 	return f
+}
+
+// index makes the table of fields by offset (Fields.byOff).
+func (f *Fields) index() {
+	f.byOff = slices.Grow(f.byOff[:0], f.end)[:f.end]
+	for i := range f.byOff {
+		f.byOff[i] = -1
+	}
+	for i, x := range f.fields {
+		for k := range x.len {
+			f.byOff[x.off+k] = int32(i)
+		}
+	}
+}
+
+// plusNames holds the names of bytes inside fields, "ipv4.src+2", made
+// once for the whole process: they come from a small set, up to
+// maxPlusNames (hostile frames nest tunnels to make names without end).
+var (
+	plusNames sync.Map // plusKey -> string
+	nPlus     atomic.Int32
+)
+
+const maxPlusNames = 4096
+
+type plusKey struct {
+	name string
+	k    int
+}
+
+// plus returns name+"+k".
+func plus(name string, k int) string {
+	key := plusKey{name, k}
+	if s, ok := plusNames.Load(key); ok {
+		return s.(string)
+	}
+	s := name + "+" + strconv.Itoa(k)
+	if nPlus.Add(1) > maxPlusNames {
+		return s
+	}
+	v, _ := plusNames.LoadOrStore(key, s)
+	return v.(string)
 }
 
 func (f *Fields) dissect(frame []byte) {
@@ -264,6 +314,16 @@ func (d *dissector) tcpOptions(off int, c []byte, p string) {
 // with "+k" when they start k bytes into it, or the first and last fields
 // they span ("ipv4.src..ipv4.dst"); "" when off is in no known header.
 func (f *Fields) Name(off, size int) string {
+	if off >= 0 && off < len(f.byOff) {
+		if i := f.byOff[off]; i >= 0 { // inside one field: a table lookup
+			if x := &f.fields[i]; off+max(size, 1) <= x.off+x.len {
+				if off == x.off {
+					return x.name
+				}
+				return plus(x.name, off-x.off)
+			}
+		}
+	}
 	i := f.find(off)
 	if i < 0 {
 		return ""
@@ -271,7 +331,7 @@ func (f *Fields) Name(off, size int) string {
 	first := f.fields[i]
 	name := first.name
 	if off > first.off {
-		name += "+" + strconv.Itoa(off-first.off)
+		name = plus(name, off-first.off)
 	}
 	end := off + max(size, 1)
 	if end <= first.off+first.len {
@@ -328,6 +388,7 @@ type Cache struct {
 func (c *Cache) Name(frame []byte, off, size int) string {
 	if !c.valid || len(frame) != c.length || string(frame[:len(c.hdr)]) != string(c.hdr) {
 		c.f.dissect(frame)
+		c.f.index()
 		// The bytes watched: the headers found, and at least the first
 		// 64, so that headers written into an unrecognised frame are seen.
 		n := min(max(c.f.end, minWatched), len(frame))

@@ -19,7 +19,7 @@ var (
 )
 
 // build serializes layers as gopacket would put them on the wire.
-func build(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+func build(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	for _, l := range ls {
 		switch l := l.(type) {
@@ -350,4 +350,41 @@ func FuzzDissect(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCacheNoAlloc: once a frame is dissected, naming any byte of its
+// headers, inside a field or not, allocates nothing.
+func TestCacheNoAlloc(t *testing.T) {
+	udp := build(t,
+		&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B},
+		&layers.UDP{SrcPort: 1, DstPort: 2}, gopacket.Payload("xyz"))
+	var c Cache
+	for i := range udp {
+		c.Name(udp, i, 1)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if got := c.Name(udp, 28, 1); got != "ipv4.src+2" {
+			t.Fatalf("got %q", got)
+		}
+		for i := range udp {
+			c.Name(udp, i, 1)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per pass over the frame", allocs)
+	}
+}
+
+// BenchmarkCacheName names the bytes of a 1000-byte frame one by one, as
+// a loop over the packet does: most are payload.
+func BenchmarkCacheName(b *testing.B) {
+	frame := build(b,
+		&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B},
+		&layers.UDP{SrcPort: 1, DstPort: 2}, gopacket.Payload(make([]byte, 958)))
+	var c Cache
+	for i := 0; b.Loop(); i++ {
+		c.Name(frame, i%len(frame), 1)
+	}
 }

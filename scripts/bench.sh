@@ -75,10 +75,11 @@ END {
 	}
 
 	printf "\nExporters on byte_sum (7006 insns/run), ratio to untraced (exporters benchmarks, CPU time;\n"
-	printf "targets: Ring and Flight <= 5, Text <= 15, JSONL <= 25 cpu-ns/insn; Raw: names off)\n"
+	printf "targets: Ring and Flight <= 5, Text <= 15, JSONL <= 25 cpu-ns/insn; Raw: names off;\n"
+	printf "Walk: the batches and the cursor Text and JSONL read them with, writing nothing)\n"
 	base = get("Untraced", "cpu-ns/insn")
 	printf "%-16s %11s %9s %11s\n", "exporter", "cpu-ns/insn", "ratio", "allocs/run"
-	ne = split("Untraced Counter Noop Ring Flight Text TextRaw JSONL JSONLRaw TraceFile", ex, " ")
+	ne = split("Untraced Counter Noop Walk Ring Flight Text TextRaw JSONL JSONLRaw TraceFile", ex, " ")
 	for (e = 1; e <= ne; e++) {
 		if (!has(ex[e], "cpu-ns/insn")) continue
 		printf "%-16s %11.2f %8.2fx %11.0f\n", ex[e], get(ex[e], "cpu-ns/insn"), get(ex[e], "cpu-ns/insn") / base, get(ex[e], "allocs/op")

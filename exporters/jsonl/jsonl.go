@@ -156,21 +156,97 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 		j.namer, _ = b.M.(hooks.Namer)
 	}
 	j.program(b.Prog)
+	// The objects of each instruction are written in one pass into out,
+	// kept in a local rather than in j.out; a fault, a packet number or
+	// a call depth take the general path.
+	// What the loop reads of j is kept in locals: the compiler would
+	// reload a field after every write to out.
+	out, texts, numbered := j.out, j.texts, j.packet > 0
 	for c := b.Walk(); c.Next(); {
-		if c.Access != nil {
-			j.Access(c.Access)
-		}
-		st := j.staticAt(c.PC)
-		if st == nil { // the first time at this pc
+		var st *staticText
+		if pc := c.PC; pc < len(texts) && texts[pc].done {
+			st = &texts[pc]
+		} else { // the first time at this pc
 			before, _ := c.Steps()
 			st = j.static(before, b)
+			texts = j.texts
 		}
-		regs := c.Regs
-		if c.Faulted {
-			regs = nil
+		if numbered || c.Faulted || c.Depth != 0 {
+			j.out = out
+			if c.Access != nil {
+				j.Access(c.Access)
+			}
+			regs := c.Regs
+			if c.Faulted {
+				regs = nil
+			}
+			j.writeStep(c.Count, c.PC, c.Depth, st, c.Changed, regs)
+			out = j.out
+			continue
 		}
-		j.writeStep(c.Count, c.PC, c.Depth, st, c.Changed, regs)
+		if acc := c.Access; acc != nil {
+			out = j.appendInsnAccess(out, st, acc)
+		}
+		out = append(out, `{"v":1,"ev":"step","n":`...)
+		out = j.count.Append(out, c.Count)
+		out = append(out, st.step0...)
+		if ch := c.Changed & 0x7ff; ch != 0 {
+			regs := c.Regs
+			for {
+				r := bits.TrailingZeros16(ch)
+				out = append(num.AppendHex(append(out, regKeyHex[r]...), regs[r]), '"')
+				if ch &= ch - 1; ch == 0 {
+					break
+				}
+				out = append(out, ',')
+			}
+		}
+		out = append(out, "}}\n"...)
+		if len(out) >= bufSize {
+			j.out = out
+			j.Flush()
+			out = j.out
+		}
 	}
+	j.out = out
+}
+
+// appendInsnAccess appends the "access" object of an instruction's own
+// access (not a helper's), whose pc, kind and size are the same at every
+// pass: the text up to the address, and from it to "where", is made
+// once per pc.
+func (j *Writer) appendInsnAccess(b []byte, st *staticText, ev *hooks.Access) []byte {
+	if ev.Helper != 0 || ev.Bytes != nil || ev.M == nil || j.packet > 0 {
+		j.out = b
+		j.Access(ev)
+		return j.out
+	}
+	if !st.accOK || st.accKind != ev.Kind || st.accSize != ev.Size {
+		h := append([]byte(`{"v":1,"ev":"access"`), `,"pc":`...)
+		h = num.AppendInt(h, int64(ev.PC))
+		if ev.Kind < hooks.AccessKind(len(accessKind)) {
+			h = append(h, accessKind[ev.Kind]...)
+		} else {
+			h = str(h, "kind", ev.Kind.String())
+		}
+		st.accHead = string(append(h, `,"addr":"0x`...))
+		st.accSizeText = string(num.AppendInt([]byte(`","size":`), int64(ev.Size)))
+		st.accKind, st.accSize, st.accOK = ev.Kind, ev.Size, true
+	}
+	b = append(b, st.accHead...)
+	b = num.AppendHex(b, ev.Addr)
+	b = append(b, st.accSizeText...)
+	b = str(b, "where", ev.Where())
+	if !j.Raw {
+		if name := j.name(ev); name != "" {
+			b = str(b, "name", name)
+		}
+	}
+	b = num.AppendHex(append(b, `,"value":"0x`...), ev.Value)
+	if ev.Kind != hooks.Load {
+		b = num.AppendHex(append(b, `","old":"0x`...), ev.Old)
+	}
+	return append(b, "\"}\n"...)
 }
 
 func (j *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
@@ -246,6 +322,9 @@ func (j *Writer) startStep() []byte {
 // accessKind is str(b, "kind", k.String()) for each AccessKind.
 var accessKind = [...]string{hooks.Load: `,"kind":"load"`, hooks.Store: `,"kind":"store"`, hooks.Atomic: `,"kind":"atomic"`}
 
+// regKeyHex is regKey and the start of a hex string value.
+var regKeyHex = [11]string{`"r0":"0x`, `"r1":"0x`, `"r2":"0x`, `"r3":"0x`, `"r4":"0x`, `"r5":"0x`, `"r6":"0x`, `"r7":"0x`, `"r8":"0x`, `"r9":"0x`, `"r10":"0x`}
+
 var regKey = [11]string{`"r0":`, `"r1":`, `"r2":`, `"r3":`, `"r4":`, `"r5":`, `"r6":`, `"r7":`, `"r8":`, `"r9":`, `"r10":`}
 
 // liner knows source lines: a batch or an Inspector.
@@ -254,8 +333,16 @@ type liner interface{ Line(pc int) *isa.Line }
 // staticText is the part of an instruction's step that does not change
 // from run to run: "op", "insn" and "src", built once per program and pc.
 type staticText struct {
-	json []byte
-	done bool
+	json  []byte
+	step0 []byte // at call depth 0: from "pc" to the opening of "regs"
+	done  bool
+
+	// The start of its access object, to "addr", and the text from the
+	// address to "where", made the first time it accesses memory.
+	accHead, accSizeText string
+	accKind              hooks.AccessKind
+	accSize              int
+	accOK                bool
 }
 
 // program makes prog the program whose instructions are written.
@@ -289,7 +376,9 @@ func (j *Writer) static(ev *hooks.Step, lines liner) *staticText {
 			b = appendLine(b, l)
 		}
 	}
-	j.texts[ev.PC] = staticText{json: b, done: true}
+	s0 := num.AppendInt([]byte(`,"pc":`), int64(ev.PC))
+	s0 = append(append(s0, `,"depth":0`...), b...)
+	j.texts[ev.PC] = staticText{json: b, step0: append(s0, `,"regs":{`...), done: true}
 	return &j.texts[ev.PC]
 }
 

@@ -177,20 +177,119 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 		t.namerOf, t.namer = b.M, namerOf(b.M)
 	}
 	t.program(b.Prog)
+	// The line of each instruction is written in one pass into out, kept
+	// in a local rather than in t.out; the rare lines (a fault, notes
+	// from replayed events, names of locals) take the general path.
+	// What the loop reads of t is kept in locals: the compiler would
+	// reload a field after every write to out.
+	out, texts := t.out, t.texts
+	general := len(t.notes) > 0 || t.cur != nil
 	for c := b.Walk(); c.Next(); {
-		st := t.staticAt(c.PC)
-		if st == nil { // the first time at this pc
+		var st *staticText
+		if pc := c.PC; pc < len(texts) && texts[pc].done {
+			st = &texts[pc]
+		} else { // the first time at this pc
 			before, _ := c.Steps()
 			st = t.static(before, b)
+			texts = t.texts
 		}
-		t.begin(c.Depth, st)
-		if c.Faulted {
-			t.endLine(0, nil, c.Access)
-		} else {
-			t.endLine(c.Changed, c.Regs, c.Access)
+		if general || c.Faulted {
+			t.out = out
+			t.begin(c.Depth, st)
+			if c.Faulted {
+				t.endLine(0, nil, c.Access)
+			} else {
+				t.endLine(c.Changed, c.Regs, c.Access)
+			}
+			t.notes = t.notes[:0]
+			out, general = t.out, t.cur != nil
+			continue
 		}
-		t.notes = t.notes[:0]
+		depth := c.Depth
+		if l := st.line; l != nil && !sameLine(l, t.src) {
+			t.src = l
+			out = appendSource(out, depth, l)
+		}
+		changed, acc := c.Changed&0x7ff, c.Access
+		switch {
+		case changed == 0 && acc == nil: // nothing to say
+			if depth > 0 {
+				out = indent(out, depth)
+			}
+			out = append(out, st.headNL...)
+		default:
+			if depth == 0 {
+				out = append(out, st.headPad...)
+			} else {
+				start := len(out)
+				out = append(indent(out, depth), st.head...)
+				if pad := 40 - (len(out) - start); pad > 0 {
+					out = append(out, spaces[:pad]...)
+				}
+				out = append(out, "; "...)
+			}
+			if changed != 0 {
+				regs := c.Regs
+				for ch := changed; ; {
+					r := bits.TrailingZeros16(ch)
+					if v := regs[r]; needsHex(v) { // one call per value
+						out = num.AppendHex(append(out, regEqHex[r]...), v)
+					} else {
+						out = num.AppendInt(append(out, regEq[r]...), int64(v))
+					}
+					if ch &= ch - 1; ch == 0 {
+						break
+					}
+					out = append(out, ' ')
+				}
+				if acc != nil {
+					out = append(out, " | "...)
+				}
+			}
+			if acc != nil {
+				out = t.appendInsnAccess(out, st, acc)
+			}
+			out = append(out, '\n')
+		}
+		if len(out) >= bufSize {
+			t.out = out
+			t.Flush()
+			out = t.out
+		}
 	}
+	t.out = out
+}
+
+// appendInsnAccess is appendAccess for the access of an instruction
+// (not a helper's), whose kind and size are the same at every pass: its
+// start ("load u8 ") is made once per pc.
+func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access) []byte {
+	if acc.Helper != 0 || acc.Bytes != nil || acc.Kind > hooks.Atomic {
+		return t.appendAccess(b, acc)
+	}
+	if !st.accOK || st.accKind != acc.Kind || st.accSize != acc.Size {
+		st.acc = string(appendAccessHead(nil, acc))
+		st.accKind, st.accSize, st.accOK = acc.Kind, acc.Size, true
+	}
+	b = append(b, st.acc...)
+	b = t.appendWhere(b, acc)
+	if acc.Kind == hooks.Load {
+		return appendValue(append(b, " = "...), acc.Value)
+	}
+	b = appendValue(append(b, ": "...), acc.Old)
+	return appendValue(append(b, " -> "...), acc.Value)
+}
+
+// appendSource writes the source line an instruction starts.
+func appendSource(b []byte, depth int, l *isa.Line) []byte {
+	b = indent(b, depth)
+	b = append(b, "; "...)
+	b = append(b, filepath.Base(l.File)...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(l.Line), 10)
+	b = append(b, ": "...)
+	b = append(b, l.Text...)
+	return append(b, '\n')
 }
 
 func (t *Writer) BeforeStep(ev *hooks.Step) hooks.Action {
@@ -218,14 +317,7 @@ func (t *Writer) begin(depth int, st *staticText) {
 	b := t.out
 	if l := st.line; l != nil && !sameLine(l, t.src) {
 		t.src = l
-		b = indent(b, depth)
-		b = append(b, "; "...)
-		b = append(b, filepath.Base(l.File)...)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(l.Line), 10)
-		b = append(b, ": "...)
-		b = append(b, l.Text...)
-		b = append(b, '\n')
+		b = appendSource(b, depth, l)
 	}
 	t.start = len(b)
 	b = indent(b, depth)
@@ -329,18 +421,7 @@ func (t *Writer) Access(ev *hooks.Access) hooks.Action {
 
 // appendAccess appends the note of an access: "load u8 pkt+12 eth.type = 8".
 func (t *Writer) appendAccess(b []byte, ev *hooks.Access) []byte {
-	if ev.Helper != 0 { // the helper call's note comes first and names it
-		b = append(b, "helper "...)
-	}
-	b = append(b, ev.Kind.String()...)
-	b = append(b, ' ')
-	if ev.Size < len(sizeName) && sizeName[ev.Size] != "" {
-		b = append(b, sizeName[ev.Size]...)
-	} else {
-		b = strconv.AppendInt(b, int64(ev.Size), 10)
-		b = append(b, 'B')
-	}
-	b = append(b, ' ')
+	b = appendAccessHead(b, ev)
 	b = t.appendWhere(b, ev)
 	if t.cur != nil {
 		b = t.appendSlotName(b, ev)
@@ -359,6 +440,22 @@ func (t *Writer) appendAccess(b []byte, ev *hooks.Access) []byte {
 		b = appendValue(b, ev.Value)
 	}
 	return b
+}
+
+// appendAccessHead appends what an access did, before where: "load u8 ".
+func appendAccessHead(b []byte, ev *hooks.Access) []byte {
+	if ev.Helper != 0 { // the helper call's note comes first and names it
+		b = append(b, "helper "...)
+	}
+	b = append(b, ev.Kind.String()...)
+	b = append(b, ' ')
+	if ev.Size < len(sizeName) && sizeName[ev.Size] != "" {
+		b = append(b, sizeName[ev.Size]...)
+	} else {
+		b = strconv.AppendInt(b, int64(ev.Size), 10)
+		b = append(b, 'B')
+	}
+	return append(b, ' ')
 }
 
 // Helper puts the call first among the notes of its instruction: the map
@@ -567,15 +664,25 @@ func (t *Writer) Output(ev *hooks.Output) {
 
 var regEq = [11]string{"r0=", "r1=", "r2=", "r3=", "r4=", "r5=", "r6=", "r7=", "r8=", "r9=", "r10="}
 
+var regEqHex = [11]string{"r0=0x", "r1=0x", "r2=0x", "r3=0x", "r4=0x", "r5=0x", "r6=0x", "r7=0x", "r8=0x", "r9=0x", "r10=0x"}
+
 // staticText is what an instruction's line holds whatever the run: its
 // head ("12: (07) r0 += 3") and source line, built once per program and pc.
 type staticText struct {
 	head    string
+	headNL  string // head and a newline: the line of an instruction with nothing to say
 	headPad string // head padded to column 40, and "; "
 	line    *isa.Line
 	pc      int
 	next    int // the pc after it
 	done    bool
+
+	// The start of the note of its memory access, "load u8 ", made the
+	// first time it accesses memory.
+	acc     string
+	accKind hooks.AccessKind
+	accSize int
+	accOK   bool
 }
 
 // staticAt returns the static text of the instruction at pc, or nil if
@@ -610,7 +717,7 @@ func (t *Writer) static(ev *hooks.Step, lines liner) *staticText {
 	b = append(b, ") "...)
 	b = append(b, Disasm(ev)...)
 	st := &t.texts[ev.PC]
-	*st = staticText{head: string(b), pc: ev.PC, next: ev.PC + 1, done: true}
+	*st = staticText{head: string(b), headNL: string(append(b, '\n')), pc: ev.PC, next: ev.PC + 1, done: true}
 	for len(b) < 40 {
 		b = append(b, ' ')
 	}

@@ -4,6 +4,7 @@
 package num
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -20,30 +21,36 @@ func extend(b []byte, n int) []byte {
 }
 
 // AppendHex appends v in lowercase hex without leading zeros, as
-// strconv.AppendUint(b, v, 16) does.
+// strconv.AppendUint(b, v, 16) does. The digits of each 32-bit half are
+// made in one machine word and stored with one write.
 func AppendHex(b []byte, v uint64) []byte {
 	n := (bits.Len64(v|1) + 3) / 4
-	b = extend(b, n)
+	if cap(b)-len(b) < 16 {
+		b = slices.Grow(b, 16)
+	}
 	i := len(b)
-	for ; n >= 2; n -= 2 { // two digits at a time
-		i -= 2
-		x := 2 * (v & 0xff)
-		b[i], b[i+1] = hexPairs[x], hexPairs[x+1]
-		v >>= 8
+	b = b[:i+16]
+	if n > 8 {
+		binary.BigEndian.PutUint64(b[i:], hex8(uint32(v>>32))<<(128-8*n))
+		i += n - 8
+		n = 8
 	}
-	if n > 0 {
-		b[i-1] = digits[v&15]
-	}
-	return b
+	binary.BigEndian.PutUint64(b[i:], hex8(uint32(v))<<(64-8*n))
+	return b[:i+n]
 }
 
-// hexPairs holds "00" to "ff".
-var hexPairs = func() (p [512]byte) {
-	for i := range 256 {
-		p[2*i], p[2*i+1] = digits[i>>4], digits[i&15]
-	}
-	return p
-}()
+// hex8 returns the eight hex digits of v in ASCII, the first in the high
+// byte.
+func hex8(v uint32) uint64 {
+	x := uint64(v)
+	// One nibble per byte, the high nibble in the high byte.
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
+	// '0'+d for a digit d, and 'a'-'0'-10 = 39 more where d > 9.
+	letters := (x + 0x0606060606060606) >> 4 & 0x0101010101010101
+	return x + 0x3030303030303030 + letters*39
+}
 
 // AppendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does.
 func AppendInt(b []byte, v int64) []byte {
@@ -92,36 +99,61 @@ const smalls = "00010203040506070809" + "10111213141516171819" + "20212223242526
 	"90919293949596979899"
 
 // Counter appends a count that mostly grows by one, as instruction
-// numbers in a trace do, by incrementing its decimal text in place.
+// numbers in a trace do: it keeps the count's digits in a machine word,
+// increments them there and stores them with one write.
 type Counter struct {
 	v    uint64
-	text []byte
+	word uint64 // the digits of v in ASCII, the last in the low byte
+	n    int    // how many digits word holds; 0: v has more than 8
 	ok   bool
 }
+
+const nines = 0x3939393939393939
+
+// carry[k] added to a count's word with k trailing nines increments it:
+// the nines become zeros (minus 9 each), the digit before grows by one.
+var carry = func() (c [8]uint64) {
+	for k := range c {
+		c[k] = 1<<(8*k) - (1<<(8*k)-1)/255*9
+	}
+	return c
+}()
 
 // Append appends v in decimal.
 func (c *Counter) Append(b []byte, v uint64) []byte {
 	switch {
 	case c.ok && v == c.v:
-	case c.ok && v == c.v+1:
-		c.v = v
-		i := len(c.text) - 1
-		for ; i >= 0 && c.text[i] == '9'; i-- {
-			c.text[i] = '0'
+	case c.ok && v == c.v+1 && c.n > 0:
+		// The trailing nines become zeros, the digit before them grows.
+		k := bits.TrailingZeros64(c.word^nines) / 8
+		if k < c.n {
+			c.v = v
+			c.word += carry[k]
+			break
 		}
-		if i >= 0 {
-			c.text[i]++
-		} else {
-			c.text = append(c.text, 0)
-			copy(c.text[1:], c.text)
-			c.text[0] = '1'
-		}
-	case int64(v) < 0: // not a count
-		c.ok = false
-		return strconv.AppendUint(b, v, 10)
+		c.set(v) // all nines: one digit more
 	default:
-		c.v, c.ok = v, true
-		c.text = AppendInt(c.text[:0], int64(v))
+		c.set(v)
 	}
-	return append(b, c.text...)
+	if c.n == 0 {
+		return strconv.AppendUint(b, v, 10)
+	}
+	if cap(b)-len(b) < 8 {
+		b = slices.Grow(b, 8)
+	}
+	binary.BigEndian.PutUint64(b[len(b):len(b)+8], c.word<<(64-8*c.n))
+	return b[:len(b)+c.n]
+}
+
+// set makes v the count, its digits in word if they fit.
+func (c *Counter) set(v uint64) {
+	c.v, c.ok, c.word, c.n = v, true, 0, 0
+	if v > 99999999 {
+		return
+	}
+	var d [8]byte
+	for _, x := range AppendInt(d[:0], int64(v)) {
+		c.word = c.word<<8 | uint64(x)
+		c.n++
+	}
 }
