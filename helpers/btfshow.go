@@ -605,13 +605,20 @@ func (sh *btfShow) showPtr(t *btf.Pointer, typeOf btf.Type, addr uint64) {
 }
 
 func (sh *btfShow) showArray(t *btf.Array, typeOf btf.Type, addr uint64, bitsOff uint8) {
+	sh.skippingZeros(func() { sh.arrayBody(t, typeOf, addr, bitsOff) })
+}
+
+// skippingZeros shows an aggregate as btf_show does without BTF_F_ZERO: a
+// nested one is first walked without output (the outermost such walk
+// records how deep a non-zero value was found), and shown only if one was.
+func (sh *btfShow) skippingZeros(body func()) {
 	m := sh.member
 	if sh.depth > 0 && sh.flags&btfFZero == 0 {
 		if sh.depthCheck == 0 {
 			sh.depthCheck = sh.depth + 1
 			sh.depthToShow = 0
 		}
-		sh.arrayBody(t, typeOf, addr, bitsOff)
+		body()
 		sh.member = m
 		if sh.depthCheck != sh.depth+1 {
 			return
@@ -621,7 +628,7 @@ func (sh *btfShow) showArray(t *btf.Array, typeOf btf.Type, addr uint64, bitsOff
 			return
 		}
 	}
-	sh.arrayBody(t, typeOf, addr, bitsOff)
+	body()
 }
 
 func (sh *btfShow) arrayBody(t *btf.Array, typeOf btf.Type, addr uint64, bitsOff uint8) {
@@ -671,23 +678,7 @@ func (sh *btfShow) arrayBody(t *btf.Array, typeOf btf.Type, addr uint64, bitsOff
 }
 
 func (sh *btfShow) showStruct(t btf.Type, members []btf.Member, typeOf btf.Type, addr uint64, bitsOff uint8) {
-	m := sh.member
-	if sh.depth > 0 && sh.flags&btfFZero == 0 {
-		if sh.depthCheck == 0 {
-			sh.depthCheck = sh.depth + 1
-			sh.depthToShow = 0
-		}
-		sh.structBody(t, members, typeOf, addr)
-		sh.member = m
-		if sh.depthCheck != sh.depth+1 {
-			return
-		}
-		sh.depthCheck = 0
-		if sh.depthToShow <= sh.depth {
-			return
-		}
-	}
-	sh.structBody(t, members, typeOf, addr)
+	sh.skippingZeros(func() { sh.structBody(t, members, typeOf, addr) })
 }
 
 func (sh *btfShow) structBody(t btf.Type, members []btf.Member, typeOf btf.Type, addr uint64) {
