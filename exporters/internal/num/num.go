@@ -10,8 +10,6 @@ import (
 	"strconv"
 )
 
-const digits = "0123456789abcdef"
-
 // extend returns b grown by n bytes, to be written from the end back.
 func extend(b []byte, n int) []byte {
 	if cap(b)-len(b) < n {
