@@ -182,33 +182,13 @@ func skipModifiers(t btf.Type) btf.Type {
 	}
 }
 
-// typeName is the name of a named type as BTF strings have it.
+// typeName is the name of a type as the kernel's BTF strings have it:
+// cilium/ebpf's TypeName, except that a type tag's name is its value.
 func typeName(t btf.Type) string {
-	switch t := t.(type) {
-	case *btf.Int:
-		return t.Name
-	case *btf.Struct:
-		return t.Name
-	case *btf.Union:
-		return t.Name
-	case *btf.Enum:
-		return t.Name
-	case *btf.Fwd:
-		return t.Name
-	case *btf.Typedef:
-		return t.Name
-	case *btf.Float:
-		return t.Name
-	case *btf.Func:
-		return t.Name
-	case *btf.Var:
-		return t.Name
-	case *btf.Datasec:
-		return t.Name
-	case *btf.TypeTag:
-		return t.Value
+	if tt, ok := t.(*btf.TypeTag); ok {
+		return tt.Value
 	}
-	return ""
+	return t.TypeName()
 }
 
 // name is btf_show_name: "[.member = ](type)" with '*' and "[]"
