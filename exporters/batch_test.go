@@ -57,10 +57,55 @@ func (t *traced) Access(a *hooks.Access) hooks.Action {
 }
 
 // batched records the same from PC batches: the machine interprets its
-// recording code.
-type batched struct{ evs []insnEvent }
+// recording code. It also walks each batch with a cursor (Walk), whose
+// fast path must agree with Executed's general one.
+type batched struct {
+	evs    []insnEvent
+	walked []cursorView
+	errs   []string
+}
+
+// cursorView is what a cursor says of an instruction.
+type cursorView struct {
+	PC, Depth int
+	Count     uint64
+	Changed   uint16
+	Regs      [11]uint64
+	Faulted   bool
+	Access    insnEvent
+}
 
 func (b *batched) PCs(batch *hooks.PCBatch) {
+	b.walked = b.walked[:0]
+	for c := batch.Walk(); c.Next(); {
+		v := cursorView{PC: c.PC, Depth: c.Depth, Count: c.Count, Changed: c.Changed, Regs: *c.Regs, Faulted: c.Faulted}
+		if c.Access != nil {
+			v.Access = accessEvent(c.Access)
+		}
+		b.walked = append(b.walked, v)
+	}
+	n := 0
+	for ex := range batch.Executed() {
+		v := cursorView{PC: ex.Before.PC, Depth: ex.Before.Depth, Count: ex.Before.Count, Regs: *ex.Before.Regs, Faulted: true}
+		if ex.After != nil {
+			v.Changed, v.Regs, v.Faulted = ex.After.Changed, *ex.After.Regs, false
+		}
+		if ex.Access != nil {
+			v.Access = accessEvent(ex.Access)
+		}
+		if n >= len(b.walked) || !reflect.DeepEqual(b.walked[n], v) {
+			var w cursorView
+			if n < len(b.walked) {
+				w = b.walked[n]
+			}
+			b.errs = append(b.errs, fmt.Sprintf("instruction %d of a batch of %d:\nExecuted %+v\nWalk     %+v", n, len(batch.PC), v, w))
+			break
+		}
+		n++
+	}
+	if n != len(b.walked) && len(b.errs) == 0 {
+		b.errs = append(b.errs, fmt.Sprintf("Walk gave %d instructions, Executed %d", len(b.walked), n))
+	}
 	for ex := range batch.Executed() {
 		b.evs = append(b.evs, stepEvent(hooks.KindBefore, ex.Before))
 		if ex.Access != nil {
@@ -101,6 +146,9 @@ func TestBatchesMatchSteps(t *testing.T) {
 		}
 		if len(tr.evs) == 0 {
 			t.Errorf("%s: no events", c.Name)
+		}
+		for _, e := range bt.errs {
+			t.Errorf("%s: %s", c.Name, e)
 		}
 		for i := range max(len(tr.evs), len(bt.evs)) {
 			var a, b insnEvent

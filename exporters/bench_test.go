@@ -174,6 +174,16 @@ func (p *perRun) Enter(ev *hooks.Run) {
 }
 func (p *perRun) Exit(ev *hooks.Run) { p.w.Exit(ev); p.w.Close() }
 
+// batches takes every batch and looks at none of it.
+type batches struct{ n int }
+
+func (h *batches) BatchesOnly()         {}
+func (h *batches) PCs(b *hooks.PCBatch) { h.n += len(b.PC) }
+
+// BenchmarkBatches is what recording PC batches costs, the floor under
+// BenchmarkWalk.
+func BenchmarkBatches(b *testing.B) { bench(b, func() any { return &batches{} }) }
+
 // walker walks every batch with the cursor the text and JSON Lines
 // exporters use, and writes nothing: the floor under their figures.
 type walker struct{ sum uint64 }

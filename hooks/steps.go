@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"iter"
+	"math/bits"
 
 	"github.com/bpfscope/bpfscope/isa"
 )
@@ -10,8 +11,9 @@ import (
 // that rebuilding registers allocates nothing once it has grown.
 type stepScratch struct {
 	written []uint64      // per instruction: the value it left in its destination
+	changed []uint16      // per instruction: the register it changed, and memAccess
 	after   []snapAfter   // per snapshot, in reverse: the state after it
-	regs    [2][11]uint64 // before and after of the instruction yielded
+	regs    [2][11]uint64 // before and after of the instruction at the cursor
 	steps   [2]Step
 	access  Access
 	table   progTable
@@ -36,8 +38,8 @@ type snapAfter struct {
 // batch built by hand without Old yields nothing.
 func (b *PCBatch) Steps() iter.Seq2[*Step, *Step] {
 	return func(yield func(before, after *Step) bool) {
-		for c := b.walk(false, false); c.Next(); {
-			if !yield(c.Before, c.After) {
+		for c := b.walk(false); c.Next(); {
+			if before, after := c.Steps(); !yield(before, after) {
 				return
 			}
 		}
@@ -53,8 +55,8 @@ func (b *PCBatch) Steps() iter.Seq2[*Step, *Step] {
 // a function call per instruction.
 func (b *PCBatch) Executed() iter.Seq[*Executed] {
 	return func(yield func(*Executed) bool) {
-		for c := b.walk(true, false); c.Next(); {
-			if !yield(&c.Executed) {
+		for c := b.walk(true); c.Next(); {
+			if c.Steps(); !yield(&c.Executed) {
 				return
 			}
 		}
@@ -71,9 +73,17 @@ func (b *PCBatch) Executed() iter.Seq[*Executed] {
 //	}
 //
 // The cursor belongs to the batch and is valid until the hook returns.
-func (b *PCBatch) Walk() *Cursor { return b.walk(true, true) }
+func (b *PCBatch) Walk() *Cursor { return b.walk(true) }
 
 // Cursor walks the instructions of a batch (see Walk).
+//
+// The backward pass that starts a walk notes per instruction the value it
+// wrote and the register it changed, so that Next, for an instruction
+// that writes one register (all but those with a Snapshot), stores that
+// value in Regs and nothing else: it keeps one register file, the one
+// after the instruction, and rebuilds the one before only when asked
+// (Steps, atomics). Snapshots, a fault, the end and a Filter's selection
+// take a slower path.
 type Cursor struct {
 	PC      int
 	Depth   int         // the call depth it started at
@@ -83,33 +93,41 @@ type Cursor struct {
 	Faulted bool        // it did not complete: the run ended with its fault
 	Access  *Access     // the memory it accessed, nil if none or it faulted
 
-	// Before and After, what Steps returns, are built by Next only for
-	// the iterators (Steps, Executed).
+	// Before and After, what Steps returns, are built by Steps.
 	Executed
-	lazy bool
+
+	// What Next's fast path reads, first.
+	i       int // index of the next instruction
+	stop    int // index from which Next takes the slow path (step)
+	pcs     []uint32
+	changed []uint16 // per instruction: see stepScratch
+	written []uint64
+	first   uint64
 
 	b        *PCBatch // the batch walked: a Filter's whole batch
 	sel      Match    // a Filter's selection, or nil
 	accesses bool     // fill Access
 	loc      Locator
 
-	pcs      []uint32
 	old      []uint64
-	written  []uint64
 	dst      []int8
 	mem      []memOp
 	before   *Step
 	after    *Step
-	i        int // index of the next instruction
 	n        int
 	lastOK   int // index of a faulted last instruction, or n
 	next     int // index of snapshot k
 	k, j     int
-	d        int8 // register the current instruction wrote (or wholeFile), committed by Next
-	depth    int
-	count    uint64
+	snap     int // the snapshot of the instruction at the cursor, or -1
+	bi       int  // the instruction whose registers before Steps built last
+	bd       int8 // the register it wrote (11: none, -1: unknown)
+	depth    int // the call depth after it
 	finished bool
 }
+
+// memAccess marks, in stepScratch.changed, an instruction that accesses
+// memory.
+const memAccess = 1 << 15
 
 // writtenReg is the one register an instruction may write, or -1: stores
 // write none (their Old is memory).
@@ -135,6 +153,7 @@ type progTable struct {
 	insns []isa.Insn
 	dst   []int8
 	mem   []memOp
+	info  []uint16 // the register it writes (11: none), and memAccess
 }
 
 // memOp is how the instruction at a pc accesses memory, decoded once so
@@ -182,24 +201,33 @@ func decodeMem(in isa.Insn) memOp {
 func (t *progTable) of(insns []isa.Insn) {
 	if len(insns) != len(t.insns) || len(insns) > 0 && &insns[0] != &t.insns[0] {
 		t.insns = insns
-		t.dst, t.mem = t.dst[:0], t.mem[:0]
+		t.dst, t.mem, t.info = t.dst[:0], t.mem[:0], t.info[:0]
 		for _, in := range insns {
-			t.dst = append(t.dst, int8(writtenReg(in)))
-			t.mem = append(t.mem, decodeMem(in))
+			m, d := decodeMem(in), writtenReg(in)
+			t.dst = append(t.dst, int8(d))
+			t.mem = append(t.mem, m)
+			info := uint16(11)
+			if d >= 0 {
+				info = uint16(d)
+			}
+			if m.kind != memNone {
+				info |= memAccess
+			}
+			t.info = append(t.info, info)
 		}
 	}
 }
 
 // walk rebuilds the registers before the batch's first instruction (the
 // backward pass) and returns a cursor before it.
-func (b *PCBatch) walk(accesses, lazy bool) *Cursor {
+func (b *PCBatch) walk(accesses bool) *Cursor {
 	full := b
 	if b.full != nil {
 		full = b.full
 	}
 	s := &full.scratch
 	c := &b.scratch.cursor
-	*c = Cursor{b: full, accesses: accesses, lazy: lazy, finished: true}
+	*c = Cursor{b: full, accesses: accesses, finished: true}
 	if b.full != nil {
 		c.sel = b.sel
 	}
@@ -209,43 +237,44 @@ func (b *PCBatch) walk(accesses, lazy bool) *Cursor {
 	}
 	if cap(s.written) < n {
 		s.written = make([]uint64, n)
+		s.changed = make([]uint16, n)
 	}
-	written := s.written[:n]
+	written, changed := s.written[:n], s.changed[:n]
 	s.after = s.after[:0]
 	pcs, old, snaps := full.PC[:n], full.Old[:n], full.Snaps
 	s.table.of(full.Insns)
-	dst := s.table.dst
+	dst, info := s.table.dst, s.table.info
 
 	// Backward: undo each instruction, from End to the state before the
-	// first, noting what each one wrote.
-	regs, depth := full.End, full.EndDepth
+	// first, noting what each one wrote and whether that changed its
+	// register (it did if the value differs from the one before, Old).
+	var regs [16]uint64 // 11 to 15: where instructions that write none write
+	copy(regs[:], full.End[:])
+	depth := full.EndDepth
 	k := len(snaps) - 1
-	next := -1 // index of snapshot k
-	if k >= 0 {
-		next = snaps[k].Index
+	accMask := uint16(0) // keeps memAccess where accesses are rebuilt
+	if accesses {
+		accMask = memAccess
 	}
-	for i := n - 1; i >= 0; i-- {
-		if i == next {
-			s.after = append(s.after, snapAfter{regs, depth})
-			regs, depth = snaps[k].Regs, snaps[k].Depth
-			if k--; k >= 0 {
-				next = snaps[k].Index
-			}
+	hi := n
+	for ; k >= 0; k-- {
+		next := snaps[k].Index
+		if next < 0 || next >= hi { // not in the batch
 			continue
 		}
-		if pc := pcs[i]; int(pc) < len(dst) {
-			if d := dst[pc]; d >= 0 && d <= 10 {
-				written[i] = regs[d]
-				regs[d] = old[i]
-			}
-		}
+		undo(&regs, pcs[next+1:hi], old[next+1:hi], written[next+1:hi], changed[next+1:hi], info, accMask)
+		s.after = append(s.after, snapAfter{[11]uint64(regs[:11]), depth})
+		copy(regs[:], snaps[k].Regs[:])
+		depth = snaps[k].Depth
+		hi = next
 	}
+	undo(&regs, pcs[:hi], old[:hi], written[:hi], changed[:hi], info, accMask)
 
-	s.regs[0], s.regs[1] = regs, regs
+	s.regs[0], s.regs[1] = [11]uint64(regs[:11]), [11]uint64(regs[:11])
 	c.before, c.after = &s.steps[0], &s.steps[1]
 	*c.before = Step{Regs: &s.regs[0], Prog: full.Prog, M: full.M}
 	*c.after = Step{Regs: &s.regs[1], Prog: full.Prog, M: full.M}
-	c.pcs, c.old, c.written, c.dst, c.mem = pcs, old, written, dst, s.table.mem
+	c.pcs, c.old, c.written, c.changed, c.dst, c.mem = pcs, old, written, changed, dst, s.table.mem
 	c.n, c.lastOK, c.next, c.j = n, n, n, len(s.after)-1
 	if full.Faulted {
 		c.lastOK = n - 1
@@ -253,23 +282,73 @@ func (b *PCBatch) walk(accesses, lazy bool) *Cursor {
 	if len(snaps) > 0 {
 		c.next = snaps[0].Index
 	}
-	c.d, c.depth, c.count, c.finished = -1, depth, full.First, false
+	c.snap, c.bi, c.depth, c.first, c.finished = -1, -2, depth, full.First, false
+	c.Depth = depth // the fast path leaves it
 	c.Regs, c.Before, c.After = &s.regs[1], c.before, c.after
 	if accesses {
 		c.loc, _ = full.M.(Locator)
 	}
+	c.setStop()
 	return c
 }
 
+// undo walks back over instructions that write at most one register,
+// from the state after the last (regs) to the state before the first,
+// noting per instruction the value it wrote and what changed.
+func undo(regs *[16]uint64, pcs []uint32, old, written []uint64, changed []uint16, info []uint16, accMask uint16) {
+	old, written, changed = old[:len(pcs)], written[:len(pcs)], changed[:len(pcs)]
+	for i := len(pcs) - 1; i >= 0; i-- {
+		in := uint16(11)
+		if pc := pcs[i]; int(pc) < len(info) {
+			in = info[pc]
+		}
+		d := in & 15
+		v, o := regs[d], old[i]
+		written[i], regs[d] = v, o
+		ch := in & accMask
+		if v != o {
+			ch |= 1 << d & 0x7ff
+		}
+		changed[i] = ch
+	}
+}
+
+// setStop sets the index from which Next takes the slow path: the next
+// snapshot or fault, or at once for a Filter's cursor.
+func (c *Cursor) setStop() {
+	c.stop = min(c.next, c.lastOK)
+	if c.sel != nil {
+		c.stop = 0
+	}
+}
+
 // Next moves to the next instruction; it reports false past the last.
+// An instruction that writes at most one register and does not fault
+// takes the fast path: its register's new value, if it changed, goes
+// into Regs.
 func (c *Cursor) Next() bool {
+	i := c.i
+	if i >= c.stop {
+		return c.slow()
+	}
+	c.i = i + 1
+	pc, ch := c.pcs[i], c.changed[i]
+	c.PC, c.Count, c.Changed = int(pc), c.first+uint64(i), ch&0x7ff
+	if r := uint(bits.TrailingZeros16(ch)); r < 11 {
+		c.Regs[r] = c.written[i]
+	}
+	if ch&memAccess != 0 {
+		c.access(int(pc), i)
+	} else if c.Access != nil {
+		c.Access = nil
+	}
+	return true
+}
+
+func (c *Cursor) slow() bool {
 	if c.sel == nil {
 		return c.step()
 	}
-	return c.nextSelected()
-}
-
-func (c *Cursor) nextSelected() bool {
 	for c.step() {
 		if c.sel(c.PC) {
 			return true
@@ -278,116 +357,112 @@ func (c *Cursor) nextSelected() bool {
 	return false
 }
 
-// step is Next's forward pass: it replays one instruction.
+// step is Next's general path: it replays one instruction, whatever it
+// is, and builds the Step events for the iterators.
 func (c *Cursor) step() bool {
 	if c.finished {
 		return false
 	}
-	b := c.b
-	s := &b.scratch
-	rb, ra := &s.regs[0], &s.regs[1]
-	// Commit the instruction before: its after is this one's before.
-	if d := c.d; d == wholeFile {
-		*rb = *ra
-	} else if d >= 0 {
-		rb[d] = ra[d]
-	}
-	// The fields are read into locals once: the compiler reloads a field
-	// after any store through rb or ra.
 	i := c.i
 	if i >= c.n {
-		c.d, c.finished = -1, true
+		c.finished = true
 		return false
 	}
-	pc, dst := c.pcs[i], c.dst
-	d := int8(-1)
-	if int(pc) < len(dst) {
-		d = dst[pc]
-	}
-	count := c.count
-	c.i, c.count = i+1, count+1
-	// Pointers are stored only when they change: the cursor lives on the
-	// heap, where each pointer store costs a write barrier check.
-	c.PC, c.Depth, c.Count = int(pc), c.depth, count
+	b := c.b
+	regs := c.Regs
+	pc := c.pcs[i]
+	c.i = i + 1
+	c.PC, c.Depth, c.Count = int(pc), c.depth, c.first+uint64(i)
 	if c.Access != nil {
 		c.Access = nil
 	}
-
+	c.snap = -1
 	var changed uint16
-	next := int8(-1) // the register to commit at the next step
 	if i == c.next { // the whole file, from the snapshot after it
 		snaps := b.Snaps
+		c.snap = c.k
 		if c.k++; c.k < len(snaps) {
 			c.next = snaps[c.k].Index
+		} else {
+			c.next = c.n
 		}
 		if c.j < 0 { // cannot happen: one after state per snapshot
-			c.d, c.finished = -1, true
+			c.finished = true
 			return false
 		}
-		a := &s.after[c.j]
+		a := &b.scratch.after[c.j]
 		c.j--
-		*ra = a.regs
-		for r := range rb {
-			if rb[r] != ra[r] {
+		for r := range regs {
+			if regs[r] != a.regs[r] {
 				changed |= 1 << r
 			}
 		}
-		c.depth, next = a.depth, wholeFile
-	} else if d >= 0 && d <= 10 {
-		if v := c.written[i]; v != rb[d] {
-			ra[d] = v
-			changed = 1 << d
-		}
-		next = d
+		*regs = a.regs
+		c.depth = a.depth
+	} else if changed = c.changed[i] & 0x7ff; changed != 0 {
+		regs[bits.TrailingZeros16(changed)%11] = c.written[i]
 	}
-	c.Changed, c.d = changed, next
+	c.Changed = changed
 	if i == c.lastOK { // it faulted: no after, and nothing after it
-		c.Faulted, c.Regs, c.Changed = true, rb, 0
+		c.beforeRegs(regs)
+		c.Faulted, c.Changed = true, 0
 		c.finished = true
-		if !c.lazy {
-			c.Steps()
-		}
 		return true
-	} else if c.accesses && int(pc) < len(c.mem) && c.mem[pc].kind != memNone {
-		c.access(&c.mem[pc], int(pc), i, rb, ra)
 	}
-	if !c.lazy { // what Steps does, storing no pointer that did not change
-		var in isa.Insn
-		var imm uint64
-		if int(pc) < len(b.Insns) {
-			in = b.Insns[pc]
-			if in.IsLdImm64() && int(pc)+1 < len(b.Insns) {
-				imm = isa.Imm64(b.Insns, int(pc))
-			}
-		}
-		before, after := c.before, c.after
-		before.PC, before.Insn, before.Imm64, before.Count, before.Depth = c.PC, in, imm, c.Count, c.Depth
-		after.PC, after.Insn, after.Imm64, after.Count, after.Depth = c.PC, in, imm, c.Count, c.depth
-		after.Changed = c.Changed
-		if c.Executed.Access != c.Access {
-			c.Executed.Access = c.Access
-		}
+	if c.accesses && int(pc) < len(c.mem) && c.mem[pc].kind != memNone {
+		c.access(int(pc), i)
+	}
+	c.setStop()
+	if c.snap >= 0 { // the next instruction starts at the new depth
+		c.stop = 0
 	}
 	return true
 }
 
+// beforeRegs rebuilds into r the registers before the instruction at the
+// cursor: its snapshot's, or Regs with the old value of the register it
+// wrote.
+func (c *Cursor) beforeRegs(r *[11]uint64) {
+	if c.snap >= 0 {
+		*r = c.b.Snaps[c.snap].Regs
+		return
+	}
+	if r != c.Regs {
+		*r = *c.Regs
+	}
+	if pc := c.PC; pc < len(c.dst) {
+		if d := c.dst[pc]; d >= 0 && d <= 10 {
+			r[d] = c.old[c.i-1]
+		}
+	}
+}
+
 // access rebuilds the memory access of instruction i, at pc, from the
-// registers before (rb) and after it (ra) and what it overwrote. Only the
-// fields that change are stored: pointer stores cost a write barrier.
-func (c *Cursor) access(m *memOp, pc, i int, rb, ra *[11]uint64) {
+// registers after it and what it overwrote (a load whose base register is
+// its destination finds the base in Old). Only the fields that change are
+// stored: pointer stores cost a write barrier.
+func (c *Cursor) access(pc, i int) {
 	b := c.b
 	a := &b.scratch.access
+	m := &c.mem[pc]
+	ra := c.Regs
 	switch m.kind {
 	case memLoad:
-		a.PC, a.Kind, a.Addr, a.Size = pc, Load, rb[m.addr]+uint64(m.off), int(m.size)
+		base := ra[m.addr]
+		if m.addr == m.val && int8(m.addr) == c.dst[pc] {
+			base = c.old[i]
+		}
+		a.PC, a.Kind, a.Addr, a.Size = pc, Load, base+uint64(m.off), int(m.size)
 		a.Value, a.Old, a.Helper = ra[m.val], 0, 0
 	case memImm:
-		a.PC, a.Kind, a.Addr, a.Size = pc, Store, rb[m.addr]+uint64(m.off), int(m.size)
+		a.PC, a.Kind, a.Addr, a.Size = pc, Store, ra[m.addr]+uint64(m.off), int(m.size)
 		a.Value, a.Old, a.Helper = m.value, c.old[i], 0
 	case memStore:
-		a.PC, a.Kind, a.Addr, a.Size = pc, Store, rb[m.addr]+uint64(m.off), int(m.size)
-		a.Value, a.Old, a.Helper = rb[m.val]&m.mask, c.old[i], 0
+		a.PC, a.Kind, a.Addr, a.Size = pc, Store, ra[m.addr]+uint64(m.off), int(m.size)
+		a.Value, a.Old, a.Helper = ra[m.val]&m.mask, c.old[i], 0
 	default:
+		rb := &b.scratch.regs[0]
+		c.beforeRegs(rb)
 		if !accessOf(a, b.Insns[pc], pc, rb, ra, c.old[i]) {
 			return
 		}
@@ -423,6 +498,22 @@ func (c *Cursor) Steps() (before, after *Step) {
 		}
 	}
 	before, after = c.before, c.after
+	// The registers before: those of the instruction before, when Steps
+	// built them, with the one register it wrote; else rebuilt whole.
+	i, rb := c.i-1, before.Regs
+	if d := c.bd; c.bi == i-1 && i > 0 && d >= 0 && !c.Faulted && c.snap < 0 {
+		if d <= 10 {
+			rb[d] = c.written[i-1]
+		}
+	} else {
+		c.beforeRegs(rb)
+	}
+	c.bi, c.bd = i, -1
+	if c.snap < 0 && c.PC < len(c.dst) {
+		if c.bd = c.dst[c.PC]; c.bd < 0 {
+			c.bd = 11 // none
+		}
+	}
 	before.PC, before.Insn, before.Imm64, before.Count, before.Depth = c.PC, in, imm, c.Count, c.Depth
 	after.PC, after.Insn, after.Imm64, after.Count, after.Depth = c.PC, in, imm, c.Count, c.depth
 	after.Changed = c.Changed
@@ -432,10 +523,6 @@ func (c *Cursor) Steps() (before, after *Step) {
 	c.Executed = Executed{Before: before, After: after, Access: c.Access}
 	return before, after
 }
-
-// wholeFile marks a cursor's instruction whose after is a whole register
-// file (a snapshot's), committed when the cursor moves on.
-const wholeFile = 11
 
 // Executed is one instruction of a batch as a traced run reports it: its
 // BeforeStep and AfterStep (After is nil when it faulted) and the memory
