@@ -118,10 +118,10 @@ type Cursor struct {
 	lastOK   int // index of a faulted last instruction, or n
 	next     int // index of snapshot k
 	k, j     int
-	snap     int // the snapshot of the instruction at the cursor, or -1
+	snap     int  // the snapshot of the instruction at the cursor, or -1
 	bi       int  // the instruction whose registers before Steps built last
 	bd       int8 // the register it wrote (11: none, -1: unknown)
-	depth    int // the call depth after it
+	depth    int  // the call depth after it
 	finished bool
 }
 
