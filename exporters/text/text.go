@@ -217,6 +217,24 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				out = indent(out, depth)
 			}
 			out = append(out, st.headNL...)
+		case depth == 0 && changed&(changed-1) == 0: // one register, or only an access
+			if changed != 0 {
+				r := bits.TrailingZeros16(changed)
+				if int(st.reg) != r {
+					st.setReg(r)
+				}
+				if v := c.Regs[r]; needsHex(v) {
+					out = num.AppendHex(append(out, st.headRegHex...), v)
+				} else {
+					out = num.AppendInt(append(out, st.headReg...), int64(v))
+				}
+			} else {
+				out = append(out, st.headPad...)
+			}
+			if acc != nil {
+				out = t.appendInsnAccess(out, st, acc, changed != 0)
+			}
+			out = append(out, '\n')
 		default:
 			if depth == 0 {
 				out = append(out, st.headPad...)
@@ -242,12 +260,9 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 					}
 					out = append(out, ' ')
 				}
-				if acc != nil {
-					out = append(out, " | "...)
-				}
 			}
 			if acc != nil {
-				out = t.appendInsnAccess(out, st, acc)
+				out = t.appendInsnAccess(out, st, acc, changed != 0)
 			}
 			out = append(out, '\n')
 		}
@@ -263,15 +278,22 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 // appendInsnAccess is appendAccess for the access of an instruction
 // (not a helper's), whose kind and size are the same at every pass: its
 // start ("load u8 ") is made once per pc.
-func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access) []byte {
+func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, sep bool) []byte {
 	if acc.Helper != 0 || acc.Bytes != nil || acc.Kind > hooks.Atomic {
+		if sep {
+			b = append(b, " | "...)
+		}
 		return t.appendAccess(b, acc)
 	}
 	if !st.accOK || st.accKind != acc.Kind || st.accSize != acc.Size {
-		st.acc = string(appendAccessHead(nil, acc))
+		st.acc = string(appendAccessHead([]byte(" | "), acc))
 		st.accKind, st.accSize, st.accOK = acc.Kind, acc.Size, true
 	}
-	b = append(b, st.acc...)
+	if sep {
+		b = append(b, st.acc...)
+	} else {
+		b = append(b, st.acc[len(" | "):]...)
+	}
 	b = t.appendWhere(b, acc)
 	if acc.Kind == hooks.Load {
 		return appendValue(append(b, " = "...), acc.Value)
@@ -677,12 +699,22 @@ type staticText struct {
 	next    int // the pc after it
 	done    bool
 
-	// The start of the note of its memory access, "load u8 ", made the
-	// first time it accesses memory.
+	// The start of the note of its memory access, " | load u8 ", made
+	// the first time it accesses memory.
 	acc     string
 	accKind hooks.AccessKind
 	accSize int
 	accOK   bool
+
+	// The padded head and the one register it changed, "r2=" or "r2=0x"
+	// (setReg): the most common line is one of them and a number.
+	reg                 int8
+	headReg, headRegHex string
+}
+
+// setReg makes r the register of headReg and headRegHex.
+func (st *staticText) setReg(r int) {
+	st.reg, st.headReg, st.headRegHex = int8(r), st.headPad+regEq[r], st.headPad+regEqHex[r]
 }
 
 // staticAt returns the static text of the instruction at pc, or nil if
@@ -717,7 +749,7 @@ func (t *Writer) static(ev *hooks.Step, lines liner) *staticText {
 	b = append(b, ") "...)
 	b = append(b, Disasm(ev)...)
 	st := &t.texts[ev.PC]
-	*st = staticText{head: string(b), headNL: string(append(b, '\n')), pc: ev.PC, next: ev.PC + 1, done: true}
+	*st = staticText{head: string(b), headNL: string(append(b, '\n')), pc: ev.PC, next: ev.PC + 1, done: true, reg: -1}
 	for len(b) < 40 {
 		b = append(b, ' ')
 	}
