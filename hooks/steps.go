@@ -287,6 +287,7 @@ func (b *PCBatch) walk(accesses bool) *Cursor {
 	c.Regs, c.Before, c.After = &s.regs[1], c.before, c.after
 	if accesses {
 		c.loc, _ = full.M.(Locator)
+		s.access.M = full.M
 	}
 	c.setStop()
 	return c
@@ -470,7 +471,7 @@ func (c *Cursor) access(pc, i int) {
 	if a.Bytes != nil {
 		a.Bytes = nil
 	}
-	if a.M != b.M {
+	if m.kind == memOther { // accessOf cleared it; walk set it for the others
 		a.M = b.M
 	}
 	if c.loc != nil {
