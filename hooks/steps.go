@@ -359,7 +359,8 @@ func (c *Cursor) slow() bool {
 }
 
 // step is Next's general path: it replays one instruction, whatever it
-// is, and builds the Step events for the iterators.
+// is (a snapshot's, a fault, the one after a snapshot, which starts at
+// the new depth).
 func (c *Cursor) step() bool {
 	if c.finished {
 		return false
