@@ -118,10 +118,9 @@ type Cursor struct {
 	lastOK   int // index of a faulted last instruction, or n
 	next     int // index of snapshot k
 	k, j     int
-	snap     int  // the snapshot of the instruction at the cursor, or -1
-	bi       int  // the instruction whose registers before Steps built last
-	bd       int8 // the register it wrote (11: none, -1: unknown)
-	depth    int  // the call depth after it
+	snap     int // the snapshot of the instruction at the cursor, or -1
+	bi       int // the instruction whose registers before Steps built last, if not a snapshot's
+	depth    int // the call depth after it
 	finished bool
 }
 
@@ -503,18 +502,16 @@ func (c *Cursor) Steps() (before, after *Step) {
 	// The registers before: those of the instruction before, when Steps
 	// built them, with the one register it wrote; else rebuilt whole.
 	i, rb := c.i-1, before.Regs
-	if d := c.bd; c.bi == i-1 && i > 0 && d >= 0 && !c.Faulted && c.snap < 0 {
-		if d <= 10 {
-			rb[d] = c.written[i-1]
+	if c.bi == i-1 && i > 0 && !c.Faulted && c.snap < 0 {
+		if ch := c.changed[i-1] & 0x7ff; ch != 0 {
+			rb[bits.TrailingZeros16(ch)%11] = c.written[i-1]
 		}
 	} else {
 		c.beforeRegs(rb)
 	}
-	c.bi, c.bd = i, -1
-	if c.snap < 0 && c.PC < len(c.dst) {
-		if c.bd = c.dst[c.PC]; c.bd < 0 {
-			c.bd = 11 // none
-		}
+	c.bi = i
+	if c.snap >= 0 { // c.changed has nothing for it
+		c.bi = -2
 	}
 	before.PC, before.Insn, before.Imm64, before.Count, before.Depth = c.PC, in, imm, c.Count, c.Depth
 	after.PC, after.Insn, after.Imm64, after.Count, after.Depth = c.PC, in, imm, c.Count, c.depth
@@ -522,7 +519,11 @@ func (c *Cursor) Steps() (before, after *Step) {
 	if c.Faulted {
 		after = nil
 	}
-	c.Executed = Executed{Before: before, After: after, Access: c.Access}
+	// Pointers are stored only when they change: the cursor lives on the
+	// heap, where each pointer store costs a write barrier check.
+	if e := &c.Executed; e.Before != before || e.After != after || e.Access != c.Access {
+		*e = Executed{Before: before, After: after, Access: c.Access}
+	}
 	return before, after
 }
 
