@@ -431,9 +431,9 @@ func (c *Cursor) beforeRegs(r *[11]uint64) {
 	if r != c.Regs {
 		*r = *c.Regs
 	}
-	if pc := c.PC; pc < len(c.dst) {
+	if pc, i := c.PC, c.i-1; pc < len(c.dst) && i >= 0 && i < len(c.old) {
 		if d := c.dst[pc]; d >= 0 && d <= 10 {
-			r[d] = c.old[c.i-1]
+			r[d] = c.old[i]
 		}
 	}
 }

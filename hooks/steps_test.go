@@ -87,3 +87,14 @@ func TestStepsFaultedAndEmpty(t *testing.T) {
 		t.Errorf("break after the first step ran %d bodies", n)
 	}
 }
+
+// A cursor asked for its steps before its first instruction, or after
+// its last, answers without panicking.
+func TestCursorStepsOutOfPlace(t *testing.T) {
+	c := batch().Walk()
+	c.Steps()
+	for c.Next() {
+	}
+	c.Steps()
+	c.Next()
+}
