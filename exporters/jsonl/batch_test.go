@@ -110,3 +110,57 @@ func TestBatchesMatchLive(t *testing.T) {
 		}
 	}
 }
+
+// Counts past 8 digits, which the batch path no longer keeps in a word:
+// runs of up to vm.DefaultMaxInsns reach them. The instructions of a run
+// are numbered from just below 10^8 on both paths.
+func TestBatchesMatchLiveNineDigits(t *testing.T) {
+	const by = 99999990
+	var batched, unbatched bytes.Buffer
+	if _, err := byteSumCase(t).Run(t, &shiftedBatches{jsonl.New(&batched), by}); err != nil {
+		t.Fatal(err)
+	}
+	lw := jsonl.New(&unbatched)
+	if _, err := byteSumCase(t).Run(t, &shiftedLive{liveWriter(lw), by}); err != nil {
+		t.Fatal(err)
+	}
+	checkLines(t, batched.Bytes())
+	for _, n := range []string{`"n":99999990,`, `"n":99999999,`, `"n":100000000,`, `"n":100010000,`} {
+		if !bytes.Contains(batched.Bytes(), []byte(n)) {
+			t.Errorf("no step with %s", n)
+		}
+	}
+	if !bytes.Equal(batched.Bytes(), unbatched.Bytes()) {
+		t.Error("lines written from batches and from live events differ")
+	}
+}
+
+// shiftedBatches numbers the instructions of its batches from by on.
+type shiftedBatches struct {
+	*jsonl.Writer
+	by uint64
+}
+
+func (s *shiftedBatches) PCs(b *hooks.PCBatch) {
+	b.First += s.by
+	s.Writer.PCs(b)
+	b.First -= s.by
+}
+
+// shiftedLive numbers the steps it sees from by on.
+type shiftedLive struct {
+	*live
+	by uint64
+}
+
+func (s *shiftedLive) BeforeStep(ev *hooks.Step) hooks.Action {
+	e := *ev
+	e.Count += s.by
+	return s.live.BeforeStep(&e)
+}
+
+func (s *shiftedLive) AfterStep(ev *hooks.Step) hooks.Action {
+	e := *ev
+	e.Count += s.by
+	return s.live.AfterStep(&e)
+}
