@@ -3,6 +3,7 @@ package jsonl_test
 import (
 	"bytes"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bpfscope/bpfscope/ctx"
@@ -69,6 +70,26 @@ func byteSumCase(tb testing.TB) *exptest.Case {
 	return &exptest.Case{Name: "byte_sum", Capture: &tracefile.Capture{Prog: p, Type: ebpf.XDP, Input: ctx.Input{Data: pkt}}, Helpers: exptest.KernelHelpers}
 }
 
+// withLines gives c's program source lines: short ones, long ones around
+// the length at which a step line leaves the batch path's fixed window
+// (what the text of a pc may take in it, about 700 bytes), and ones to
+// escape.
+func withLines(c *exptest.Case) *exptest.Case {
+	p := c.Capture.Prog
+	p.Lines = make([]*isa.Line, len(p.Insns))
+	for pc := range p.Lines {
+		text := strings.Repeat("x", 450+pc*25) // 450 to 725 bytes
+		switch pc {
+		case 0:
+			text = "int sum = 0;"
+		case 4:
+			text = "s = \"\\\u00e9\t\x01\""
+		}
+		p.Lines[pc] = &isa.Line{Func: "byte_sum", File: "byte_sum.c", Line: 10 + pc, Col: 2, Text: text}
+	}
+	return c
+}
+
 // TestBatchesMatchLive checks that the lines written from PC batches, in
 // one pass per instruction, are byte for byte those written from live
 // events on the general path: over the conformance suite, the XDP case
@@ -78,7 +99,11 @@ func TestBatchesMatchLive(t *testing.T) {
 	if err != nil || len(names) == 0 {
 		t.Fatal("no conformance tests", err)
 	}
-	cases := []func() *exptest.Case{func() *exptest.Case { return exptest.XDP(t) }, func() *exptest.Case { return byteSumCase(t) }}
+	cases := []func() *exptest.Case{
+		func() *exptest.Case { return exptest.XDP(t) },
+		func() *exptest.Case { return byteSumCase(t) },
+		func() *exptest.Case { return withLines(byteSumCase(t)) },
+	}
 	for _, n := range names {
 		cases = append(cases, func() *exptest.Case { return exptest.Conformance(t, filepath.Base(n)) })
 	}

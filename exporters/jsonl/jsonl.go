@@ -59,7 +59,7 @@ type Writer struct {
 
 // New returns a Writer that writes to w.
 func New(w io.Writer) *Writer {
-	return &Writer{w: w, out: make([]byte, 0, bufSize+1024)}
+	return &Writer{w: w, out: make([]byte, 0, bufSize+lineWindow)}
 }
 
 // bufSize is how much output the writer collects before writing it.
@@ -159,8 +159,8 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 	}
 	j.program(b.Prog)
 	// The objects of each instruction are written in one pass into out,
-	// kept in a local rather than in j.out; a fault, a packet number or
-	// a call depth take the general path.
+	// kept in a local rather than in j.out; a fault, a packet number, a
+	// call depth or a long source line take the general path.
 	// What the loop reads of j is kept in locals: the compiler would
 	// reload a field after every write to out.
 	out, texts, numbered := j.out, j.texts, j.packet > 0
@@ -176,7 +176,7 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 			st = j.static(before, b)
 			texts = j.texts
 		}
-		if numbered || c.Faulted || c.Depth != 0 {
+		if numbered || c.Faulted || c.Depth != 0 || len(st.step0) > maxStep0 {
 			j.out = out
 			if c.Access != nil {
 				j.Access(c.Access)
@@ -198,12 +198,12 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 			cw, cn = num.Digits(v)
 		}
 		cv = c.Count
-		// The line is stored in place, in room reserved for the longest:
-		// its start to "n", the count, the text of its pc to "regs", the
-		// registers it changed.
-		out = room(out, len(st.step0)+stepRoom)
+		// The line is stored in place, in a window of fixed size: an
+		// index masked to its first half leaves room for any store the
+		// line makes, and no bounds check is needed.
+		out = room(out, lineWindow)
 		i := len(out)
-		o := out[i:cap(out)]
+		o := (*[lineWindow]byte)(out[i : i+lineWindow])
 		le.PutUint64(o[0:], stepHead[0])
 		le.PutUint64(o[8:], stepHead[1])
 		le.PutUint64(o[16:], stepHead[2])
@@ -219,6 +219,7 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 			regs := c.Regs
 			for ; ch != 0; ch &= ch - 1 {
 				r := bits.TrailingZeros16(ch)
+				k &= lineMask
 				if r < 10 {
 					le.PutUint64(o[k:], regKeyWord[r])
 					k += 8
@@ -228,6 +229,7 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 				// num.PutHex, inlined for values of up to 9 digits (the
 				// machine's addresses have 9).
 				v := regs[r]
+				k &= lineMask
 				if n := (bits.Len64(v|1) + 3) / 4; n <= 9 {
 					o[k] = hexDigits[v>>32&15] // the 9th digit, or overwritten
 					w := num.Hex8(uint32(v))
@@ -240,11 +242,13 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 				} else {
 					k += num.PutHex(o[k:], v)
 				}
+				k &= lineMask
 				o[k], o[k+1] = '"', ','
 				k += 2
 			}
 			k-- // the last comma
 		}
+		k &= lineMask
 		o[k], o[k+1], o[k+2] = '}', '}', '\n'
 		out = out[:i+k+3]
 		if len(out) >= bufSize {
@@ -263,10 +267,18 @@ const stepStart = `{"v":1,"ev":"step","n":`
 
 var stepHead = words3(stepStart)
 
-// stepRoom is what a step line takes beyond the text of its pc: its
-// start, the count, 11 registers and the end, with room to spare for
-// the words stored past them.
-const stepRoom = len(stepStart) + 20 + 11*(len(`"r10":"0x`)+16+2) + 3 + 16
+// A step line at call depth 0 is stored in a window of lineWindow bytes
+// reserved at the end of the output. It ends before lineMask+1, where
+// its text of the pc leaves stepRoom: its start, the count, 11 registers
+// and the end. What is stored past the line is overwritten by the next.
+// A line whose text of the pc is longer than maxStep0 (a long source
+// line) takes the general path.
+const (
+	lineWindow = 2048
+	lineMask   = lineWindow/2 - 1
+	stepRoom   = len(stepStart) + 20 + 11*(len(`"r10":"0x`)+16+2) + 3
+	maxStep0   = lineMask + 1 - stepRoom
+)
 
 // regKeyWord is regKeyHex of r0 to r9, each 8 bytes, as a little-endian
 // word.
