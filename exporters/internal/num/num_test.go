@@ -35,6 +35,10 @@ func FuzzAppend(f *testing.F) {
 		if got, want := string(AppendInt(nil, int64(v))), strconv.FormatInt(int64(v), 10); got != want {
 			t.Fatalf("AppendInt(%d) = %q, want %q", int64(v), got, want)
 		}
+		var b [16]byte
+		if got, want := string(b[:PutHex(b[:], v)]), strconv.FormatUint(v, 16); got != want {
+			t.Fatalf("PutHex(%d) = %q, want %q", v, got, want)
+		}
 	})
 }
 
