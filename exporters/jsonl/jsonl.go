@@ -59,8 +59,13 @@ type Writer struct {
 
 // New returns a Writer that writes to w.
 func New(w io.Writer) *Writer {
-	return &Writer{w: w, out: make([]byte, 0, bufSize+lineWindow)}
+	return &Writer{w: w, out: make([]byte, 0, bufSize+outSlack)}
 }
+
+// outSlack is the capacity of the output beyond bufSize: room for the
+// window of a step line after an access line of up to 3 kB, without
+// growing.
+const outSlack = 4 << 10
 
 // bufSize is how much output the writer collects before writing it.
 const bufSize = 64 << 10
@@ -198,9 +203,9 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 			cw, cn = num.Digits(v)
 		}
 		cv = c.Count
-		// The line is stored in place, in a window of fixed size: an
-		// index masked to its first half leaves room for any store the
-		// line makes, and no bounds check is needed.
+		// The line is stored in place, in a window of fixed size: its
+		// end is below lineMask, so the stores at an index masked to it
+		// need no bounds checks.
 		out = room(out, lineWindow)
 		i := len(out)
 		o := (*[lineWindow]byte)(out[i : i+lineWindow])
@@ -270,12 +275,13 @@ var stepHead = words3(stepStart)
 // A step line at call depth 0 is stored in a window of lineWindow bytes
 // reserved at the end of the output. It ends before lineMask+1, where
 // its text of the pc leaves stepRoom: its start, the count, 11 registers
-// and the end. What is stored past the line is overwritten by the next.
+// and the end; the window has room for a 16-byte store from any index
+// below that. What is stored past the line is overwritten by the next.
 // A line whose text of the pc is longer than maxStep0 (a long source
 // line) takes the general path.
 const (
-	lineWindow = 2048
-	lineMask   = lineWindow/2 - 1
+	lineMask   = 1<<10 - 1
+	lineWindow = lineMask + 1 + 32
 	stepRoom   = len(stepStart) + 20 + 11*(len(`"r10":"0x`)+16+2) + 3
 	maxStep0   = lineMask + 1 - stepRoom
 )
