@@ -9,9 +9,11 @@
 package jsonl
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"math/bits"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -57,8 +59,13 @@ type Writer struct {
 
 // New returns a Writer that writes to w.
 func New(w io.Writer) *Writer {
-	return &Writer{w: w, out: make([]byte, 0, bufSize+1024)}
+	return &Writer{w: w, out: make([]byte, 0, bufSize+outSlack)}
 }
+
+// outSlack is the capacity of the output beyond bufSize: room for the
+// window of a step line after an access line of up to 3 kB, without
+// growing.
+const outSlack = 4 << 10
 
 // bufSize is how much output the writer collects before writing it.
 const bufSize = 64 << 10
@@ -157,11 +164,14 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 	}
 	j.program(b.Prog)
 	// The objects of each instruction are written in one pass into out,
-	// kept in a local rather than in j.out; a fault, a packet number or
-	// a call depth take the general path.
+	// kept in a local rather than in j.out; a fault, a packet number, a
+	// call depth or a long source line take the general path.
 	// What the loop reads of j is kept in locals: the compiler would
 	// reload a field after every write to out.
 	out, texts, numbered := j.out, j.texts, j.packet > 0
+	// The count's digits, kept in a word from one instruction to the
+	// next, which mostly counts one more (num.NextDigits).
+	cv, cw, cn := ^uint64(0), uint64(0), 0
 	for c := b.Walk(); c.Next(); {
 		var st *staticText
 		if pc := c.PC; pc < len(texts) && texts[pc].done {
@@ -171,7 +181,7 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 			st = j.static(before, b)
 			texts = j.texts
 		}
-		if numbered || c.Faulted || c.Depth != 0 {
+		if numbered || c.Faulted || c.Depth != 0 || len(st.step0) > maxStep0 {
 			j.out = out
 			if c.Access != nil {
 				j.Access(c.Access)
@@ -187,21 +197,65 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 		if acc := c.Access; acc != nil {
 			out = j.appendInsnAccess(out, st, acc)
 		}
-		out = append(out, `{"v":1,"ev":"step","n":`...)
-		out = j.count.Append(out, c.Count)
-		out = append(out, st.step0...)
+		if v := c.Count; v == cv+1 && cn > 0 {
+			cw, cn = num.NextDigits(cw, cn)
+		} else if v != cv {
+			cw, cn = num.Digits(v)
+		}
+		cv = c.Count
+		// The line is stored in place, in a window of fixed size: its
+		// end is below lineMask, so the stores at an index masked to it
+		// need no bounds checks.
+		out = room(out, lineWindow)
+		i := len(out)
+		o := (*[lineWindow]byte)(out[i : i+lineWindow])
+		le.PutUint64(o[0:], stepHead[0])
+		le.PutUint64(o[8:], stepHead[1])
+		le.PutUint64(o[16:], stepHead[2])
+		k := len(stepStart)
+		if cn > 0 {
+			binary.BigEndian.PutUint64(o[k:], cw<<(64-8*cn))
+			k += cn
+		} else { // more than 8 digits
+			k = len(num.AppendInt(o[:k], int64(cv)))
+		}
+		k += copy(o[k:], st.step0)
 		if ch := c.Changed & 0x7ff; ch != 0 {
 			regs := c.Regs
-			for {
+			for ; ch != 0; ch &= ch - 1 {
 				r := bits.TrailingZeros16(ch)
-				out = append(num.AppendHex(append(out, regKeyHex[r]...), regs[r]), '"')
-				if ch &= ch - 1; ch == 0 {
-					break
+				k &= lineMask
+				if r < 10 {
+					le.PutUint64(o[k:], regKeyWord[r])
+					k += 8
+				} else {
+					k += copy(o[k:], regKeyHex[r])
 				}
-				out = append(out, ',')
+				// num.PutHex, inlined for values of up to 9 digits (the
+				// machine's addresses have 9).
+				v := regs[r]
+				k &= lineMask
+				if n := (bits.Len64(v|1) + 3) / 4; n <= 9 {
+					o[k] = hexDigits[v>>32&15] // the 9th digit, or overwritten
+					w := num.Hex8(uint32(v))
+					if n == 9 {
+						le.PutUint64(o[k+1:], bits.ReverseBytes64(w))
+					} else {
+						le.PutUint64(o[k:], bits.ReverseBytes64(w<<(64-8*n)))
+					}
+					k += n
+				} else {
+					k += num.PutHex(o[k:], v)
+				}
+				k &= lineMask
+				o[k], o[k+1] = '"', ','
+				k += 2
 			}
+			k-- // the last comma
 		}
-		out = append(out, "}}\n"...)
+		k &= lineMask
+		o[k], o[k+1], o[k+2] = '}', '}', '\n'
+		out = out[:i+k+3]
 		if len(out) >= bufSize {
 			j.out = out
 			j.Flush()
@@ -209,6 +263,57 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 		}
 	}
 	j.out = out
+}
+
+// stepStart is how every "step" line at call depth 0 starts, without a
+// packet number; stepHead is its text in three little-endian words (the
+// last byte is overwritten by the count).
+const stepStart = `{"v":1,"ev":"step","n":`
+
+var stepHead = words3(stepStart)
+
+// A step line at call depth 0 is stored in a window of lineWindow bytes
+// reserved at the end of the output. It ends before lineMask+1, where
+// its text of the pc leaves stepRoom: its start, the count, 11 registers
+// and the end; the window has room for a 16-byte store from any index
+// below that. What is stored past the line is overwritten by the next.
+// A line whose text of the pc is longer than maxStep0 (a long source
+// line) takes the general path.
+const (
+	lineMask   = 1<<10 - 1
+	lineWindow = lineMask + 1 + 32
+	stepRoom   = len(stepStart) + 20 + 11*(len(`"r10":"0x`)+16+2) + 3
+	maxStep0   = lineMask + 1 - stepRoom
+)
+
+// regKeyWord is regKeyHex of r0 to r9, each 8 bytes, as a little-endian
+// word.
+var regKeyWord = func() (w [10]uint64) {
+	for r := range w {
+		w[r] = le.Uint64([]byte(regKeyHex[r]))
+	}
+	return w
+}()
+
+var le = binary.LittleEndian
+
+const hexDigits = "0123456789abcdef"
+
+func words3(s string) (w [3]uint64) {
+	var b [24]byte
+	copy(b[:], s)
+	for i := range w {
+		w[i] = le.Uint64(b[8*i:])
+	}
+	return w
+}
+
+// room returns b with room for n more bytes.
+func room(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		b = slices.Grow(b, n)
+	}
+	return b
 }
 
 // appendInsnAccess appends the "access" object of an instruction's own
@@ -230,23 +335,31 @@ func (j *Writer) appendInsnAccess(b []byte, st *staticText, ev *hooks.Access) []
 			h = str(h, "kind", ev.Kind.String())
 		}
 		st.accHead = string(append(h, `,"addr":"0x`...))
-		st.accSizeText = string(num.AppendInt([]byte(`","size":`), int64(ev.Size)))
+		st.accSizeText = string(append(num.AppendInt([]byte(`","size":`), int64(ev.Size)), `,"where":`...))
 		st.accKind, st.accSize, st.accOK = ev.Kind, ev.Size, true
 	}
+	b = room(b, len(st.accHead)+16)
 	b = append(b, st.accHead...)
-	b = num.AppendHex(b, ev.Addr)
-	b = append(b, st.accSizeText...)
-	b = str(b, "where", ev.Where())
+	i := len(b)
+	b = b[:i+num.PutHex(b[i:cap(b)], ev.Addr)]
+	b = appendJSONString(append(b, st.accSizeText...), ev.Where())
 	if !j.Raw {
 		if name := j.name(ev); name != "" {
 			b = str(b, "name", name)
 		}
 	}
-	b = num.AppendHex(append(b, `,"value":"0x`...), ev.Value)
+	// The value, the old value, the end.
+	b = room(b, 2*(len(`,"value":"0x`)+16)+8)
+	i = len(b)
+	o := b[i:cap(b)]
+	k := copy(o, `,"value":"0x`)
+	k += num.PutHex(o[k:], ev.Value)
 	if ev.Kind != hooks.Load {
-		b = num.AppendHex(append(b, `","old":"0x`...), ev.Old)
+		k += copy(o[k:], `","old":"0x`)
+		k += num.PutHex(o[k:], ev.Old)
 	}
-	return append(b, "\"}\n"...)
+	o[k], o[k+1], o[k+2] = '"', '}', '\n'
+	return b[:i+k+3]
 }
 
 func (j *Writer) BeforeStep(ev *hooks.Step) hooks.Action {

@@ -36,7 +36,7 @@ func TestGolden(t *testing.T) {
 }
 
 // checkLines asserts each line is one JSON object with the version and
-// kind first.
+// kind first (after the packet number, if any).
 func checkLines(t *testing.T, out []byte) {
 	t.Helper()
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -45,12 +45,15 @@ func checkLines(t *testing.T, out []byte) {
 	for sc.Scan() {
 		n++
 		line := sc.Bytes()
-		if !bytes.HasPrefix(line, []byte(`{"v":1,"ev":"`)) {
+		if !bytes.HasPrefix(line, []byte(`{"v":1,"ev":"`)) && !bytes.HasPrefix(line, []byte(`{"v":1,"packet":`)) {
 			t.Fatalf("line %d: %s", n, line)
 		}
 		var obj map[string]any
 		if err := json.Unmarshal(line, &obj); err != nil {
 			t.Fatalf("line %d: %v: %s", n, err, line)
+		}
+		if _, ok := obj["ev"].(string); !ok {
+			t.Fatalf("line %d: no event kind: %s", n, line)
 		}
 	}
 	if n == 0 {

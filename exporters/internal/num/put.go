@@ -1,0 +1,66 @@
+package num
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Writers that reserve room for a whole line first write numbers in
+// place with these, rather than append them one at a time.
+
+// PutHex writes v in lowercase hex without leading zeros at the start of
+// b, as AppendHex appends it, and returns how many bytes that took. b must
+// have room for 16 bytes: the digits are stored a machine word at a time,
+// and what follows them is overwritten.
+func PutHex(b []byte, v uint64) int {
+	n := (bits.Len64(v|1) + 3) / 4
+	_ = b[15]
+	switch {
+	case n <= 8:
+		binary.BigEndian.PutUint64(b, hex8(uint32(v))<<(64-8*n))
+	case n == 9: // the addresses of the machine's regions, 0x100000000 up
+		b[0] = hexDigits[v>>32&15]
+		binary.BigEndian.PutUint64(b[1:9], hex8(uint32(v)))
+	default:
+		binary.BigEndian.PutUint64(b, hex8(uint32(v>>32))<<(128-8*n))
+		binary.BigEndian.PutUint64(b[n-8:], hex8(uint32(v)))
+	}
+	return n
+}
+
+const hexDigits = "0123456789abcdef"
+
+// Hex8 returns the eight hex digits of v in ASCII, the first in the high
+// byte: stored big-endian, the text of v with leading zeros.
+func Hex8(v uint32) uint64 { return hex8(v) }
+
+// Digits returns the decimal digits of v in ASCII, the last in the low
+// byte of word, and how many there are; 0, 0 if v has more than 8.
+// Stored big-endian, word<<(64-8*n) is the text of v.
+func Digits(v uint64) (word uint64, n int) {
+	if v > 99999999 {
+		return 0, 0
+	}
+	var d [8]byte
+	for _, x := range AppendInt(d[:0], int64(v)) {
+		word = word<<8 | uint64(x)
+		n++
+	}
+	return word, n
+}
+
+// NextDigits returns Digits(v+1) from Digits(v), word and n > 0: the
+// trailing nines become zeros and the digit before them grows by one.
+func NextDigits(word uint64, n int) (uint64, int) {
+	k := bits.TrailingZeros64(word^nines) / 8
+	if k < n {
+		return word + carry[k&7], n
+	}
+	if n == 8 { // 99999999 + 1
+		return 0, 0
+	}
+	// All nines: a one and n zeros.
+	return '1'<<(8*n) | zeros>>(64-8*n), n + 1
+}
+
+const zeros = 0x3030303030303030
