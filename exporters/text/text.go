@@ -23,6 +23,7 @@
 package text
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"math/bits"
@@ -212,29 +213,54 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 		}
 		changed, acc := c.Changed&0x7ff, c.Access
 		switch {
+		case depth == 0 && st.inPlace && changed&(changed-1) == 0:
+			// The line is stored in place, a word at a time, in room
+			// reserved at the end of out: the padded head, "rN=" and
+			// the value of the one register it changed, if any.
+			out = room(out, lineRoom)
+			i := len(out)
+			o := (*[lineRoom]byte)(out[i : i+lineRoom])
+			w := &st.words
+			le.PutUint64(o[0:], w[0])
+			le.PutUint64(o[8:], w[1])
+			le.PutUint64(o[16:], w[2])
+			le.PutUint64(o[24:], w[3])
+			le.PutUint64(o[32:], w[4])
+			le.PutUint64(o[40:], w[5])
+			k := len(st.headPad)
+			if changed == 0 && acc == nil { // nothing to say
+				k = len(st.head)
+			} else if changed != 0 {
+				r := bits.TrailingZeros16(changed)
+				if v := c.Regs[r]; needsHex(v) {
+					le.PutUint64(o[k:], regEqHexWord[r])
+					k += len(regEqHex[r])
+					// num.PutHex, inlined for the machine's addresses
+					// (9 digits: a value in hex has at least 9).
+					if v>>36 == 0 && k < lineRoom-16 {
+						o[k] = hexDigits[v>>32]
+						le.PutUint64(o[k+1:], bits.ReverseBytes64(num.Hex8(uint32(v))))
+						k += 9
+					} else {
+						k += num.PutHex(o[k:k+16], v)
+					}
+				} else {
+					le.PutUint64(o[k:], regEqWord[r])
+					k += len(regEq[r])
+					k = len(num.AppendInt(o[:k], int64(v)))
+				}
+			}
+			if acc == nil {
+				o[k] = '\n'
+				out = out[:i+k+1]
+				break
+			}
+			out = append(t.appendInsnAccess(out[:i+k], st, acc, changed != 0), '\n')
 		case changed == 0 && acc == nil: // nothing to say
 			if depth > 0 {
 				out = indent(out, depth)
 			}
 			out = append(out, st.headNL...)
-		case depth == 0 && changed&(changed-1) == 0: // one register, or only an access
-			if changed != 0 {
-				r := bits.TrailingZeros16(changed)
-				if int(st.reg) != r {
-					st.setReg(r)
-				}
-				if v := c.Regs[r]; needsHex(v) {
-					out = num.AppendHex(append(out, st.headRegHex...), v)
-				} else {
-					out = num.AppendInt(append(out, st.headReg...), int64(v))
-				}
-			} else {
-				out = append(out, st.headPad...)
-			}
-			if acc != nil {
-				out = t.appendInsnAccess(out, st, acc, changed != 0)
-			}
-			out = append(out, '\n')
 		default:
 			if depth == 0 {
 				out = append(out, st.headPad...)
@@ -706,16 +732,38 @@ type staticText struct {
 	accSize int
 	accOK   bool
 
-	// The padded head and the one register it changed, "r2=" or "r2=0x"
-	// (setReg): the most common line is one of them and a number.
-	reg                 int8
-	headReg, headRegHex string
+	// headPad in little-endian words, when it fits (inPlace): PCs stores
+	// the lines at call depth 0 a word at a time.
+	words   [6]uint64
+	inPlace bool
 }
 
-// setReg makes r the register of headReg and headRegHex.
-func (st *staticText) setReg(r int) {
-	st.reg, st.headReg, st.headRegHex = int8(r), st.headPad+regEq[r], st.headPad+regEqHex[r]
+// lineRoom is how much room PCs reserves for a line it stores in place:
+// the words of the head, "r10=0x" and 16 hex digits, and the newline.
+const lineRoom = 6*8 + 8 + 16 + 8
+
+func room(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		b = slices.Grow(b, n)
+	}
+	return b
 }
+
+var le = binary.LittleEndian
+
+const hexDigits = "0123456789abcdef"
+
+// regEqWord and regEqHexWord are regEq and regEqHex as little-endian
+// words.
+var regEqWord, regEqHexWord = func() (eq, eqHex [11]uint64) {
+	for r := range eq {
+		var b [2][8]byte
+		copy(b[0][:], regEq[r])
+		copy(b[1][:], regEqHex[r])
+		eq[r], eqHex[r] = le.Uint64(b[0][:]), le.Uint64(b[1][:])
+	}
+	return eq, eqHex
+}()
 
 // staticAt returns the static text of the instruction at pc, or nil if
 // it is not built yet.
@@ -749,11 +797,19 @@ func (t *Writer) static(ev *hooks.Step, lines liner) *staticText {
 	b = append(b, ") "...)
 	b = append(b, Disasm(ev)...)
 	st := &t.texts[ev.PC]
-	*st = staticText{head: string(b), headNL: string(append(b, '\n')), pc: ev.PC, next: ev.PC + 1, done: true, reg: -1}
+	*st = staticText{head: string(b), headNL: string(append(b, '\n')), pc: ev.PC, next: ev.PC + 1, done: true}
 	for len(b) < 40 {
 		b = append(b, ' ')
 	}
 	st.headPad = string(append(b, "; "...))
+	if len(st.headPad) <= 8*len(st.words) {
+		var w [8 * len(st.words)]byte
+		copy(w[:], st.headPad)
+		for i := range st.words {
+			st.words[i] = le.Uint64(w[8*i:])
+		}
+		st.inPlace = true
+	}
 	if ev.Insn.IsLdImm64() {
 		st.next++
 	}
