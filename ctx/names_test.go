@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpfscope/bpfscope/isa"
 	"github.com/bpfscope/bpfscope/vm"
+	"github.com/cilium/ebpf"
 )
 
 // Traces name each packet access; after its first use a name must come
@@ -33,5 +34,54 @@ func TestPacketNamesDoNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { m.Describe(base + 14) }); n != 0 {
 		t.Errorf("naming a packet offset allocates %.0f times", n)
+	}
+}
+
+// The machine's NameSpan of a packet address answers as Name does, and
+// so does every address of its span, in XDP and skb packets (a frame
+// whose headers end before its payload).
+func TestPacketNameSpans(t *testing.T) {
+	p, err := vm.NewProgram("exit", []isa.Insn{{Op: isa.ClassJMP | isa.JmpExit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := vm.New(p, vm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 200) // Ethernet, IPv4 (ihl 5), then payload
+	frame[12], frame[13], frame[14] = 0x08, 0x00, 0x45
+	x, err := NewXDP(m, frame, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSKB(m, ebpf.SchedCLS, frame, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []uint64{x.pkt + uint64(x.data), s.pkt + uint64(s.data)} {
+		wide := 0
+		for off := uint64(0); off < uint64(len(frame))+8; off++ {
+			for _, size := range []int{1, 2, 4} {
+				name, lo, hi := m.NameSpan(base+off, size)
+				if want := m.Name(base+off, size); name != want {
+					t.Fatalf("NameSpan(data+%d, %d) = %q, Name %q", off, size, name, want)
+				}
+				if lo > base+off || base+off >= hi {
+					t.Fatalf("NameSpan(data+%d, %d): span [%#x, %#x) does not hold it", off, size, lo, hi)
+				}
+				for a := lo; a < hi; a++ {
+					if got := m.Name(a, size); got != name {
+						t.Fatalf("NameSpan(data+%d, %d) = %q over [%#x, %#x), but Name(%#x) = %q", off, size, name, lo, hi, a, got)
+					}
+				}
+				if hi-lo > 1 {
+					wide++
+				}
+			}
+		}
+		if wide == 0 {
+			t.Errorf("no span covers the payload")
+		}
 	}
 }

@@ -192,7 +192,7 @@ func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, erro
 	}
 
 	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt, Kind: hooks.RegionPacket, Origin: s.data}
-	s.region.Field = s.fieldPkt
+	s.region.Field, s.region.FieldSpan = s.fieldPkt, s.fieldPktSpan
 	s.pkt = m.Map(s.region)
 	s.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: s.ctxImage[:], View: s, Describe: s.describeCtx, Kind: hooks.RegionCtx})
 	s.sockAddr = m.Map(&vm.Region{Name: "bpf_sock", Data: make([]byte, sockSize), View: sockView{s}, Describe: describeSock, Kind: hooks.RegionCtx})
@@ -415,6 +415,15 @@ func (s *SKB) fieldPkt(off uint32, size int) string {
 		return ""
 	}
 	return s.fields.Name(s.buf[s.mac:s.tail], int(off-s.mac), size)
+}
+
+// fieldPktSpan is fieldPkt with the span of its answer (vm.Region.FieldSpan).
+func (s *SKB) fieldPktSpan(off uint32, size int) (string, uint32, uint32) {
+	if off < s.mac || off >= s.tail || s.mac > s.tail {
+		return "", off, off + 1
+	}
+	name, lo, hi := s.fields.NameSpan(s.buf[s.mac:s.tail], int(off-s.mac), size)
+	return name, s.mac + uint32(lo), s.mac + uint32(hi)
 }
 
 func (s *SKB) describeCtx(off uint32) string { return "ctx __sk_buff." + skbFieldName(off) }

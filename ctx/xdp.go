@@ -116,7 +116,7 @@ type XDP struct {
 func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 	x := &XDP{m: m, buf: make([]byte, XDPFrameSize)}
 	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt, Kind: hooks.RegionPacket}
-	x.pktRegion.Field = x.fieldPkt
+	x.pktRegion.Field, x.pktRegion.FieldSpan = x.fieldPkt, x.fieldPktSpan
 	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx, Kind: hooks.RegionCtx}
 	if err := x.Reset(data, ctxIn); err != nil {
 		return nil, err
@@ -466,6 +466,15 @@ func (x *XDP) fieldPkt(off uint32, size int) string {
 		return ""
 	}
 	return x.fields.Name(x.buf[x.data:x.end], int(off-x.data), size)
+}
+
+// fieldPktSpan is fieldPkt with the span of its answer (vm.Region.FieldSpan).
+func (x *XDP) fieldPktSpan(off uint32, size int) (string, uint32, uint32) {
+	if off < x.data || off >= x.end {
+		return "", off, off + 1
+	}
+	name, lo, hi := x.fields.NameSpan(x.buf[x.data:x.end], int(off-x.data), size)
+	return name, x.data + uint32(lo), x.data + uint32(hi)
 }
 
 func (x *XDP) describeCtx(off uint32) string {

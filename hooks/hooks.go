@@ -65,6 +65,16 @@ type Namer interface {
 	MapTypes(mapName string) (key, value btf.Type)
 }
 
+// SpanNamer is a Namer that also says how far a name holds: NameSpan
+// returns Name(addr, size) and the addresses [lo, hi), addr among them,
+// at which Name gives the same answer for the same size as long as
+// memory does not change, as during one PCs call (the payload after a
+// packet's headers is one span). A trace naming many accesses of one
+// batch asks once per span.
+type SpanNamer interface {
+	NameSpan(addr uint64, size int) (name string, lo, hi uint64)
+}
+
 // Step describes one instruction, before or after it runs.
 type Step struct {
 	PC    int

@@ -399,3 +399,16 @@ func (c *Cache) Name(frame []byte, off, size int) string {
 }
 
 const minWatched = 64
+
+// NameSpan is Name, with the offsets [lo, hi) around off at which Name
+// gives the same answer for the same size while the frame does not
+// change: the payload after the headers, where nothing is named, or off
+// alone. A trace that names many accesses at once, memory standing
+// still, asks once per span.
+func (c *Cache) NameSpan(frame []byte, off, size int) (name string, lo, hi int) {
+	name = c.Name(frame, off, size)
+	if off >= c.f.end && off < len(frame) {
+		return name, c.f.end, len(frame)
+	}
+	return name, off, off + 1
+}

@@ -388,3 +388,40 @@ func BenchmarkCacheName(b *testing.B) {
 		c.Name(frame, i%len(frame), 1)
 	}
 }
+
+// NameSpan answers as Name does, and every offset of its span has that
+// answer: over frames whose headers end early (payload after them) or
+// are not recognised at all, every offset and access size.
+func TestNameSpanAgreesWithName(t *testing.T) {
+	udp := build(t,
+		&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B},
+		&layers.UDP{SrcPort: 1, DstPort: 2}, gopacket.Payload("some payload bytes"))
+	odd := make([]byte, 100) // ethertype 0: nothing past the Ethernet header
+	for _, frame := range [][]byte{udp, odd, udp[:10]} {
+		var spans, names Cache
+		wide := 0 // spans of more than one offset
+		for _, size := range []int{1, 2, 4, 8} {
+			for off := range len(frame) {
+				name, lo, hi := spans.NameSpan(frame, off, size)
+				if want := names.Name(frame, off, size); name != want {
+					t.Fatalf("NameSpan(%d, %d) = %q, Name %q", off, size, name, want)
+				}
+				if lo > off || off >= hi || hi > len(frame) {
+					t.Fatalf("NameSpan(%d, %d): span [%d, %d) does not hold it in a frame of %d", off, size, lo, hi, len(frame))
+				}
+				for o := lo; o < hi; o++ {
+					if got := names.Name(frame, o, size); got != name {
+						t.Fatalf("NameSpan(%d, %d) = %q for [%d, %d), but Name(%d) = %q", off, size, name, lo, hi, o, got)
+					}
+				}
+				if hi-lo > 1 {
+					wide++
+				}
+			}
+		}
+		if len(frame) > 14 && wide == 0 {
+			t.Errorf("a frame of %d bytes: no span covers its payload", len(frame))
+		}
+	}
+}

@@ -42,6 +42,10 @@ type Region struct {
 	// traces: a global or map value member by its BTF, a packet header
 	// field; "" when it knows nothing more than Describe.
 	Field func(off uint32, size int) string
+	// FieldSpan, if set, is Field with the offsets [lo, hi) around off
+	// at which Field gives the same answer for the same size as long as
+	// the region's bytes do not change (see Machine.NameSpan).
+	FieldSpan func(off uint32, size int) (name string, lo, hi uint32)
 }
 
 // View serves accesses to a region whose bytes are not plain memory.
@@ -325,6 +329,27 @@ func (m *Machine) Name(addr uint64, size int) string {
 		return f(uint32(addr), size)
 	}
 	return ""
+}
+
+// NameSpan implements hooks.SpanNamer: Name, and the addresses [lo, hi)
+// around addr at which Name gives the same answer for the same size
+// while memory does not change (the region's FieldSpan; addr alone when
+// the region has none).
+func (m *Machine) NameSpan(addr uint64, size int) (name string, lo, hi uint64) {
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) || id == stackRegion {
+		return "", addr, addr + 1
+	}
+	d := m.mem[id].desc
+	if d.FieldSpan == nil {
+		return m.Name(addr, size), addr, addr + 1
+	}
+	name, l, h := d.FieldSpan(uint32(addr), size)
+	if off := uint32(addr); l > off || off >= h { // a span must hold addr
+		return name, addr, addr + 1
+	}
+	base := id << regionShift
+	return name, base | uint64(l), base | uint64(h)
 }
 
 // Describe names the memory at addr for traces: "fp-16", "pkt+14",

@@ -70,7 +70,11 @@ type Writer struct {
 	// namer is namerOf's hooks.Namer, found once rather than per access.
 	namerOf hooks.Inspector
 	namer   hooks.Namer
-	types   mapTypes
+	// spanNamer is namer as a hooks.SpanNamer; span its last answer,
+	// which holds until the batch written (PCs) is done.
+	spanNamer hooks.SpanNamer
+	span      nameSpan
+	types     mapTypes
 
 	locals map[string]*localNames // by program (SetLocals)
 	cur    *localNames            // the running program's, nil if none
@@ -176,7 +180,11 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 	t.insp = b.M
 	if b.M != t.namerOf {
 		t.namerOf, t.namer = b.M, namerOf(b.M)
+		t.spanNamer, _ = t.namer.(hooks.SpanNamer)
 	}
+	// Memory stands still while the batch is written: a name found for
+	// a span of addresses holds for the batch, not beyond.
+	t.span = nameSpan{}
 	t.program(b.Prog)
 	// The line of each instruction is written in one pass into out, kept
 	// in a local rather than in t.out; the rare lines (a fault, notes
@@ -320,7 +328,16 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, s
 	} else {
 		b = append(b, st.acc[len(" | "):]...)
 	}
-	b = t.appendWhere(b, acc)
+	if sn := t.spanNamer; sn != nil && !t.Raw { // the batch's machine names it
+		sp := &t.span
+		if acc.Addr < sp.lo || acc.Addr >= sp.hi || acc.Size != sp.size {
+			sp.name, sp.lo, sp.hi = sn.NameSpan(acc.Addr, acc.Size)
+			sp.size = acc.Size
+		}
+		b = AppendWhere(b, acc.Where(), sp.name)
+	} else {
+		b = t.appendWhere(b, acc)
+	}
 	if acc.Kind == hooks.Load {
 		return appendValue(append(b, " = "...), acc.Value)
 	}
@@ -620,6 +637,14 @@ func AppendWhere(b []byte, where, name string) []byte {
 	b = append(b, where...)
 	b = append(b, ' ')
 	return append(b, name...)
+}
+
+// nameSpan is a hooks.SpanNamer's answer: the name of size bytes at
+// any address in [lo, hi).
+type nameSpan struct {
+	lo, hi uint64
+	size   int
+	name   string
 }
 
 // mapTypes remembers the BTF of the map last named, so a run that works on
