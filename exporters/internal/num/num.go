@@ -50,6 +50,21 @@ func hex8(v uint32) uint64 {
 	return x + 0x3030303030303030 + letters*39
 }
 
+// append4 appends u < 10000 in decimal, without leading zeros.
+func append4(b []byte, u uint64) []byte {
+	if u < 10 {
+		return append(b, byte('0'+u))
+	}
+	if u < 100 {
+		return append(b, smalls[2*u], smalls[2*u+1])
+	}
+	hi, lo := u/100, u%100
+	if hi < 10 {
+		return append(b, byte('0'+hi), smalls[2*lo], smalls[2*lo+1])
+	}
+	return append(b, smalls[2*hi], smalls[2*hi+1], smalls[2*lo], smalls[2*lo+1])
+}
+
 // AppendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does.
 func AppendInt(b []byte, v int64) []byte {
 	u := uint64(v)
@@ -69,6 +84,12 @@ func AppendInt(b []byte, v int64) []byte {
 			return append(b, byte('0'+hi), smalls[2*lo], smalls[2*lo+1])
 		}
 		return append(b, smalls[2*hi], smalls[2*hi+1], smalls[2*lo], smalls[2*lo+1])
+	}
+	if u < 100000000 { // sums, lengths, counts: the first digits, then four
+		hi, lo := u/10000, u%10000
+		b = append4(b, hi)
+		a, c := lo/100, lo%100
+		return append(b, smalls[2*a], smalls[2*a+1], smalls[2*c], smalls[2*c+1])
 	}
 	n := 1
 	for x := u; x >= 10; x /= 10 {
