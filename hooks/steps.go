@@ -129,13 +129,18 @@ type Cursor struct {
 const memAccess = 1 << 15
 
 // writtenReg is the one register an instruction may write, or -1: stores
-// write none (their Old is memory).
+// write none (their Old is memory), nor do jumps (calls and exits have
+// snapshots).
 func writtenReg(in isa.Insn) int {
 	switch in.Class() {
 	case isa.ClassST:
 		return -1
 	case isa.ClassSTX:
 		if in.Op&0xe0 != isa.ModeATOMIC || in.Imm == isa.AtomicStoreRel {
+			return -1
+		}
+	case isa.ClassJMP, isa.ClassJMP32:
+		if op := in.Op & 0xf0; op != isa.JmpCall && op != isa.JmpExit {
 			return -1
 		}
 	}
@@ -152,7 +157,7 @@ type progTable struct {
 	insns []isa.Insn
 	dst   []int8
 	mem   []memOp
-	info  []uint16 // the register it writes (11: none), and memAccess
+	info  []uint16 // the register it writes (11 to 15: none), and memAccess
 }
 
 // memOp is how the instruction at a pc accesses memory, decoded once so
@@ -205,7 +210,11 @@ func (t *progTable) of(insns []isa.Insn) {
 			m, d := decodeMem(in), writtenReg(in)
 			t.dst = append(t.dst, int8(d))
 			t.mem = append(t.mem, m)
-			info := uint16(11)
+			// An instruction that writes no register writes, in undo,
+			// one of the spare slots 11 to 15, not the same as the one
+			// before it: a store and a load of the same word in a row
+			// would wait for each other.
+			info := uint16(11 + len(t.info)%5)
 			if d >= 0 {
 				info = uint16(d)
 			}
