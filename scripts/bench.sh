@@ -85,9 +85,9 @@ END {
 		printf "%-16s %11.2f %8.2fx %11.0f\n", ex[e], get(ex[e], "cpu-ns/insn"), get(ex[e], "cpu-ns/insn") / base, get(ex[e], "allocs/op")
 	}
 
-	printf "\nrun -q --pcap, bundled firewall untraced, pcapgen mix of 64-1514-byte frames (and runts, oversized); packets/s of CPU time; wall time for two workers\n"
+	printf "\nrun -q --pcap, bundled firewall untraced, pcapgen mix of 64-1514-byte frames (and runts, oversized); packets/s of CPU time; wall time for two workers, and for two one-worker commands at once (the ceiling)\n"
 	printf "%-24s %13s %11s %14s %13s %13s\n", "stage", "cpu-ns/packet", "packets/s", "wall-ns/packet", "allocs/packet", "insns/packet"
-	np = split("RunLoop/read RunLoop/run RunLoop/all RunPcap/pcap RunPcap/pcapng RunPcap/pcap-out RunPcap/jobs2", pc, " ")
+	np = split("RunLoop/read RunLoop/run RunLoop/all RunPcap/pcap RunPcap/pcapng RunPcap/pcap-out RunPcap/jobs2 RunPcap/jobs1x2", pc, " ")
 	for (q = 1; q <= np; q++) {
 		k = pc[q]
 		if (!has(k, "cpu-ns/packet")) continue
@@ -95,6 +95,7 @@ END {
 		sub(/^RunLoop\/read$/, "loop: read", label); sub(/^RunLoop\/run$/, "loop: read+run", label)
 		sub(/^RunLoop\/all$/, "loop: read+run+count", label)
 		sub(/^RunPcap\/jobs2$/, "command: 2 workers", label)
+		sub(/^RunPcap\/jobs1x2$/, "2 commands at once", label)
 		sub(/^RunPcap\//, "command: ", label)
 		ins = has(k, "insns/packet") ? sprintf("%13.1f", get(k, "insns/packet")) : sprintf("%13s", "-")
 		printf "%-24s %13.0f %11.0f %14.0f %13.3f %s\n", label, get(k, "cpu-ns/packet"), 1e9 / get(k, "cpu-ns/packet"), get(k, "ns/packet"), get(k, "allocs/packet"), ins

@@ -230,14 +230,7 @@ func (c *capture) NextShared() (packet, error) {
 	}
 	data, ci, err := c.r.ZeroCopyReadPacketData()
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			c.err = io.EOF
-		} else {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = errors.New("capture truncated")
-			}
-			c.err = &captureError{File: c.name, N: c.n + 1, Err: err}
-		}
+		c.fail(err)
 		return packet{}, c.err
 	}
 	c.n++
@@ -249,6 +242,43 @@ func (c *capture) NextShared() (packet, error) {
 		return packet{N: c.n, Info: ci, Data: data}, nil
 	}
 	return packet{N: c.n, Info: ci, Data: data}, nil
+}
+
+// fail ends the capture with err, the error reading the packet after
+// the last one.
+func (c *capture) fail(err error) {
+	if errors.Is(err, io.EOF) {
+		c.err = io.EOF
+		return
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = errors.New("capture truncated")
+	}
+	c.err = &captureError{File: c.name, N: c.n + 1, Err: err}
+}
+
+// inChunks reports whether the capture's packets can be read in place,
+// many at a time, with readChunk: a classic pcap file of Ethernet frames.
+func (c *capture) inChunks() bool {
+	_, ok := c.r.(*pcaprec.Reader)
+	return ok && c.conv == nil
+}
+
+// readChunk reads the next packets into ch, in place (inChunks says
+// when it can): they are packets first+1, first+2, ... The error is as
+// NextShared's after them (io.EOF at the end).
+func (c *capture) readChunk(ch *pcaprec.Chunk) (first int, err error) {
+	first = c.n
+	if c.err != nil {
+		ch.Recs = ch.Recs[:0]
+		return first, c.err
+	}
+	err = c.r.(*pcaprec.Reader).ReadChunk(ch)
+	c.n += len(ch.Recs)
+	if err != nil {
+		c.fail(err)
+	}
+	return first, c.err
 }
 
 // LinkType is Ethernet for every capture: other link types are converted.

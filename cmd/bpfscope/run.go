@@ -12,10 +12,11 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bpfscope/bpfscope/helpers"
+	"github.com/bpfscope/bpfscope/internal/pcaprec"
+	"github.com/bpfscope/bpfscope/internal/pipeline"
 	"github.com/bpfscope/bpfscope/loader"
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
@@ -123,7 +124,7 @@ func cmdRun(e *env, args []string) error {
 
 	out := &runOutput{
 		w: report, typ: p.typ, json: *asJSON, quiet: *quiet, single: isSingle,
-		link: src.LinkType(), counts: map[uint32]int{}, redirects: map[string]int{},
+		link:    src.LinkType(),
 		pcapOut: newPcapWriter(*pcapOut, src.LinkType()), dropOut: newPcapWriter(*dropOut, src.LinkType()),
 	}
 	if !*asJSON && !*quiet {
@@ -142,10 +143,18 @@ func cmdRun(e *env, args []string) error {
 			return err
 		}
 	} else {
-		readErr, err = runParallel(ctx, p, src, n, ctxIn, *repeat, outSizes{*dataCap, *ctxCap}, !out.single, func(r *result) error {
+		emit := func(r *result) error {
 			prog.tick(r.Packet.N)
 			return out.add(r)
-		})
+		}
+		var tick func(int)
+		if out.countsOnly() {
+			emit = nil // the workers count
+			if prog != nil {
+				tick = prog.tick
+			}
+		}
+		readErr, err = runParallel(ctx, p, src, n, ctxIn, *repeat, outSizes{*dataCap, *ctxCap}, !out.single, emit, &out.tally, tick)
 		if err != nil {
 			return err
 		}
@@ -239,109 +248,147 @@ func runSerial(ctx context.Context, inst *instance, typ ebpf.ProgramType, src so
 }
 
 // runParallel runs packets on n workers, each with its own machine and
-// maps, and hands the results to emit in capture order. It returns the
-// capture's read error separately from failures of the run itself.
+// maps. With emit, the results go to emit in capture order; without
+// (nil), each worker counts its results in a tally of its own, and the
+// tallies are added to sum at the end: a summary does not depend on the
+// order of the packets. tick, if not nil, gets the number of packets run
+// so far from time to time. The capture's read error comes back
+// separately from failures of the run itself. untimed is as
+// executeShared's.
 //
-// The work is a pipeline of batches, so that no stage waits for another
-// while there is work: a reader copies packets from src into a free
-// batch and queues it twice, for the workers and for emit; a worker runs
-// a whole batch, copying each run's outputs into the batch; emit takes
-// the batches in capture order, waits for each to be run, and frees it.
-// Batches and their buffers are used again: the loop allocates nothing
-// per packet. untimed is as executeShared's.
-func runParallel(ctx context.Context, p *program, src source, n int, ctxIn []byte, repeat int, sizes outSizes, untimed bool, emit func(*result) error) (readErr, err error) {
-	insts := make([]*instance, n)
-	for i := range insts {
-		if insts[i], err = p.instantiate(nil, helpers.NewDefaultEnv()); err != nil {
+// The packets go in batches through internal/pipeline: a worker reads
+// its next batch itself, then runs it. A classic pcap file is read in
+// chunks that workers run in place, so every packet's bytes are copied
+// once, by the read, as in a serial run; other inputs are copied into
+// the batch. Batches and their buffers are used again: the loop
+// allocates nothing per packet.
+func runParallel(ctx context.Context, p *program, src source, n int, ctxIn []byte, repeat int, sizes outSizes, untimed bool,
+	emit func(*result) error, sum *tally, tick func(int)) (readErr, err error) {
+	workers := make([]*worker, n)
+	for i := range workers {
+		inst, err := p.instantiate(nil, helpers.NewDefaultEnv())
+		if err != nil {
 			return nil, err
 		}
+		workers[i] = &worker{inst: inst}
 	}
+	c, inChunks := src.(*capture)
+	inChunks = inChunks && c.inChunks()
 	next := src.Next
 	if s, ok := src.(sharedSource); ok {
 		next = s.NextShared // fill copies the packet
 	}
-	inFlight := 2*n + 2 // a batch being read, one emitted, two per worker
-	free := make(chan *batch, inFlight)
-	for range inFlight {
-		free <- &batch{ran: make(chan struct{}, 1)}
-	}
-	work, order := make(chan *batch, inFlight), make(chan *batch, inFlight)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { // the reader
-		defer close(work)
-		defer close(order)
-		for {
-			var b *batch
-			select {
-			case b = <-free:
-			case <-stop:
-				return
-			}
-			done, rerr := b.fill(next)
-			if rerr != nil {
-				readErr = rerr // read after order is closed
-			}
-			if len(b.pks) > 0 {
-				order <- b // never blocks: order and work hold every batch
-				work <- b
-			}
-			if done {
-				return
-			}
+	run := func(w int, b *batch) {
+		wk := workers[w]
+		if emit != nil {
+			b.run(ctx, wk.inst, p.typ, ctxIn, repeat, sizes, untimed)
+			return
 		}
-	})
-	for _, inst := range insts {
-		wg.Go(func() {
-			for b := range work {
-				b.run(ctx, inst, p.typ, ctxIn, repeat, sizes, untimed)
-			}
-		})
+		for i := range b.len() {
+			wk.inst.executeShared(ctx, p.typ, b.packet(i), ctxIn, repeat, sizes, untimed, &wk.r)
+			wk.sum.add(&wk.r)
+		}
 	}
-	defer wg.Wait()
-	for b := range order {
-		<-b.ran
-		for i := range b.res {
-			if err = emit(&b.res[i]); err != nil {
-				close(stop)
-				for range order { // let the workers finish theirs
+	st := pipeline.Stages[batch]{
+		Fill: func(b *batch) bool {
+			var err error
+			if inChunks {
+				b.inPlace = true
+				b.first, err = c.readChunk(&b.chunk)
+			} else {
+				err = b.fill(next)
+			}
+			if err != nil && err != io.EOF {
+				readErr = err // read after Run returns
+			}
+			return err != nil
+		},
+		Work: run,
+	}
+	ran := 0
+	switch {
+	case emit != nil:
+		st.Emit = func(b *batch) error {
+			for i := range b.res {
+				if err := emit(&b.res[i]); err != nil {
+					return err
 				}
-				return readErr, err
 			}
+			return nil
 		}
-		free <- b
+	case tick != nil: // a batch at a time
+		st.Emit = func(b *batch) error {
+			ran += b.len()
+			tick(ran)
+			return nil
+		}
 	}
-	return readErr, nil
+	err = pipeline.Run(n, st)
+	if emit == nil {
+		for _, wk := range workers {
+			sum.merge(&wk.sum)
+		}
+	}
+	return readErr, err
 }
 
-// batchLen is the number of packets in a batch of runParallel: enough to
-// make the hand-overs rare, few enough to keep the workers fed at the end.
+// worker is what a worker of runParallel writes to as it runs: its
+// machine's state, and without emit its last result and its tally.
+// Workers write only to their own; the padding keeps them off each
+// other's cache lines.
+type worker struct {
+	_    [64]byte
+	inst *instance
+	r    result
+	sum  tally
+	_    [64]byte
+}
+
+// batchLen is the number of packets runParallel copies into a batch
+// from a source it cannot read in chunks: enough to make the hand-overs
+// rare, few enough to keep the workers fed at the end.
 const batchLen = 256
 
 // batch is packets of runParallel with their results.
 type batch struct {
-	pks  []packet
-	data []byte   // the packets' bytes, one after the other
-	ends []int    // where each packet's bytes end in data
-	res  []result // the runs, in the order of pks
+	// A chunk of a pcap file, its packets in place (inPlace), numbered
+	// from first+1; or packets copied into data.
+	inPlace bool
+	first   int
+	chunk   pcaprec.Chunk
+	pks     []packet
+	data    []byte // the packets' bytes, one after the other
+	ends    []int  // where each packet's bytes end in data
+
+	res []result // the runs, in the order of the packets (with emit)
 	// outs and ctxOuts hold each run's outputs, which the machine's
 	// buffers hold only until its next run.
 	outs, ctxOuts [][]byte
-	printk        [][]string    // and their bpf_printk lines
-	ran           chan struct{} // a worker ran the batch
+	printk        [][]string // and their bpf_printk lines
+}
+
+func (b *batch) len() int {
+	if b.inPlace {
+		return len(b.chunk.Recs)
+	}
+	return len(b.pks)
+}
+
+// packet returns packet i of b.
+func (b *batch) packet(i int) packet {
+	if b.inPlace {
+		return packet{N: b.first + i + 1, Info: b.chunk.Recs[i].Info, Data: b.chunk.Packet(i)}
+	}
+	return b.pks[i]
 }
 
 // fill reads up to batchLen packets with next, copying their bytes into
-// b. done reports the end of the input (err is a read error then).
-func (b *batch) fill(next func() (packet, error)) (done bool, err error) {
+// b. The error is next's after the last packet (io.EOF at the end).
+func (b *batch) fill(next func() (packet, error)) (err error) {
 	b.pks, b.data, b.ends = b.pks[:0], b.data[:0], b.ends[:0]
 	for len(b.pks) < batchLen {
-		pk, err := next()
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			done = true
+		var pk packet
+		if pk, err = next(); err != nil {
 			break
 		}
 		b.data = append(b.data, pk.Data...)
@@ -353,19 +400,20 @@ func (b *batch) fill(next func() (packet, error)) (done bool, err error) {
 		b.pks[i].Data = b.data[start:end:end]
 		start = end
 	}
-	return done, err
+	return err
 }
 
-// run runs every packet of b on inst.
+// run runs every packet of b on inst, keeping the results in b.res.
 func (b *batch) run(ctx context.Context, inst *instance, typ ebpf.ProgramType, ctxIn []byte, repeat int, sizes outSizes, untimed bool) {
-	if cap(b.res) < len(b.pks) {
-		b.res = make([]result, len(b.pks), batchLen)
-		b.outs, b.ctxOuts = make([][]byte, batchLen), make([][]byte, batchLen)
-		b.printk = make([][]string, batchLen)
+	n := b.len()
+	if cap(b.res) < n {
+		b.res = make([]result, n)
+		b.outs, b.ctxOuts = make([][]byte, n), make([][]byte, n)
+		b.printk = make([][]string, n)
 	}
-	b.res = b.res[:len(b.pks)]
-	for i, pk := range b.pks {
-		r := &b.res[i]
+	b.res = b.res[:n]
+	for i := range b.res {
+		pk, r := b.packet(i), &b.res[i]
 		inst.executeShared(ctx, typ, pk, ctxIn, repeat, sizes, untimed, r)
 		if bytes.Equal(r.DataOut, pk.Data) && r.DataOut != nil {
 			r.DataOut = pk.Data // the same bytes, in the batch already
@@ -378,7 +426,6 @@ func (b *batch) run(ctx context.Context, inst *instance, typ ebpf.ProgramType, c
 			r.Printk = b.printk[i]
 		}
 	}
-	b.ran <- struct{}{}
 }
 
 // keep copies out into *buf, reusing it, and returns the copy (nil for
@@ -391,6 +438,74 @@ func keep(buf *[]byte, out []byte) []byte {
 	return *buf
 }
 
+// tally counts results for the summary.
+type tally struct {
+	total, failed, modified int
+	small                   [8]int         // packets by retval, for the retvals every type uses
+	counts                  map[uint32]int // by the other retvals
+	redirects               map[string]int
+}
+
+// add counts r.
+func (t *tally) add(r *result) {
+	t.total++
+	if r.Err != nil {
+		t.failed++
+	} else if r.Retval < uint32(len(t.small)) {
+		t.small[r.Retval]++
+	} else {
+		if t.counts == nil {
+			t.counts = map[uint32]int{}
+		}
+		t.counts[r.Retval]++
+	}
+	if r.modified() {
+		t.modified++
+	}
+	if r.Redirect != nil {
+		if t.redirects == nil {
+			t.redirects = map[string]int{}
+		}
+		t.redirects[redirectString(r.Redirect)]++
+	}
+}
+
+// merge adds the counts of o to t.
+func (t *tally) merge(o *tally) {
+	t.total += o.total
+	t.failed += o.failed
+	t.modified += o.modified
+	for i, n := range o.small {
+		t.small[i] += n
+	}
+	for r, n := range o.counts {
+		if t.counts == nil {
+			t.counts = map[uint32]int{}
+		}
+		t.counts[r] += n
+	}
+	for k, n := range o.redirects {
+		if t.redirects == nil {
+			t.redirects = map[string]int{}
+		}
+		t.redirects[k] += n
+	}
+}
+
+// verdicts returns the number of packets by retval, all of them.
+func (t *tally) verdicts() map[uint32]int {
+	v := make(map[uint32]int, len(t.counts)+len(t.small))
+	for r, n := range t.counts {
+		v[r] = n
+	}
+	for r, n := range t.small {
+		if n > 0 {
+			v[uint32(r)] += n
+		}
+	}
+	return v
+}
+
 // runOutput prints results and keeps the summary.
 type runOutput struct {
 	w                io.Writer
@@ -400,23 +515,17 @@ type runOutput struct {
 	link             layers.LinkType
 	pcapOut, dropOut *pcapWriter
 
-	total, failed, modified int
-	small                   [8]int         // packets by retval, for the retvals every type uses
-	counts                  map[uint32]int // by the other retvals
-	redirects               map[string]int
-	last                    *result
+	tally
+	last *result
 }
 
 // keepsResults says whether o holds on to a result after add returns.
 func (o *runOutput) keepsResults() bool { return o.single }
 
-// count adds a packet that returned retval.
-func (o *runOutput) count(retval uint32) {
-	if retval < uint32(len(o.small)) {
-		o.small[retval]++
-	} else {
-		o.counts[retval]++
-	}
+// countsOnly says whether o does nothing with a result but count it:
+// then the results need not come to add, nor in capture order.
+func (o *runOutput) countsOnly() bool {
+	return o.quiet && !o.single && o.pcapOut == nil && o.dropOut == nil
 }
 
 // jsonResult is the --json form of one packet's result.
@@ -435,19 +544,8 @@ type jsonResult struct {
 }
 
 func (o *runOutput) add(r *result) error {
-	o.total++
+	o.tally.add(r)
 	o.last = r
-	if r.Err != nil {
-		o.failed++
-	} else {
-		o.count(r.Retval)
-	}
-	if r.modified() {
-		o.modified++
-	}
-	if r.Redirect != nil {
-		o.redirects[redirectString(r.Redirect)]++
-	}
 	drop := r.Err != nil || dropped(o.typ, r.Retval)
 	if drop {
 		if err := o.dropOut.write(r.Packet.Info.Timestamp, r.Packet.Data); err != nil {
@@ -564,13 +662,9 @@ func (o *runOutput) finish() error {
 	if err := o.dropOut.close(); err != nil {
 		return err
 	}
-	for r, n := range o.small {
-		if n > 0 {
-			o.counts[uint32(r)] += n
-		}
-	}
-	rets := make([]uint32, 0, len(o.counts))
-	for r := range o.counts {
+	counts := o.verdicts()
+	rets := make([]uint32, 0, len(counts))
+	for r := range counts {
 		rets = append(rets, r)
 	}
 	sort.Slice(rets, func(i, j int) bool { return int32(rets[i]) < int32(rets[j]) })
@@ -584,7 +678,7 @@ func (o *runOutput) finish() error {
 		s := map[string]any{"packets": o.total, "errors": o.failed, "modified": o.modified}
 		v := map[string]int{}
 		for _, r := range rets {
-			v[verdict(o.typ, r)] = o.counts[r]
+			v[verdict(o.typ, r)] = counts[r]
 		}
 		s["verdicts"] = v
 		if len(o.redirects) > 0 {
@@ -602,7 +696,7 @@ func (o *runOutput) finish() error {
 	}
 	fmt.Fprintf(o.w, "\n%-16s %8s\n", "verdict", "packets")
 	for _, r := range rets {
-		fmt.Fprintf(o.w, "%-16s %8d\n", verdict(o.typ, r), o.counts[r])
+		fmt.Fprintf(o.w, "%-16s %8d\n", verdict(o.typ, r), counts[r])
 	}
 	if o.failed > 0 {
 		fmt.Fprintf(o.w, "%-16s %8d\n", "error", o.failed)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,42 +15,86 @@ import (
 )
 
 // TestRunParallelSame runs the firewall with one, two and three workers
-// over a capture of several batches that ends inside one: the reports and
-// the output captures are byte for byte the same, in capture order.
+// over captures of several batches (a pcap file, read in chunks in place,
+// and a pcapng file, copied into batches), each also cut inside a record:
+// the reports, the errors, the exit status and the output captures are
+// byte for byte the same, in capture order, in every output mode (text,
+// --json, -q with output captures, and -q alone, where the workers count).
 func TestRunParallelSame(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "gen.pcap")
-	var buf bytes.Buffer
-	if err := pcapgen.WritePcap(&buf, 5*batchLen+77, 5); err != nil {
+	const frames = 5000 // about 2 MB: several chunks
+	var pcap, pcapng bytes.Buffer
+	if err := pcapgen.WritePcap(&pcap, frames, 5); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(path, buf.Bytes(), 0o644)
-	type outcome struct{ report, pass, drop string }
-	firsts := map[string]outcome{}
-	for _, jobs := range []string{"1", "2", "3"} {
-		for _, format := range []string{"--json", "-q", ""} {
-			args := []string{"run", "--jobs", jobs, "--pcap", path, "--pcap-out", filepath.Join(dir, "pass"), "--drop-out", filepath.Join(dir, "drop")}
-			if format != "" {
-				args = append(args, format)
+	if err := pcapgen.WritePcapng(&pcapng, frames, 5); err != nil {
+		t.Fatal(err)
+	}
+	captures := map[string][]byte{
+		"gen.pcap": pcap.Bytes(), "cut.pcap": pcap.Bytes()[:pcap.Len()*2/3],
+		"gen.pcapng": pcapng.Bytes(), "cut.pcapng": pcapng.Bytes()[:pcapng.Len()/3],
+	}
+	pass, drop := filepath.Join(dir, "pass"), filepath.Join(dir, "drop")
+	modes := [][]string{
+		{"--pcap-out", pass, "--drop-out", drop},
+		{"--json", "--pcap-out", pass, "--drop-out", drop},
+		{"-q", "--pcap-out", pass},
+		{"-q"},
+		{"-q", "--json"},
+	}
+	type outcome struct {
+		report, errs, pass, drop string
+		code                     int
+	}
+	for name, b := range captures {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range modes {
+			var first outcome
+			for _, jobs := range []string{"1", "2", "3"} {
+				os.Remove(pass)
+				os.Remove(drop)
+				args := append([]string{"run", "--jobs", jobs, "--pcap", path}, mode...)
+				out, errs, code := bpfscope(t, args...)
+				errs = strings.ReplaceAll(errs, "bpfscope run: "+jobs+" workers with separate maps: packets do not see each other's map updates\n", "")
+				p, _ := os.ReadFile(pass)
+				d, _ := os.ReadFile(drop)
+				got := outcome{out, errs, string(p), string(d), code}
+				what := fmt.Sprintf("%s --jobs %s %s", name, jobs, strings.Join(mode, " "))
+				cut := strings.HasPrefix(name, "cut")
+				if cut != (code == 1 && strings.Contains(errs, "packet ")) || !cut && code != 0 {
+					t.Errorf("%s: status %d, stderr %q", what, code, errs)
+				}
+				if jobs == "1" {
+					first = got
+					continue
+				}
+				if got != first {
+					t.Errorf("%s: report, errors or output captures differ from --jobs 1:\n%s", what, firstDiff(got.report+got.errs, first.report+first.errs))
+				}
 			}
-			out, errs, code := bpfscope(t, args...)
-			if code != 0 {
-				t.Fatalf("--jobs %s %s: status %d: %s", jobs, format, code, errs)
+			summary := first.report[max(0, strings.LastIndex(first.report, "verdict")-1):]
+			if strings.Contains(strings.Join(mode, " "), "json") {
+				summary = first.report[strings.LastIndex(first.report, "summary"):]
 			}
-			pass, _ := os.ReadFile(filepath.Join(dir, "pass"))
-			drop, _ := os.ReadFile(filepath.Join(dir, "drop"))
-			got := outcome{out, string(pass), string(drop)}
-			if jobs == "1" {
-				firsts[format] = got
-			} else if got != firsts[format] {
-				t.Errorf("--jobs %s %s: report or output captures differ from --jobs 1", jobs, format)
+			if !strings.HasPrefix(name, "cut") && !strings.Contains(summary, fmt.Sprint(frames)) {
+				t.Errorf("%s %s: not every packet ran: %s", name, strings.Join(mode, " "), summary)
 			}
 		}
 	}
-	first := firsts["--json"]
-	if !strings.Contains(first.report, `"packets":1357`) || len(first.pass) < 1000 || len(first.drop) < 1000 {
-		t.Errorf("not every packet ran: %s", first.report[strings.LastIndex(first.report, "summary"):])
+}
+
+// firstDiff returns the first line where a and b differ.
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(al), len(bl)) {
+		if al[i] != bl[i] {
+			return fmt.Sprintf("line %d: %q, want %q", i+1, al[i], bl[i])
+		}
 	}
+	return fmt.Sprintf("%d lines, want %d", len(al), len(bl))
 }
 
 // TestRunParallelOutputFails: when an output capture cannot be written
@@ -92,7 +137,7 @@ func TestRunLoopAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &runOutput{w: io.Discard, typ: p.typ, quiet: true, counts: map[uint32]int{}, redirects: map[string]int{}}
+	out := &runOutput{w: io.Discard, typ: p.typ, quiet: true}
 	loop := func() {
 		src, err := openCapture(io.NopCloser(bytes.NewReader(buf.Bytes())), "gen")
 		if err != nil {

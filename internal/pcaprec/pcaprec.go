@@ -40,6 +40,11 @@ type Reader struct {
 	link    layers.LinkType
 	skip    int    // bytes of the last record still in br
 	big     []byte // the last record too long for br's buffer
+	// For ReadChunk: the bytes read past a chunk's last whole record, the
+	// error after the last record, and how much it reads at a time.
+	carry []byte
+	cerr  error
+	unit  int
 }
 
 // IsCompressed reports whether a file starting with magic is a gzip
@@ -65,7 +70,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &Reader{br: br, order: order, factor: 1, snaplen: h.Snaplen(), link: h.LinkType()}
+	pr := &Reader{br: br, order: order, factor: 1, snaplen: h.Snaplen(), link: h.LinkType(), unit: br.Size()}
 	if h.Resolution() == gopacket.TimestampResolutionMicrosecond {
 		pr.factor = 1000
 	}
@@ -99,16 +104,9 @@ func (r *Reader) ZeroCopyReadPacketData() (data []byte, ci gopacket.CaptureInfo,
 		}
 		return nil, ci, err
 	}
-	ci.Timestamp = time.Unix(int64(r.order.Uint32(hdr[0:4])), int64(r.order.Uint32(hdr[4:8])*r.factor)).UTC()
-	ci.CaptureLength = int(r.order.Uint32(hdr[8:12]))
-	ci.Length = int(r.order.Uint32(hdr[12:16]))
-	if ci.CaptureLength > r.maxLen {
+	if ci, err = r.header(hdr); err != nil {
 		r.br.Discard(16)
-		return nil, ci, fmt.Errorf("capture length exceeds snap length: %d > %d", ci.CaptureLength, r.snaplen)
-	}
-	if ci.CaptureLength > ci.Length {
-		r.br.Discard(16)
-		return nil, ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
+		return nil, ci, err
 	}
 	n := 16 + ci.CaptureLength
 	if n <= r.br.Size() {
@@ -132,4 +130,115 @@ func (r *Reader) ZeroCopyReadPacketData() (data []byte, ci gopacket.CaptureInfo,
 		err = io.ErrUnexpectedEOF
 	}
 	return r.big, ci, err
+}
+
+// header decodes and checks a record header (16 bytes), as pcapgo does.
+func (r *Reader) header(hdr []byte) (ci gopacket.CaptureInfo, err error) {
+	ci.Timestamp = time.Unix(int64(r.order.Uint32(hdr[0:4])), int64(r.order.Uint32(hdr[4:8])*r.factor)).UTC()
+	ci.CaptureLength = int(r.order.Uint32(hdr[8:12]))
+	ci.Length = int(r.order.Uint32(hdr[12:16]))
+	if ci.CaptureLength > r.maxLen {
+		return ci, fmt.Errorf("capture length exceeds snap length: %d > %d", ci.CaptureLength, r.snaplen)
+	}
+	if ci.CaptureLength > ci.Length {
+		return ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
+	}
+	return ci, nil
+}
+
+// Chunk is whole records read in one piece by ReadChunk, each record's
+// bytes in place in Data. Workers can share a Chunk's packets without a
+// copy of any of them; the next ReadChunk into the Chunk reuses it.
+type Chunk struct {
+	Data []byte
+	Recs []Record
+}
+
+// Record is one record of a Chunk.
+type Record struct {
+	Off  int // its packet is Data[Off : Off+Info.CaptureLength]
+	Info gopacket.CaptureInfo
+}
+
+// Packet returns the bytes of record i.
+func (c *Chunk) Packet(i int) []byte {
+	r := c.Recs[i]
+	end := r.Off + r.Info.CaptureLength
+	return c.Data[r.Off:end:end]
+}
+
+// ReadChunk reads the next records into c, as many whole ones as the
+// reads of about twice BufferSize bring (at least one record if the file
+// has one more, however long). Its records are those
+// ZeroCopyReadPacketData reads, with their lengths and timestamps; err is
+// the error the read after the chunk's last record gets (io.EOF at the
+// end), and stays: nil means more may follow. The file is read straight
+// into c.Data, so its bytes are copied once, by the read itself. Do not
+// mix ReadChunk with the Reader's other reads.
+func (r *Reader) ReadChunk(c *Chunk) (err error) {
+	c.Recs = c.Recs[:0]
+	if r.cerr != nil {
+		c.Data = c.Data[:0]
+		return r.cerr
+	}
+	if r.skip > 0 {
+		r.br.Discard(r.skip)
+		r.skip = 0
+	}
+	if cap(c.Data) < 2*r.unit {
+		c.Data = make([]byte, 0, 2*r.unit)
+	}
+	buf := append(c.Data[:0], r.carry...)
+	off, eof := 0, false // off: the end of the last whole record
+	for {
+		for len(buf)-off >= 16 {
+			ci, err := r.header(buf[off : off+16])
+			if err != nil {
+				r.cerr = err
+				break
+			}
+			n := 16 + ci.CaptureLength
+			if len(buf)-off < n {
+				break
+			}
+			c.Recs = append(c.Recs, Record{Off: off + 16, Info: ci})
+			off += n
+		}
+		if r.cerr != nil {
+			break
+		}
+		if eof {
+			switch rest := len(buf) - off; {
+			case rest == 0, rest == 16: // a record cut after its header is io.EOF, as in pcapgo
+				r.cerr = io.EOF
+			default:
+				r.cerr = io.ErrUnexpectedEOF
+			}
+			break
+		}
+		room := cap(buf) - len(buf)
+		if room >= r.unit || len(c.Recs) == 0 && room > 0 {
+			// A read of unit bytes or more bypasses br's buffer.
+			n, err := r.br.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				eof = true
+			} else if err != nil {
+				r.cerr = err
+				break
+			}
+			continue
+		}
+		if len(c.Recs) > 0 {
+			break // the rest starts the next chunk
+		}
+		// One record longer than buf: grown with the bytes there are,
+		// not to what its header claims.
+		grown := make([]byte, len(buf), 2*cap(buf)+r.unit)
+		copy(grown, buf)
+		buf = grown
+	}
+	r.carry = append(r.carry[:0], buf[off:]...)
+	c.Data = buf
+	return r.cerr
 }

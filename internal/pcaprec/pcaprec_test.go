@@ -2,6 +2,7 @@ package pcaprec
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"reflect"
 	"testing"
@@ -42,9 +43,17 @@ func records(next func() ([]byte, gopacket.CaptureInfo, error)) []record {
 }
 
 // same checks that Reader reads b as pcapgo does: the same packets,
-// timestamps and lengths, then the same error (io.EOF at the end).
+// timestamps and lengths, then the same error (io.EOF at the end). A
+// gzip stream, which pcapgo reads, Reader refuses (its callers give it
+// to pcapgo).
 func same(t *testing.T, b []byte) {
 	t.Helper()
+	if IsCompressed(b) {
+		if _, err := NewReader(bytes.NewReader(b)); err == nil {
+			t.Fatal("a compressed file read")
+		}
+		return
+	}
 	want, werr := pcapgo.NewReader(bytes.NewReader(b))
 	got, gerr := NewReader(bytes.NewReader(b))
 	if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
@@ -58,14 +67,57 @@ func same(t *testing.T, b []byte) {
 	}
 	w := records(want.ZeroCopyReadPacketData)
 	g := records(got.ZeroCopyReadPacketData)
+	sameRecords(t, "", g, w)
+	// In chunks: of the real size, and of a few bytes, so that records
+	// cross chunks and outgrow them.
+	for _, unit := range []int{0, 1, 40, 700} {
+		cr, _ := NewReader(bytes.NewReader(b))
+		if unit > 0 {
+			cr.unit = unit
+		}
+		sameRecords(t, fmt.Sprintf("chunks of %d: ", 2*cr.unit), chunkRecords(cr), w)
+	}
+}
+
+func sameRecords(t *testing.T, how string, g, w []record) {
+	t.Helper()
 	if !reflect.DeepEqual(g, w) {
 		for i := range min(len(g), len(w)) {
 			if !reflect.DeepEqual(g[i], w[i]) {
-				t.Fatalf("record %d: %+v, pcapgo %+v", i+1, g[i], w[i])
+				t.Fatalf("%srecord %d: %+v, pcapgo %+v", how, i+1, g[i], w[i])
 			}
 		}
-		t.Fatalf("%d records, pcapgo %d", len(g), len(w))
+		t.Fatalf("%s%d records, pcapgo %d", how, len(g), len(w))
 	}
+}
+
+// chunkRecords reads r to its end or first error with ReadChunk, as
+// records does, checking that an error stays.
+func chunkRecords(r *Reader) []record {
+	var rs []record
+	var c Chunk
+	for len(rs) < 1e5 {
+		err := r.ReadChunk(&c)
+		for i, rec := range c.Recs {
+			r := record{ci: rec.Info}
+			if p := c.Packet(i); len(p) > 0 {
+				r.data = bytes.Clone(p)
+			}
+			rs = append(rs, r)
+		}
+		if err != nil {
+			if again := r.ReadChunk(&c); again != err || len(c.Recs) > 0 {
+				rs = append(rs, record{err: fmt.Sprintf("read again: %v, %d records", again, len(c.Recs))})
+			}
+			rs = append(rs, record{err: err.Error()})
+			break
+		}
+		if len(c.Recs) == 0 {
+			rs = append(rs, record{err: "a chunk of no records without an error"})
+			break
+		}
+	}
+	return rs
 }
 
 // capture is a pcap file of n generated frames, in either byte order
