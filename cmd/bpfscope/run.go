@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -51,7 +52,7 @@ before the damage are still run and reported).
 
 `
 
-func cmdRun(e *env, args []string) error {
+func cmdRun(e *env, args []string) (err error) {
 	if wantsClassic(args) {
 		return classicRun(e, args, false)
 	}
@@ -122,6 +123,17 @@ func cmdRun(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "bpfscope run: %d workers with separate maps: packets do not see each other's map updates\n", n)
 	}
 
+	if !isSingle {
+		// A line per packet: written one by one, a capture costs a
+		// write(2) per packet.
+		bw := bufio.NewWriterSize(report, 64<<10)
+		defer func() {
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+		}()
+		report = bw
+	}
 	out := &runOutput{
 		w: report, typ: p.typ, json: *asJSON, quiet: *quiet, single: isSingle,
 		link:    src.LinkType(),
