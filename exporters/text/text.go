@@ -263,7 +263,7 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				out = out[:i+k+1]
 				break
 			}
-			out = append(t.appendInsnAccess(out[:i+k], st, acc, changed != 0), '\n')
+			out = append(t.appendInsnAccess(out[:i+k], st, c, changed != 0), '\n')
 		case changed == 0 && acc == nil: // nothing to say
 			if depth > 0 {
 				out = indent(out, depth)
@@ -296,7 +296,7 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				}
 			}
 			if acc != nil {
-				out = t.appendInsnAccess(out, st, acc, changed != 0)
+				out = t.appendInsnAccess(out, st, c, changed != 0)
 			}
 			out = append(out, '\n')
 		}
@@ -309,10 +309,11 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 	t.out = out
 }
 
-// appendInsnAccess is appendAccess for the access of an instruction
-// (not a helper's), whose kind and size are the same at every pass: its
-// start ("load u8 ") is made once per pc.
-func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, sep bool) []byte {
+// appendInsnAccess is appendAccess for the access at the cursor, of an
+// instruction (not a helper), whose kind and size are the same at every
+// pass: its start ("load u8 ") is made once per pc.
+func (t *Writer) appendInsnAccess(b []byte, st *staticText, c *hooks.Cursor, sep bool) []byte {
+	acc := c.Access
 	if acc.Helper != 0 || acc.Bytes != nil || acc.Kind > hooks.Atomic {
 		if sep {
 			b = append(b, " | "...)
@@ -328,14 +329,24 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, s
 	} else {
 		b = append(b, st.acc[len(" | "):]...)
 	}
-	if sn := t.spanNamer; sn != nil && !t.Raw { // the batch's machine names it
+	// The batch's machine names it, by span: memory stands still while
+	// the batch is written.
+	var name string
+	sn := t.spanNamer
+	if sn != nil && !t.Raw {
 		sp := &t.span
 		if acc.Addr < sp.lo || acc.Addr >= sp.hi || acc.Size != sp.size {
 			sp.name, sp.lo, sp.hi = sn.NameSpan(acc.Addr, acc.Size)
 			sp.size = acc.Size
 		}
-		b = AppendWhere(b, acc.Where(), sp.name)
-	} else {
+		name = sp.name
+	}
+	switch where, off, ok := c.Where(); {
+	case ok && (sn != nil || t.Raw):
+		b = appendWhereAt(b, where, off, name)
+	case sn != nil && !t.Raw:
+		b = AppendWhere(b, acc.Where(), name)
+	default:
 		b = t.appendWhere(b, acc)
 	}
 	if acc.Kind == hooks.Load {
@@ -343,6 +354,30 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, s
 	}
 	b = appendValue(append(b, ": "...), acc.Old)
 	return appendValue(append(b, " -> "...), acc.Value)
+}
+
+// appendWhereAt is AppendWhere of a where given as a hooks.Cursor's
+// Where does: its text and the signed offset that follows ("pkt", 14).
+func appendWhereAt(b []byte, where string, off int64, name string) []byte {
+	if name != "" {
+		switch { // as AppendWhere: the offset's sign ends the prefixes
+		case strings.HasPrefix(where, "map ."):
+			return append(b, name...)
+		case strings.HasPrefix(where, "map "):
+			b = append(b, "map "...)
+			return append(b, name...)
+		}
+	}
+	b = append(b, where...)
+	if off >= 0 {
+		b = append(b, '+')
+	}
+	b = num.AppendInt(b, off)
+	if name == "" {
+		return b
+	}
+	b = append(b, ' ')
+	return append(b, name...)
 }
 
 // appendSource writes the source line an instruction starts.
