@@ -320,15 +320,6 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, c *hooks.Cursor, sep
 		}
 		return t.appendAccess(b, acc)
 	}
-	if !st.accOK || st.accKind != acc.Kind || st.accSize != acc.Size {
-		st.acc = string(appendAccessHead([]byte(" | "), acc))
-		st.accKind, st.accSize, st.accOK = acc.Kind, acc.Size, true
-	}
-	if sep {
-		b = append(b, st.acc...)
-	} else {
-		b = append(b, st.acc[len(" | "):]...)
-	}
 	// The batch's machine names it, by span: memory stands still while
 	// the batch is written.
 	var name string
@@ -341,8 +332,22 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, c *hooks.Cursor, sep
 		}
 		name = sp.name
 	}
-	switch where, off, ok := c.Where(); {
-	case ok && (sn != nil || t.Raw):
+	where, off, ok := c.Where()
+	ok = ok && (sn != nil || t.Raw)
+	if ok && off >= 0 && name == "" {
+		return st.putAccess(b, acc, where, off, sep)
+	}
+	if !st.accOK || st.accKind != acc.Kind || st.accSize != acc.Size {
+		st.acc = string(appendAccessHead([]byte(" | "), acc))
+		st.accKind, st.accSize, st.accOK = acc.Kind, acc.Size, true
+	}
+	if sep {
+		b = append(b, st.acc...)
+	} else {
+		b = append(b, st.acc[len(" | "):]...)
+	}
+	switch {
+	case ok:
 		b = appendWhereAt(b, where, off, name)
 	case sn != nil && !t.Raw:
 		b = AppendWhere(b, acc.Where(), name)
@@ -354,6 +359,86 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, c *hooks.Cursor, sep
 	}
 	b = appendValue(append(b, ": "...), acc.Old)
 	return appendValue(append(b, " -> "...), acc.Value)
+}
+
+// putAccess appends the rest of the note of an instruction's access to
+// memory named by where and an offset, with nothing beyond (no name),
+// in place: its start " | load u8 pkt+", made once per pc and where, as
+// words, then the offset and the values.
+func (st *staticText) putAccess(b []byte, acc *hooks.Access, where string, off int64, sep bool) []byte {
+	h := &st.accAt
+	if h.where != where || h.kind != acc.Kind || h.size != acc.Size || h.n == 0 {
+		head := appendAccessHead([]byte(" | "), acc)
+		head = append(append(head, where...), '+')
+		if len(head) > len(h.text)-8 { // too long for the words: appended
+			*h = accAt{}
+			if !sep {
+				head = head[len(" | "):]
+			}
+			b = append(b, head...)
+			b = num.AppendInt(b, off)
+			return appendAccessValues(b, acc)
+		}
+		*h = accAt{where: where, kind: acc.Kind, size: acc.Size, n: len(head)}
+		copy(h.text[:], head)
+	}
+	b = room(b, accRoom)
+	i := len(b)
+	o := (*[accRoom]byte)(b[i : i+accRoom])
+	s := 0
+	if !sep {
+		s = len(" | ")
+	}
+	le.PutUint64(o[0:], le.Uint64(h.text[s:]))
+	le.PutUint64(o[8:], le.Uint64(h.text[s+8:]))
+	le.PutUint64(o[16:], le.Uint64(h.text[s+16:]))
+	le.PutUint64(o[24:], le.Uint64(h.text[s+24:]))
+	k := len(num.AppendInt(o[:h.n-s], off))
+	if acc.Kind == hooks.Load {
+		o[k], o[k+1], o[k+2] = ' ', '=', ' '
+		k = putValue(o[:], k+3, acc.Value)
+	} else {
+		o[k], o[k+1] = ':', ' '
+		k = putValue(o[:], k+2, acc.Old)
+		le.PutUint32(o[k:], ' '|'-'<<8|'>'<<16|' '<<24)
+		k = putValue(o[:], k+4, acc.Value)
+	}
+	return b[:i+k]
+}
+
+// accRoom is how much room putAccess reserves: the words of its start,
+// an offset, two values of at most 18 bytes and what lies between them.
+const accRoom = 32 + 20 + 2 + 18 + 4 + 18 + 8
+
+// putValue writes v at o[k:] as appendValue appends it and returns the
+// index after it; o has room for 18 bytes from k.
+func putValue(o []byte, k int, v uint64) int {
+	if !needsHex(v) {
+		return len(num.AppendInt(o[:k], int64(v)))
+	}
+	o[k], o[k+1] = '0', 'x'
+	return k + 2 + num.PutHex(o[k+2:k+18], v)
+}
+
+// appendAccessValues appends what an instruction's access to memory
+// read (" = 14") or wrote (": 0 -> 1").
+func appendAccessValues(b []byte, acc *hooks.Access) []byte {
+	if acc.Kind == hooks.Load {
+		return appendValue(append(b, " = "...), acc.Value)
+	}
+	b = appendValue(append(b, ": "...), acc.Old)
+	return appendValue(append(b, " -> "...), acc.Value)
+}
+
+// accAt is the start of the note of an instruction's access to memory
+// named by where and an offset, " | load u8 pkt+", as putAccess stores
+// it a word at a time: n bytes of text.
+type accAt struct {
+	text  [40]byte
+	n     int
+	where string
+	kind  hooks.AccessKind
+	size  int
 }
 
 // appendWhereAt is AppendWhere of a where given as a hooks.Cursor's
@@ -791,6 +876,7 @@ type staticText struct {
 	accKind hooks.AccessKind
 	accSize int
 	accOK   bool
+	accAt   accAt
 
 	// headPad in little-endian words, when it fits (inPlace): PCs stores
 	// the lines at call depth 0 a word at a time.
