@@ -480,9 +480,9 @@ type staticText struct {
 	// where given as a hooks.Cursor's Where does: accWhere and its
 	// offset ("pkt" and 14: "pkt+14").
 	accWhere, accWhereText string
-	accKind              hooks.AccessKind
-	accSize              int
-	accOK                bool
+	accKind                hooks.AccessKind
+	accSize                int
+	accOK                  bool
 }
 
 // program makes prog the program whose instructions are written.
