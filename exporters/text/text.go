@@ -255,7 +255,11 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				} else {
 					le.PutUint64(o[k:], regEqWord[r])
 					k += len(regEq[r])
-					k = len(num.AppendInt(o[:k], int64(v)))
+					if v < 1000 {
+						k += num.Put3(o[k:], v)
+					} else {
+						k = len(num.AppendInt(o[:k], int64(v)))
+					}
 				}
 			}
 			if acc == nil {
@@ -393,7 +397,12 @@ func (st *staticText) putAccess(b []byte, acc *hooks.Access, where string, off i
 	le.PutUint64(o[8:], le.Uint64(h.text[s+8:]))
 	le.PutUint64(o[16:], le.Uint64(h.text[s+16:]))
 	le.PutUint64(o[24:], le.Uint64(h.text[s+24:]))
-	k := len(num.AppendInt(o[:h.n-s], off))
+	k := h.n - s
+	if off < 1000 {
+		k += num.Put3(o[k:], uint64(off))
+	} else {
+		k = len(num.AppendInt(o[:k], off))
+	}
 	if acc.Kind == hooks.Load {
 		o[k], o[k+1], o[k+2] = ' ', '=', ' '
 		k = putValue(o[:], k+3, acc.Value)
@@ -413,6 +422,9 @@ const accRoom = 32 + 20 + 2 + 18 + 4 + 18 + 8
 // putValue writes v at o[k:] as appendValue appends it and returns the
 // index after it; o has room for 18 bytes from k.
 func putValue(o []byte, k int, v uint64) int {
+	if v < 1000 {
+		return k + num.Put3(o[k:], v)
+	}
 	if !needsHex(v) {
 		return len(num.AppendInt(o[:k], int64(v)))
 	}

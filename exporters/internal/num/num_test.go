@@ -108,3 +108,21 @@ func TestDigits(t *testing.T) {
 		t.Fatal("Digits(100000000) fits in a word")
 	}
 }
+
+// PutInt writes what strconv does, from the table below 1000 and
+// beyond.
+func TestPutInt(t *testing.T) {
+	for _, v := range []int64{0, 7, 9, 10, 99, 100, 255, 999, 1000, 123456, -1, -999, 1 << 40, -1 << 63, 1<<63 - 1} {
+		b := make([]byte, 24)
+		copy(b, "ab")
+		k := 2 + PutInt(b[2:], v)
+		if uint64(v) < 1000 {
+			if n := Put3(b[2:], uint64(v)); n != k-2 {
+				t.Errorf("Put3(%d) took %d bytes, PutInt %d", v, n, k-2)
+			}
+		}
+		if got, want := string(b[:k]), "ab"+strconv.FormatInt(v, 10); got != want {
+			t.Errorf("PutInt(%d) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -64,3 +64,33 @@ func NextDigits(word uint64, n int) (uint64, int) {
 }
 
 const zeros = 0x3030303030303030
+
+// PutInt writes v in decimal at the start of b, as AppendInt appends
+// it, and returns how many bytes that took. b must have room for 20
+// bytes; what follows the digits may be overwritten. Writers of many
+// small numbers call Put3 for those below 1000, inlined.
+func PutInt(b []byte, v int64) int {
+	if uint64(v) < uint64(len(small3)) {
+		return Put3(b, uint64(v))
+	}
+	return len(AppendInt(b[:0], v))
+}
+
+// Put3 is PutInt of v < 1000, with one 32-bit write: b must have room
+// for 4 bytes.
+func Put3(b []byte, v uint64) int {
+	w := small3[v]
+	binary.LittleEndian.PutUint32(b, w)
+	return int(w >> 24)
+}
+
+// small3 holds the text of 0 to 999 in the low bytes of little-endian
+// words, and its length in the high byte.
+var small3 = func() (t [1000]uint32) {
+	for v := range t {
+		var b [4]byte
+		n := len(AppendInt(b[:0], int64(v)))
+		t[v] = binary.LittleEndian.Uint32(b[:]) | uint32(n)<<24
+	}
+	return t
+}()
