@@ -109,20 +109,17 @@ func TestDigits(t *testing.T) {
 	}
 }
 
-// PutInt writes what strconv does, from the table below 1000 and
-// beyond.
-func TestPutInt(t *testing.T) {
-	for _, v := range []int64{0, 7, 9, 10, 99, 100, 255, 999, 1000, 123456, -1, -999, 1 << 40, -1 << 63, 1<<63 - 1} {
-		b := make([]byte, 24)
-		copy(b, "ab")
-		k := 2 + PutInt(b[2:], v)
-		if uint64(v) < 1000 {
-			if n := Put3(b[2:], uint64(v)); n != k-2 {
-				t.Errorf("Put3(%d) took %d bytes, PutInt %d", v, n, k-2)
-			}
+// Put3 writes what strconv does, and no more than 3 digits, for every
+// number below 1000.
+func TestPut3(t *testing.T) {
+	for v := range uint64(1000) {
+		b := []byte("abcdef")
+		n := Put3(b[1:], v)
+		if got, want := string(b[1:1+n]), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("Put3(%d) = %q, want %q", v, got, want)
 		}
-		if got, want := string(b[:k]), "ab"+strconv.FormatInt(v, 10); got != want {
-			t.Errorf("PutInt(%d) = %q, want %q", v, got, want)
+		if b[0] != 'a' || b[5] != 'f' {
+			t.Errorf("Put3(%d) wrote outside its 4 bytes: %q", v, b)
 		}
 	}
 }

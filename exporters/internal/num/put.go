@@ -65,19 +65,10 @@ func NextDigits(word uint64, n int) (uint64, int) {
 
 const zeros = 0x3030303030303030
 
-// PutInt writes v in decimal at the start of b, as AppendInt appends
-// it, and returns how many bytes that took. b must have room for 20
-// bytes; what follows the digits may be overwritten. Writers of many
-// small numbers call Put3 for those below 1000, inlined.
-func PutInt(b []byte, v int64) int {
-	if uint64(v) < uint64(len(small3)) {
-		return Put3(b, uint64(v))
-	}
-	return len(AppendInt(b[:0], v))
-}
-
-// Put3 is PutInt of v < 1000, with one 32-bit write: b must have room
-// for 4 bytes.
+// Put3 writes v < 1000 in decimal at the start of b, as AppendInt
+// appends it, with one 32-bit store, and returns how many bytes that
+// took: b must have room for 4. Writers of many small numbers call it
+// for those, inlined, and AppendInt for the others.
 func Put3(b []byte, v uint64) int {
 	w := small3[v]
 	binary.LittleEndian.PutUint32(b, w)
