@@ -255,8 +255,8 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				} else {
 					le.PutUint64(o[k:], regEqWord[r])
 					k += len(regEq[r])
-					if v < 1000 {
-						k += num.Put3(o[k:], v)
+					if v < 1000000 {
+						k += num.Put6(o[k:], v)
 					} else {
 						k = len(num.AppendInt(o[:k], int64(v)))
 					}

@@ -123,3 +123,18 @@ func TestPut3(t *testing.T) {
 		}
 	}
 }
+
+// Put6 writes what strconv does for numbers below a million, on both
+// sides of each power of ten.
+func TestPut6(t *testing.T) {
+	for _, v := range []uint64{0, 9, 10, 999, 1000, 1001, 1010, 9999, 10000, 10007, 99999, 100000, 100099, 127500, 999999} {
+		b := []byte("abcdefghij")
+		n := Put6(b[1:], v)
+		if got, want := string(b[1:1+n]), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("Put6(%d) = %q, want %q", v, got, want)
+		}
+		if b[0] != 'a' || b[9] != 'j' {
+			t.Errorf("Put6(%d) wrote outside its 8 bytes: %q", v, b)
+		}
+	}
+}

@@ -75,6 +75,17 @@ func Put3(b []byte, v uint64) int {
 	return int(w >> 24)
 }
 
+// Put6 is Put3 for v < 1000000, with two 32-bit stores: b must have
+// room for 8 bytes.
+func Put6(b []byte, v uint64) int {
+	if v < 1000 {
+		return Put3(b, v)
+	}
+	n := Put3(b, v/1000)
+	binary.LittleEndian.PutUint32(b[n:], pad3[v%1000])
+	return n + 3
+}
+
 // small3 holds the text of 0 to 999 in the low bytes of little-endian
 // words, and its length in the high byte.
 var small3 = func() (t [1000]uint32) {
@@ -82,6 +93,16 @@ var small3 = func() (t [1000]uint32) {
 		var b [4]byte
 		n := len(AppendInt(b[:0], int64(v)))
 		t[v] = binary.LittleEndian.Uint32(b[:]) | uint32(n)<<24
+	}
+	return t
+}()
+
+// pad3 holds the text of 0 to 999 with leading zeros, "000" to "999", in
+// the low bytes of little-endian words.
+var pad3 = func() (t [1000]uint32) {
+	for v := range t {
+		b := [4]byte{byte('0' + v/100), byte('0' + v/10%10), byte('0' + v%10)}
+		t[v] = binary.LittleEndian.Uint32(b[:])
 	}
 	return t
 }()
