@@ -89,8 +89,9 @@ func TestPacketNameSpans(t *testing.T) {
 
 // The machine's LocateSpan answers as Locate does, and over its span
 // Locate moves the offset alike and Describe reads as the span's where
-// and signed offset: packet bytes of XDP and skb (before their data too),
-// the stack, a region named by the default Name+offset, the context.
+// and signed offset: packet bytes of XDP (its metadata too) and skb
+// (before its data too), the stack, a region named by the default
+// Name+offset, the context.
 func TestLocateSpans(t *testing.T) {
 	p, err := vm.NewProgram("exit", []isa.Insn{{Op: isa.ClassJMP | isa.JmpExit}})
 	if err != nil {
@@ -109,11 +110,19 @@ func TestLocateSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 8 bytes of metadata before the frame: data 8, data_end 208.
+	md := make([]byte, 24)
+	md[0], md[4] = 8, 208
+	xm, err := NewXDP(m, make([]byte, 208), md)
+	if err != nil {
+		t.Fatal(err)
+	}
 	plain := m.Map(&vm.Region{Name: "map .bss", Data: make([]byte, 64)})
 	addrs := []uint64{0, 8, 1<<32 + 512, plain, plain + 1, plain + 63, x.ctxAddr, x.ctxAddr + 4}
-	for _, base := range []uint64{x.pkt + uint64(x.data), s.pkt + uint64(s.data)} {
+	for _, base := range []uint64{x.pkt + uint64(x.data), s.pkt + uint64(s.data), xm.pkt + uint64(xm.data)} {
 		addrs = append(addrs, base-2, base, base+14, base+199)
 	}
+	addrs = append(addrs, xm.pkt+uint64(xm.meta), xm.pkt+uint64(xm.meta)+7)
 	forms := 0
 	for _, addr := range addrs {
 		r, where, base, lo, hi := m.LocateSpan(addr)
@@ -144,7 +153,7 @@ func TestLocateSpans(t *testing.T) {
 			}
 		}
 	}
-	if forms < 8 {
+	if forms < 14 {
 		t.Errorf("only %d of %d addresses have a span with a where", forms, len(addrs))
 	}
 }
