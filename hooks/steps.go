@@ -499,10 +499,9 @@ func (c *Cursor) access(pc, i int) {
 	if sp := &c.span; a.Addr-sp.lo < sp.hi-sp.lo { // lo <= Addr < hi
 		// Memory stands still while the batch is walked: the span
 		// found for an earlier access holds.
-		a.Region.Kind, a.Region.Offset = sp.region.Kind, sp.region.Offset+int64(a.Addr-sp.lo)
-		if a.Region.Name != sp.region.Name {
-			a.Region.Name = sp.region.Name
-		}
+		// (The name is stored rather than compared: a comparison of
+		// equal strings is a call, a store's write barrier a test.)
+		a.Region = Region{Kind: sp.region.Kind, Name: sp.region.Name, Offset: sp.region.Offset + int64(a.Addr-sp.lo)}
 	} else if c.spans != nil {
 		r, where, base, lo, hi := c.spans.LocateSpan(a.Addr)
 		r.Offset -= int64(a.Addr - lo) // the region at lo
