@@ -1,6 +1,7 @@
 package ctx
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/bpfscope/bpfscope/isa"
@@ -83,5 +84,76 @@ func TestPacketNameSpans(t *testing.T) {
 		if wide == 0 {
 			t.Errorf("no span covers the payload")
 		}
+	}
+}
+
+// The machine's LocateSpan answers as Locate does, and over its span
+// Locate moves the offset alike and Describe reads as the span's where
+// and signed offset: packet bytes of XDP (its metadata too) and skb
+// (before its data too), the stack, a region named by the default
+// Name+offset, the context.
+func TestLocateSpans(t *testing.T) {
+	p, err := vm.NewProgram("exit", []isa.Insn{{Op: isa.ClassJMP | isa.JmpExit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := vm.New(p, vm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 200)
+	x, err := NewXDP(m, frame, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSKB(m, ebpf.SchedCLS, frame, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 bytes of metadata before the frame: data 8, data_end 208.
+	md := make([]byte, 24)
+	md[0], md[4] = 8, 208
+	xm, err := NewXDP(m, make([]byte, 208), md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := m.Map(&vm.Region{Name: "map .bss", Data: make([]byte, 64)})
+	addrs := []uint64{0, 8, 1<<32 + 512, plain, plain + 1, plain + 63, x.ctxAddr, x.ctxAddr + 4}
+	for _, base := range []uint64{x.pkt + uint64(x.data), s.pkt + uint64(s.data), xm.pkt + uint64(xm.data)} {
+		addrs = append(addrs, base-2, base, base+14, base+199)
+	}
+	addrs = append(addrs, xm.pkt+uint64(xm.meta), xm.pkt+uint64(xm.meta)+7)
+	forms := 0
+	for _, addr := range addrs {
+		r, where, base, lo, hi := m.LocateSpan(addr)
+		if want := m.Locate(addr); r != want {
+			t.Fatalf("LocateSpan(%#x) = %+v, Locate %+v", addr, r, want)
+		}
+		if lo > addr || addr >= hi {
+			t.Fatalf("LocateSpan(%#x): span [%#x, %#x) does not hold it", addr, lo, hi)
+		}
+		if where != "" {
+			forms++
+		}
+		// The span's ends and the addresses near addr.
+		for _, a := range []uint64{lo, lo + 1, addr - 3, addr - 1, addr, addr + 1, addr + 300, hi - 1} {
+			if a < lo || a >= hi {
+				continue
+			}
+			want := r
+			want.Offset += int64(a - addr)
+			if got := m.Locate(a); got != want {
+				t.Fatalf("LocateSpan(%#x) over [%#x, %#x): Locate(%#x) = %+v, want %+v", addr, lo, hi, a, got, want)
+			}
+			if where == "" {
+				continue
+			}
+			if got, want := m.Describe(a), where+fmt.Sprintf("%+d", int64(a-base)); got != want {
+				t.Fatalf("LocateSpan(%#x) over [%#x, %#x): Describe(%#x) = %q, the span says %q", addr, lo, hi, a, got, want)
+			}
+		}
+	}
+	if forms < 14 {
+		t.Errorf("only %d of %d addresses have a span with a where", forms, len(addrs))
 	}
 }

@@ -59,7 +59,7 @@ func NewPacketSocketSKB(m *vm.Machine, frame []byte, dev Device) (*SKB, error) {
 	}
 	s.WireLen = s.Len()
 	s.Sock = &Sock{State: tcpClose, RxQueueMapping: -1}
-	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt, Kind: hooks.RegionPacket, Origin: s.data}
+	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt, DescribeSpan: s.describePktSpan, Kind: hooks.RegionPacket, Origin: s.data}
 	s.region.Field, s.region.FieldSpan = s.fieldPkt, s.fieldPktSpan
 	s.pkt = m.Map(s.region)
 	s.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: s.ctxImage[:], View: s, Describe: s.describeCtx, Kind: hooks.RegionCtx})

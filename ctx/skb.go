@@ -3,6 +3,7 @@ package ctx
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"syscall"
 
 	"github.com/bpfscope/bpfscope/hooks"
@@ -191,7 +192,7 @@ func NewSKB(m *vm.Machine, typ ebpf.ProgramType, data, ctxIn []byte) (*SKB, erro
 		}
 	}
 
-	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt, Kind: hooks.RegionPacket, Origin: s.data}
+	s.region = &vm.Region{Name: "pkt", Data: s.buf, Lo: s.data, Hi: s.tail, Describe: s.describePkt, DescribeSpan: s.describePktSpan, Kind: hooks.RegionPacket, Origin: s.data}
 	s.region.Field, s.region.FieldSpan = s.fieldPkt, s.fieldPktSpan
 	s.pkt = m.Map(s.region)
 	s.ctxAddr = m.Map(&vm.Region{Name: "__sk_buff", Data: s.ctxImage[:], View: s, Describe: s.describeCtx, Kind: hooks.RegionCtx})
@@ -398,6 +399,12 @@ func (s *SKB) CtxOut() []byte {
 	binary.LittleEndian.PutUint32(o[skbGSOSegs:], uint32(s.GSOSegs))
 	binary.LittleEndian.PutUint64(o[skbHwtstamp:], s.Hwtstamp)
 	return o
+}
+
+// describePktSpan is describePkt's form (vm.Region.DescribeSpan): "pkt"
+// and the signed offset from data, at every offset.
+func (s *SKB) describePktSpan(uint32) (string, uint32, uint32, uint32) {
+	return "pkt", s.data, 0, math.MaxUint32
 }
 
 func (s *SKB) describePkt(off uint32) string {

@@ -3,6 +3,7 @@ package ctx
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"syscall"
 
@@ -115,7 +116,7 @@ type XDP struct {
 // egress_ifindex must be 0.
 func NewXDP(m *vm.Machine, data, ctxIn []byte) (*XDP, error) {
 	x := &XDP{m: m, buf: make([]byte, XDPFrameSize)}
-	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt, Kind: hooks.RegionPacket}
+	x.pktRegion = vm.Region{Name: "pkt", Data: x.buf, Describe: x.describePkt, DescribeSpan: x.describePktSpan, Kind: hooks.RegionPacket}
 	x.pktRegion.Field, x.pktRegion.FieldSpan = x.fieldPkt, x.fieldPktSpan
 	x.ctxRegion = vm.Region{Name: "xdp_md", Data: x.ctxImage[:], View: x, Describe: x.describeCtx, Kind: hooks.RegionCtx}
 	if err := x.Reset(data, ctxIn); err != nil {
@@ -457,6 +458,16 @@ func (x *XDP) describePkt(off uint32) string {
 		return metaNames.name(off - x.meta)
 	}
 	return pktNames.name(off - x.data)
+}
+
+// describePktSpan is describePkt's form (vm.Region.DescribeSpan): from
+// data on, "pkt" and the offset from data; before it, the metadata,
+// "pkt_meta" and the offset from data_meta.
+func (x *XDP) describePktSpan(off uint32) (string, uint32, uint32, uint32) {
+	if off < x.data {
+		return metaNames.prefix, x.meta, x.meta, x.data
+	}
+	return pktNames.prefix, x.data, x.data, math.MaxUint32
 }
 
 // fieldPkt names packet bytes by header field, dissecting the frame as it

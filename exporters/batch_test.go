@@ -63,6 +63,9 @@ type batched struct {
 	evs    []insnEvent
 	walked []cursorView
 	errs   []string
+	// spanWheres counts the accesses the cursor named from its span
+	// (Cursor.Where).
+	spanWheres int
 }
 
 // cursorView is what a cursor says of an instruction.
@@ -81,6 +84,11 @@ func (b *batched) PCs(batch *hooks.PCBatch) {
 		v := cursorView{PC: c.PC, Depth: c.Depth, Count: c.Count, Changed: c.Changed, Regs: *c.Regs, Faulted: c.Faulted}
 		if c.Access != nil {
 			v.Access = accessEvent(c.Access)
+			// The cursor's Where, from its span, must read as Describe.
+			if where, off, ok := c.Where(); ok {
+				v.Access.Where = where + fmt.Sprintf("%+d", off)
+				b.spanWheres++
+			}
 		}
 		b.walked = append(b.walked, v)
 	}
@@ -132,6 +140,12 @@ func TestBatchesMatchSteps(t *testing.T) {
 	for _, n := range names {
 		cases = append(cases, exptest.Conformance(t, filepath.Base(n)))
 	}
+	spanWheres := 0
+	defer func() {
+		if spanWheres == 0 {
+			t.Errorf("no access named from a cursor's span")
+		}
+	}()
 	for _, c := range cases {
 		var tr traced
 		var bt batched
@@ -147,6 +161,7 @@ func TestBatchesMatchSteps(t *testing.T) {
 		if len(tr.evs) == 0 {
 			t.Errorf("%s: no events", c.Name)
 		}
+		spanWheres += bt.spanWheres
 		for _, e := range bt.errs {
 			t.Errorf("%s: %s", c.Name, e)
 		}

@@ -108,6 +108,8 @@ type Cursor struct {
 	sel      Match    // a Filter's selection, or nil
 	accesses bool     // fill Access
 	loc      Locator
+	spans    SpanLocator // loc as a SpanLocator, or nil
+	span     locSpan     // its last answer
 
 	old      []uint64
 	dst      []int8
@@ -122,6 +124,16 @@ type Cursor struct {
 	bi       int // the instruction whose registers before Steps built last, if not a snapshot's
 	depth    int // the call depth after it
 	finished bool
+}
+
+// locSpan is a SpanLocator's answer, which holds for the walk: the
+// region at lo, and Describe's names in [lo, hi) as where and the offset
+// from base ("" where: ask Describe).
+type locSpan struct {
+	lo, hi uint64
+	region Region
+	where  string
+	base   uint64
 }
 
 // memAccess marks, in stepScratch.changed, an instruction that accesses
@@ -295,6 +307,7 @@ func (b *PCBatch) walk(accesses bool) *Cursor {
 	c.Regs, c.Before, c.After = &s.regs[1], c.before, c.after
 	if accesses {
 		c.loc, _ = full.M.(Locator)
+		c.spans, _ = full.M.(SpanLocator)
 		s.access.M = full.M
 	}
 	c.setStop()
@@ -483,7 +496,21 @@ func (c *Cursor) access(pc, i int) {
 	if m.kind == memOther { // accessOf cleared it; walk set it for the others
 		a.M = b.M
 	}
-	if c.loc != nil {
+	if sp := &c.span; a.Addr-sp.lo < sp.hi-sp.lo { // lo <= Addr < hi
+		// Memory stands still while the batch is walked: the span
+		// found for an earlier access holds.
+		// (The name is stored rather than compared: a comparison of
+		// equal strings is a call, a store's write barrier a test.)
+		a.Region = Region{Kind: sp.region.Kind, Name: sp.region.Name, Offset: sp.region.Offset + int64(a.Addr-sp.lo)}
+	} else if c.spans != nil {
+		r, where, base, lo, hi := c.spans.LocateSpan(a.Addr)
+		r.Offset -= int64(a.Addr - lo) // the region at lo
+		*sp = locSpan{lo: lo, hi: hi, region: r, where: where, base: base}
+		a.Region.Kind, a.Region.Offset = r.Kind, r.Offset+int64(a.Addr-lo)
+		if a.Region.Name != r.Name {
+			a.Region.Name = r.Name
+		}
+	} else if c.loc != nil {
 		r := c.loc.Locate(a.Addr)
 		a.Region.Kind, a.Region.Offset = r.Kind, r.Offset
 		if a.Region.Name != r.Name {
@@ -548,6 +575,31 @@ type Executed struct {
 // (Access.Region); the machine is one.
 type Locator interface {
 	Locate(addr uint64) Region
+}
+
+// SpanLocator is a Locator that also says how far its answers hold, so
+// that a cursor over a batch's accesses asks once per span of addresses
+// rather than per access (memory stands still while a batch is walked):
+// LocateSpan returns Locate(addr) and the addresses [lo, hi), addr among
+// them, at which Locate gives the same region with the offset moved
+// alike; there Describe gives where followed by the signed offset from
+// base ("pkt" and +14: "pkt+14"; "fp" and -16), unless where is "".
+// Cursor.Where gives an access's Describe in those parts.
+type SpanLocator interface {
+	Locator
+	LocateSpan(addr uint64) (r Region, where string, base, lo, hi uint64)
+}
+
+// Where returns, when the machine is a SpanLocator, what Access.Where
+// says of the access at the cursor in two parts: where ("pkt", "fp")
+// and the offset written after it with its sign ("+14", "-16"). ok is
+// false when it cannot: use Access.Where.
+func (c *Cursor) Where() (where string, off int64, ok bool) {
+	sp := &c.span
+	if a := c.Access; a != nil && sp.where != "" && a.Addr-sp.lo < sp.hi-sp.lo {
+		return sp.where, int64(a.Addr - sp.base), true
+	}
+	return "", 0, false
 }
 
 // TouchesMemory reports an instruction that loads or stores memory

@@ -34,6 +34,12 @@ type Region struct {
 	// Describe, if set, names an offset for traces: "xdp_md.data",
 	// "counters[3]+8". The default is Name+offset.
 	Describe func(off uint32) string
+	// DescribeSpan, if set, tells how Describe names the offsets [lo, hi)
+	// around off, so that a trace of many accesses asks once per span
+	// (Machine.LocateSpan): as where followed by the signed distance from
+	// origin ("pkt" and origin data: "pkt+14"). where is "" where
+	// Describe's names take no such form.
+	DescribeSpan func(off uint32) (where string, origin, lo, hi uint32)
 	// Kind and Origin locate accesses for hooks (hooks.Access.Region):
 	// what the region is, and the offset that counts as 0 (a packet's data).
 	Kind   hooks.RegionKind
@@ -377,6 +383,39 @@ func (m *Machine) Describe(addr uint64) string {
 		return g.desc.Name
 	}
 	return fmt.Sprintf("%s+%d", g.desc.Name, off)
+}
+
+// LocateSpan implements hooks.SpanLocator: Locate(addr), and the span
+// of addresses around it at which Locate and Describe answer alike while
+// memory stands still (a region, or the part of it its DescribeSpan
+// gives).
+func (m *Machine) LocateSpan(addr uint64) (r hooks.Region, where string, base, lo, hi uint64) {
+	r = m.Locate(addr)
+	id := addr >> regionShift
+	if id == 0 || id >= uint64(len(m.mem)) {
+		return r, "", 0, addr, addr + 1
+	}
+	g := &m.mem[id]
+	lo = id << regionShift
+	hi = lo + 1<<regionShift
+	off := uint32(addr)
+	switch {
+	case g.gone: // rare: Describe it is
+	case id == stackRegion:
+		where, base = "fp", m.fp
+	case g.desc.DescribeSpan != nil:
+		w, o, l, h := g.desc.DescribeSpan(off)
+		if l > off || off >= h { // a span must hold addr
+			return r, "", 0, addr, addr + 1
+		}
+		where, base, lo, hi = w, lo|uint64(o), lo|uint64(l), lo|uint64(h)
+	case g.desc.Describe != nil:
+	case off == 0: // the name alone
+		return r, "", 0, addr, addr + 1
+	default:
+		where, base, lo = g.desc.Name, lo, lo+1
+	}
+	return r, where, base, lo, hi
 }
 
 // Locate is Describe's structured form: the kind and name of the region at

@@ -41,6 +41,10 @@ type Writer struct {
 	// namer is namerOf's hooks.Namer, found once rather than per access.
 	namerOf hooks.Inspector
 	namer   hooks.Namer
+	// spanNamer is namer as a hooks.SpanNamer; span its last answer,
+	// which holds until the batch written (PCs) is done.
+	spanNamer hooks.SpanNamer
+	span      nameSpan
 
 	prog   string
 	texts  []staticText
@@ -161,7 +165,11 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 	if b.M != j.namerOf {
 		j.namerOf, j.namer = b.M, nil
 		j.namer, _ = b.M.(hooks.Namer)
+		j.spanNamer, _ = j.namer.(hooks.SpanNamer)
 	}
+	// Memory stands still while the batch is written: a name found for
+	// a span of addresses holds for the batch, not beyond.
+	j.span = nameSpan{}
 	j.program(b.Prog)
 	// The objects of each instruction are written in one pass into out,
 	// kept in a local rather than in j.out; a fault, a packet number, a
@@ -195,7 +203,7 @@ func (j *Writer) PCs(b *hooks.PCBatch) {
 			continue
 		}
 		if acc := c.Access; acc != nil {
-			out = j.appendInsnAccess(out, st, acc)
+			out = j.appendInsnAccess(out, st, c)
 		}
 		if v := c.Count; v == cv+1 && cn > 0 {
 			cw, cn = num.NextDigits(cw, cn)
@@ -319,8 +327,10 @@ func room(b []byte, n int) []byte {
 // appendInsnAccess appends the "access" object of an instruction's own
 // access (not a helper's), whose pc, kind and size are the same at every
 // pass: the text up to the address, and from it to "where", is made
-// once per pc.
-func (j *Writer) appendInsnAccess(b []byte, st *staticText, ev *hooks.Access) []byte {
+// once per pc; the where, from the cursor's span (Cursor.Where), once
+// per pc and region.
+func (j *Writer) appendInsnAccess(b []byte, st *staticText, c *hooks.Cursor) []byte {
+	ev := c.Access
 	if ev.Helper != 0 || ev.Bytes != nil || ev.M == nil || j.packet > 0 {
 		j.out = b
 		j.Access(ev)
@@ -342,9 +352,22 @@ func (j *Writer) appendInsnAccess(b []byte, st *staticText, ev *hooks.Access) []
 	b = append(b, st.accHead...)
 	i := len(b)
 	b = b[:i+num.PutHex(b[i:cap(b)], ev.Addr)]
-	b = appendJSONString(append(b, st.accSizeText...), ev.Where())
+	if where, off, ok := c.Where(); ok {
+		if st.accWhere != where || st.accWhereText == "" {
+			st.accWhere = where
+			w := appendJSONString(append([]byte(nil), st.accSizeText...), where)
+			st.accWhereText = string(w[:len(w)-1]) // without its closing quote
+		}
+		b = append(b, st.accWhereText...)
+		if off >= 0 {
+			b = append(b, '+')
+		}
+		b = append(num.AppendInt(b, off), '"')
+	} else {
+		b = appendJSONString(append(b, st.accSizeText...), ev.Where())
+	}
 	if !j.Raw {
-		if name := j.name(ev); name != "" {
+		if name := j.spanName(ev); name != "" {
 			b = str(b, "name", name)
 		}
 	}
@@ -453,9 +476,13 @@ type staticText struct {
 	// The start of its access object, to "addr", and the text from the
 	// address to "where", made the first time it accesses memory.
 	accHead, accSizeText string
-	accKind              hooks.AccessKind
-	accSize              int
-	accOK                bool
+	// accWhereText is accSizeText and the start of the string of a
+	// where given as a hooks.Cursor's Where does: accWhere and its
+	// offset ("pkt" and 14: "pkt+14").
+	accWhere, accWhereText string
+	accKind                hooks.AccessKind
+	accSize                int
+	accOK                  bool
 }
 
 // program makes prog the program whose instructions are written.
@@ -605,6 +632,29 @@ func (j *Writer) MapOp(ev *hooks.MapOp) hooks.Action {
 	b = field(b, "errno", int64(ev.Errno))
 	j.end(b)
 	return hooks.Continue
+}
+
+// spanName is name for an access of the batch written: asked once per
+// span of addresses when the machine is a hooks.SpanNamer.
+func (j *Writer) spanName(ev *hooks.Access) string {
+	sn := j.spanNamer
+	if sn == nil || ev.M != j.namerOf {
+		return j.name(ev)
+	}
+	sp := &j.span
+	if ev.Addr < sp.lo || ev.Addr >= sp.hi || ev.Size != sp.size {
+		sp.name, sp.lo, sp.hi = sn.NameSpan(ev.Addr, ev.Size)
+		sp.size = ev.Size
+	}
+	return sp.name
+}
+
+// nameSpan is a hooks.SpanNamer's answer: the name of size bytes at
+// any address in [lo, hi).
+type nameSpan struct {
+	lo, hi uint64
+	size   int
+	name   string
 }
 
 // name is text.Name(ev), with the batch's Namer found once.

@@ -255,7 +255,11 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				} else {
 					le.PutUint64(o[k:], regEqWord[r])
 					k += len(regEq[r])
-					k = len(num.AppendInt(o[:k], int64(v)))
+					if v < 1000000 {
+						k += num.Put6(o[k:], v)
+					} else {
+						k = len(num.AppendInt(o[:k], int64(v)))
+					}
 				}
 			}
 			if acc == nil {
@@ -263,7 +267,7 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				out = out[:i+k+1]
 				break
 			}
-			out = append(t.appendInsnAccess(out[:i+k], st, acc, changed != 0), '\n')
+			out = append(t.appendInsnAccess(out[:i+k], st, c, changed != 0), '\n')
 		case changed == 0 && acc == nil: // nothing to say
 			if depth > 0 {
 				out = indent(out, depth)
@@ -296,7 +300,7 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 				}
 			}
 			if acc != nil {
-				out = t.appendInsnAccess(out, st, acc, changed != 0)
+				out = t.appendInsnAccess(out, st, c, changed != 0)
 			}
 			out = append(out, '\n')
 		}
@@ -309,15 +313,33 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 	t.out = out
 }
 
-// appendInsnAccess is appendAccess for the access of an instruction
-// (not a helper's), whose kind and size are the same at every pass: its
-// start ("load u8 ") is made once per pc.
-func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, sep bool) []byte {
+// appendInsnAccess is appendAccess for the access at the cursor, of an
+// instruction (not a helper), whose kind and size are the same at every
+// pass: its start ("load u8 ") is made once per pc.
+func (t *Writer) appendInsnAccess(b []byte, st *staticText, c *hooks.Cursor, sep bool) []byte {
+	acc := c.Access
 	if acc.Helper != 0 || acc.Bytes != nil || acc.Kind > hooks.Atomic {
 		if sep {
 			b = append(b, " | "...)
 		}
 		return t.appendAccess(b, acc)
+	}
+	// The batch's machine names it, by span: memory stands still while
+	// the batch is written.
+	var name string
+	sn := t.spanNamer
+	if sn != nil && !t.Raw {
+		sp := &t.span
+		if acc.Addr < sp.lo || acc.Addr >= sp.hi || acc.Size != sp.size {
+			sp.name, sp.lo, sp.hi = sn.NameSpan(acc.Addr, acc.Size)
+			sp.size = acc.Size
+		}
+		name = sp.name
+	}
+	where, off, ok := c.Where()
+	ok = ok && (sn != nil || t.Raw)
+	if ok && off >= 0 && name == "" {
+		return st.putAccess(b, acc, where, off, sep)
 	}
 	if !st.accOK || st.accKind != acc.Kind || st.accSize != acc.Size {
 		st.acc = string(appendAccessHead([]byte(" | "), acc))
@@ -328,14 +350,12 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, s
 	} else {
 		b = append(b, st.acc[len(" | "):]...)
 	}
-	if sn := t.spanNamer; sn != nil && !t.Raw { // the batch's machine names it
-		sp := &t.span
-		if acc.Addr < sp.lo || acc.Addr >= sp.hi || acc.Size != sp.size {
-			sp.name, sp.lo, sp.hi = sn.NameSpan(acc.Addr, acc.Size)
-			sp.size = acc.Size
-		}
-		b = AppendWhere(b, acc.Where(), sp.name)
-	} else {
+	switch {
+	case ok:
+		b = appendWhereAt(b, where, off, name)
+	case sn != nil && !t.Raw:
+		b = AppendWhere(b, acc.Where(), name)
+	default:
 		b = t.appendWhere(b, acc)
 	}
 	if acc.Kind == hooks.Load {
@@ -343,6 +363,118 @@ func (t *Writer) appendInsnAccess(b []byte, st *staticText, acc *hooks.Access, s
 	}
 	b = appendValue(append(b, ": "...), acc.Old)
 	return appendValue(append(b, " -> "...), acc.Value)
+}
+
+// putAccess appends the rest of the note of an instruction's access to
+// memory named by where and an offset, with nothing beyond (no name),
+// in place: its start " | load u8 pkt+", made once per pc and where, as
+// words, then the offset and the values.
+func (st *staticText) putAccess(b []byte, acc *hooks.Access, where string, off int64, sep bool) []byte {
+	h := &st.accAt
+	if h.where != where || h.kind != acc.Kind || h.size != acc.Size || h.n == 0 {
+		head := appendAccessHead([]byte(" | "), acc)
+		head = append(append(head, where...), '+')
+		if len(head) > len(h.text)-8 { // too long for the words: appended
+			*h = accAt{}
+			if !sep {
+				head = head[len(" | "):]
+			}
+			b = append(b, head...)
+			b = num.AppendInt(b, off)
+			return appendAccessValues(b, acc)
+		}
+		*h = accAt{where: where, kind: acc.Kind, size: acc.Size, n: len(head)}
+		copy(h.text[:], head)
+	}
+	b = room(b, accRoom)
+	i := len(b)
+	o := (*[accRoom]byte)(b[i : i+accRoom])
+	s := 0
+	if !sep {
+		s = len(" | ")
+	}
+	le.PutUint64(o[0:], le.Uint64(h.text[s:]))
+	le.PutUint64(o[8:], le.Uint64(h.text[s+8:]))
+	le.PutUint64(o[16:], le.Uint64(h.text[s+16:]))
+	le.PutUint64(o[24:], le.Uint64(h.text[s+24:]))
+	k := h.n - s
+	if off < 1000 {
+		k += num.Put3(o[k:], uint64(off))
+	} else {
+		k = len(num.AppendInt(o[:k], off))
+	}
+	if acc.Kind == hooks.Load {
+		o[k], o[k+1], o[k+2] = ' ', '=', ' '
+		k = putValue(o[:], k+3, acc.Value)
+	} else {
+		o[k], o[k+1] = ':', ' '
+		k = putValue(o[:], k+2, acc.Old)
+		le.PutUint32(o[k:], ' '|'-'<<8|'>'<<16|' '<<24)
+		k = putValue(o[:], k+4, acc.Value)
+	}
+	return b[:i+k]
+}
+
+// accRoom is how much room putAccess reserves: the words of its start,
+// an offset, two values of at most 18 bytes and what lies between them.
+const accRoom = 32 + 20 + 2 + 18 + 4 + 18 + 8
+
+// putValue writes v at o[k:] as appendValue appends it and returns the
+// index after it; o has room for 18 bytes from k.
+func putValue(o []byte, k int, v uint64) int {
+	if v < 1000 {
+		return k + num.Put3(o[k:], v)
+	}
+	if !needsHex(v) {
+		return len(num.AppendInt(o[:k], int64(v)))
+	}
+	o[k], o[k+1] = '0', 'x'
+	return k + 2 + num.PutHex(o[k+2:k+18], v)
+}
+
+// appendAccessValues appends what an instruction's access to memory
+// read (" = 14") or wrote (": 0 -> 1").
+func appendAccessValues(b []byte, acc *hooks.Access) []byte {
+	if acc.Kind == hooks.Load {
+		return appendValue(append(b, " = "...), acc.Value)
+	}
+	b = appendValue(append(b, ": "...), acc.Old)
+	return appendValue(append(b, " -> "...), acc.Value)
+}
+
+// accAt is the start of the note of an instruction's access to memory
+// named by where and an offset, " | load u8 pkt+", as putAccess stores
+// it a word at a time: n bytes of text.
+type accAt struct {
+	text  [40]byte
+	n     int
+	where string
+	kind  hooks.AccessKind
+	size  int
+}
+
+// appendWhereAt is AppendWhere of a where given as a hooks.Cursor's
+// Where does: its text and the signed offset that follows ("pkt", 14).
+func appendWhereAt(b []byte, where string, off int64, name string) []byte {
+	if name != "" {
+		switch { // as AppendWhere: the offset's sign ends the prefixes
+		case strings.HasPrefix(where, "map ."):
+			return append(b, name...)
+		case strings.HasPrefix(where, "map "):
+			b = append(b, "map "...)
+			return append(b, name...)
+		}
+	}
+	b = append(b, where...)
+	if off >= 0 {
+		b = append(b, '+')
+	}
+	b = num.AppendInt(b, off)
+	if name == "" {
+		return b
+	}
+	b = append(b, ' ')
+	return append(b, name...)
 }
 
 // appendSource writes the source line an instruction starts.
@@ -756,6 +888,7 @@ type staticText struct {
 	accKind hooks.AccessKind
 	accSize int
 	accOK   bool
+	accAt   accAt
 
 	// headPad in little-endian words, when it fits (inPlace): PCs stores
 	// the lines at call depth 0 a word at a time.

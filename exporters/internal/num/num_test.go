@@ -108,3 +108,33 @@ func TestDigits(t *testing.T) {
 		t.Fatal("Digits(100000000) fits in a word")
 	}
 }
+
+// Put3 writes what strconv does, and no more than 3 digits, for every
+// number below 1000.
+func TestPut3(t *testing.T) {
+	for v := range uint64(1000) {
+		b := []byte("abcdef")
+		n := Put3(b[1:], v)
+		if got, want := string(b[1:1+n]), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("Put3(%d) = %q, want %q", v, got, want)
+		}
+		if b[0] != 'a' || b[5] != 'f' {
+			t.Errorf("Put3(%d) wrote outside its 4 bytes: %q", v, b)
+		}
+	}
+}
+
+// Put6 writes what strconv does for numbers below a million, on both
+// sides of each power of ten.
+func TestPut6(t *testing.T) {
+	for _, v := range []uint64{0, 9, 10, 999, 1000, 1001, 1010, 9999, 10000, 10007, 99999, 100000, 100099, 127500, 999999} {
+		b := []byte("abcdefghij")
+		n := Put6(b[1:], v)
+		if got, want := string(b[1:1+n]), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("Put6(%d) = %q, want %q", v, got, want)
+		}
+		if b[0] != 'a' || b[9] != 'j' {
+			t.Errorf("Put6(%d) wrote outside its 8 bytes: %q", v, b)
+		}
+	}
+}

@@ -64,3 +64,45 @@ func NextDigits(word uint64, n int) (uint64, int) {
 }
 
 const zeros = 0x3030303030303030
+
+// Put3 writes v < 1000 in decimal at the start of b, as AppendInt
+// appends it, with one 32-bit store, and returns how many bytes that
+// took: b must have room for 4. Writers of many small numbers call it
+// for those, inlined, and AppendInt for the others.
+func Put3(b []byte, v uint64) int {
+	w := small3[v]
+	binary.LittleEndian.PutUint32(b, w)
+	return int(w >> 24)
+}
+
+// Put6 is Put3 for v < 1000000, with two 32-bit stores: b must have
+// room for 8 bytes.
+func Put6(b []byte, v uint64) int {
+	if v < 1000 {
+		return Put3(b, v)
+	}
+	n := Put3(b, v/1000)
+	binary.LittleEndian.PutUint32(b[n:], pad3[v%1000])
+	return n + 3
+}
+
+// small3 holds the text of 0 to 999 in the low bytes of little-endian
+// words, and its length in the high byte.
+var small3 = func() (t [1000]uint32) {
+	for v := range t {
+		var b [4]byte
+		n := len(AppendInt(b[:0], int64(v)))
+		t[v] = binary.LittleEndian.Uint32(b[:]) | uint32(n)<<24
+	}
+	return t
+}()
+
+// pad3 holds the text of 0 to 999 with leading zeros, "000" to "999", in
+// the low bytes of little-endian words.
+var pad3 = func() (t [1000]uint32) {
+	for v := range t {
+		b := [4]byte{byte('0' + v/100), byte('0' + v/10%10), byte('0' + v%10)}
+		t[v] = binary.LittleEndian.Uint32(b[:])
+	}
+	return t
+}()
