@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"strconv"
 )
 
 // ArrayMap implements BPF_MAP_TYPE_ARRAY and BPF_MAP_TYPE_PERCPU_ARRAY:
@@ -183,7 +184,7 @@ func (a *ArrayMap) DescribeSlot(i int) string {
 		return ""
 	}
 	if !a.percpu {
-		return fmt.Sprintf("%s[%d]", a.Name(), i)
+		return a.Name() + "[" + strconv.Itoa(i) + "]"
 	}
 	return fmt.Sprintf("%s[%d]@cpu%d", a.Name(), i/a.cpus, i%a.cpus)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/bpfscope/bpfscope/hooks"
@@ -292,14 +293,14 @@ func (m *Machine) mapValues(mp Map, data []byte, base uint32) uint64 {
 		Describe: func(off uint32) string {
 			off += base
 			if stride == 0 {
-				return fmt.Sprintf("map %s+%d", name, off)
+				return "map " + name + "+" + strconv.FormatUint(uint64(off), 10)
 			}
 			elem := mp.DescribeSlot(int(off / stride))
 			if elem == "" {
-				elem = fmt.Sprintf("%s[slot %d]", name, off/stride)
+				elem = name + "[slot " + strconv.FormatUint(uint64(off/stride), 10) + "]"
 			}
 			if rel := off % stride; rel != 0 {
-				return fmt.Sprintf("map %s+%d", elem, rel)
+				return "map " + elem + "+" + strconv.FormatUint(uint64(rel), 10)
 			}
 			return "map " + elem
 		},

@@ -3,6 +3,7 @@ package vm
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/bpfscope/bpfscope/hooks"
@@ -374,7 +375,7 @@ func (m *Machine) Describe(addr uint64) string {
 		return fmt.Sprintf("released %s+%d", g.desc.Name, off)
 	}
 	if id == stackRegion {
-		return fmt.Sprintf("fp%+d", int64(addr)-int64(m.fp))
+		return fpName(int64(addr) - int64(m.fp))
 	}
 	if g.desc.Describe != nil {
 		return g.desc.Describe(off)
@@ -382,7 +383,16 @@ func (m *Machine) Describe(addr uint64) string {
 	if off == 0 {
 		return g.desc.Name
 	}
-	return fmt.Sprintf("%s+%d", g.desc.Name, off)
+	return g.desc.Name + "+" + strconv.FormatUint(uint64(off), 10)
+}
+
+// fpName is "fp-16" or "fp+0" for an offset from the frame pointer: a
+// trace names a stack access at every step, so it is built without fmt.
+func fpName(rel int64) string {
+	if rel < 0 {
+		return "fp" + strconv.FormatInt(rel, 10)
+	}
+	return "fp+" + strconv.FormatInt(rel, 10)
 }
 
 // LocateSpan implements hooks.SpanLocator: Locate(addr), and the span

@@ -21,6 +21,20 @@ func BenchmarkTraceRecordPcap(b *testing.B) {
 	})
 }
 
+// BenchmarkTracePcap is 'bpfscope trace' of the bundled firewall over a
+// generated capture, as text and as JSON Lines (to io.Discard): what a
+// trace of a whole capture costs per packet, about 75 instructions each.
+func BenchmarkTracePcap(b *testing.B) {
+	dir := b.TempDir()
+	path := benchCapture(b, dir, "mixed.pcap")
+	b.Run("text", func(b *testing.B) {
+		benchCommand(b, "trace", "--pcap", path)
+	})
+	b.Run("jsonl", func(b *testing.B) {
+		benchCommand(b, "trace", "--format", "json", "--pcap", path)
+	})
+}
+
 // TestRecordCapture: 'trace --record' writes one file for the whole
 // capture; each command reads run N of it (FILE#N) as it reads the file
 // of that packet alone ('--record-each'), and the whole file run by run.

@@ -79,8 +79,11 @@ func (t *Writer) appendRegName(b []byte, r int) []byte {
 // touched: the variable stored there after the instruction, or before it.
 func (t *Writer) appendSlotName(b []byte, ev *hooks.Access) []byte {
 	off, ok := ev.Region.Offset, ev.Region.Kind == hooks.RegionStack
+	if !ok && ev.Region.Kind != hooks.RegionOther {
+		return b // located, not on the stack
+	}
 	if !ok { // a trace file keeps only the name: "fp-24"
-		where := ev.Where()
+		where := t.where(ev)
 		if !strings.HasPrefix(where, "fp") {
 			return b
 		}

@@ -74,6 +74,7 @@ type Writer struct {
 	// which holds until the batch written (PCs) is done.
 	spanNamer hooks.SpanNamer
 	span      nameSpan
+	wheres    whereCache
 	types     mapTypes
 
 	locals map[string]*localNames // by program (SetLocals)
@@ -185,6 +186,8 @@ func (t *Writer) PCs(b *hooks.PCBatch) {
 	// Memory stands still while the batch is written: a name found for
 	// a span of addresses holds for the batch, not beyond.
 	t.span = nameSpan{}
+	t.wheres.start()
+	defer t.wheres.stop()
 	t.program(b.Prog)
 	// The line of each instruction is written in one pass into out, kept
 	// in a local rather than in t.out; the rare lines (a fault, notes
@@ -729,7 +732,7 @@ var mapOpResult = [...]string{hooks.MapLookup: "lookup", hooks.MapUpdate: "updat
 // element and member ("map flows[{saddr=10.0.0.2}].packets"), packet
 // bytes as the offset and the header field ("pkt+26 ipv4.src").
 func (t *Writer) appendWhere(b []byte, ev *hooks.Access) []byte {
-	where := ev.Where()
+	where := t.where(ev)
 	if t.Raw {
 		return append(b, where...)
 	}
@@ -773,6 +776,49 @@ func AppendWhere(b []byte, where, name string) []byte {
 
 // nameSpan is a hooks.SpanNamer's answer: the name of size bytes at
 // any address in [lo, hi).
+// where is ev.Where(), remembered for the batch being written (see
+// whereCache).
+func (t *Writer) where(ev *hooks.Access) string {
+	if !t.wheres.on || ev.M != t.insp {
+		return ev.Where()
+	}
+	return t.wheres.get(ev)
+}
+
+// whereCache remembers Describe's answers while a batch is written, when
+// memory stands still and an address is described alike at every
+// access: a loop's accesses to one stack slot, context field or map value
+// are described (a string built) once per batch, not per access.
+type whereCache struct {
+	on   bool
+	gen  uint32 // the batch's; entries of older batches do not count
+	ents [64]whereEntry
+}
+
+type whereEntry struct {
+	addr  uint64
+	gen   uint32
+	where string
+}
+
+func (c *whereCache) start() {
+	if c.gen++; c.gen == 0 { // wrapped: entries could look current
+		c.ents = [64]whereEntry{}
+		c.gen = 1
+	}
+	c.on = true
+}
+
+func (c *whereCache) stop() { c.on = false }
+
+func (c *whereCache) get(ev *hooks.Access) string {
+	e := &c.ents[(ev.Addr^ev.Addr>>6)%uint64(len(c.ents))]
+	if e.gen != c.gen || e.addr != ev.Addr {
+		*e = whereEntry{ev.Addr, c.gen, ev.Where()}
+	}
+	return e.where
+}
+
 type nameSpan struct {
 	lo, hi uint64
 	size   int
