@@ -96,6 +96,19 @@ func plus(name string, k int) string {
 func (f *Fields) dissect(frame []byte) {
 	f.fields, f.end = f.fields[:0], 0
 	d := dissector{f: f}
+	if !dissectFast(frame, &d) {
+		f.fields = f.fields[:0]
+		d = dissector{f: f}
+		d.general(frame)
+	}
+	if n := len(f.fields); n > 0 {
+		f.end = f.fields[n-1].off + f.fields[n-1].len
+	}
+}
+
+// general dissects frame with gopacket.NewPacket: every layer gopacket
+// decodes, in the order it found them.
+func (d *dissector) general(frame []byte) {
 	pkt := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.DecodeOptions{NoCopy: true})
 	off := 0
 	for _, l := range pkt.Layers() {
@@ -117,9 +130,6 @@ func (f *Fields) dissect(frame []byte) {
 			d.decodeFrom(fr.Payload, off, fr.NextHeader.LayerType())
 			break
 		}
-	}
-	if n := len(f.fields); n > 0 {
-		f.end = f.fields[n-1].off + f.fields[n-1].len
 	}
 }
 

@@ -2,11 +2,14 @@ package pktfield
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/bpfscope/bpfscope/internal/pktgen"
 )
 
 var (
@@ -334,8 +337,14 @@ func FuzzDissect(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(append(make([]byte, 12), 0x81, 0x00, 0, 1, 0x86, 0xdd, 0x60))
 	f.Add(append(make([]byte, 12), 0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2))
+	for _, fr := range pktgen.Corpus(1, 64) {
+		f.Add(fr.Data)
+	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		fs := Dissect(frame)
+		if got, want := fs.fields, generalFields(frame); !slices.Equal(got, want) {
+			t.Fatalf("fast path:\n%v\ngopacket.NewPacket:\n%v", got, want)
+		}
 		prev := 0
 		fs.Each(func(off, n int, name string) {
 			if off < prev || n <= 0 || off+n > len(frame) || name == "" {
@@ -350,6 +359,49 @@ func FuzzDissect(f *testing.F) {
 			}
 		}
 	})
+}
+
+// generalFields dissects frame the general way only (gopacket.NewPacket).
+func generalFields(frame []byte) []field {
+	f := new(Fields)
+	d := dissector{f: f}
+	d.general(frame)
+	return f.fields
+}
+
+// TestFastPathAgrees: over pktgen's every kind of frame (VLAN, QinQ, IPv4
+// options and fragments, IPv6 extension headers, tunnels, jumbo, cut
+// frames), the fast dissection gives the fields gopacket.NewPacket's
+// does, and takes the common frames itself.
+func TestFastPathAgrees(t *testing.T) {
+	// The common kinds, whole, must be the fast path's own.
+	common := map[string]bool{"ipv4/udp": true, "ipv4/tcp": true, "ipv4/icmp": true, "ipv6/udp": true,
+		"ipv6/tcp": true, "arp": true, "ipv4-options": true, "ipip": true, "ipv4/udp+jumbo": true}
+	fast, seen := 0, 0
+	for _, fr := range pktgen.Corpus(7, 2000) {
+		for i, data := range [][]byte{fr.Data, fr.Data[:len(fr.Data)/2], fr.Data[:min(len(fr.Data), 40)]} {
+			got, want := Dissect(data).fields, generalFields(data)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s (%d bytes): fast path\n%v\ngopacket.NewPacket\n%v", fr.Name, len(data), got, want)
+			}
+			f := new(Fields)
+			d := dissector{f: f}
+			ok := dissectFast(data, &d)
+			if ok {
+				fast++
+			}
+			if i == 0 && common[fr.Name] {
+				seen++
+				if !ok {
+					t.Errorf("%s: a common frame took the general path", fr.Name)
+				}
+			}
+		}
+	}
+	if seen < 500 {
+		t.Errorf("only %d common frames", seen)
+	}
+	t.Logf("the fast path took %d of 6000 frames (whole, halved and cut to 40 bytes)", fast)
 }
 
 // TestCacheNoAlloc: once a frame is dissected, naming any byte of its
