@@ -75,13 +75,33 @@ func bench(b *testing.B, newHook func() any) {
 	c := benchCase(b)
 	m, _ := c.Machine(b)
 	runCtx := context.Background()
+	// The context is built once and then reused, as the command's packet
+	// loop (testrun.Runner) reuses it: the figures are the run and its
+	// hook, not the building of an XDP buffer per run.
+	p, err := ctx.Lookup(c.Capture.Type)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var inst ctx.Reusable
 	once := func(h any) uint64 {
 		m.Attach(h)
-		args, err := c.Capture.Start(m)
+		m.Reset()
+		var err error
+		if inst != nil {
+			err = inst.Reuse(c.Capture.Input)
+		} else {
+			var i ctx.Instance
+			if i, err = p.New(m, c.Capture.Input); err == nil {
+				inst, _ = i.(ctx.Reusable)
+				if inst == nil {
+					b.Fatal("the XDP context is not reusable")
+				}
+			}
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := m.Run(runCtx, args...); err != nil {
+		if _, err := m.Run(runCtx, inst.Arg()); err != nil {
 			b.Fatal(err)
 		}
 		return m.Insns()
