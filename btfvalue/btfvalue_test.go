@@ -182,7 +182,7 @@ func FuzzDecoders(f *testing.F) {
 				}
 				j, ok := AppendJSON(nil, typ, buf)
 				if !ok || !json.Valid(j) {
-					t.Fatalf("%v: invalid JSON %s", typ, j)
+					t.Fatalf("%v: invalid JSON %q", typ, j)
 				}
 			}
 			AppendText(nil, typ, data)

@@ -55,9 +55,8 @@ func appendJSON(b []byte, t btf.Type, data []byte, name string, depth int) []byt
 		}
 		return jsonUint(b, leUint(data))
 	case *btf.Enum:
-		b = append(b, '"')
-		b = appendEnum(b, v, data)
-		return append(b, '"')
+		// An enumerator's name comes from the BTF, which may hold any byte.
+		return jsonString(b, string(appendEnum(nil, v, data)))
 	case *btf.Pointer:
 		b = append(b, `"0x`...)
 		b = strconv.AppendUint(b, leUint(data), 16)
@@ -153,9 +152,7 @@ func appendJSONMembers(b []byte, ms []btf.Member, data []byte, first bool, depth
 		b = append(b, ':')
 		if m.BitfieldSize != 0 {
 			if _, isEnum := btf.UnderlyingType(m.Type).(*btf.Enum); isEnum {
-				b = append(b, '"')
-				b = appendBitfield(b, m, data)
-				b = append(b, '"')
+				b = jsonString(b, string(appendBitfield(nil, m, data)))
 			} else {
 				b = appendBitfield(b, m, data)
 			}
