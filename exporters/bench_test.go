@@ -15,45 +15,16 @@ import (
 	"github.com/bpfscope/bpfscope/exporters/text"
 	"github.com/bpfscope/bpfscope/exporters/tracefile"
 	"github.com/bpfscope/bpfscope/hooks"
-	"github.com/bpfscope/bpfscope/isa"
-	"github.com/bpfscope/bpfscope/vm"
-	"github.com/cilium/ebpf"
 )
 
-// byteSum is a loop-heavy XDP program: it adds up every byte of the
-// packet with a bounds check per byte and returns the sum's low two bits.
-// Over a 1000-byte packet it executes 7006 instructions and 1002 loads.
-const byteSum = `
-	r2 = *(u32 *)(r1 +0)
-	r3 = *(u32 *)(r1 +4)
-	r0 = 0
-loop:
-	r4 = r2
-	r4 += 1
-	if r4 > r3 goto done
-	r5 = *(u8 *)(r2 +0)
-	r0 += r5
-	r2 = r4
-	goto loop
-done:
-	r0 &= 3
-	exit
-`
-
+// benchCase is byte_sum over a 1000-byte packet: 7006 instructions and
+// 1002 loads per run.
 func benchCase(b testing.TB) *exptest.Case {
-	insns, err := isa.Assemble(byteSum)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := vm.NewProgram("byte_sum", insns)
-	if err != nil {
-		b.Fatal(err)
-	}
 	pkt := make([]byte, 1000)
 	for i := range pkt {
 		pkt[i] = byte(i)
 	}
-	return &exptest.Case{Name: "byte_sum", Capture: &tracefile.Capture{Prog: p, Type: ebpf.XDP, Input: ctx.Input{Data: pkt}}, Helpers: exptest.KernelHelpers}
+	return exptest.ByteSum(b, pkt)
 }
 
 // eventCount counts the events one run reports.

@@ -6,14 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bpfscope/bpfscope/ctx"
 	"github.com/bpfscope/bpfscope/exporters/internal/exptest"
 	"github.com/bpfscope/bpfscope/exporters/jsonl"
-	"github.com/bpfscope/bpfscope/exporters/tracefile"
 	"github.com/bpfscope/bpfscope/hooks"
 	"github.com/bpfscope/bpfscope/isa"
-	"github.com/bpfscope/bpfscope/vm"
-	"github.com/cilium/ebpf"
 )
 
 // live is a Writer without BatchesOnly and PCs: the machine reports every
@@ -31,43 +27,17 @@ type live struct {
 
 func liveWriter(w *jsonl.Writer) *live { return &live{w, w, w, w, w, w, w} }
 
-// byteSum adds up the bytes of a 1500-byte packet, a bounds check and a
-// load per byte: a sizeable trace (10 thousand lines) with packet accesses
-// named past the headers, registers that are pointers, and counts of
-// five digits.
-const byteSum = `
-	r2 = *(u32 *)(r1 +0)
-	r3 = *(u32 *)(r1 +4)
-	r0 = 0
-loop:
-	r4 = r2
-	r4 += 1
-	if r4 > r3 goto done
-	r5 = *(u8 *)(r2 +0)
-	r0 += r5
-	r2 = r4
-	goto loop
-done:
-	r0 &= 3
-	exit
-`
-
+// byteSumCase adds up the bytes of a 1500-byte packet, a bounds check
+// and a load per byte: a sizeable trace (10 thousand lines) with packet
+// accesses named past the headers, registers that are pointers, and
+// counts of five digits.
 func byteSumCase(tb testing.TB) *exptest.Case {
-	tb.Helper()
-	insns, err := isa.Assemble(byteSum)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p, err := vm.NewProgram("byte_sum", insns)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	pkt := make([]byte, 1500)
 	for i := range pkt {
 		pkt[i] = byte(i * 7)
 	}
 	copy(pkt[12:], []byte{0x08, 0x00, 0x45}) // IPv4, so that fields have names
-	return &exptest.Case{Name: "byte_sum", Capture: &tracefile.Capture{Prog: p, Type: ebpf.XDP, Input: ctx.Input{Data: pkt}}, Helpers: exptest.KernelHelpers}
+	return exptest.ByteSum(tb, pkt)
 }
 
 // withLines gives c's program source lines: short ones, long ones around

@@ -1,6 +1,7 @@
 // Package exptest provides the programs the exporters' tests and
-// benchmarks trace: conformance-suite programs and a small XDP program
-// that parses a packet, updates a map and calls a subprogram.
+// benchmarks trace: conformance-suite programs, a small XDP program
+// that parses a packet, updates a map and calls a subprogram, and a loop
+// over every byte of a packet.
 package exptest
 
 import (
@@ -177,4 +178,39 @@ func Golden(tb testing.TB, name string, got []byte) {
 	if string(got) != string(want) {
 		tb.Errorf("%s differs from the golden file; got:\n%s", name, got)
 	}
+}
+
+// byteSum is a loop-heavy XDP program: it adds up every byte of the
+// packet with a bounds check per byte and returns the sum's low two bits.
+// Over an n-byte packet it executes 7n+6 instructions and n+2 loads.
+const byteSum = `
+	r2 = *(u32 *)(r1 +0)
+	r3 = *(u32 *)(r1 +4)
+	r0 = 0
+loop:
+	r4 = r2
+	r4 += 1
+	if r4 > r3 goto done
+	r5 = *(u8 *)(r2 +0)
+	r0 += r5
+	r2 = r4
+	goto loop
+done:
+	r0 &= 3
+	exit
+`
+
+// ByteSum is the byte_sum program over pkt: a long trace of packet loads,
+// registers that are pointers and counts of several digits.
+func ByteSum(tb testing.TB, pkt []byte) *Case {
+	tb.Helper()
+	insns, err := isa.Assemble(byteSum)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := vm.NewProgram("byte_sum", insns)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &Case{Name: "byte_sum", Capture: &tracefile.Capture{Prog: p, Type: ebpf.XDP, Input: ctx.Input{Data: pkt}}, Helpers: KernelHelpers}
 }
