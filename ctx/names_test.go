@@ -9,9 +9,10 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Traces name each packet access; after its first use a name must come
-// from the shared table, so tracing does not allocate per access.
-func TestPacketNamesDoNotAllocate(t *testing.T) {
+// exitMachine is a machine for contexts to be mapped into: its program
+// only exits.
+func exitMachine(t *testing.T) *vm.Machine {
+	t.Helper()
 	p, err := vm.NewProgram("exit", []isa.Insn{{Op: isa.ClassJMP | isa.JmpExit}})
 	if err != nil {
 		t.Fatal(err)
@@ -20,6 +21,13 @@ func TestPacketNamesDoNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// Traces name each packet access; after its first use a name must come
+// from the shared table, so tracing does not allocate per access.
+func TestPacketNamesDoNotAllocate(t *testing.T) {
+	m := exitMachine(t)
 	x, err := NewXDP(m, make([]byte, 64), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -42,14 +50,7 @@ func TestPacketNamesDoNotAllocate(t *testing.T) {
 // so does every address of its span, in XDP and skb packets (a frame
 // whose headers end before its payload).
 func TestPacketNameSpans(t *testing.T) {
-	p, err := vm.NewProgram("exit", []isa.Insn{{Op: isa.ClassJMP | isa.JmpExit}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := vm.New(p, vm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := exitMachine(t)
 	frame := make([]byte, 200) // Ethernet, IPv4 (ihl 5), then payload
 	frame[12], frame[13], frame[14] = 0x08, 0x00, 0x45
 	x, err := NewXDP(m, frame, nil)
@@ -93,14 +94,7 @@ func TestPacketNameSpans(t *testing.T) {
 // (before its data too), the stack, a region named by the default
 // Name+offset, the context.
 func TestLocateSpans(t *testing.T) {
-	p, err := vm.NewProgram("exit", []isa.Insn{{Op: isa.ClassJMP | isa.JmpExit}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := vm.New(p, vm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := exitMachine(t)
 	frame := make([]byte, 200)
 	x, err := NewXDP(m, frame, nil)
 	if err != nil {
